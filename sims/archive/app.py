@@ -1,0 +1,323 @@
+"""Flask application imitating a mid-2010s archive management system (档案管理系统).
+
+What a robot meets here, on purpose: a login box in a sidebar, an announcement overlay
+that intercepts clicks until dismissed, a drag-and-drop zone hiding the real file input,
+a remarks field that counts only when its checkbox is ticked, server-side validation with
+messages in Chinese, and a little latency on every request.
+"""
+
+from __future__ import annotations
+
+import atexit
+import datetime as dt
+import hmac
+import math
+import mimetypes
+import os
+import random
+import shutil
+import tempfile
+import threading
+import time
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, cast
+from urllib.parse import quote
+
+from flask import (
+    Flask,
+    Request,
+    Response,
+    abort,
+    current_app,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
+
+from .sessions import COOKIE_NAME, SessionStore, UserSession
+from .store import ARCHIVE_TZ, ArchiveStore, IncomingFile
+from .validation import (
+    CATEGORIES,
+    CLASSIFICATIONS,
+    FIELD_LABELS,
+    RETENTIONS,
+    validate_file,
+    validate_metadata,
+)
+
+USERNAME = "archivist"
+DEFAULT_PASSWORD = "archivist-demo"
+PAGE_SIZE = 20
+_EXTENSION_KEY = "archive_sim"
+
+
+class Latency:
+    """Seeded random per-request delay, so a run's timing is repeatable for a given seed."""
+
+    def __init__(self, min_ms: float, max_ms: float, seed: int) -> None:
+        if min_ms < 0 or max_ms < min_ms:
+            raise ValueError(f"latency range must satisfy 0 <= MIN <= MAX, got {min_ms},{max_ms}")
+        self.min_ms = min_ms
+        self.max_ms = max_ms
+        self._rng = random.Random(seed)
+        self._lock = threading.Lock()  # random.Random is shared by the server's threads
+
+    def sleep(self) -> None:
+        with self._lock:
+            delay_ms = self._rng.uniform(self.min_ms, self.max_ms)
+        if delay_ms > 0:
+            time.sleep(delay_ms / 1000)
+
+
+@dataclass
+class ArchiveSim:
+    """Everything one app instance holds; kept in ``app.extensions``."""
+
+    store: ArchiveStore
+    sessions: SessionStore
+    password: str
+    latency: Latency
+
+
+def _sim() -> ArchiveSim:
+    return cast(ArchiveSim, current_app.extensions[_EXTENSION_KEY])
+
+
+class ArchiveRequest(Request):
+    """Streams uploaded files straight into the store's temporary directory.
+
+    Werkzeug's default keeps uploads under 500 KB in memory; an archive must not, so
+    every file part goes to disk as it is received, hashed on the way.
+    """
+
+    def _get_file_stream(
+        self,
+        total_content_length: int | None,
+        content_type: str | None,
+        filename: str | None = None,
+        content_length: int | None = None,
+    ) -> IO[bytes]:
+        incoming = _sim().store.open_incoming()
+        self.incoming_files.append(incoming)
+        return cast(IO[bytes], incoming)
+
+    @property
+    def incoming_files(self) -> list[IncomingFile]:
+        return cast(list[IncomingFile], self.__dict__.setdefault("_incoming_files", []))
+
+
+def _is_public(path: str) -> bool:
+    return path in ("/", "/login") or path.startswith("/_sim/")
+
+
+def content_disposition(filename: str, archive_id: str) -> str:
+    """``attachment; filename="<ASCII fallback>"; filename*=UTF-8''<percent-encoded>``.
+
+    Old clients read only ``filename``, so it gets a safe ASCII stand-in: the name itself
+    when it is plain printable ASCII, else the archive id with the name's extension.
+    """
+    name = filename.replace("\\", "/").rsplit("/", 1)[-1] or archive_id
+    printable_ascii = all(" " <= ch <= "~" for ch in name) and '"' not in name
+    if printable_ascii:
+        fallback = name
+    else:
+        stem, dot, ext = name.rpartition(".")
+        ext_ascii = unicodedata.normalize("NFKD", ext).encode("ascii", "ignore").decode()
+        clean_ext = "".join(ch for ch in ext_ascii if ch.isalnum())
+        fallback = f"{archive_id}.{clean_ext}" if stem and dot and clean_ext else archive_id
+    encoded = quote(name, safe="!#$&+-.^_`|~")  # RFC 8187 attr-char
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}"
+
+
+def _today() -> dt.date:
+    return dt.datetime.now(ARCHIVE_TZ).date()
+
+
+def create_app(
+    *,
+    data: str | os.PathLike[str] | None = None,
+    password: str = DEFAULT_PASSWORD,
+    latency_ms: tuple[float, float] = (10, 60),
+    seed: int = 1,
+) -> Flask:
+    """Build the simulator. ``data`` persists holdings; None means a temp dir removed at exit."""
+    if data is None:
+        temp_dir = tempfile.mkdtemp(prefix="archive-sim-")
+        atexit.register(shutil.rmtree, temp_dir, ignore_errors=True)
+        data_dir = Path(temp_dir)
+    else:
+        data_dir = Path(data)
+
+    app = Flask(__name__)
+    app.request_class = ArchiveRequest
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]  # readable Chinese in /_sim/state
+    app.json.sort_keys = False  # type: ignore[attr-defined]  # keep the documented key order
+    sim = ArchiveSim(
+        store=ArchiveStore(data_dir),
+        sessions=SessionStore(),
+        password=password,
+        latency=Latency(latency_ms[0], latency_ms[1], seed),
+    )
+    app.extensions[_EXTENSION_KEY] = sim
+
+    @app.before_request
+    def _latency_and_login() -> Response | None:
+        sim.latency.sleep()
+        g.user_session = sim.sessions.get(request.cookies.get(COOKIE_NAME))
+        if g.user_session is None and not _is_public(request.path):
+            return redirect("/", code=302)
+        return None
+
+    @app.teardown_request
+    def _discard_uncommitted_uploads(exc: BaseException | None) -> None:
+        # Rejected or failed uploads leave nothing behind in the data directory.
+        req = request._get_current_object()  # type: ignore[attr-defined]
+        if isinstance(req, ArchiveRequest):
+            for incoming in req.incoming_files:
+                incoming.discard()
+
+    @app.context_processor
+    def _layout_context() -> dict[str, Any]:
+        session: UserSession | None = g.get("user_session")
+        return {
+            "user": session,
+            "show_notice": session is not None and not session.notice_dismissed,
+        }
+
+    @app.get("/")
+    def index() -> str:
+        return render_template("index.html", error=None, username="")
+
+    @app.get("/login")
+    def login_page() -> Response:
+        return redirect("/", code=302)
+
+    @app.post("/login")
+    def login() -> Response | str:
+        username = request.form.get("username", "")
+        given = request.form.get("password", "")
+        ok = hmac.compare_digest(username.encode(), USERNAME.encode()) & hmac.compare_digest(
+            given.encode(), sim.password.encode()
+        )
+        if not ok:
+            return render_template("index.html", error="用户名或密码错误", username=username)
+        sim.sessions.end(request.cookies.get(COOKIE_NAME))
+        session = sim.sessions.create(username)
+        response = redirect("/dashboard", code=303)
+        response.set_cookie(COOKIE_NAME, session.token, httponly=True, samesite="Lax", path="/")
+        return response
+
+    @app.route("/logout", methods=["GET", "POST"])
+    def logout() -> Response:
+        sim.sessions.end(request.cookies.get(COOKIE_NAME))
+        response = redirect("/", code=303)
+        response.delete_cookie(COOKIE_NAME, path="/", httponly=True, samesite="Lax")
+        return response
+
+    @app.post("/notice/dismiss")
+    def dismiss_notice() -> tuple[str, int]:
+        sim.sessions.dismiss_notice(g.user_session.token)
+        return "", 204
+
+    @app.get("/dashboard")
+    def dashboard() -> str:
+        _, total = sim.store.search("", offset=0, limit=0)
+        return render_template("dashboard.html", total=total)
+
+    def render_ingest(values: dict[str, str], errors: list[str], has_remarks: bool) -> str:
+        return render_template(
+            "ingest.html",
+            values=values,
+            errors=errors,
+            has_remarks=has_remarks,
+            categories=CATEGORIES,
+            retentions=RETENTIONS,
+            classifications=CLASSIFICATIONS,
+        )
+
+    @app.get("/ingest")
+    def ingest_form() -> str:
+        return render_ingest({}, [], False)
+
+    @app.post("/ingest")
+    def ingest() -> Response | str:
+        form = request.form  # parses the body; file parts stream to disk meanwhile
+        has_remarks = "has_remarks" in form
+        meta, errors = validate_metadata(form, has_remarks=has_remarks, today=_today())
+        upload = request.files.get("file")
+        incoming = upload.stream if upload is not None else None
+        filename = upload.filename if upload is not None else None
+        size = incoming.size if isinstance(incoming, IncomingFile) else None
+        errors += validate_file(filename, size)
+        if errors or meta is None:
+            return render_ingest(form.to_dict(), errors, has_remarks)
+        assert isinstance(incoming, IncomingFile) and filename  # validate_file checked both
+        item = sim.store.ingest(meta, incoming, filename)
+        return redirect(url_for("item_page", archive_id=item.archive_id, created=1), code=303)
+
+    @app.get("/items")
+    def items() -> str:
+        query = request.args.get("q", "")
+        page_arg = request.args.get("page", "1")
+        page = int(page_arg) if page_arg.isascii() and page_arg.isdigit() else 1
+        page = max(page, 1)
+        rows, total = sim.store.search(query, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE)
+        pages = max(1, math.ceil(total / PAGE_SIZE))
+        if page > pages:  # past the end: show the last page rather than an empty one
+            page = pages
+            rows, total = sim.store.search(query, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE)
+        q = query or None  # url_for drops None, so an empty search adds no "q=" to links
+        return render_template(
+            "items.html",
+            rows=rows,
+            total=total,
+            page=page,
+            pages=pages,
+            query=query,
+            prev_url=url_for("items", q=q, page=page - 1) if page > 1 else None,
+            next_url=url_for("items", q=q, page=page + 1) if page < pages else None,
+        )
+
+    @app.get("/items/<archive_id>")
+    def item_page(archive_id: str) -> str:
+        item = sim.store.get(archive_id)
+        if item is None:
+            abort(404)
+        return render_template(
+            "item.html",
+            item=item,
+            created=request.args.get("created") == "1",
+            labels=FIELD_LABELS,
+            categories=CATEGORIES,
+            retentions=RETENTIONS,
+        )
+
+    @app.get("/items/<archive_id>/file")
+    def item_file(archive_id: str) -> Response:
+        item = sim.store.get(archive_id)
+        if item is None:
+            abort(404)
+        path = sim.store.file_path(item.archive_id)
+        mimetype = mimetypes.guess_type(item.filename)[0] or "application/octet-stream"
+        # send_file streams from disk in blocks and sets Content-Length from the file.
+        response = send_file(path, mimetype=mimetype, as_attachment=True, download_name="x")
+        response.headers["Content-Disposition"] = content_disposition(
+            item.filename, item.archive_id
+        )
+        return response
+
+    @app.get("/_sim/state")
+    def sim_state() -> Response:
+        return jsonify({"items": [item.to_state() for item in sim.store.all_items()]})
+
+    @app.errorhandler(404)
+    def not_found(error: Exception) -> tuple[str, int]:
+        return render_template("not_found.html"), 404
+
+    return app
