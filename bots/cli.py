@@ -1,0 +1,183 @@
+"""The command line. The only place that turns exceptions into exit codes.
+
+Exit codes: 0 all archived; 1 some documents failed; 2 usage, recipe or credential
+error; 3 system failure.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from . import __version__
+from .capture import Capture, RunSummary
+from .errors import EXIT_USAGE, CredentialError, FleetError
+from .recipe import LoadedRecipe, load_recipe, walk_steps
+from .redaction import Redactor
+from .settings import PROJECT_ROOT, Settings
+from credentials import KeyringSettings, create_key_file, open_store
+
+F = TypeVar("F", bound=Callable[..., Any])
+_redactor = Redactor()  # one per process: every secret fetched is registered here
+
+
+def _err(message: str) -> None:
+    click.echo(_redactor.scrub(message), err=True)
+
+
+def _out(message: str) -> None:
+    click.echo(_redactor.scrub(message))
+
+
+def _guard(fn: F) -> F:
+    """Turn the fleet's errors into one clear message and the class's exit code."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except FleetError as exc:
+            _err(f"error: {exc}")
+            sys.exit(exc.exit_code)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _resolve_recipe(recipe: str) -> Path:
+    """A path, or the name of a recipe in recipes/ (``demo`` → recipes/demo.yaml)."""
+    path = Path(recipe)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        return path
+    return PROJECT_ROOT / "recipes" / f"{recipe}.yaml"
+
+
+def _finish(summary: RunSummary) -> None:
+    for key, reason in summary.failures:
+        _err(f"FAILED {summary.recipe} {key}: {reason}")
+    if summary.failures:
+        _err(
+            "next: fix the cause named above, then run again; failed documents are retried "
+            f"(the run log is {summary.log_path})"
+        )
+    _out(summary.line())
+    sys.exit(summary.exit_code)
+
+
+logs_option = click.option(
+    "--logs-dir", type=click.Path(file_okay=False, path_type=Path),
+    help="Where run logs, staging files and the default ledger go (default: logs/, or $FLEET_LOGS_DIR).",
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="rpa-fleet")
+def main() -> None:
+    """RPA bot fleet: capture reports from legacy systems into the archive system.
+
+    Exit codes: 0 all archived, 1 some documents failed, 2 usage/recipe/credential
+    error, 3 system failure.
+    """
+
+
+@main.command()
+@click.argument("recipe")
+@logs_option
+@click.option("--ledger", "ledger_url", help="SQLAlchemy URL of the ledger (default: SQLite in the logs folder, or $FLEET_LEDGER_URL).")
+@_guard
+def run(recipe: str, logs_dir: Path | None, ledger_url: str | None) -> None:
+    """Run RECIPE once: list, download, archive and confirm what is new.
+
+    RECIPE is a path or a name in recipes/. Prints one summary line; failures go to
+    standard error.
+    """
+    loaded = load_recipe(_resolve_recipe(recipe))
+    settings = Settings.from_env(os.environ, logs_dir=logs_dir, ledger_url=ledger_url)
+    store = open_store(os.environ, _redactor)
+    _finish(Capture(loaded, settings, store, _redactor).run())
+
+
+@main.command()
+@click.argument("recipe")
+@_guard
+def check(recipe: str) -> None:
+    """Validate RECIPE without contacting any system."""
+    loaded: LoadedRecipe = load_recipe(_resolve_recipe(recipe))
+    r = loaded.recipe
+    steps = sum(
+        len(walk_steps(s))
+        for s in (r.source.login, r.source.listing, r.source.download, r.archive.login,
+                  r.archive.upload, r.archive.confirm)
+    )
+    _out(f"{loaded.path}: ok (recipe {r.recipe!r}, {steps} steps, sha256 {loaded.digest[:12]})")
+
+
+@main.command()
+@logs_option
+@_guard
+def demo(logs_dir: Path | None) -> None:
+    """Start both simulators, run recipes/demo.yaml against them, report, stop them."""
+    from .demo import describe, run_demo
+
+    summary = run_demo(dict(os.environ), logs_dir, _out)
+    for line in describe(summary):
+        _out(line)
+    _out(summary.line())
+    sys.exit(summary.exit_code)
+
+
+@main.group()
+def credentials() -> None:
+    """Store and check credentials in the encrypted keyring (never printed)."""
+
+
+@credentials.command("init")
+@_guard
+def credentials_init() -> None:
+    """Create the keyring master key file (owner-only), if there is none."""
+    settings = KeyringSettings.from_env(os.environ)
+    if settings.key:
+        _out("FLEET_KEYRING_KEY is set: no key file is needed")
+        return
+    created = create_key_file(settings.key_file)
+    _out(f"{'created' if created else 'kept the existing'} master key file {settings.key_file}")
+
+
+@credentials.command("set")
+@click.argument("name")
+@click.option("--username", help="The username (prompted for when absent).")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input (for scripts).")
+@_guard
+def credentials_set(name: str, username: str | None, password_stdin: bool) -> None:
+    """Store the username and password of credential NAME."""
+    store = open_store(os.environ, _redactor)
+    if username is None:
+        username = click.prompt("username")
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("password", hide_input=True, confirmation_prompt=True)
+    if not password:
+        raise CredentialError("the password is empty")
+    store.set(name, username, password)
+    _out(f"stored credential {name!r} for {username!r} in {store.description}")
+
+
+@credentials.command("check")
+@click.argument("name")
+@_guard
+def credentials_check(name: str) -> None:
+    """Say whether credential NAME is stored (exit 2 when it is not)."""
+    store = open_store(os.environ, _redactor)
+    credential = store.get(name)
+    _out(f"credential {name!r} is stored (username {credential.username!r})")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
+    sys.exit(EXIT_USAGE)

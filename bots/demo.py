@@ -1,0 +1,106 @@
+"""The demo: both simulators on free loopback ports, the demo recipe, a report, a clean stop."""
+
+from __future__ import annotations
+
+import select
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from .capture import Capture, RunSummary
+from .errors import SystemFailure
+from .recipe import load_recipe
+from .redaction import Redactor
+from .settings import PROJECT_ROOT, Settings
+from credentials import KeyringSettings, create_key_file, open_store
+
+DEMO_RECIPE = PROJECT_ROOT / "recipes" / "demo.yaml"
+# The simulators' published demo accounts (not secrets, but treated as such end to end).
+DEMO_CREDENTIALS = {
+    "demo-erp": ("clerk", "clerk-demo"),
+    "demo-archive": ("archivist", "archivist-demo"),
+}
+READY_TIMEOUT = 60.0
+STOP_TIMEOUT = 10.0
+
+
+@contextmanager
+def simulator(module: str, args: list[str], log_file: Path) -> Iterator[str]:
+    """Run ``python -m module --port 0 ...``; yield its URL once it says READY."""
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_file, "ab") as stderr:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", module, "--port", "0", *args],
+            cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=stderr, text=True,
+        )
+    try:
+        yield _wait_ready(proc, module, log_file)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(STOP_TIMEOUT)
+        if proc.stdout:
+            proc.stdout.close()
+
+
+def _wait_ready(proc: subprocess.Popen[str], module: str, log_file: Path) -> str:
+    assert proc.stdout is not None
+    deadline = time.monotonic() + READY_TIMEOUT
+    while (remaining := deadline - time.monotonic()) > 0:
+        readable, _, _ = select.select([proc.stdout], [], [], remaining)
+        if not readable:
+            break
+        line = proc.stdout.readline()
+        if not line:  # the process ended before it was ready
+            break
+        if line.startswith("READY "):
+            return line.split()[1]
+    raise SystemFailure(
+        f"the simulator {module} did not start within {READY_TIMEOUT:g}s; see {log_file}"
+    )
+
+
+def run_demo(env: dict[str, str], logs_dir: Path | None, echo: Callable[[str], None]) -> RunSummary:
+    settings = Settings.from_env(env, logs_dir=logs_dir)
+    demo_dir = settings.logs_dir / "demo"
+    redactor = Redactor(password for _, password in DEMO_CREDENTIALS.values())
+
+    keyring_settings = KeyringSettings.from_env(env)
+    if keyring_settings.backend == "cryptfile" and not keyring_settings.has_key:
+        create_key_file(keyring_settings.key_file)
+        echo(f"demo: created a keyring master key at {keyring_settings.key_file} (owner-only)")
+    store = open_store(env, redactor)
+    for name, (username, password) in DEMO_CREDENTIALS.items():
+        store.set(name, username, password)
+
+    loaded = load_recipe(DEMO_RECIPE)
+    with simulator("sims.erp", [], demo_dir / "erp.log") as erp_url, simulator(
+        "sims.archive", ["--data", str(demo_dir / "archive-data")], demo_dir / "archive.log"
+    ) as archive_url:
+        echo(f"demo: legacy ERP at {erp_url}, archive system at {archive_url}")
+        run_env = {**env, "ERP_URL": erp_url, "ARCHIVE_URL": archive_url}
+        run_settings = Settings(logs_dir=settings.logs_dir, ledger_url=settings.ledger_url, env=run_env)
+        summary = Capture(loaded, run_settings, store, redactor).run()
+    return summary
+
+
+def describe(summary: RunSummary) -> list[str]:
+    """What an operator wants to read after the demo: what went where."""
+    lines = []
+    for doc in summary.archived:
+        lines.append(f"  {doc.reference_code or '-':<28} {doc.archive_id:<9} {doc.source_key}  {doc.title}")
+    if summary.archived:
+        lines.insert(0, f"archived {len(summary.archived)} report(s):")
+    elif not summary.failures:
+        lines.append(f"nothing new to archive: {summary.already_confirmed} report(s) already archived")
+    for key, reason in summary.failures:
+        lines.append(f"FAILED {key}: {reason}")
+    lines.append(f"run log: {summary.log_path}")
+    return lines
+

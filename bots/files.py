@@ -1,0 +1,110 @@
+"""Staging files: safe names, streamed digests, atomic arrival, a first look at type.
+
+A file reaches its staging name only complete: it is written under a temporary name
+and renamed, so a crash leaves either nothing or a whole file, never half of one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from .errors import BusinessError
+
+CHUNK = 1024 * 1024
+MAX_NAME_BYTES = 200  # well under the 255-byte limit of common file systems
+_UNSAFE = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]')
+
+
+def safe_filename(name: str, fallback: str) -> str:
+    """A name that cannot leave its folder or confuse a shell: keeps Chinese, drops the rest.
+
+    ``../../etc/passwd`` becomes ``etc_passwd``; control characters and separators become
+    ``_``; an empty result falls back to ``fallback``.
+    """
+    name = unicodedata.normalize("NFC", name).replace("\\", "/").split("/")[-1]
+    name = _UNSAFE.sub("_", name).strip(" .")
+    while len(name.encode("utf-8")) > MAX_NAME_BYTES:
+        stem, dot, ext = name.rpartition(".")
+        name = f"{stem[:-1]}.{ext}" if dot and len(ext) <= 10 and stem else name[:-1]
+    return name or fallback
+
+
+@dataclass(frozen=True)
+class StagedFile:
+    path: Path
+    filename: str
+    size: int
+    sha256: str
+
+
+def sha256_file(path: Path) -> tuple[str, int]:
+    """Digest and size of a file, read in chunks (constant memory)."""
+    digest, size = hashlib.sha256(), 0
+    with open(path, "rb") as handle:
+        while chunk := handle.read(CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
+
+
+class StagingWriter:
+    """Write a stream to ``final`` via ``final.part``, hashing as it goes."""
+
+    def __init__(self, final: Path) -> None:
+        self.final = final
+        self.partial = final.with_name(final.name + ".part")
+        self._digest = hashlib.sha256()
+        self.size = 0
+        final.parent.mkdir(parents=True, exist_ok=True)
+        self._handle: BinaryIO = open(self.partial, "wb")  # noqa: SIM115
+
+    def write(self, chunk: bytes) -> None:
+        self._digest.update(chunk)
+        self.size += len(chunk)
+        self._handle.write(chunk)
+
+    def commit(self) -> StagedFile:
+        self._handle.flush()
+        os.fsync(self._handle.fileno())
+        self._handle.close()
+        os.replace(self.partial, self.final)
+        return StagedFile(self.final, self.final.name, self.size, self._digest.hexdigest())
+
+    def abort(self) -> None:
+        self._handle.close()
+        self.partial.unlink(missing_ok=True)
+
+
+def stage_via(save: Callable[[Path], object], final: Path) -> StagedFile:
+    """Let ``save`` (e.g. Playwright's ``Download.save_as``) write the file, then hash and place it."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    partial = final.with_name(final.name + ".part")
+    save(partial)
+    digest, size = sha256_file(partial)
+    os.replace(partial, final)
+    return StagedFile(final, final.name, size, digest)
+
+
+_HTML_START = re.compile(rb"^\s*(<!doctype\s+html|<html|<head|<body|<meta|<form|<script)", re.I)
+
+
+def refuse_html_in_place_of_file(staged: StagedFile) -> None:
+    """Legacy systems answer 200 with a login page where a file was expected."""
+    if staged.filename.lower().endswith((".html", ".htm")):
+        return
+    with open(staged.path, "rb") as handle:
+        head = handle.read(1024).lstrip(b"\xef\xbb\xbf")
+    if _HTML_START.match(head):
+        raise BusinessError(
+            f"received an HTML page instead of {staged.filename!r} "
+            "(often the login page of an expired session)"
+        )
+    if staged.size == 0:
+        raise BusinessError(f"received an empty file for {staged.filename!r}")

@@ -1,0 +1,314 @@
+"""The ledger: the truth about each document, one row per (recipe, source key).
+
+States move forward only: listed → downloaded → uploaded → confirmed, or to failed,
+from which a later run retries. Each change is one transaction that also checks the
+state it starts from, so two writers can never both advance the same document.
+SQLite by default; any SQLAlchemy URL (PostgreSQL) works the same.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Engine,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    event,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.engine import Connection, RowMapping
+from sqlalchemy.exc import IntegrityError
+
+from .errors import FleetError
+
+
+class State(StrEnum):
+    LISTED = "listed"
+    DOWNLOADED = "downloaded"
+    UPLOADED = "uploaded"
+    CONFIRMED = "confirmed"
+    FAILED = "failed"
+
+
+# Where each state may go next. FAILED may resume at any stage whose effect is already
+# recorded (a file that was downloaded need not be fetched again).
+TRANSITIONS: dict[State, frozenset[State]] = {
+    State.LISTED: frozenset({State.DOWNLOADED, State.FAILED}),
+    State.DOWNLOADED: frozenset({State.DOWNLOADED, State.UPLOADED, State.FAILED}),
+    State.UPLOADED: frozenset({State.CONFIRMED, State.FAILED}),
+    State.FAILED: frozenset({State.DOWNLOADED, State.UPLOADED, State.CONFIRMED, State.FAILED}),
+    State.CONFIRMED: frozenset(),
+}
+# What must be known before a document may be in a state.
+REQUIRED: dict[State, tuple[str, ...]] = {
+    State.DOWNLOADED: ("sha256", "size", "staged_path"),
+    State.UPLOADED: ("archive_id",),
+    State.CONFIRMED: ("archive_id",),
+    State.FAILED: ("last_error",),
+}
+
+metadata_obj = MetaData()
+
+documents = Table(
+    "documents",
+    metadata_obj,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("recipe", String(64), nullable=False),
+    Column("source_key", String(255), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("title", Text),
+    Column("listing", Text, nullable=False),  # the listing row as seen, JSON
+    Column("filename", Text),
+    Column("staged_path", Text),
+    Column("sha256", String(64)),
+    Column("size", Integer),
+    Column("item_metadata", Text),  # JSON, as sent to the archive
+    Column("archive_id", String(128)),
+    Column("reference_code", String(128)),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", Text),
+    Column("last_run_id", String(64)),
+    Column("listed_at", DateTime(timezone=True), nullable=False),
+    Column("downloaded_at", DateTime(timezone=True)),
+    Column("uploaded_at", DateTime(timezone=True)),
+    Column("confirmed_at", DateTime(timezone=True)),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("recipe", "source_key", name="uq_documents_recipe_key"),
+)
+
+runs = Table(
+    "runs",
+    metadata_obj,
+    Column("run_id", String(64), primary_key=True),
+    Column("recipe", String(64), nullable=False),
+    Column("recipe_digest", String(64), nullable=False),
+    Column("host", String(255), nullable=False),
+    Column("user", String(255), nullable=False),
+    Column("bot_version", String(32), nullable=False),
+    Column("log_path", Text, nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("ended_at", DateTime(timezone=True)),
+    Column("outcome", String(32)),
+    Column("counts", Text),  # JSON
+)
+
+
+class LedgerError(FleetError):
+    """A state change the ledger refuses: the caller's idea of the document is stale."""
+
+
+@dataclass(frozen=True)
+class Document:
+    """One document as the ledger knows it."""
+
+    recipe: str
+    source_key: str
+    state: State
+    title: str | None
+    listing: dict[str, Any]
+    filename: str | None
+    staged_path: str | None
+    sha256: str | None
+    size: int | None
+    item_metadata: dict[str, Any] | None
+    archive_id: str | None
+    reference_code: str | None
+    attempts: int
+    last_error: str | None
+
+    @classmethod
+    def from_row(cls, row: RowMapping) -> Document:
+        return cls(
+            recipe=row["recipe"],
+            source_key=row["source_key"],
+            state=State(row["state"]),
+            title=row["title"],
+            listing=json.loads(row["listing"]),
+            filename=row["filename"],
+            staged_path=row["staged_path"],
+            sha256=row["sha256"],
+            size=row["size"],
+            item_metadata=json.loads(row["item_metadata"]) if row["item_metadata"] else None,
+            archive_id=row["archive_id"],
+            reference_code=row["reference_code"],
+            attempts=row["attempts"],
+            last_error=row["last_error"],
+        )
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # WAL lets a reader (reconciliation, a person with sqlite3) look while a run writes;
+    # the busy timeout makes a second writer wait instead of failing at once.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+class Ledger:
+    """Read and advance documents and runs. ``clock`` returns an aware datetime."""
+
+    def __init__(self, url: str, clock: Callable[[], datetime]) -> None:
+        self.url = url
+        self._clock = clock
+        self.engine: Engine = create_engine(url, future=True)
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        metadata_obj.create_all(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- documents -------------------------------------------------------------
+
+    def get(self, recipe: str, key: str) -> Document | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(documents).where(documents.c.recipe == recipe, documents.c.source_key == key)
+            ).mappings().first()
+        return Document.from_row(row) if row else None
+
+    def documents(self, recipe: str, states: set[State] | None = None) -> list[Document]:
+        query = select(documents).where(documents.c.recipe == recipe).order_by(documents.c.id)
+        if states:
+            query = query.where(documents.c.state.in_([s.value for s in states]))
+        with self.engine.connect() as conn:
+            return [Document.from_row(r) for r in conn.execute(query).mappings()]
+
+    def record_listed(self, recipe: str, key: str, row: dict[str, Any], run_id: str) -> Document:
+        """Add a newly listed document, or return the one already known (unchanged)."""
+        now = self._clock()
+        with self.engine.begin() as conn:
+            existing = self._fetch(conn, recipe, key)
+            if existing is not None:
+                return existing
+            try:
+                conn.execute(
+                    insert(documents).values(
+                        recipe=recipe,
+                        source_key=key,
+                        state=State.LISTED.value,
+                        title=row.get("title"),
+                        listing=json.dumps(row, ensure_ascii=False, sort_keys=True),
+                        attempts=0,
+                        last_run_id=run_id,
+                        listed_at=now,
+                        updated_at=now,
+                    )
+                )
+            except IntegrityError:
+                # Another writer listed it between our read and insert: theirs stands.
+                pass
+            found = self._fetch(conn, recipe, key)
+            assert found is not None
+            return found
+
+    def advance(self, doc: Document, to: State, run_id: str, **fields: Any) -> Document:
+        """Move ``doc`` to ``to``, recording ``fields``, only if it is still in ``doc.state``."""
+        if to not in TRANSITIONS[doc.state]:
+            raise LedgerError(
+                f"document {doc.source_key!r} of recipe {doc.recipe!r} cannot go from "
+                f"{doc.state} to {to}"
+            )
+        merged = {**doc.__dict__, **fields}
+        missing = [name for name in REQUIRED.get(to, ()) if merged.get(name) in (None, "")]
+        if missing:
+            raise LedgerError(
+                f"document {doc.source_key!r} cannot be {to} without {', '.join(missing)}"
+            )
+        now = self._clock()
+        values: dict[str, Any] = {
+            "state": to.value,
+            "updated_at": now,
+            "last_run_id": run_id,
+            **{k: v for k, v in fields.items() if k != "item_metadata"},
+        }
+        if "item_metadata" in fields:
+            values["item_metadata"] = json.dumps(fields["item_metadata"], ensure_ascii=False)
+        if to is not State.FAILED:
+            values["last_error"] = None
+            values[f"{to.value}_at"] = now
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                update(documents)
+                .where(
+                    documents.c.recipe == doc.recipe,
+                    documents.c.source_key == doc.source_key,
+                    documents.c.state == doc.state.value,
+                )
+                .values(**values)
+            )
+            if result.rowcount != 1:
+                raise LedgerError(
+                    f"document {doc.source_key!r} of recipe {doc.recipe!r} changed under us "
+                    f"(expected state {doc.state})"
+                )
+            found = self._fetch(conn, doc.recipe, doc.source_key)
+        assert found is not None
+        return found
+
+    def count_attempt(self, doc: Document) -> Document:
+        """Record that one more attempt at this document has started."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(documents)
+                .where(documents.c.recipe == doc.recipe, documents.c.source_key == doc.source_key)
+                .values(attempts=documents.c.attempts + 1, updated_at=self._clock())
+            )
+            found = self._fetch(conn, doc.recipe, doc.source_key)
+        assert found is not None
+        return found
+
+    def state_counts(self, recipe: str) -> dict[str, int]:
+        query = (
+            select(documents.c.state, func.count())
+            .where(documents.c.recipe == recipe)
+            .group_by(documents.c.state)
+        )
+        with self.engine.connect() as conn:
+            return {state: n for state, n in conn.execute(query)}
+
+    @staticmethod
+    def _fetch(conn: Connection, recipe: str, key: str) -> Document | None:
+        row = conn.execute(
+            select(documents).where(documents.c.recipe == recipe, documents.c.source_key == key)
+        ).mappings().first()
+        return Document.from_row(row) if row else None
+
+    # -- runs --------------------------------------------------------------------
+
+    def start_run(self, **values: Any) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(insert(runs).values(started_at=self._clock(), **values))
+
+    def finish_run(self, run_id: str, outcome: str, counts: dict[str, int]) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(runs)
+                .where(runs.c.run_id == run_id)
+                .values(ended_at=self._clock(), outcome=outcome, counts=json.dumps(counts))
+            )
+
+    def runs(self, recipe: str | None = None) -> Iterator[RowMapping]:
+        query = select(runs).order_by(runs.c.started_at)
+        if recipe:
+            query = query.where(runs.c.recipe == recipe)
+        with self.engine.connect() as conn:
+            yield from conn.execute(query).mappings().all()

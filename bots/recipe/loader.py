@@ -1,0 +1,145 @@
+"""Load a recipe file into a validated ``Recipe``, or say exactly where it is wrong.
+
+ruamel.yaml keeps each node's line, pydantic says what is wrong and where in the tree;
+this module joins the two, the way tavern re-raises schema failures as ``file: line``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+from ..errors import RecipeError
+from ..templating import TemplateProblem, check_expression, check_template, is_template
+from .model import Recipe
+
+# Lists whose mappings are steps or rules: each of those mappings gets its line, so that
+# an error found while running can still point into the file.
+_LOCATED_LISTS = frozenset({"login", "list", "download", "upload", "confirm", "steps", "retention"})
+
+
+@dataclass(frozen=True)
+class LoadedRecipe:
+    """A validated recipe with where it came from."""
+
+    recipe: Recipe
+    path: Path
+    digest: str  # sha256 of the file's bytes: which version of the recipe a run used
+
+    @property
+    def name(self) -> str:
+        return self.recipe.recipe
+
+    def where(self, line: int) -> str:
+        return f"{self.path}:{line}" if line else str(self.path)
+
+
+def load_recipe(path: str | Path) -> LoadedRecipe:
+    """Read, parse and validate ``path``; raise ``RecipeError`` naming file and line."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise RecipeError([(str(path), f"cannot read the recipe: {exc.strerror}")]) from exc
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise RecipeError([(f"{path}:{line}", "the recipe is not UTF-8 text")]) from exc
+
+    try:
+        tree = YAML(typ="rt").load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else 1
+        problem = " ".join(p for p in (exc.context, exc.problem) if p)
+        raise RecipeError([(f"{path}:{line}", f"invalid YAML: {problem}")]) from exc
+    except YAMLError as exc:
+        raise RecipeError([(str(path), f"invalid YAML: {exc}")]) from exc
+    if not isinstance(tree, CommentedMap):
+        raise RecipeError([(f"{path}:1", "a recipe is a mapping with `recipe`, `source`, `archive`, ...")])
+
+    try:
+        recipe = Recipe.model_validate(_plain(tree))
+    except ValidationError as exc:
+        problems = [(f"{path}:{_line_of(tree, err['loc'])}", _describe(err)) for err in exc.errors()]
+        raise RecipeError(problems) from exc
+
+    template_problems = list(_template_problems(tree, path))
+    if template_problems:
+        raise RecipeError(template_problems)
+    return LoadedRecipe(recipe=recipe, path=path, digest=hashlib.sha256(raw).hexdigest())
+
+
+def _plain(node: Any, parent_key: str | None = None) -> Any:
+    """ruamel's tree as plain data, with ``__line__`` on located mappings."""
+    if isinstance(node, CommentedMap):
+        return {str(k): _plain(v, str(k)) for k, v in node.items()}
+    if isinstance(node, CommentedSeq):
+        items = []
+        for index, item in enumerate(node):
+            value = _plain(item)
+            if parent_key in _LOCATED_LISTS and isinstance(value, dict):
+                value["__line__"] = node.lc.item(index)[0] + 1
+            items.append(value)
+        return items
+    return node
+
+
+def _line_of(tree: Any, loc: tuple[Any, ...]) -> int:
+    """The line of the deepest node of ``loc`` that exists in the file."""
+    node, line = tree, 1
+    for part in loc:
+        if isinstance(node, CommentedMap) and part in node:
+            line = node.lc.key(part)[0] + 1
+            node = node[part]
+        elif isinstance(node, CommentedSeq) and isinstance(part, int) and part < len(node):
+            line = node.lc.item(part)[0] + 1
+            node = node[part]
+        # Other parts are pydantic's own (union tags, "function-after"): skip them.
+    return line
+
+
+def _describe(err: Any) -> str:
+    path = ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in err["loc"]).replace(".[", "[")
+    kind, msg = err["type"], err["msg"]
+    if kind == "missing":
+        return f"`{path}` is required but missing"
+    if kind == "extra_forbidden":
+        return f"unknown key `{err['loc'][-1]}` in `{path.rsplit('.', 1)[0]}`"
+    if msg.startswith("Value error, "):
+        msg = msg.removeprefix("Value error, ")
+    return f"{path}: {msg[:1].lower()}{msg[1:]}" if path else msg
+
+
+def _template_problems(node: Any, path: Path) -> Any:
+    """Compile every template and condition now, so a typo never waits for run time."""
+    if isinstance(node, CommentedMap):
+        for key, value in node.items():
+            if isinstance(value, str):
+                line = node.lc.value(key)[0] + 1
+                try:
+                    if key == "when":
+                        check_expression(value)
+                    elif is_template(value):
+                        check_template(value)
+                except TemplateProblem as exc:
+                    yield (f"{path}:{line}", f"`{key}`: {exc}")
+            else:
+                yield from _template_problems(value, path)
+    elif isinstance(node, CommentedSeq):
+        for index, item in enumerate(node):
+            if isinstance(item, str) and is_template(item):
+                try:
+                    check_template(item)
+                except TemplateProblem as exc:
+                    yield (f"{path}:{node.lc.item(index)[0] + 1}", str(exc))
+            else:
+                yield from _template_problems(item, path)

@@ -1,0 +1,31 @@
+"""Where a run keeps its things, from one validated place (not scattered env lookups)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Settings:
+    logs_dir: Path  # run logs, staging files, the default ledger
+    ledger_url: str
+    env: Mapping[str, str]
+
+    @classmethod
+    def from_env(
+        cls, env: Mapping[str, str], *, logs_dir: Path | None = None, ledger_url: str | None = None
+    ) -> Settings:
+        logs = Path(logs_dir or env.get("FLEET_LOGS_DIR") or PROJECT_ROOT / "logs").resolve()
+        url = ledger_url or env.get("FLEET_LEDGER_URL") or f"sqlite:///{logs / 'ledger.sqlite3'}"
+        return cls(logs_dir=logs, ledger_url=url, env=env)
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.logs_dir / "runs"
+
+    def staging_dir(self, recipe: str) -> Path:
+        return self.logs_dir / "staging" / recipe

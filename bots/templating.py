@@ -1,0 +1,81 @@
+"""Recipe templates and conditions, rendered by Jinja2's sandbox.
+
+Recipes are configuration written by people who are not programmers, and sometimes
+shared between organisations: the sandbox keeps a template from reaching Python
+internals, and ``StrictUndefined`` turns a misspelt field into an error instead of an
+empty string silently archived as metadata.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from jinja2 import StrictUndefined, TemplateError, UndefinedError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+_env = ImmutableSandboxedEnvironment(
+    undefined=StrictUndefined,
+    autoescape=False,  # values go into form fields and file names, never into HTML
+    keep_trailing_newline=False,
+)
+
+
+class TemplateProblem(Exception):
+    """A template could not be compiled or rendered; the message says why."""
+
+
+def is_template(text: str) -> bool:
+    return "{{" in text or "{%" in text
+
+
+@lru_cache(maxsize=1024)
+def _compile(source: str) -> Any:
+    return _env.from_string(source)
+
+
+@lru_cache(maxsize=256)
+def _compile_expression(source: str) -> Any:
+    return _env.compile_expression(source, undefined_to_none=False)
+
+
+def check_template(source: str) -> None:
+    """Raise ``TemplateProblem`` if ``source`` is not a valid template."""
+    try:
+        _compile(source)
+    except TemplateError as exc:
+        raise TemplateProblem(f"invalid template {source!r}: {exc}") from exc
+
+
+def check_expression(source: str) -> None:
+    """Raise ``TemplateProblem`` if ``source`` is not a valid expression."""
+    try:
+        _compile_expression(source)
+    except TemplateError as exc:
+        raise TemplateProblem(f"invalid expression {source!r}: {exc}") from exc
+
+
+def render(source: str, context: dict[str, Any]) -> str:
+    """Render a template string; plain strings come back unchanged."""
+    if not is_template(source):
+        return source
+    try:
+        return str(_compile(source).render(context)).strip()
+    except UndefinedError as exc:
+        raise TemplateProblem(f"template {source!r} refers to something missing: {exc}") from exc
+    except TemplateError as exc:
+        raise TemplateProblem(f"template {source!r} failed: {exc}") from exc
+    except (TypeError, ValueError, LookupError, ArithmeticError) as exc:
+        raise TemplateProblem(f"template {source!r} failed: {exc}") from exc
+
+
+def evaluate(source: str, context: dict[str, Any]) -> Any:
+    """Evaluate a condition such as ``row.kind == '凭证汇总表'``."""
+    try:
+        return _compile_expression(source)(**context)
+    except UndefinedError as exc:
+        raise TemplateProblem(
+            f"condition {source!r} refers to something missing: {exc}"
+        ) from exc
+    except (TemplateError, TypeError, ValueError, LookupError, ArithmeticError) as exc:
+        raise TemplateProblem(f"condition {source!r} failed: {exc}") from exc

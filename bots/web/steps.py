@@ -1,0 +1,366 @@
+"""Carry out recipe steps on a web page with Playwright.
+
+Steps run against a *scope*: the page, or a frame entered with a `frame` step. Every wait
+is bounded by the step's timeout (or the recipe's default) and every failure names the
+recipe line, the step and the URL it happened on.
+"""
+
+from __future__ import annotations
+
+import email.message
+import email.utils
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urljoin, urlsplit
+
+import httpx
+from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import Frame as PwFrame
+from playwright.sync_api import Locator, Page
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+from ..errors import BusinessError, StepFailed
+from ..files import CHUNK, StagedFile, StagingWriter, safe_filename, stage_via
+from ..recipe import LoadedRecipe, StepBase
+from ..recipe.model import FieldSpec, TableArgs
+from ..templating import TemplateProblem, evaluate, render
+
+Scope = Page | PwFrame
+EventSink = Callable[..., None]
+
+
+@dataclass
+class StepOutcome:
+    """What a list of steps produced besides its effects on the page."""
+
+    rows: list[dict[str, str | None]] = field(default_factory=list)
+    table: TableArgs | None = None
+    downloaded: StagedFile | None = None
+
+
+class StepRunner:
+    """Runs steps for one system (one page) of one recipe."""
+
+    def __init__(
+        self,
+        page: Page,
+        *,
+        base_url: str,
+        loaded: LoadedRecipe,
+        system: str,
+        emit: EventSink,
+    ) -> None:
+        self.page = page
+        self.base_url = base_url
+        self.loaded = loaded
+        self.system = system
+        self._emit = emit
+        self._timeouts = loaded.recipe.timeouts
+        self.staging_dir: Path | None = None  # where a `download` step puts its file
+        self.key: str | None = None  # the document being worked on, for the run log
+
+    # -- running -------------------------------------------------------------------
+
+    def run(self, steps: list[Any], variables: dict[str, Any], phase: str) -> StepOutcome:
+        outcome = StepOutcome()
+        self._run(steps, self.page, variables, phase, outcome)
+        return outcome
+
+    def _run(
+        self, steps: list[Any], scope: Scope, variables: dict[str, Any], phase: str,
+        outcome: StepOutcome,
+    ) -> None:
+        for step in steps:
+            where = self.loaded.where(step.line)
+            try:
+                if step.when is not None and not evaluate(step.when, variables):
+                    continue
+                handler = getattr(self, f"_{step.kind}")
+                handler(step, step.args, scope, variables, phase, outcome)
+            except TemplateProblem as exc:
+                raise BusinessError(f"{where}: {exc}") from exc
+            except PlaywrightTimeout as exc:
+                raise StepFailed(where, step.kind, _first_line(exc), _url(scope)) from exc
+            except PlaywrightError as exc:
+                raise StepFailed(where, step.kind, _first_line(exc), _url(scope)) from exc
+            self._emit(
+                "step", key=self.key, system=self.system, phase=phase, step=step.kind,
+                line=step.line, url=_url(scope),
+            )
+
+    def absolute(self, url: str) -> str:
+        """Recipe URLs are relative to the system's base URL (which may have a path)."""
+        return url if urlsplit(url).scheme else urljoin(self.base_url.rstrip("/") + "/", url.lstrip("/"))
+
+    def _ms(self, seconds: float | None) -> float:
+        return (seconds or self._timeouts.step) * 1000
+
+    # -- one handler per step kind ---------------------------------------------------
+
+    def _goto(self, step: StepBase, url: str, scope: Scope, variables: dict[str, Any], *_: Any) -> None:
+        scope.goto(self.absolute(render(url, variables)), timeout=self._ms(None), wait_until="load")
+
+    def _fill(self, step: StepBase, args: Any, scope: Scope, variables: dict[str, Any], *_: Any) -> None:
+        pairs = args.fields.items() if args.fields is not None else [(args.selector, args.value)]
+        for selector, value in pairs:
+            scope.locator(selector).fill(render(value, variables), timeout=self._ms(None))
+
+    def _click(self, step: StepBase, args: Any, scope: Scope, variables: dict[str, Any], *_: Any) -> None:
+        target = scope.locator(render(args.selector, variables))
+        timeout = self._ms(args.timeout)
+        if args.optional:
+            try:
+                target.first.wait_for(state="visible", timeout=timeout)
+            except PlaywrightTimeout:
+                return  # not there this time: that is what optional means
+            target = target.first
+        if args.navigates:
+            with scope.expect_navigation(timeout=timeout):
+                target.click(timeout=timeout)
+        else:
+            target.click(timeout=timeout)
+
+    def _check(self, step: StepBase, args: Any, scope: Scope, variables: dict[str, Any], *_: Any) -> None:
+        scope.locator(render(args.selector, variables)).check(timeout=self._ms(None))
+
+    def _uncheck(self, step: StepBase, args: Any, scope: Scope, variables: dict[str, Any], *_: Any) -> None:
+        scope.locator(render(args.selector, variables)).uncheck(timeout=self._ms(None))
+
+    def _select(self, step: StepBase, args: Any, scope: Scope, variables: dict[str, Any], *_: Any) -> None:
+        target = scope.locator(render(args.selector, variables))
+        if args.value is not None:
+            target.select_option(value=render(args.value, variables), timeout=self._ms(None))
+        else:
+            target.select_option(label=render(args.label, variables), timeout=self._ms(None))
+
+    def _press(self, step: StepBase, args: Any, scope: Scope, variables: dict[str, Any], *_: Any) -> None:
+        target = scope.locator(render(args.selector, variables))
+        if args.navigates:
+            with scope.expect_navigation(timeout=self._ms(None)):
+                target.press(args.key, timeout=self._ms(None))
+        else:
+            target.press(args.key, timeout=self._ms(None))
+
+    def _wait_for(self, step: StepBase, args: Any, scope: Scope, variables: dict[str, Any], *_: Any) -> None:
+        selector = render(args.selector, variables)
+        try:
+            scope.locator(selector).first.wait_for(state=args.state, timeout=self._ms(args.timeout))
+        except PlaywrightTimeout as exc:
+            raise StepFailed(
+                self.loaded.where(step.line), "wait_for",
+                f"{selector!r} did not become {args.state} within {self._ms(args.timeout) / 1000:g}s",
+                _url(scope),
+            ) from exc
+
+    def _expect(self, step: StepBase, args: Any, scope: Scope, variables: dict[str, Any], *_: Any) -> None:
+        text = render(args.text, variables) if args.text is not None else None
+        selector = render(args.selector, variables) if args.selector is not None else None
+        if selector and text:
+            target, wanted = scope.locator(selector).filter(has_text=text), f"{selector!r} with {text!r}"
+        elif selector:
+            target, wanted = scope.locator(selector), repr(selector)
+        else:
+            target, wanted = scope.get_by_text(text or ""), f"text {text!r}"
+        try:
+            target.first.wait_for(state="visible", timeout=self._ms(args.timeout))
+        except PlaywrightTimeout as exc:
+            raise StepFailed(
+                self.loaded.where(step.line), "expect",
+                f"expected {wanted} on the page, not there after "
+                f"{self._ms(args.timeout) / 1000:g}s", _url(scope),
+            ) from exc
+
+    def _frame(
+        self, step: StepBase, args: Any, scope: Scope, variables: dict[str, Any], phase: str,
+        outcome: StepOutcome,
+    ) -> None:
+        handle = scope.locator(render(args.selector, variables)).first.element_handle(
+            timeout=self._ms(None)
+        )
+        frame = handle.content_frame()
+        if frame is None:
+            raise StepFailed(
+                self.loaded.where(step.line), "frame",
+                f"{args.selector!r} is not an <iframe> or <frame>", _url(scope),
+            )
+        frame.wait_for_load_state("load", timeout=self._ms(None))
+        self._run(args.steps, frame, variables, phase, outcome)
+
+    def _table(
+        self, step: StepBase, args: TableArgs, scope: Scope, variables: dict[str, Any], phase: str,
+        outcome: StepOutcome,
+    ) -> None:
+        outcome.table = args
+        for page_number in range(1, args.max_pages + 1):
+            table = scope.locator(args.selector).first
+            table.wait_for(state="attached", timeout=self._ms(None))
+            rows = table.locator(args.rows).all()
+            for index, row in enumerate(rows, start=1):
+                outcome.rows.append(
+                    {name: self._field(step, row, name, spec, page_number, index, scope)
+                     for name, spec in args.fields.items()}
+                )
+            self._emit("table_page", system=self.system, phase=phase, page=page_number,
+                       rows=len(rows), url=_url(scope))
+            if args.next is None:
+                return
+            next_control = scope.locator(args.next)
+            if next_control.count() == 0:
+                return
+            href = next_control.first.get_attribute("href", timeout=self._ms(None))
+            if href and not href.startswith(("javascript:", "#")):
+                # A real link: following it is immune to click/navigation races.
+                scope.goto(urljoin(scope.url, href), timeout=self._ms(None), wait_until="load")
+            else:
+                with scope.expect_navigation(timeout=self._ms(None)):
+                    next_control.first.click(timeout=self._ms(None))
+        raise StepFailed(
+            self.loaded.where(step.line), "table",
+            f"still a next page after max_pages={args.max_pages}", _url(scope),
+        )
+
+    def _field(
+        self, step: StepBase, row: Locator, name: str, spec: FieldSpec, page: int, index: int,
+        scope: Scope,
+    ) -> str | None:
+        target = row.locator(spec.selector)
+        if target.count() == 0:
+            if spec.optional:
+                return None
+            raise StepFailed(
+                self.loaded.where(step.line), "table",
+                f"row {index} of page {page} has no field {name!r} ({spec.selector!r})", _url(scope),
+            )
+        first = target.first
+        if spec.property is not None:
+            value = first.evaluate("(element, name) => element[name]", spec.property)
+        elif spec.attr is not None:
+            value = first.get_attribute(spec.attr, timeout=self._ms(None))
+        else:
+            value = first.inner_text(timeout=self._ms(None))
+        return None if value is None else " ".join(str(value).split())
+
+    def _download(self, step: StepBase, args: Any, scope: Scope, variables: dict[str, Any],
+                  phase: str, outcome: StepOutcome) -> None:
+        if self.staging_dir is None:
+            raise RuntimeError("a download step ran with no staging folder set")
+        timeout = (args.timeout or self._timeouts.download)
+        fallback = safe_filename(self.key or "download", "download")
+        if args.href is not None:
+            url = urljoin(_url(scope), render(args.href, variables))
+            outcome.downloaded = self._fetch(url, fallback, timeout, step)
+        else:
+            with self.page.expect_download(timeout=timeout * 1000) as info:
+                scope.locator(render(args.click, variables)).click(timeout=self._ms(None))
+            download = info.value
+            failure = download.failure()
+            if failure:
+                raise StepFailed(self.loaded.where(step.line), "download", failure, download.url)
+            name = safe_filename(download.suggested_filename, fallback)
+            outcome.downloaded = stage_via(download.save_as, self.staging_dir / name)
+            download.delete()
+        self._emit("downloaded", key=self.key, system=self.system, url=_url(scope),
+                   filename=outcome.downloaded.filename, size=outcome.downloaded.size,
+                   sha256=outcome.downloaded.sha256)
+
+    def _fetch(self, url: str, fallback: str, timeout: float, step: StepBase) -> StagedFile:
+        """GET ``url`` with the browser's cookies, streaming to staging (constant memory)."""
+        assert self.staging_dir is not None
+        cookies = httpx.Cookies()
+        for cookie in self.page.context.cookies(url):
+            cookies.set(cookie["name"], cookie["value"], domain=cookie["domain"], path=cookie["path"])
+        headers = {"User-Agent": self.page.evaluate("navigator.userAgent"), "Referer": self.page.url}
+        try:
+            with httpx.Client(cookies=cookies, headers=headers, timeout=timeout,
+                              follow_redirects=True) as client, client.stream("GET", url) as response:
+                if response.status_code >= 400:
+                    raise StepFailed(self.loaded.where(step.line), "download",
+                                     f"HTTP {response.status_code}", url)
+                name = safe_filename(_filename(response, url) or fallback, fallback)
+                writer = StagingWriter(self.staging_dir / name)
+                try:
+                    for chunk in response.iter_bytes(CHUNK):
+                        writer.write(chunk)
+                except BaseException:
+                    writer.abort()
+                    raise
+                declared = response.headers.get("content-length")
+                if declared is not None and int(declared) != writer.size:
+                    writer.abort()
+                    raise StepFailed(self.loaded.where(step.line), "download",
+                                     f"got {writer.size} of {declared} bytes", url)
+                return writer.commit()
+        except httpx.HTTPError as exc:
+            raise StepFailed(self.loaded.where(step.line), "download", str(exc), url) from exc
+
+    def _upload(self, step: StepBase, args: Any, scope: Scope, variables: dict[str, Any], *_: Any) -> None:
+        path = render(args.file, variables)
+        if not Path(path).is_file():
+            raise StepFailed(self.loaded.where(step.line), "upload", f"no file at {path}", _url(scope))
+        scope.locator(render(args.selector, variables)).set_input_files(path, timeout=self._ms(None))
+
+    def _read(self, step: StepBase, args: Any, scope: Scope, variables: dict[str, Any], *_: Any) -> None:
+        target = scope.locator(render(args.selector, variables))
+        target.wait_for(state="attached", timeout=self._ms(args.timeout))
+        if args.property is not None:
+            value = target.evaluate("(element, name) => element[name]", args.property)
+        elif args.attr is not None:
+            value = target.get_attribute(args.attr, timeout=self._ms(None))
+        else:
+            value = target.inner_text(timeout=self._ms(None))
+        variables[args.into] = "" if value is None else " ".join(str(value).split())
+
+    def _reject_if(self, step: StepBase, args: Any, scope: Scope, variables: dict[str, Any], *_: Any) -> None:
+        target = scope.locator(render(args.selector, variables))
+        if args.timeout:
+            try:
+                target.first.wait_for(state="attached", timeout=args.timeout * 1000)
+            except PlaywrightTimeout:
+                return
+        if target.count() == 0:
+            return
+        reason = " ".join(target.first.inner_text(timeout=self._ms(None)).split())
+        raise BusinessError(f"{self.system} refused the document: {reason or args.selector}")
+
+
+def _url(scope: Scope) -> str:
+    try:
+        return scope.url
+    except PlaywrightError:
+        return "(page closed)"
+
+
+def _first_line(exc: Exception) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    message = lines[0] if lines else type(exc).__name__
+    # Playwright puts the selector it waited for in the call log: keep that line.
+    waiting = next((line for line in lines[1:] if line.startswith("- waiting for")), None)
+    return f"{message} ({waiting.removeprefix('- ')})" if waiting else message
+
+
+def _filename(response: httpx.Response, url: str) -> str | None:
+    disposition = response.headers.get("content-disposition")
+    if disposition:
+        return filename_from_disposition(disposition) or _url_tail(url)
+    return _url_tail(url)
+
+
+def filename_from_disposition(header: str) -> str | None:
+    """The file name of a Content-Disposition header; ``filename*`` wins (RFC 6266 4.3)."""
+    message = email.message.Message()
+    message["content-disposition"] = header
+    plain: str | None = None
+    for name, value in message.get_params(header="content-disposition") or []:
+        if name != "filename":
+            continue
+        if isinstance(value, tuple):  # the RFC 5987 form, filename*=UTF-8''...
+            return email.utils.collapse_rfc2231_value(value)
+        plain = plain or value
+    return plain
+
+
+def _url_tail(url: str) -> str | None:
+    tail = unquote(urlsplit(url).path.rsplit("/", 1)[-1])
+    return tail or None

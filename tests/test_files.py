@@ -1,0 +1,72 @@
+"""Staging: hostile names are tamed, files arrive whole or not at all."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from bots.errors import BusinessError
+from bots.files import StagedFile, StagingWriter, refuse_html_in_place_of_file, safe_filename
+
+
+@pytest.mark.parametrize(
+    ("hostile", "expected"),
+    [
+        ("../../etc/passwd", "passwd"),
+        ("..\\..\\boot.ini", "boot.ini"),
+        ("报表\x00名\x1b.pdf", "报表_名_.pdf"),
+        ("a:b*c?.xlsx", "a_b_c_.xlsx"),
+        ("..", "fallback"),
+        ("", "fallback"),
+        ("2025年3月月度财务报表.pdf", "2025年3月月度财务报表.pdf"),
+    ],
+)
+def test_safe_filename(hostile: str, expected: str) -> None:
+    assert safe_filename(hostile, "fallback") == expected
+
+
+def test_safe_filename_bounds_length_and_keeps_extension() -> None:
+    name = safe_filename("报" * 200 + ".pdf", "x")
+    assert name.endswith(".pdf") and len(name.encode("utf-8")) <= 200
+
+
+def test_staging_writer_hashes_and_renames(tmp_path: Path) -> None:
+    writer = StagingWriter(tmp_path / "doc" / "a.pdf")
+    writer.write(b"%PDF-1.4 ")
+    assert writer.partial.exists() and not writer.final.exists()
+    writer.write(b"body")
+    staged = writer.commit()
+    assert staged.path.read_bytes() == b"%PDF-1.4 body"
+    assert staged.sha256 == hashlib.sha256(b"%PDF-1.4 body").hexdigest() and staged.size == 13
+    assert not writer.partial.exists()
+
+
+def test_aborted_write_leaves_nothing(tmp_path: Path) -> None:
+    writer = StagingWriter(tmp_path / "a.pdf")
+    writer.write(b"half")
+    writer.abort()
+    assert list(tmp_path.iterdir()) == []
+
+
+def staged(tmp_path: Path, name: str, data: bytes) -> StagedFile:
+    path = tmp_path / name
+    path.write_bytes(data)
+    return StagedFile(path, name, len(data), hashlib.sha256(data).hexdigest())
+
+
+def test_login_page_saved_as_pdf_is_refused(tmp_path: Path) -> None:
+    page = "\n<!DOCTYPE html><html><body>会话已超时，请重新登录</body></html>".encode("gbk")
+    with pytest.raises(BusinessError, match="HTML page instead of 'r.pdf'"):
+        refuse_html_in_place_of_file(staged(tmp_path, "r.pdf", page))
+
+
+def test_empty_file_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(BusinessError, match="empty file"):
+        refuse_html_in_place_of_file(staged(tmp_path, "r.csv", b""))
+
+
+def test_real_files_pass(tmp_path: Path) -> None:
+    refuse_html_in_place_of_file(staged(tmp_path, "r.pdf", b"%PDF-1.4\n..."))
+    refuse_html_in_place_of_file(staged(tmp_path, "r.csv", "日期,金额\n".encode("gbk")))

@@ -1,0 +1,112 @@
+"""Ledger transitions: forward only, checked against the state they start from."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bots.ledger import Ledger, LedgerError, State
+from tests.conftest import FrozenClock
+
+
+@pytest.fixture
+def ledger(tmp_path: Path, clock: FrozenClock) -> Ledger:
+    return Ledger(f"sqlite:///{tmp_path / 'ledger.sqlite3'}", clock)
+
+
+ROW = {"id": "R000001", "title": "2025年1月月度财务报表"}
+
+
+def downloaded(ledger: Ledger):  # type: ignore[no-untyped-def]
+    doc = ledger.record_listed("demo", "R000001", ROW, "run-1")
+    return ledger.advance(doc, State.DOWNLOADED, "run-1", sha256="ab" * 32, size=10,
+                          staged_path="/x", filename="x.pdf")
+
+
+def test_listing_twice_keeps_one_document(ledger: Ledger) -> None:
+    first = ledger.record_listed("demo", "R000001", ROW, "run-1")
+    second = ledger.record_listed("demo", "R000001", {**ROW, "title": "changed"}, "run-2")
+    assert first.state is State.LISTED and second.state is State.LISTED
+    assert second.title == ROW["title"]  # the first sighting is the record
+    assert len(ledger.documents("demo")) == 1
+
+
+def test_same_key_in_two_recipes_is_two_documents(ledger: Ledger) -> None:
+    ledger.record_listed("demo", "R000001", ROW, "run-1")
+    ledger.record_listed("other", "R000001", ROW, "run-1")
+    assert len(ledger.documents("demo")) == 1 and len(ledger.documents("other")) == 1
+
+
+def test_full_path_to_confirmed(ledger: Ledger, clock: FrozenClock) -> None:
+    doc = downloaded(ledger)
+    clock.advance(seconds=5)
+    doc = ledger.advance(doc, State.UPLOADED, "run-1", archive_id="A000001",
+                         reference_code="Z109-KU·2025-D10-CWB-0001", item_metadata={"title": "t"})
+    doc = ledger.advance(doc, State.CONFIRMED, "run-1")
+    assert doc.state is State.CONFIRMED
+    assert doc.archive_id == "A000001" and doc.item_metadata == {"title": "t"}
+    assert ledger.state_counts("demo") == {"confirmed": 1}
+
+
+def test_cannot_skip_a_state(ledger: Ledger) -> None:
+    doc = ledger.record_listed("demo", "R000001", ROW, "run-1")
+    with pytest.raises(LedgerError, match="cannot go from listed to uploaded"):
+        ledger.advance(doc, State.UPLOADED, "run-1", archive_id="A1")
+
+
+def test_confirmed_is_final(ledger: Ledger) -> None:
+    doc = downloaded(ledger)
+    doc = ledger.advance(doc, State.UPLOADED, "run-1", archive_id="A1")
+    doc = ledger.advance(doc, State.CONFIRMED, "run-1")
+    for state in State:
+        with pytest.raises(LedgerError):
+            ledger.advance(doc, state, "run-2", last_error="x", archive_id="A1")
+
+
+def test_state_needs_its_evidence(ledger: Ledger) -> None:
+    doc = ledger.record_listed("demo", "R000001", ROW, "run-1")
+    with pytest.raises(LedgerError, match="without sha256, size, staged_path"):
+        ledger.advance(doc, State.DOWNLOADED, "run-1")
+    with pytest.raises(LedgerError, match="without last_error"):
+        ledger.advance(doc, State.FAILED, "run-1")
+
+
+def test_stale_document_cannot_advance(ledger: Ledger) -> None:
+    """Two writers holding the same snapshot: only the first change lands."""
+    doc = ledger.record_listed("demo", "R000001", ROW, "run-1")
+    ledger.advance(doc, State.FAILED, "run-1", last_error="boom")
+    with pytest.raises(LedgerError, match="changed under us"):
+        ledger.advance(doc, State.DOWNLOADED, "run-2", sha256="ab" * 32, size=1,
+                       staged_path="/x", filename="x")
+
+
+def test_failed_document_resumes_and_clears_its_error(ledger: Ledger) -> None:
+    doc = downloaded(ledger)
+    doc = ledger.advance(doc, State.FAILED, "run-1", last_error="archive refused: 题名不能为空")
+    assert doc.last_error and doc.sha256 == "ab" * 32  # what was captured stays
+    doc = ledger.advance(doc, State.UPLOADED, "run-2", archive_id="A2")
+    assert doc.last_error is None and doc.state is State.UPLOADED
+
+
+def test_attempts_are_counted(ledger: Ledger) -> None:
+    doc = ledger.record_listed("demo", "R000001", ROW, "run-1")
+    doc = ledger.count_attempt(ledger.count_attempt(doc))
+    assert doc.attempts == 2
+
+
+def test_ledger_survives_reopening(tmp_path: Path, clock: FrozenClock) -> None:
+    url = f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
+    first = Ledger(url, clock)
+    downloaded(first)
+    first.close()
+    again = Ledger(url, clock).get("demo", "R000001")
+    assert again is not None and again.state is State.DOWNLOADED and again.listing == ROW
+
+
+def test_runs_are_recorded(ledger: Ledger) -> None:
+    ledger.start_run(run_id="demo-1", recipe="demo", recipe_digest="d" * 64, host="h", user="u",
+                     bot_version="0.1.0", log_path="/logs/runs/demo-1.jsonl")
+    ledger.finish_run("demo-1", "ok", {"listed": 3})
+    [run] = list(ledger.runs("demo"))
+    assert run["outcome"] == "ok" and run["counts"] == '{"listed": 3}' and run["ended_at"]

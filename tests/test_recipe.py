@@ -1,0 +1,218 @@
+"""Recipe validation: every error names the file, the line and the problem."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from bots.errors import RecipeError
+from bots.recipe import load_recipe
+from tests.conftest import DEMO_RECIPE, ROOT
+
+
+def write_variant(tmp_path: Path, old: str, new: str) -> Path:
+    text = DEMO_RECIPE.read_text(encoding="utf-8")
+    assert old in text, f"test is stale: {old!r} no longer in demo.yaml"
+    path = tmp_path / "variant.yaml"
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+    return path
+
+
+def line_of(path: Path, needle: str) -> int:
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if needle in line:
+            return number
+    raise AssertionError(f"{needle!r} not in {path}")
+
+
+def problems(path: Path) -> list[tuple[str, str]]:
+    with pytest.raises(RecipeError) as info:
+        load_recipe(path)
+    return info.value.problems
+
+
+def test_demo_recipe_is_valid() -> None:
+    loaded = load_recipe(DEMO_RECIPE)
+    assert loaded.name == "demo"
+    assert len(loaded.digest) == 64
+    assert loaded.recipe.source.credential == "demo-erp"
+    assert loaded.recipe.archive.credential == "demo-archive"
+
+
+def test_misspelled_step_names_file_line_and_suggestion(tmp_path: Path) -> None:
+    path = write_variant(tmp_path, "    - goto: /ingest", "    - gotoo: /ingest")
+    [(where, what)] = problems(path)
+    assert where == f"{path}:{line_of(path, 'gotoo')}"
+    assert "unknown step 'gotoo'" in what and "did you mean 'goto'" in what
+
+
+def test_missing_required_field_names_its_parent_line(tmp_path: Path) -> None:
+    path = write_variant(tmp_path, "  credential: demo-erp\n", "")
+    [(where, what)] = problems(path)
+    assert where == f"{path}:{line_of(path, 'source:')}"
+    assert "`source.credential` is required but missing" in what
+
+
+def test_unknown_key_inside_a_step(tmp_path: Path) -> None:
+    path = write_variant(
+        tmp_path, '- read: {selector: "#sha256", into: sha256}',
+        '- read: {selector: "#sha256", into: sha256, intoo: x}',
+    )
+    [(where, what)] = problems(path)
+    assert where == f"{path}:{line_of(path, 'intoo')}"
+    assert "unknown key `intoo`" in what
+
+
+def test_two_actions_in_one_step_are_refused(tmp_path: Path) -> None:
+    path = write_variant(tmp_path, "    - goto: /ingest", "    - goto: /ingest\n      click: '#x'")
+    [(where, what)] = problems(path)
+    assert where == f"{path}:{line_of(path, 'goto: /ingest')}"
+    assert "exactly one action, found goto, click" in what
+
+
+def test_several_problems_are_reported_together(tmp_path: Path) -> None:
+    path = write_variant(tmp_path, "    - goto: /ingest", "    - gotoo: /ingest")
+    text = path.read_text(encoding="utf-8").replace("  credential: demo-archive\n", "")
+    path.write_text(text, encoding="utf-8")
+    found = problems(path)
+    assert len(found) == 2
+    assert {what.split(":")[0] for _, what in found} >= {"archive.upload[0]"}
+
+
+def test_malformed_yaml_names_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "broken.yaml"
+    path.write_text("recipe: x\nsource:\n  base_url: [unclosed\n  credential: a\n", encoding="utf-8")
+    [(where, what)] = problems(path)
+    assert where.startswith(f"{path}:")
+    assert int(where.rsplit(":", 1)[1]) in (3, 4, 5)
+    assert what.startswith("invalid YAML")
+
+
+def test_duplicate_keys_are_refused(tmp_path: Path) -> None:
+    path = write_variant(tmp_path, "recipe: demo\n", "recipe: demo\nrecipe: other\n")
+    [(where, what)] = problems(path)
+    assert where == f"{path}:{line_of(path, 'recipe: other')}"
+    assert "duplicate" in what
+
+
+def test_template_syntax_error_is_found_before_running(tmp_path: Path) -> None:
+    path = write_variant(tmp_path, 'title: "{{ row.title }}"', 'title: "{{ row.title }"')
+    [(where, what)] = problems(path)
+    bad_line = line_of(path, '"{{ row.title }"')
+    assert where == f"{path}:{bad_line}"
+    assert "invalid template" in what
+
+
+def test_condition_syntax_error_is_found(tmp_path: Path) -> None:
+    path = write_variant(tmp_path, "when: not row.href", "when: not row.href ==")
+    [(where, what)] = problems(path)
+    assert where == f"{path}:{line_of(path, 'when: not row.href ==')}"
+    assert "invalid expression" in what
+
+
+def test_list_without_table_is_refused(tmp_path: Path) -> None:
+    path = write_variant(tmp_path, "          - table:", "          - tablee:")
+    found = problems(path)
+    assert any("unknown step 'tablee'" in what for _, what in found)
+
+
+def test_upload_must_read_back_the_archive_id(tmp_path: Path) -> None:
+    path = write_variant(tmp_path, "into: archive_id}", "into: archive_no}")
+    [(where, what)] = problems(path)
+    assert where == f"{path}:{line_of(path, '  upload:')}"
+    assert "into: archive_id" in what
+
+
+def test_retention_period_must_be_known(tmp_path: Path) -> None:
+    path = write_variant(tmp_path, "period: D30", "period: D20")
+    [(where, what)] = problems(path)
+    assert where == f"{path}:{line_of(path, 'period: D20')}"
+    assert "retention[1].period" in what
+
+
+def test_read_may_not_overwrite_bot_names(tmp_path: Path) -> None:
+    path = write_variant(tmp_path, "into: reference_code}", "into: row}")
+    [(_, what)] = problems(path)
+    assert "would overwrite a name the bot provides" in what
+
+
+def test_not_utf8_recipe(tmp_path: Path) -> None:
+    path = tmp_path / "gbk.yaml"
+    path.write_bytes("recipe: demo\n# 注释\n".encode("gbk"))
+    [(where, what)] = problems(path)
+    assert where == f"{path}:2"
+    assert "not UTF-8" in what
+
+
+def test_top_level_must_be_a_mapping(tmp_path: Path) -> None:
+    path = tmp_path / "list.yaml"
+    path.write_text("- just\n- a list\n", encoding="utf-8")
+    [(where, what)] = problems(path)
+    assert where == f"{path}:1" and "mapping" in what
+
+
+def test_check_command_reports_and_contacts_nothing(tmp_path: Path) -> None:
+    """`runner.py check` on a broken recipe exits 2, names file and line, opens no connection."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        listener.settimeout(0.5)
+        port = listener.getsockname()[1]
+        url = f"http://127.0.0.1:{port}"
+        path = write_variant(tmp_path, "    - goto: /ingest", "    - clik: '#x'")
+        text = path.read_text(encoding="utf-8")
+        text = text.replace("'http://127.0.0.1:8301'", f"'{url}'").replace("'http://127.0.0.1:8302'", f"'{url}'")
+        path.write_text(text, encoding="utf-8")
+        result = subprocess.run(
+            [sys.executable, "runner.py", "check", str(path)],
+            cwd=ROOT, capture_output=True, text=True, timeout=60,
+        )
+        with pytest.raises(TimeoutError):
+            listener.accept()
+    assert result.returncode == 2
+    assert f"{path}:{line_of(path, 'clik')}" in result.stderr
+    assert "unknown step 'clik'" in result.stderr
+
+
+def test_check_command_accepts_the_demo_recipe() -> None:
+    result = subprocess.run(
+        [sys.executable, "runner.py", "check", "demo"], cwd=ROOT, capture_output=True, text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "ok (recipe 'demo'" in result.stdout
+
+
+def test_minimal_recipe_with_shorthands(tmp_path: Path) -> None:
+    path = tmp_path / "mini.yaml"
+    path.write_text(textwrap.dedent("""\
+        recipe: mini
+        source:
+          system: S
+          base_url: http://127.0.0.1:1
+          credential: s
+          window: {start: "2024-01-01", end: "{{ today }}"}
+          login: [{goto: /}, {click: "#go"}]
+          list:
+            - table: {selector: table, rows: tr, fields: {id: td}, key: "{{ row.id }}"}
+          download: [{download: {href: "/f?id={{ row.id }}"}}]
+        archive:
+          system: A
+          base_url: http://127.0.0.1:2
+          credential: a
+          login: [{goto: /}]
+          upload:
+            - upload: {selector: "input[type=file]"}
+            - read: {selector: "#id", into: archive_id}
+        metadata: {title: "{{ row.id }}"}
+        retention: [{when: "true", period: D10}]
+        """), encoding="utf-8")
+    recipe = load_recipe(path).recipe
+    click = recipe.source.login[1]
+    assert click.kind == "click" and click.args.selector == "#go" and not click.args.optional
+    assert recipe.retention[0].line == 20
