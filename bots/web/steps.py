@@ -233,14 +233,8 @@ class StepRunner:
                 self.loaded.where(step.line), "table",
                 f"row {index} of page {page} has no field {name!r} ({spec.selector!r})", _url(scope),
             )
-        first = target.first
-        if spec.property is not None:
-            value = first.evaluate("(element, name) => element[name]", spec.property)
-        elif spec.attr is not None:
-            value = first.get_attribute(spec.attr, timeout=self._ms(None))
-        else:
-            value = first.inner_text(timeout=self._ms(None))
-        return None if value is None else " ".join(str(value).split())
+        value = self._value(target.first, spec.attr, spec.property)
+        return None if value is None else " ".join(value.split())
 
     def _download(self, step: StepBase, args: Any, scope: Scope, variables: dict[str, Any],
                   phase: str, outcome: StepOutcome) -> None:
@@ -304,13 +298,17 @@ class StepRunner:
     def _read(self, step: StepBase, args: Any, scope: Scope, variables: dict[str, Any], *_: Any) -> None:
         target = scope.locator(render(args.selector, variables))
         target.wait_for(state="attached", timeout=self._ms(args.timeout))
-        if args.property is not None:
-            value = target.evaluate("(element, name) => element[name]", args.property)
-        elif args.attr is not None:
-            value = target.get_attribute(args.attr, timeout=self._ms(None))
-        else:
-            value = target.inner_text(timeout=self._ms(None))
-        variables[args.into] = "" if value is None else " ".join(str(value).split())
+        value = self._value(target, args.attr, args.property)
+        variables[args.into] = "" if value is None else " ".join(value.split())
+
+    def _value(self, target: Locator, attr: str | None, prop: str | None) -> str | None:
+        """An element's text, or one of its attributes (as written) or DOM properties."""
+        if prop is not None:
+            value = target.evaluate("(element, name) => element[name]", prop)
+            return None if value is None else str(value)
+        if attr is not None:
+            return target.get_attribute(attr, timeout=self._ms(None))
+        return target.inner_text(timeout=self._ms(None))
 
     def _reject_if(self, step: StepBase, args: Any, scope: Scope, variables: dict[str, Any], *_: Any) -> None:
         target = scope.locator(render(args.selector, variables))
