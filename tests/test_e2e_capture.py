@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 
 from bots.demo import simulator
+from bots.redaction import Redactor
+from credentials import open_store
 from tests.e2e import (
     ARCHIVE_PASSWORD,
     ERP_PASSWORD,
@@ -173,7 +175,7 @@ def test_business_failures_are_recorded_and_retried_after_the_fix(tmp_path: Path
         for key in stock:
             assert f"FAILED demo {key}: no retention rule" in result.stderr
         for key in sales:
-            assert re.search(rf"FAILED demo {key}: .*refused the document: .*年度", result.stderr)
+            assert re.search(rf"FAILED demo {key}: .*refused: .*年度", result.stderr)
         fine = [r for r in reports if r["id"] not in stock | sales]
         assert_archive_holds_exactly(fine, w.archive_state())
 
@@ -216,3 +218,16 @@ def test_demo_command_archives_everything_and_reveals_no_password(tmp_path: Path
     for password in ("clerk-demo", "archivist-demo"):
         assert files_containing(tmp_path / "logs", password) == []
         assert all(password not in output for output in outputs)
+
+
+def test_refused_login_is_a_system_failure_that_names_the_credential(tmp_path: Path) -> None:
+    with world(tmp_path, reports=3) as w:
+        open_store(w.env, Redactor()).set("demo-erp", "clerk", "wrong-Pw-9d8e")
+        result = w.run()
+        assert result.code == 3, result.output
+        assert "cannot log in to 旧ERP" in result.stderr and "用户名或密码错误" in result.stderr
+        assert "credential 'demo-erp'" in result.stderr
+        assert "credentials set demo-erp" in result.stderr
+        assert "wrong-Pw-9d8e" not in result.output
+        assert files_containing(w.logs_dir, "wrong-Pw-9d8e") == []
+        assert w.archive_state() == []

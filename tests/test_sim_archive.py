@@ -257,6 +257,7 @@ def test_password_option_replaces_default(data_dir: Path) -> None:
         ("GET", "/items"),
         ("GET", "/items/A000001"),
         ("GET", "/items/A000001/file"),
+        ("GET", "/app"),
         ("POST", "/notice/dismiss"),
         ("GET", "/no-such-page"),
     ],
@@ -298,7 +299,7 @@ def test_notice_overlay_shows_on_every_page_until_dismissed_then_never_again(
 ) -> None:
     c = app.test_client()
     login(c)
-    for path in ("/dashboard", "/ingest", "/items", "/"):
+    for path in ("/dashboard", "/ingest", "/items", "/app", "/"):
         p = page(c.get(path))
         notice = p.one("div", id="notice")
         assert notice.attrs["class"] == "overlay"
@@ -308,7 +309,7 @@ def test_notice_overlay_shows_on_every_page_until_dismissed_then_never_again(
     assert "/notice/dismiss" in p.html and "'POST'" in p.html
 
     assert c.post("/notice/dismiss").status_code == 204
-    for path in ("/dashboard", "/ingest", "/items", "/", "/dashboard"):
+    for path in ("/dashboard", "/ingest", "/items", "/app", "/", "/dashboard"):
         assert 'id="notice"' not in c.get(path).get_data(as_text=True)
 
     # A new session (a new login) sees the announcement again.
@@ -385,6 +386,56 @@ def test_ingest_form_has_the_contracted_controls(client: FlaskClient) -> None:
     # The remarks box and the drop zone are wired by script.
     assert "remarks.disabled = !hasRemarks.checked" in p.html
     assert "input.click()" in p.html
+
+
+def test_ingest_form_is_a_two_step_wizard_in_one_form(client: FlaskClient) -> None:
+    p = page(client.get("/ingest"))
+    form = p.one("form", id="ingest-form")
+    step1, step2 = p.by_id("step-1"), p.by_id("step-2")
+    assert [c for c in form.children if c.tag == "fieldset"] == [step1, step2]
+    assert step1.tag == step2.tag == "fieldset"
+    assert step1.attrs["class"] == step2.attrs["class"] == "wizard-step"
+    assert "hidden" not in step1.attrs and "hidden" in step2.attrs
+
+    def inside(panel: Element) -> set[str]:
+        found: set[str] = set()
+        stack = list(panel.children)
+        while stack:
+            e = stack.pop()
+            found.update(v for k, v in e.attrs.items() if k in ("id", "name") and v)
+            stack.extend(e.children)
+        return found
+
+    one, two = inside(step1), inside(step2)
+    metadata = {"fonds", "category", "year", "retention", "department", "title", "author",
+                "date", "doc_number", "classification", "pages", "has_remarks", "remarks"}
+    assert metadata <= one and "next-btn" in one
+    assert not metadata & two
+    assert {"dropzone", "file-input", "file-name", "submit-btn", "prev-btn"} <= two
+    assert not {"dropzone", "file-input", "submit-btn", "prev-btn"} & one
+
+    nxt, prev = p.by_id("next-btn"), p.by_id("prev-btn")
+    assert (nxt.tag, nxt.attrs["type"], nxt.text) == ("button", "button", "下一步")
+    assert (prev.tag, prev.attrs["type"], prev.text) == ("button", "button", "上一步")
+    assert p.by_id("submit-btn").text == "提交归档"
+    # Only script moves between the steps: no link, no second form, no extra request.
+    assert len(p.find_all("form")) == 1
+    assert "step1.hidden = n !== 1" in p.html and "step2.hidden = n !== 2" in p.html
+    # The panels must not be given a display rule that would defeat [hidden].
+    styles = " ".join(re.findall(r"\.wizard-step[^{]*\{([^}]*)\}", p.html))
+    assert "display" not in styles
+
+
+def test_rejected_form_comes_back_on_step_one_with_errors_above_the_panels(
+    client: FlaskClient,
+) -> None:
+    response = post_ingest(client, title="")
+    html = response.get_data(as_text=True)
+    p = Page(html)
+    assert "hidden" not in p.by_id("step-1").attrs
+    assert "hidden" in p.by_id("step-2").attrs
+    assert html.index('<ul class="errors">') < html.index('id="ingest-form"')
+    assert p.named("author").attrs["value"] == "财务部"
 
 
 # --------------------------------------------------------------------------- ingest and numbering
@@ -631,6 +682,73 @@ def test_item_page_shows_ids_metadata_and_file_link(client: FlaskClient) -> None
 def test_unknown_item_and_its_file_are_404(client: FlaskClient) -> None:
     assert client.get("/items/A999999").status_code == 404
     assert client.get("/items/A999999/file").status_code == 404
+
+
+# --------------------------------------------------------------------------- viewer app and API
+
+
+def test_api_item_returns_the_state_shape_with_a_session(client: FlaskClient) -> None:
+    upload_ok(client, content=b"first", filename="一.pdf")
+    upload_ok(client, content=b"second", filename="二.pdf", title="<b>粗体</b>")
+    response = client.get("/api/items/A000002")
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "application/json"
+    body = response.get_json()
+    assert body == state_items(client)[1]
+    assert list(body) == [
+        "archive_id", "reference_code", "sha256", "size", "filename", "ingested_at", "metadata",
+    ]
+    assert body["sha256"] == hashlib.sha256(b"second").hexdigest()
+    assert body["metadata"]["title"] == "<b>粗体</b>"
+
+
+def test_api_item_without_session_is_401_json(anon: FlaskClient, client: FlaskClient) -> None:
+    upload_ok(client)
+    for path in ("/api/items/A000001", "/api/items/A999999"):
+        response = anon.get(path)
+        assert response.status_code == 401
+        assert response.headers["Content-Type"] == "application/json"
+        assert response.get_json() == {"error": "login required"}
+        assert "Location" not in response.headers
+
+
+def test_api_unknown_item_is_404_json(client: FlaskClient) -> None:
+    for path in ("/api/items/A999999", "/api/items/a000001", "/api/nothing"):
+        response = client.get(path)
+        assert response.status_code == 404, path
+        assert response.headers["Content-Type"] == "application/json"
+        assert response.get_json() == {"error": "not found"}
+
+
+def test_app_shell_is_static_and_carries_the_viewer_script(client: FlaskClient) -> None:
+    upload_ok(client)
+    response = client.get("/app")
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "text/html; charset=utf-8"
+    html = response.get_data(as_text=True)
+    p = Page(html)
+    p.one("div", id="viewer")
+    # Nothing of the item is in the HTML itself: it is rendered by script after load.
+    for cell in ("archive-id", "sha256", "reference-code", "file-link", "loading"):
+        assert f'id="{cell}"' not in html
+    assert hashlib.sha256(b"%PDF-1.7 report body").hexdigest() not in html
+    script = p.find_all("script")[0].text
+    for needed in ("location.hash", "'hashchange'", "'/api/items/'", "'加载中…'",
+                   "'档案不存在'", "id: 'loading'", "id: 'file-link'", "'下载原文'",
+                   "'archive-id'", "'reference-code'", "'sha256'", "'size'", "'filename'",
+                   "'ingested-at'", "'meta-' + field", "textContent"):
+        assert needed in script, needed
+    assert "innerHTML" not in script and "insertAdjacentHTML" not in script
+    for field in ("fonds", "category", "year", "retention", "department", "item_number",
+                  "title", "author", "date", "doc_number", "classification", "pages",
+                  "remarks"):
+        assert f"'{field}'" in script, field
+    assert '"item_number": "件号"' in script  # labels as on the item page
+
+
+def test_app_without_session_redirects_to_root(anon: FlaskClient) -> None:
+    response = anon.get("/app")
+    assert response.status_code == 302 and response.headers["Location"] == "/"
 
 
 def test_download_bytes_and_sha256_equal_upload_and_sim_state(

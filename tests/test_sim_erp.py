@@ -428,6 +428,42 @@ def test_content_disposition_has_ascii_fallback_and_utf8_chinese_name(erp: Flask
     assert truth["R000014"]["filename"] == "2025年3月月度财务报表.pdf"
 
 
+def test_csv_reports_are_served_inline_others_as_attachments(erp: FlaskClient) -> None:
+    # Legacy quirk: the sales CSV opens in the browser tab (inline) instead of downloading,
+    # yet still names the file; PDF and XLSX are attachments.
+    seen = set()
+    for r in state(erp):
+        if r["needs_generate"]:
+            continue
+        ext = r["filename"].rsplit(".", 1)[1]
+        response = erp.get(f"/report/download.do?id={r['id']}")
+        disposition = response.headers["Content-Disposition"]
+        match = re.fullmatch(
+            r'(inline|attachment); filename="([ -~]+)"; filename\*=UTF-8\'\'(\S+)', disposition
+        )
+        assert match, disposition
+        kind, fallback, encoded = match.groups()
+        assert kind == ("inline" if ext == "csv" else "attachment"), (r["id"], disposition)
+        assert fallback == f"{r['id']}.{ext}"
+        assert encoded.isascii()
+        assert unquote(encoded, encoding="utf-8", errors="strict") == r["filename"]
+        if ext == "csv":
+            assert r["kind"] == "销售明细"
+            assert response.headers["Content-Type"] == "text/csv; charset=GBK"
+            assert int(response.headers["Content-Length"]) == len(response.data) == r["size"]
+            assert hashlib.sha256(response.data).hexdigest() == r["sha256"]
+        seen.add(ext)
+    assert seen == {"pdf", "csv", "xlsx"}
+
+
+def test_generated_report_download_is_an_attachment(erp: FlaskClient, clock: FakeClock) -> None:
+    rid = first_to_generate(erp)["id"]
+    erp.post("/report/generate.do", data={"id": rid})
+    clock.advance(3)
+    disposition = erp.get(f"/report/download.do?id={rid}").headers["Content-Disposition"]
+    assert disposition.startswith(f'attachment; filename="{rid}.')
+
+
 def test_downloads_match_state_sha256_type_and_length(erp: FlaskClient) -> None:
     types = {"pdf": "application/pdf", "csv": "text/csv; charset=GBK",
              "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}

@@ -320,7 +320,7 @@ class StepRunner:
         if target.count() == 0:
             return
         reason = " ".join(target.first.inner_text(timeout=self._ms(None)).split())
-        raise BusinessError(f"{self.system} refused the document: {reason or args.selector}")
+        raise BusinessError(f"{self.system} refused: {reason or args.selector}")
 
 
 def _url(scope: Scope) -> str:

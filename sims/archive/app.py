@@ -1,9 +1,12 @@
 """Flask application imitating a mid-2010s archive management system (档案管理系统).
 
 What a robot meets here, on purpose: a login box in a sidebar, an announcement overlay
-that intercepts clicks until dismissed, a drag-and-drop zone hiding the real file input,
-a remarks field that counts only when its checkbox is ticked, server-side validation with
-messages in Chinese, and a little latency on every request.
+that intercepts clicks until dismissed, an ingest form split into a two-step wizard (the
+file input and the submit button are out of reach until 下一步 is pressed), a drag-and-drop
+zone hiding the real file input, a remarks field that counts only when its checkbox is
+ticked, server-side validation with messages in Chinese, a hash-routed item viewer at
+``/app#/items/<id>`` that renders from a JSON API after the page has loaded, and a little
+latency on every request.
 """
 
 from __future__ import annotations
@@ -116,6 +119,17 @@ def _is_public(path: str) -> bool:
     return path in ("/", "/login") or path.startswith("/_sim/")
 
 
+def _is_api(path: str) -> bool:
+    return path.startswith("/api/")
+
+
+def _api_error(message: str, status: int) -> Response:
+    response = jsonify({"error": message})
+    response.status_code = status
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 def content_disposition(filename: str, archive_id: str) -> str:
     """``attachment; filename="<ASCII fallback>"; filename*=UTF-8''<percent-encoded>``.
 
@@ -171,6 +185,8 @@ def create_app(
         sim.latency.sleep()
         g.user_session = sim.sessions.get(request.cookies.get(COOKIE_NAME))
         if g.user_session is None and not _is_public(request.path):
+            if _is_api(request.path):  # a script asked: answer it, do not redirect it
+                return _api_error("login required", 401)
             return redirect("/", code=302)
         return None
 
@@ -312,12 +328,28 @@ def create_app(
         )
         return response
 
+    @app.get("/app")
+    def viewer() -> str:
+        # A static shell: the item is fetched and rendered by script from location.hash.
+        return render_template("app.html", labels=FIELD_LABELS)
+
+    @app.get("/api/items/<archive_id>")
+    def api_item(archive_id: str) -> Response:
+        item = sim.store.get(archive_id)
+        if item is None:
+            return _api_error("not found", 404)
+        response = jsonify(item.to_state())
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
     @app.get("/_sim/state")
     def sim_state() -> Response:
         return jsonify({"items": [item.to_state() for item in sim.store.all_items()]})
 
     @app.errorhandler(404)
-    def not_found(error: Exception) -> tuple[str, int]:
+    def not_found(error: Exception) -> Response | tuple[str, int]:
+        if _is_api(request.path):
+            return _api_error("not found", 404)
         return render_template("not_found.html"), 404
 
     return app

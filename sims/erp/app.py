@@ -1,9 +1,10 @@
 """The ERP's web front: Flask routes that reproduce a 2005 intranet report centre.
 
 The HTML contract (form names, input names, ids, link texts) is what the robots' recipes
-are written against; keep it exact. Two deliberate legacy behaviours matter most:
-every HTML page is GBK, and an expired session is answered ``200 OK`` with the login
-page, even on the download URL where a file was expected.
+are written against; keep it exact. Three deliberate legacy behaviours matter most:
+every HTML page is GBK; an expired session is answered ``200 OK`` with the login page,
+even on the download URL where a file was expected; and CSV reports are sent
+``Content-Disposition: inline``, so a browser opens them in the tab instead of saving them.
 """
 
 from __future__ import annotations
@@ -176,8 +177,11 @@ def create_app(
         if job_status(report) is not JobStatus.DONE:
             return html("notice.html", message=MSG_NOT_GENERATED, back=True)
         response = Response(catalogue.content(report), content_type=report.content_type)
+        # Legacy quirk: CSV exports are served ``inline``, so a browser shows them in the
+        # tab instead of saving them; PDF and XLSX are attachments.
+        disposition = "inline" if report.kind.ext == "csv" else "attachment"
         response.headers["Content-Disposition"] = (
-            f'attachment; filename="{report.ascii_filename}"; '
+            f'{disposition}; filename="{report.ascii_filename}"; '
             f"filename*=UTF-8''{quote(report.filename, safe='')}"
         )
         return response
