@@ -16,9 +16,11 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from playwright.sync_api import Browser, sync_playwright
+
+from credentials import Credential, CredentialStore
 
 from . import __version__
 from .errors import (
@@ -39,9 +41,9 @@ from .settings import Settings
 from .templating import TemplateProblem, evaluate, render
 from .web.browser import launch
 from .web.steps import StepRunner
-from credentials import Credential, CredentialStore
 
 Clock = Callable[[], datetime]
+SpecT = TypeVar("SpecT", SourceSystem, ArchiveSystem)
 # Environment names a template may not read: the keyring's master key and its kin.
 _SECRET_ENV_WORDS = ("KEY", "PASSWORD", "SECRET", "TOKEN", "CREDENTIAL")
 
@@ -82,16 +84,24 @@ def safe_env(env: Mapping[str, str]) -> dict[str, str]:
     return {k: v for k, v in env.items() if not any(w in k.upper() for w in _SECRET_ENV_WORDS)}
 
 
-class _System:
-    """A logged-in browser context on one system (source or archive)."""
+class _System(Generic[SpecT]):
+    """A browser context on one system (source or archive), logged in once."""
 
-    def __init__(self, browser: Browser, spec: SourceSystem | ArchiveSystem, base_url: str,
-                 loaded: LoadedRecipe, log: RunLog, name: str) -> None:
-        self.spec = spec
+    def __init__(
+        self,
+        browser: Browser,
+        spec: SpecT,
+        base_url: str,
+        loaded: LoadedRecipe,
+        log: RunLog,
+        name: str,
+    ) -> None:
+        self.spec: SpecT = spec
         self.context = browser.new_context(accept_downloads=True, locale="zh-CN")
         self.page = self.context.new_page()
-        self.runner = StepRunner(self.page, base_url=base_url, loaded=loaded, system=name,
-                                 emit=log.event)
+        self.runner = StepRunner(
+            self.page, base_url=base_url, loaded=loaded, system=name, emit=log.event
+        )
         self.logged_in = False
 
     def close(self) -> None:
@@ -101,8 +111,14 @@ class _System:
 class Capture:
     """Runs a recipe once. Build it, call ``run()``, read the ``RunSummary``."""
 
-    def __init__(self, loaded: LoadedRecipe, settings: Settings, store: CredentialStore,
-                 redactor: Redactor, clock: Clock = local_now) -> None:
+    def __init__(
+        self,
+        loaded: LoadedRecipe,
+        settings: Settings,
+        store: CredentialStore,
+        redactor: Redactor,
+        clock: Clock = local_now,
+    ) -> None:
         self.loaded = loaded
         self.recipe = loaded.recipe
         self.settings = settings
@@ -118,30 +134,57 @@ class Capture:
             "vars": self.recipe.vars,
         }
 
+    @property
+    def log_path(self) -> Path:
+        return self.settings.runs_dir / f"{self.run_id}.jsonl"
+
     # -- the run -----------------------------------------------------------------------
 
     def run(self) -> RunSummary:
-        log_path = self.settings.runs_dir / f"{self.run_id}.jsonl"
-        log = RunLog(log_path, run_id=self.run_id, recipe=self.recipe.recipe,
-                     redactor=self.redactor, clock=self.clock)
+        log_path = self.log_path
+        log = RunLog(
+            log_path,
+            run_id=self.run_id,
+            recipe=self.recipe.recipe,
+            redactor=self.redactor,
+            clock=self.clock,
+        )
         summary = RunSummary(self.run_id, self.recipe.recipe, log_path)
         ledger = Ledger(self.settings.ledger_url, self.clock)
-        ledger.start_run(run_id=self.run_id, recipe=self.recipe.recipe,
-                         recipe_digest=self.loaded.digest, host=socket.gethostname(),
-                         user=getpass.getuser(), bot_version=__version__, log_path=str(log_path))
-        log.event("run_start", recipe_file=str(self.loaded.path), recipe_digest=self.loaded.digest,
-                  bot_version=__version__, host=socket.gethostname(), user=getpass.getuser(),
-                  ledger=self.redactor.scrub(ledger.url))
+        ledger.start_run(
+            run_id=self.run_id,
+            recipe=self.recipe.recipe,
+            recipe_digest=self.loaded.digest,
+            host=socket.gethostname(),
+            user=getpass.getuser(),
+            bot_version=__version__,
+            log_path=str(log_path),
+        )
+        log.event(
+            "run_start",
+            recipe_file=str(self.loaded.path),
+            recipe_digest=self.loaded.digest,
+            bot_version=__version__,
+            host=socket.gethostname(),
+            user=getpass.getuser(),
+            ledger=self.redactor.scrub(ledger.url),
+        )
         outcome = "error"
         try:
             self._run(ledger, log, summary)
-            outcome = "failed" if summary.system_failure else ("partial" if summary.failures else "ok")
+            outcome = (
+                "failed" if summary.system_failure else ("partial" if summary.failures else "ok")
+            )
         except FleetError as exc:
             log.event("run_error", outcome="error", error=str(exc), error_type=type(exc).__name__)
             raise
         finally:
-            counts = {"listed": summary.listed, "new": summary.new,
-                      "archived": len(summary.archived), "failed": len(summary.failures)}
+            counts = {
+                "listed": summary.listed,
+                "new": summary.new,
+                "archived": len(summary.archived),
+                "failed": len(summary.failures),
+            }
             log.close(outcome, **counts)
             ledger.finish_run(self.run_id, outcome, counts)
             ledger.close()
@@ -164,7 +207,9 @@ class Capture:
             browser = launch(playwright, self.settings.env)
             stack.callback(browser.close)
             source = _System(browser, source_spec, source_url, self.loaded, log, source_spec.system)
-            archive = _System(browser, archive_spec, archive_url, self.loaded, log, archive_spec.system)
+            archive = _System(
+                browser, archive_spec, archive_url, self.loaded, log, archive_spec.system
+            )
             stack.callback(source.close)
             stack.callback(archive.close)
 
@@ -190,7 +235,7 @@ class Capture:
         except TemplateProblem as exc:
             raise SystemFailure(f"{self.loaded.path}: {where}: {exc}") from exc
 
-    def _login(self, system: _System, credential: Credential, log: RunLog) -> None:
+    def _login(self, system: _System[Any], credential: Credential, log: RunLog) -> None:
         variables = {**self.base_context, "credential": credential}
         try:
             system.runner.run(system.spec.login, variables, phase="login")
@@ -203,8 +248,14 @@ class Capture:
         system.logged_in = True
         log.event("login", system=system.spec.system, user=credential.username)
 
-    def _list(self, source: _System, ledger: Ledger, log: RunLog, summary: RunSummary,
-              window: dict[str, str]) -> list[Document]:
+    def _list(
+        self,
+        source: _System[SourceSystem],
+        ledger: Ledger,
+        log: RunLog,
+        summary: RunSummary,
+        window: dict[str, str],
+    ) -> list[Document]:
         variables = {**self.base_context, "window": window}
         outcome = source.runner.run(source.spec.listing, variables, phase="list")
         assert outcome.table is not None  # the schema demands exactly one table
@@ -231,22 +282,41 @@ class Capture:
             else:
                 pending.append(doc)
         summary.listed = len(seen)
-        log.event("listing", listed=summary.listed, new=summary.new, pending=len(pending),
-                  already_confirmed=summary.already_confirmed)
+        log.event(
+            "listing",
+            listed=summary.listed,
+            new=summary.new,
+            pending=len(pending),
+            already_confirmed=summary.already_confirmed,
+        )
         return pending
 
     # -- one document -----------------------------------------------------------------
 
-    def _capture(self, doc: Document, source: _System, archive: _System,
-                 archive_cred: Credential, ledger: Ledger, log: RunLog) -> Document:
+    def _capture(
+        self,
+        doc: Document,
+        source: _System[SourceSystem],
+        archive: _System[ArchiveSystem],
+        archive_cred: Credential,
+        ledger: Ledger,
+        log: RunLog,
+    ) -> Document:
         doc = ledger.count_attempt(doc)
         log.event("document_start", key=doc.source_key, state=doc.state, attempt=doc.attempts)
 
         if doc.archive_id is None and not self._staged_intact(doc):
             staged = self._download(doc, source)
-            doc = self._advance(ledger, log, doc, State.DOWNLOADED, sha256=staged.sha256,
-                                size=staged.size, staged_path=str(staged.path),
-                                filename=staged.filename)
+            doc = self._advance(
+                ledger,
+                log,
+                doc,
+                State.DOWNLOADED,
+                sha256=staged.sha256,
+                size=staged.size,
+                staged_path=str(staged.path),
+                filename=staged.filename,
+            )
         if doc.archive_id is None:
             metadata = self._metadata(doc)
             if not archive.logged_in:
@@ -261,11 +331,12 @@ class Capture:
             return False
         return sha256_file(Path(doc.staged_path))[0] == doc.sha256
 
-    def _download(self, doc: Document, source: _System) -> StagedFile:
+    def _download(self, doc: Document, source: _System[SourceSystem]) -> StagedFile:
         runner = source.runner
         runner.key = doc.source_key
         runner.staging_dir = self.settings.staging_dir(self.recipe.recipe) / safe_filename(
-            doc.source_key, "document")
+            doc.source_key, "document"
+        )
         variables = {**self.base_context, "row": doc.listing}
         outcome = runner.run(source.spec.download, variables, phase="download")
         if outcome.downloaded is None:
@@ -285,7 +356,9 @@ class Capture:
                     period = rule.period
                     break
             except TemplateProblem as exc:
-                raise BusinessError(f"{self.loaded.where(rule.line)}: retention rule: {exc}") from exc
+                raise BusinessError(
+                    f"{self.loaded.where(rule.line)}: retention rule: {exc}"
+                ) from exc
         if period is None:
             raise BusinessError(
                 f"no retention rule in {self.loaded.path} covers this report "
@@ -303,13 +376,24 @@ class Capture:
 
     def _file_vars(self, doc: Document) -> dict[str, Any]:
         path = Path(doc.staged_path or "")
-        return {"path": str(path), "name": doc.filename, "size": doc.size, "sha256": doc.sha256,
-                "ext": path.suffix.lstrip(".").lower()}
+        return {
+            "path": str(path),
+            "name": doc.filename,
+            "size": doc.size,
+            "sha256": doc.sha256,
+            "ext": path.suffix.lstrip(".").lower(),
+        }
 
-    def _upload(self, doc: Document, metadata: dict[str, str], archive: _System) -> dict[str, str]:
+    def _upload(
+        self, doc: Document, metadata: dict[str, str], archive: _System[ArchiveSystem]
+    ) -> dict[str, str]:
         archive.runner.key = doc.source_key
-        variables = {**self.base_context, "row": doc.listing, "meta": metadata,
-                     "file": self._file_vars(doc)}
+        variables = {
+            **self.base_context,
+            "row": doc.listing,
+            "meta": metadata,
+            "file": self._file_vars(doc),
+        }
         archive.runner.run(archive.spec.upload, variables, phase="upload")
         archive_id = variables.get("archive_id")
         if not archive_id:
@@ -319,15 +403,20 @@ class Capture:
             )
         return {"archive_id": archive_id, "reference_code": variables.get("reference_code") or None}
 
-    def _confirm(self, doc: Document, archive: _System, log: RunLog) -> None:
+    def _confirm(self, doc: Document, archive: _System[ArchiveSystem], log: RunLog) -> None:
         if not archive.spec.confirm:
             return
         if not archive.logged_in:
             raise SystemFailure("internal: confirming before the archive login")
         archive.runner.key = doc.source_key
-        variables = {**self.base_context, "row": doc.listing, "file": self._file_vars(doc),
-                     "meta": doc.item_metadata or {}, "archive_id": doc.archive_id,
-                     "reference_code": doc.reference_code}
+        variables = {
+            **self.base_context,
+            "row": doc.listing,
+            "file": self._file_vars(doc),
+            "meta": doc.item_metadata or {},
+            "archive_id": doc.archive_id,
+            "reference_code": doc.reference_code,
+        }
         archive.runner.run(archive.spec.confirm, variables, phase="confirm")
         reported = variables.get("sha256")
         if reported is not None and reported.lower() != (doc.sha256 or "").lower():
@@ -335,24 +424,37 @@ class Capture:
                 f"the archive holds {doc.archive_id} with SHA-256 {reported}, but the file "
                 f"downloaded had {doc.sha256}: the archived copy is not the captured file"
             )
-        log.event("confirmed_read_back", key=doc.source_key, archive_id=doc.archive_id,
-                  sha256=reported)
+        log.event(
+            "confirmed_read_back", key=doc.source_key, archive_id=doc.archive_id, sha256=reported
+        )
 
     # -- ledger helpers ---------------------------------------------------------------------
 
-    def _advance(self, ledger: Ledger, log: RunLog, doc: Document, to: State,
-                 **fields: Any) -> Document:
+    def _advance(
+        self, ledger: Ledger, log: RunLog, doc: Document, to: State, **fields: Any
+    ) -> Document:
         new = ledger.advance(doc, to, self.run_id, **fields)
-        log.event("state", key=doc.source_key, **{"from": doc.state, "to": to},
-                  **{k: v for k, v in fields.items() if k != "staged_path"})
+        log.event(
+            "state",
+            key=doc.source_key,
+            **{"from": doc.state, "to": to},
+            **{k: v for k, v in fields.items() if k != "staged_path"},
+        )
         return new
 
-    def _fail(self, doc: Document, ledger: Ledger, log: RunLog, summary: RunSummary,
-              exc: FleetError) -> None:
+    def _fail(
+        self, doc: Document, ledger: Ledger, log: RunLog, summary: RunSummary, exc: FleetError
+    ) -> None:
         reason = self.redactor.scrub(str(exc))
         current = ledger.get(doc.recipe, doc.source_key) or doc
         if current.state is not State.CONFIRMED:
             ledger.advance(current, State.FAILED, self.run_id, last_error=reason)
-        log.event("state", key=doc.source_key, outcome="failed", to=State.FAILED,
-                  error=reason, error_type=type(exc).__name__)
+        log.event(
+            "state",
+            key=doc.source_key,
+            outcome="failed",
+            to=State.FAILED,
+            error=reason,
+            error_type=type(exc).__name__,
+        )
         summary.failures.append((doc.source_key, reason))

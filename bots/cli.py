@@ -15,13 +15,14 @@ from typing import Any, TypeVar
 
 import click
 
+from credentials import KeyringSettings, create_key_file, open_store
+
 from . import __version__
 from .capture import Capture, RunSummary
 from .errors import EXIT_USAGE, CredentialError, FleetError
 from .recipe import LoadedRecipe, load_recipe, walk_steps
 from .redaction import Redactor
 from .settings import PROJECT_ROOT, Settings
-from credentials import KeyringSettings, create_key_file, open_store
 
 F = TypeVar("F", bound=Callable[..., Any])
 _redactor = Redactor()  # one per process: every secret fetched is registered here
@@ -70,8 +71,10 @@ def _finish(summary: RunSummary) -> None:
 
 
 logs_option = click.option(
-    "--logs-dir", type=click.Path(file_okay=False, path_type=Path),
-    help="Where run logs, staging files and the default ledger go (default: logs/, or $FLEET_LOGS_DIR).",
+    "--logs-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where run logs, staging files and the default ledger go "
+    "(default: logs/, or $FLEET_LOGS_DIR).",
 )
 
 
@@ -88,7 +91,11 @@ def main() -> None:
 @main.command()
 @click.argument("recipe")
 @logs_option
-@click.option("--ledger", "ledger_url", help="SQLAlchemy URL of the ledger (default: SQLite in the logs folder, or $FLEET_LEDGER_URL).")
+@click.option(
+    "--ledger",
+    "ledger_url",
+    help="SQLAlchemy URL of the ledger (default: SQLite in the logs folder, or $FLEET_LEDGER_URL).",
+)
 @_guard
 def run(recipe: str, logs_dir: Path | None, ledger_url: str | None) -> None:
     """Run RECIPE once: list, download, archive and confirm what is new.
@@ -111,8 +118,14 @@ def check(recipe: str) -> None:
     r = loaded.recipe
     steps = sum(
         len(walk_steps(s))
-        for s in (r.source.login, r.source.listing, r.source.download, r.archive.login,
-                  r.archive.upload, r.archive.confirm)
+        for s in (
+            r.source.login,
+            r.source.listing,
+            r.source.download,
+            r.archive.login,
+            r.archive.upload,
+            r.archive.confirm,
+        )
     )
     _out(f"{loaded.path}: ok (recipe {r.recipe!r}, {steps} steps, sha256 {loaded.digest[:12]})")
 
@@ -151,7 +164,9 @@ def credentials_init() -> None:
 @credentials.command("set")
 @click.argument("name")
 @click.option("--username", help="The username (prompted for when absent).")
-@click.option("--password-stdin", is_flag=True, help="Read the password from standard input (for scripts).")
+@click.option(
+    "--password-stdin", is_flag=True, help="Read the password from standard input (for scripts)."
+)
 @_guard
 def credentials_set(name: str, username: str | None, password_stdin: bool) -> None:
     """Store the username and password of credential NAME."""

@@ -10,12 +10,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from credentials import KeyringSettings, create_key_file, open_store
+
 from .capture import Capture, RunSummary
 from .errors import SystemFailure
 from .recipe import load_recipe
 from .redaction import Redactor
 from .settings import PROJECT_ROOT, Settings
-from credentials import KeyringSettings, create_key_file, open_store
 
 DEMO_RECIPE = PROJECT_ROOT / "recipes" / "demo.yaml"
 # The simulators' published demo accounts (not secrets, but treated as such end to end).
@@ -34,7 +35,10 @@ def simulator(module: str, args: list[str], log_file: Path) -> Iterator[str]:
     with open(log_file, "ab") as stderr:
         proc = subprocess.Popen(
             [sys.executable, "-m", module, "--port", "0", *args],
-            cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=stderr, text=True,
+            cwd=PROJECT_ROOT,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
         )
     try:
         yield _wait_ready(proc, module, log_file)
@@ -80,13 +84,20 @@ def run_demo(env: dict[str, str], logs_dir: Path | None, echo: Callable[[str], N
         store.set(name, username, password)
 
     loaded = load_recipe(DEMO_RECIPE)
-    with simulator("sims.erp", [], demo_dir / "erp.log") as erp_url, simulator(
-        "sims.archive", ["--data", str(demo_dir / "archive-data")], demo_dir / "archive.log"
-    ) as archive_url:
+    with (
+        simulator("sims.erp", [], demo_dir / "erp.log") as erp_url,
+        simulator(
+            "sims.archive", ["--data", str(demo_dir / "archive-data")], demo_dir / "archive.log"
+        ) as archive_url,
+    ):
         echo(f"demo: legacy ERP at {erp_url}, archive system at {archive_url}")
         run_env = {**env, "ERP_URL": erp_url, "ARCHIVE_URL": archive_url}
-        run_settings = Settings(logs_dir=settings.logs_dir, ledger_url=settings.ledger_url, env=run_env)
-        summary = Capture(loaded, run_settings, store, redactor).run()
+        run_settings = Settings(
+            logs_dir=settings.logs_dir, ledger_url=settings.ledger_url, env=run_env
+        )
+        capture = Capture(loaded, run_settings, store, redactor)
+        echo(f"demo: running {DEMO_RECIPE.name} (about a minute); run log {capture.log_path}")
+        summary = capture.run()
     return summary
 
 
@@ -94,13 +105,16 @@ def describe(summary: RunSummary) -> list[str]:
     """What an operator wants to read after the demo: what went where."""
     lines = []
     for doc in summary.archived:
-        lines.append(f"  {doc.reference_code or '-':<28} {doc.archive_id:<9} {doc.source_key}  {doc.title}")
+        lines.append(
+            f"  {doc.reference_code or '-':<28} {doc.archive_id:<9} {doc.source_key}  {doc.title}"
+        )
     if summary.archived:
         lines.insert(0, f"archived {len(summary.archived)} report(s):")
     elif not summary.failures:
-        lines.append(f"nothing new to archive: {summary.already_confirmed} report(s) already archived")
+        lines.append(
+            f"nothing new to archive: {summary.already_confirmed} report(s) already archived"
+        )
     for key, reason in summary.failures:
         lines.append(f"FAILED {key}: {reason}")
     lines.append(f"run log: {summary.log_path}")
     return lines
-

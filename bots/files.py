@@ -83,7 +83,7 @@ class StagingWriter:
 
 
 def stage_via(save: Callable[[Path], object], final: Path) -> StagedFile:
-    """Let ``save`` (e.g. Playwright's ``Download.save_as``) write the file, then hash and place it."""
+    """Let ``save`` (Playwright's ``Download.save_as``) write the file; hash it; place it."""
     final.parent.mkdir(parents=True, exist_ok=True)
     partial = final.with_name(final.name + ".part")
     save(partial)

@@ -152,7 +152,7 @@ class Document:
         )
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     # WAL lets a reader (reconciliation, a person with sqlite3) look while a run writes;
     # the busy timeout makes a second writer wait instead of failing at once.
     cursor = dbapi_connection.cursor()
@@ -160,6 +160,15 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+    # pysqlite's own transaction handling breaks SAVEPOINT; SQLAlchemy's documented
+    # remedy is to switch it off and emit BEGIN ourselves (see _sqlite_begin).
+    dbapi_connection.isolation_level = None
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    # IMMEDIATE takes the write lock up front: a transaction that reads and then writes
+    # cannot fail half-way with SQLITE_BUSY when another writer got there first.
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 class Ledger:
@@ -170,7 +179,8 @@ class Ledger:
         self._clock = clock
         self.engine: Engine = create_engine(url, future=True)
         if self.engine.dialect.name == "sqlite":
-            event.listen(self.engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine, "connect", _sqlite_connect)
+            event.listen(self.engine, "begin", _sqlite_begin)
         metadata_obj.create_all(self.engine)
 
     def close(self) -> None:
@@ -180,9 +190,15 @@ class Ledger:
 
     def get(self, recipe: str, key: str) -> Document | None:
         with self.engine.connect() as conn:
-            row = conn.execute(
-                select(documents).where(documents.c.recipe == recipe, documents.c.source_key == key)
-            ).mappings().first()
+            row = (
+                conn.execute(
+                    select(documents).where(
+                        documents.c.recipe == recipe, documents.c.source_key == key
+                    )
+                )
+                .mappings()
+                .first()
+            )
         return Document.from_row(row) if row else None
 
     def documents(self, recipe: str, states: set[State] | None = None) -> list[Document]:
@@ -200,19 +216,22 @@ class Ledger:
             if existing is not None:
                 return existing
             try:
-                conn.execute(
-                    insert(documents).values(
-                        recipe=recipe,
-                        source_key=key,
-                        state=State.LISTED.value,
-                        title=row.get("title"),
-                        listing=json.dumps(row, ensure_ascii=False, sort_keys=True),
-                        attempts=0,
-                        last_run_id=run_id,
-                        listed_at=now,
-                        updated_at=now,
+                # A savepoint: on PostgreSQL a failed INSERT would otherwise abort the
+                # whole transaction, and the read below with it.
+                with conn.begin_nested():
+                    conn.execute(
+                        insert(documents).values(
+                            recipe=recipe,
+                            source_key=key,
+                            state=State.LISTED.value,
+                            title=row.get("title"),
+                            listing=json.dumps(row, ensure_ascii=False, sort_keys=True),
+                            attempts=0,
+                            last_run_id=run_id,
+                            listed_at=now,
+                            updated_at=now,
+                        )
                     )
-                )
             except IntegrityError:
                 # Another writer listed it between our read and insert: theirs stands.
                 pass
@@ -287,9 +306,13 @@ class Ledger:
 
     @staticmethod
     def _fetch(conn: Connection, recipe: str, key: str) -> Document | None:
-        row = conn.execute(
-            select(documents).where(documents.c.recipe == recipe, documents.c.source_key == key)
-        ).mappings().first()
+        row = (
+            conn.execute(
+                select(documents).where(documents.c.recipe == recipe, documents.c.source_key == key)
+            )
+            .mappings()
+            .first()
+        )
         return Document.from_row(row) if row else None
 
     # -- runs --------------------------------------------------------------------

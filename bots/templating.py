@@ -74,8 +74,6 @@ def evaluate(source: str, context: dict[str, Any]) -> Any:
     try:
         return _compile_expression(source)(**context)
     except UndefinedError as exc:
-        raise TemplateProblem(
-            f"condition {source!r} refers to something missing: {exc}"
-        ) from exc
+        raise TemplateProblem(f"condition {source!r} refers to something missing: {exc}") from exc
     except (TemplateError, TypeError, ValueError, LookupError, ArithmeticError) as exc:
         raise TemplateProblem(f"condition {source!r} failed: {exc}") from exc

@@ -6,6 +6,7 @@ line from standard output, so that no port is guessed and no race on "free" port
 
 from __future__ import annotations
 
+import argparse
 import signal
 import sys
 import types
@@ -34,3 +35,17 @@ def serve(app: Any, port: int, name: str) -> None:
     finally:
         server.server_close()
         sys.stdout.flush()
+
+
+def parse_latency(text: str) -> tuple[float, float]:
+    """Parse ``--latency-ms MIN,MAX`` (milliseconds) for argparse."""
+    try:
+        low_text, high_text = text.split(",")
+        low, high = float(low_text), float(high_text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected MIN,MAX in milliseconds, e.g. 30,120; got {text!r}"
+        ) from None
+    if low < 0 or high < low:
+        raise argparse.ArgumentTypeError(f"need 0 <= MIN <= MAX, got {text!r}")
+    return low, high

@@ -52,7 +52,11 @@ class World:
     def run(self, recipe: Path | str = ROOT / "recipes" / "demo.yaml", *args: str) -> Result:
         proc = subprocess.run(
             [sys.executable, "runner.py", "run", str(recipe), *args],
-            cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=RUN_TIMEOUT,
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=RUN_TIMEOUT,
         )
         result = Result(proc.returncode, proc.stdout, proc.stderr)
         self.results.append(result)
@@ -66,8 +70,10 @@ class World:
 
     def publish(self, count: int) -> list[str]:
         request = urllib.request.Request(
-            f"{self.erp_url}/_sim/publish", data=json.dumps({"count": count}).encode(),
-            headers={"Content-Type": "application/json"}, method="POST",
+            f"{self.erp_url}/_sim/publish",
+            data=json.dumps({"count": count}).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
         )
         with urllib.request.urlopen(request, timeout=30) as response:
             return json.load(response)["published"]
@@ -93,18 +99,36 @@ def world(tmp: Path, *, reports: int = 25) -> Iterator[World]:
     store.set("demo-erp", "clerk", ERP_PASSWORD)
     store.set("demo-archive", "archivist", ARCHIVE_PASSWORD)
     with ExitStack() as stack:
-        erp_url = stack.enter_context(simulator(
-            "sims.erp",
-            ["--password", ERP_PASSWORD, "--reports", str(reports), "--gen-seconds", "1",
-             "--latency-ms", "5,30"],
-            tmp / "sims" / "erp.log",
-        ))
-        archive_url = stack.enter_context(simulator(
-            "sims.archive",
-            ["--password", ARCHIVE_PASSWORD, "--data", str(tmp / "archive-data"),
-             "--latency-ms", "5,20"],
-            tmp / "sims" / "archive.log",
-        ))
+        erp_url = stack.enter_context(
+            simulator(
+                "sims.erp",
+                [
+                    "--password",
+                    ERP_PASSWORD,
+                    "--reports",
+                    str(reports),
+                    "--gen-seconds",
+                    "1",
+                    "--latency-ms",
+                    "5,30",
+                ],
+                tmp / "sims" / "erp.log",
+            )
+        )
+        archive_url = stack.enter_context(
+            simulator(
+                "sims.archive",
+                [
+                    "--password",
+                    ARCHIVE_PASSWORD,
+                    "--data",
+                    str(tmp / "archive-data"),
+                    "--latency-ms",
+                    "5,20",
+                ],
+                tmp / "sims" / "archive.log",
+            )
+        )
         env["ERP_URL"], env["ARCHIVE_URL"] = erp_url, archive_url
         yield World(erp_url, archive_url, env, logs_dir)
 
@@ -113,6 +137,7 @@ def files_containing(root: Path, needle: str) -> list[Path]:
     """Every file under ``root`` whose bytes contain ``needle`` (UTF-8 or GBK)."""
     forms = {needle.encode("utf-8"), needle.encode("gbk")}
     return [
-        path for path in root.rglob("*")
+        path
+        for path in root.rglob("*")
         if path.is_file() and any(form in path.read_bytes() for form in forms)
     ]

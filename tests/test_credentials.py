@@ -60,8 +60,11 @@ def test_key_file_must_be_owner_only(tmp_path: Path) -> None:
     assert create_key_file(key_file)
     assert oct(key_file.stat().st_mode & 0o777) == "0o600"
     assert not create_key_file(key_file)  # never overwrites a key
-    env = {"HOME": str(tmp_path), "FLEET_KEYRING_KEY_FILE": str(key_file),
-           "FLEET_KEYRING_FILE": str(tmp_path / "c.cfg")}
+    env = {
+        "HOME": str(tmp_path),
+        "FLEET_KEYRING_KEY_FILE": str(key_file),
+        "FLEET_KEYRING_FILE": str(tmp_path / "c.cfg"),
+    }
     open_store(env, Redactor()).set("erp", "clerk", "s3cret-PW")
     os.chmod(key_file, 0o644)
     with pytest.raises(CredentialError, match="chmod 600"):
@@ -76,18 +79,39 @@ def test_unknown_backend_is_refused(keyring_env: dict[str, str]) -> None:
 def test_cli_set_from_stdin_then_check(keyring_env: dict[str, str]) -> None:
     env = {**os.environ, **keyring_env}
     stored = subprocess.run(
-        [sys.executable, "runner.py", "credentials", "set", "erp", "--username", "clerk",
-         "--password-stdin"],
-        cwd=ROOT, input="pw-from-stdin\n", capture_output=True, text=True, env=env, timeout=120,
+        [
+            sys.executable,
+            "runner.py",
+            "credentials",
+            "set",
+            "erp",
+            "--username",
+            "clerk",
+            "--password-stdin",
+        ],
+        cwd=ROOT,
+        input="pw-from-stdin\n",
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
     )
     assert stored.returncode == 0, stored.stderr
     checked = subprocess.run(
         [sys.executable, "runner.py", "credentials", "check", "erp"],
-        cwd=ROOT, capture_output=True, text=True, env=env, timeout=120,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
     )
     missing = subprocess.run(
         [sys.executable, "runner.py", "credentials", "check", "nope"],
-        cwd=ROOT, capture_output=True, text=True, env=env, timeout=120,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
     )
     assert checked.returncode == 0 and "username 'clerk'" in checked.stdout
     assert missing.returncode == 2 and "credentials set nope" in missing.stderr

@@ -51,7 +51,9 @@ def expected_metadata(report: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def assert_archive_holds_exactly(reports: list[dict[str, Any]], items: list[dict[str, Any]]) -> None:
+def assert_archive_holds_exactly(
+    reports: list[dict[str, Any]], items: list[dict[str, Any]]
+) -> None:
     """Same count, same digests, each item's metadata as the recipe maps its report."""
     assert len(items) == len(reports)
     assert Counter(i["sha256"] for i in items) == Counter(r["sha256"] for r in reports)
@@ -64,7 +66,11 @@ def assert_archive_holds_exactly(reports: list[dict[str, Any]], items: list[dict
         assert metadata == expected_metadata(report), report["id"]
         match = REFERENCE.match(item["reference_code"])
         assert match, item["reference_code"]
-        assert match.groups()[:3] == (metadata["year"], metadata["retention"], metadata["department"])
+        assert match.groups()[:3] == (
+            metadata["year"],
+            metadata["retention"],
+            metadata["department"],
+        )
     assert len({i["reference_code"] for i in items}) == len(items)
 
 
@@ -88,7 +94,11 @@ def test_first_run_archives_every_report_with_mapped_metadata(captured: World) -
     assert any(r["needs_generate"] for r in reports), "the 生成 path must be exercised"
     assert_archive_holds_exactly(reports, captured.archive_state())
     assert summary_counts(captured.results[0].stdout) == {
-        "listed": 25, "new": 25, "archived": 25, "failed": 0}
+        "listed": 25,
+        "new": 25,
+        "archived": 25,
+        "failed": 0,
+    }
 
 
 def test_item_numbers_are_continuous_per_group(captured: World) -> None:
@@ -119,17 +129,22 @@ def test_after_publish_a_run_archives_exactly_the_new_reports(captured: World) -
     new_reports = [r for r in reports if r["id"] in published]
     after = captured.archive_state()
     assert after[: len(before)] == before  # nothing already archived was touched
-    assert_archive_holds_exactly(new_reports, after[len(before):])
+    assert_archive_holds_exactly(new_reports, after[len(before) :])
     assert_archive_holds_exactly(reports, after)
     assert summary_counts(result.stdout) == {
-        "listed": len(reports), "new": 3, "archived": 3, "failed": 0}
+        "listed": len(reports),
+        "new": 3,
+        "archived": 3,
+        "failed": 0,
+    }
 
 
 def test_ledger_and_run_log_agree_with_the_archive(captured: World) -> None:
     items = {i["archive_id"]: i for i in captured.archive_state()}
     with sqlite3.connect(captured.logs_dir / "ledger.sqlite3") as db:
-        rows = db.execute("select source_key, state, sha256, archive_id, reference_code "
-                          "from documents").fetchall()
+        rows = db.execute(
+            "select source_key, state, sha256, archive_id, reference_code from documents"
+        ).fetchall()
     assert {state for _, state, *_ in rows} == {"confirmed"}
     assert {archive_id for *_, archive_id, _ in rows} == set(items)
     for _, _, sha256, archive_id, reference_code in rows:
@@ -158,13 +173,18 @@ def write_variant(tmp_path: Path, replacements: list[tuple[str, str]]) -> Path:
 
 def test_business_failures_are_recorded_and_retried_after_the_fix(tmp_path: Path) -> None:
     """A report no retention rule covers, and one the archive refuses, fail alone."""
-    broken = write_variant(tmp_path, [
-        # 库存盘点表 loses its retention rule.
-        ("'销售明细', '库存盘点表']", "'销售明细']"),
-        # The archive refuses a year it cannot accept for 销售明细.
-        ("year: \"{{ row.date[:4] }}\"",
-         "year: \"{{ '20x5' if row.kind == '销售明细' else row.date[:4] }}\""),
-    ])
+    broken = write_variant(
+        tmp_path,
+        [
+            # 库存盘点表 loses its retention rule.
+            ("'销售明细', '库存盘点表']", "'销售明细']"),
+            # The archive refuses a year it cannot accept for 销售明细.
+            (
+                'year: "{{ row.date[:4] }}"',
+                "year: \"{{ '20x5' if row.kind == '销售明细' else row.date[:4] }}\"",
+            ),
+        ],
+    )
     with world(tmp_path, reports=12) as w:
         reports = w.erp_state()
         stock = {r["id"] for r in reports if r["kind"] == "库存盘点表"}
@@ -200,19 +220,31 @@ def test_demo_command_archives_everything_and_reveals_no_password(tmp_path: Path
     env = {**os.environ, "HOME": str(tmp_path / "home"), "FLEET_LOGS_DIR": str(tmp_path / "logs")}
     env.pop("FLEET_KEYRING_KEY", None)  # the demo makes its own owner-only key file
     outputs = []
-    for expected in ("45 listed, 45 new, 45 archived, 0 failed",
-                     "45 listed, 0 new, 0 archived, 0 failed"):
-        proc = subprocess.run([sys.executable, "runner.py", "demo"], cwd=ROOT, env=env,
-                              capture_output=True, text=True, timeout=900)
+    for expected in (
+        "45 listed, 45 new, 45 archived, 0 failed",
+        "45 listed, 0 new, 0 archived, 0 failed",
+    ):
+        proc = subprocess.run(
+            [sys.executable, "runner.py", "demo"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
         outputs.append(proc.stdout + proc.stderr)
         assert proc.returncode == 0, outputs[-1]
         assert expected in proc.stdout
 
     # The demo stopped its simulators; bring them back over the same data to read the truth.
-    with simulator("sims.erp", [], tmp_path / "erp.log") as erp_url, simulator(
-        "sims.archive", ["--data", str(tmp_path / "logs" / "demo" / "archive-data")],
-        tmp_path / "archive.log",
-    ) as archive_url:
+    with (
+        simulator("sims.erp", [], tmp_path / "erp.log") as erp_url,
+        simulator(
+            "sims.archive",
+            ["--data", str(tmp_path / "logs" / "demo" / "archive-data")],
+            tmp_path / "archive.log",
+        ) as archive_url,
+    ):
         reports = get_json(f"{erp_url}/_sim/state")["reports"]
         assert_archive_holds_exactly(reports, get_json(f"{archive_url}/_sim/state")["items"])
     for password in ("clerk-demo", "archivist-demo"):

@@ -20,8 +20,15 @@ ROW = {"id": "R000001", "title": "2025年1月月度财务报表"}
 
 def downloaded(ledger: Ledger):  # type: ignore[no-untyped-def]
     doc = ledger.record_listed("demo", "R000001", ROW, "run-1")
-    return ledger.advance(doc, State.DOWNLOADED, "run-1", sha256="ab" * 32, size=10,
-                          staged_path="/x", filename="x.pdf")
+    return ledger.advance(
+        doc,
+        State.DOWNLOADED,
+        "run-1",
+        sha256="ab" * 32,
+        size=10,
+        staged_path="/x",
+        filename="x.pdf",
+    )
 
 
 def test_listing_twice_keeps_one_document(ledger: Ledger) -> None:
@@ -41,8 +48,14 @@ def test_same_key_in_two_recipes_is_two_documents(ledger: Ledger) -> None:
 def test_full_path_to_confirmed(ledger: Ledger, clock: FrozenClock) -> None:
     doc = downloaded(ledger)
     clock.advance(seconds=5)
-    doc = ledger.advance(doc, State.UPLOADED, "run-1", archive_id="A000001",
-                         reference_code="Z109-KU·2025-D10-CWB-0001", item_metadata={"title": "t"})
+    doc = ledger.advance(
+        doc,
+        State.UPLOADED,
+        "run-1",
+        archive_id="A000001",
+        reference_code="Z109-KU·2025-D10-CWB-0001",
+        item_metadata={"title": "t"},
+    )
     doc = ledger.advance(doc, State.CONFIRMED, "run-1")
     assert doc.state is State.CONFIRMED
     assert doc.archive_id == "A000001" and doc.item_metadata == {"title": "t"}
@@ -77,8 +90,9 @@ def test_stale_document_cannot_advance(ledger: Ledger) -> None:
     doc = ledger.record_listed("demo", "R000001", ROW, "run-1")
     ledger.advance(doc, State.FAILED, "run-1", last_error="boom")
     with pytest.raises(LedgerError, match="changed under us"):
-        ledger.advance(doc, State.DOWNLOADED, "run-2", sha256="ab" * 32, size=1,
-                       staged_path="/x", filename="x")
+        ledger.advance(
+            doc, State.DOWNLOADED, "run-2", sha256="ab" * 32, size=1, staged_path="/x", filename="x"
+        )
 
 
 def test_failed_document_resumes_and_clears_its_error(ledger: Ledger) -> None:
@@ -105,8 +119,36 @@ def test_ledger_survives_reopening(tmp_path: Path, clock: FrozenClock) -> None:
 
 
 def test_runs_are_recorded(ledger: Ledger) -> None:
-    ledger.start_run(run_id="demo-1", recipe="demo", recipe_digest="d" * 64, host="h", user="u",
-                     bot_version="0.1.0", log_path="/logs/runs/demo-1.jsonl")
+    ledger.start_run(
+        run_id="demo-1",
+        recipe="demo",
+        recipe_digest="d" * 64,
+        host="h",
+        user="u",
+        bot_version="0.1.0",
+        log_path="/logs/runs/demo-1.jsonl",
+    )
     ledger.finish_run("demo-1", "ok", {"listed": 3})
     [run] = list(ledger.runs("demo"))
     assert run["outcome"] == "ok" and run["counts"] == '{"listed": 3}' and run["ended_at"]
+
+
+def test_a_concurrent_listing_of_the_same_key_is_absorbed(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Between our read and our insert another writer listed the key: theirs stands."""
+    other = Ledger(ledger.url, lambda: ledger._clock())
+    real_fetch = Ledger._fetch
+    calls = {"n": 0}
+
+    def fetch_racing(conn, recipe, key):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        if calls["n"] == 1:  # our first look: nothing yet, then the other writer inserts
+            return None
+        return real_fetch(conn, recipe, key)
+
+    first = other.record_listed("demo", "R000001", {"title": "theirs"}, "run-other")
+    monkeypatch.setattr(Ledger, "_fetch", staticmethod(fetch_racing))
+    doc = ledger.record_listed("demo", "R000001", {"title": "ours"}, "run-ours")
+    assert doc.title == "theirs" and doc.listing == first.listing
+    assert len(ledger.documents("demo")) == 1

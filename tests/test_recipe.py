@@ -60,7 +60,8 @@ def test_missing_required_field_names_its_parent_line(tmp_path: Path) -> None:
 
 def test_unknown_key_inside_a_step(tmp_path: Path) -> None:
     path = write_variant(
-        tmp_path, '- read: {selector: "#sha256", into: sha256}',
+        tmp_path,
+        '- read: {selector: "#sha256", into: sha256}',
         '- read: {selector: "#sha256", into: sha256, intoo: x}',
     )
     [(where, what)] = problems(path)
@@ -86,7 +87,9 @@ def test_several_problems_are_reported_together(tmp_path: Path) -> None:
 
 def test_malformed_yaml_names_the_line(tmp_path: Path) -> None:
     path = tmp_path / "broken.yaml"
-    path.write_text("recipe: x\nsource:\n  base_url: [unclosed\n  credential: a\n", encoding="utf-8")
+    path.write_text(
+        "recipe: x\nsource:\n  base_url: [unclosed\n  credential: a\n", encoding="utf-8"
+    )
     [(where, what)] = problems(path)
     assert where.startswith(f"{path}:")
     assert int(where.rsplit(":", 1)[1]) in (3, 4, 5)
@@ -166,11 +169,16 @@ def test_check_command_reports_and_contacts_nothing(tmp_path: Path) -> None:
         url = f"http://127.0.0.1:{port}"
         path = write_variant(tmp_path, "    - goto: /ingest", "    - clik: '#x'")
         text = path.read_text(encoding="utf-8")
-        text = text.replace("'http://127.0.0.1:8301'", f"'{url}'").replace("'http://127.0.0.1:8302'", f"'{url}'")
+        text = text.replace("'http://127.0.0.1:8301'", f"'{url}'").replace(
+            "'http://127.0.0.1:8302'", f"'{url}'"
+        )
         path.write_text(text, encoding="utf-8")
         result = subprocess.run(
             [sys.executable, "runner.py", "check", str(path)],
-            cwd=ROOT, capture_output=True, text=True, timeout=60,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
         with pytest.raises(TimeoutError):
             listener.accept()
@@ -181,7 +189,10 @@ def test_check_command_reports_and_contacts_nothing(tmp_path: Path) -> None:
 
 def test_check_command_accepts_the_demo_recipe() -> None:
     result = subprocess.run(
-        [sys.executable, "runner.py", "check", "demo"], cwd=ROOT, capture_output=True, text=True,
+        [sys.executable, "runner.py", "check", "demo"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
@@ -190,7 +201,8 @@ def test_check_command_accepts_the_demo_recipe() -> None:
 
 def test_minimal_recipe_with_shorthands(tmp_path: Path) -> None:
     path = tmp_path / "mini.yaml"
-    path.write_text(textwrap.dedent("""\
+    path.write_text(
+        textwrap.dedent("""\
         recipe: mini
         source:
           system: S
@@ -211,7 +223,9 @@ def test_minimal_recipe_with_shorthands(tmp_path: Path) -> None:
             - read: {selector: "#id", into: archive_id}
         metadata: {title: "{{ row.id }}"}
         retention: [{when: "true", period: D10}]
-        """), encoding="utf-8")
+        """),
+        encoding="utf-8",
+    )
     recipe = load_recipe(path).recipe
     click = recipe.source.login[1]
     assert click.kind == "click" and click.args.selector == "#go" and not click.args.optional

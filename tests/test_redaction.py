@@ -18,7 +18,8 @@ def test_masks_plain_and_json_escaped_forms() -> None:
 def test_scrubs_nested_data() -> None:
     redactor = Redactor(["hunter22"])
     assert redactor.scrub_data({"a": ["x hunter22 y", {"b": "hunter22"}], "n": 3}) == {
-        "a": [f"x {MASK} y", {"b": MASK}], "n": 3,
+        "a": [f"x {MASK} y", {"b": MASK}],
+        "n": 3,
     }
 
 

@@ -219,7 +219,9 @@ def test_root_page_has_login_form_in_sidebar(anon: FlaskClient) -> None:
 def test_wrong_password_shows_error_and_sets_no_session(anon: FlaskClient) -> None:
     response = login(anon, password="wrong")
     assert response.status_code == 200
-    assert '<div class="alert alert-error">用户名或密码错误</div>' in response.get_data(as_text=True)
+    assert '<div class="alert alert-error">用户名或密码错误</div>' in response.get_data(
+        as_text=True
+    )
     assert page(response).one("form", id="login-form")
     assert anon.get_cookie("ARCSESSION") is None
     assert anon.get("/dashboard").status_code == 302
@@ -407,8 +409,21 @@ def test_ingest_form_is_a_two_step_wizard_in_one_form(client: FlaskClient) -> No
         return found
 
     one, two = inside(step1), inside(step2)
-    metadata = {"fonds", "category", "year", "retention", "department", "title", "author",
-                "date", "doc_number", "classification", "pages", "has_remarks", "remarks"}
+    metadata = {
+        "fonds",
+        "category",
+        "year",
+        "retention",
+        "department",
+        "title",
+        "author",
+        "date",
+        "doc_number",
+        "classification",
+        "pages",
+        "has_remarks",
+        "remarks",
+    }
     assert metadata <= one and "next-btn" in one
     assert not metadata & two
     assert {"dropzone", "file-input", "file-name", "submit-btn", "prev-btn"} <= two
@@ -473,7 +488,7 @@ def test_first_upload_gets_A000001_and_item_number_0001(client: FlaskClient) -> 
     }
     ingested = dt.datetime.fromisoformat(item["ingested_at"])
     assert ingested.utcoffset() is not None
-    assert abs(dt.datetime.now(dt.timezone.utc) - ingested) < dt.timedelta(minutes=1)
+    assert abs(dt.datetime.now(dt.UTC) - ingested) < dt.timedelta(minutes=1)
 
 
 def test_item_numbers_continue_within_group_and_restart_in_another_group(
@@ -642,7 +657,11 @@ def test_rejected_form_keeps_remarks_enabled_only_when_ticked(client: FlaskClien
 def test_item_page_shows_ids_metadata_and_file_link(client: FlaskClient) -> None:
     content = b"%PDF-1.7\n" + bytes(range(256)) * 10
     archive_id = upload_ok(
-        client, content=content, filename="2025年3月资金日报表.pdf", remarks="核对无误", has_remarks="1"
+        client,
+        content=content,
+        filename="2025年3月资金日报表.pdf",
+        remarks="核对无误",
+        has_remarks="1",
     )
     response = client.get(f"/items/{archive_id}?created=1")
     assert response.status_code == 200
@@ -696,7 +715,13 @@ def test_api_item_returns_the_state_shape_with_a_session(client: FlaskClient) ->
     body = response.get_json()
     assert body == state_items(client)[1]
     assert list(body) == [
-        "archive_id", "reference_code", "sha256", "size", "filename", "ingested_at", "metadata",
+        "archive_id",
+        "reference_code",
+        "sha256",
+        "size",
+        "filename",
+        "ingested_at",
+        "metadata",
     ]
     assert body["sha256"] == hashlib.sha256(b"second").hexdigest()
     assert body["metadata"]["title"] == "<b>粗体</b>"
@@ -733,16 +758,42 @@ def test_app_shell_is_static_and_carries_the_viewer_script(client: FlaskClient) 
         assert f'id="{cell}"' not in html
     assert hashlib.sha256(b"%PDF-1.7 report body").hexdigest() not in html
     script = p.find_all("script")[0].text
-    for needed in ("location.hash", "'hashchange'", "'/api/items/'", "'加载中…'",
-                   "'档案不存在'", "id: 'loading'", "id: 'file-link'", "'下载原文'",
-                   "'archive-id'", "'reference-code'", "'sha256'", "'size'", "'filename'",
-                   "'ingested-at'", "'meta-' + field", "textContent"):
+    for needed in (
+        "location.hash",
+        "'hashchange'",
+        "'/api/items/'",
+        "'加载中…'",
+        "'档案不存在'",
+        "id: 'loading'",
+        "id: 'file-link'",
+        "'下载原文'",
+        "'archive-id'",
+        "'reference-code'",
+        "'sha256'",
+        "'size'",
+        "'filename'",
+        "'ingested-at'",
+        "'meta-' + field",
+        "textContent",
+    ):
         assert needed in script, needed
     assert "innerHTML" not in script and "insertAdjacentHTML" not in script
-    for field in ("fonds", "category", "year", "retention", "department", "item_number",
-                  "title", "author", "date", "doc_number", "classification", "pages",
-                  "remarks"):
-        assert f"'{field}'" in script, field
+    for name in (
+        "fonds",
+        "category",
+        "year",
+        "retention",
+        "department",
+        "item_number",
+        "title",
+        "author",
+        "date",
+        "doc_number",
+        "classification",
+        "pages",
+        "remarks",
+    ):
+        assert f"'{name}'" in script, name
     assert '"item_number": "件号"' in script  # labels as on the item page
 
 
@@ -968,7 +1019,7 @@ def test_each_request_sleeps_a_seeded_latency_within_range(
 # --------------------------------------------------------------------------- command line
 
 
-def _start(args: list[str]) -> tuple[subprocess.Popen[str], "queue.Queue[str]", "queue.Queue[str]"]:
+def _start(args: list[str]) -> tuple[subprocess.Popen[str], queue.Queue[str], queue.Queue[str]]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "sims.archive", *args],
         cwd=REPO_ROOT,
@@ -984,7 +1035,7 @@ def _start(args: list[str]) -> tuple[subprocess.Popen[str], "queue.Queue[str]", 
     return proc, out, err
 
 
-def _pump(stream: Any, sink: "queue.Queue[str]") -> None:
+def _pump(stream: Any, sink: queue.Queue[str]) -> None:
     for line in stream:
         sink.put(line)
 

@@ -198,8 +198,11 @@ def test_login_page_is_gbk_by_header_meta_and_bytes(client: FlaskClient) -> None
         response.data.decode("utf-8")  # GBK bytes, not UTF-8 mislabelled
     page = response.data.decode("gbk")
     assert META in page
-    for tag in ('<input type="text" name="username">', '<input type="password" name="password">',
-                '<input type="submit" value="登录">'):
+    for tag in (
+        '<input type="text" name="username">',
+        '<input type="password" name="password">',
+        '<input type="submit" value="登录">',
+    ):
         assert tag.rstrip(">") in page
 
 
@@ -314,8 +317,9 @@ def test_expired_session_download_answers_login_page_not_file(
 def test_login_page_shown_under_report_path_can_still_log_in(client: FlaskClient) -> None:
     # the form's relative action resolves to /report/login.do inside the main frame
     token = token_of(text(client.get("/report/list.do")))
-    response = client.post("/report/login.do",
-                           data={"username": "clerk", "password": PASSWORD, "token": token})
+    response = client.post(
+        "/report/login.do", data={"username": "clerk", "password": PASSWORD, "token": token}
+    )
     assert response.status_code == 302 and response.headers["Location"] == "/main.do"
 
 
@@ -338,8 +342,12 @@ def test_list_without_dates_shows_only_the_current_month(
 
 
 def test_list_query_form_contract_and_it_keeps_the_values(erp: FlaskClient) -> None:
-    page = text(erp.get("/report/list.do", query_string={
-        "start": "2025-02-01", "end": "2025-06-30", "report_no": "R000007"}))
+    page = text(
+        erp.get(
+            "/report/list.do",
+            query_string={"start": "2025-02-01", "end": "2025-06-30", "report_no": "R000007"},
+        )
+    )
     assert '<form name="queryForm" method="get" action="list.do">' in page
     assert '<input type="text" name="start" value="2025-02-01"' in page
     assert '<input type="text" name="end" value="2025-06-30"' in page
@@ -351,7 +359,8 @@ def test_list_date_filter_is_inclusive_and_sorted(erp: FlaskClient) -> None:
     reports = state(erp)
     expected = sorted(
         (r for r in reports if "2025-03-13" <= r["date"] <= "2025-05-20"),
-        key=lambda r: (r["date"], r["id"]))
+        key=lambda r: (r["date"], r["id"]),
+    )
     shown = grid(erp, start="2025-03-13", end="2025-05-20")
     assert shown.ids == [r["id"] for r in expected]
     assert {r["date"] for r in expected} >= {"2025-03-13", "2025-05-20"}  # both bounds hit
@@ -364,8 +373,7 @@ def test_list_pages_twenty_rows_with_pager_links(erp: FlaskClient) -> None:
     assert set(first.pager_links) == {"首页", "下一页", "末页"}  # 上一页 is plain text
     assert "上一页" in first.pager_text
     nxt = parse_qs(urlsplit(first.pager_links["下一页"]).query, keep_blank_values=True)
-    assert nxt == {"start": ["2025-01-01"], "end": ["2025-12-31"], "report_no": [""],
-                   "page": ["2"]}
+    assert nxt == {"start": ["2025-01-01"], "end": ["2025-12-31"], "report_no": [""], "page": ["2"]}
     second = grid(erp, **YEAR, page="2")
     assert len(second.rows) == 20 and "第 2/3 页" in second.pager_text
     assert {"上一页", "下一页"} <= set(second.pager_links)
@@ -465,8 +473,11 @@ def test_generated_report_download_is_an_attachment(erp: FlaskClient, clock: Fak
 
 
 def test_downloads_match_state_sha256_type_and_length(erp: FlaskClient) -> None:
-    types = {"pdf": "application/pdf", "csv": "text/csv; charset=GBK",
-             "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
+    types = {
+        "pdf": "application/pdf",
+        "csv": "text/csv; charset=GBK",
+        "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    }
     for r in state(erp):
         if r["needs_generate"]:
             continue
@@ -478,8 +489,11 @@ def test_downloads_match_state_sha256_type_and_length(erp: FlaskClient) -> None:
 
 
 def downloads(erp: FlaskClient, ext: str) -> list[tuple[dict[str, Any], bytes]]:
-    files = [(r, erp.get(f"/report/download.do?id={r['id']}").data)
-             for r in state(erp) if r["filename"].endswith("." + ext) and not r["needs_generate"]]
+    files = [
+        (r, erp.get(f"/report/download.do?id={r['id']}").data)
+        for r in state(erp)
+        if r["filename"].endswith("." + ext) and not r["needs_generate"]
+    ]
     assert files
     return files
 
@@ -547,9 +561,11 @@ def test_generate_flow_job_page_refreshes_then_offers_download(
 ) -> None:
     r = first_to_generate(erp)
     rid, window = r["id"], {"start": r["date"], "end": r["date"]}
-    assert (f'<form method="post" action="generate.do" style="display:inline">'
-            f'<input type="hidden" name="id" value="{rid}"><input type="submit" value="生成">'
-            f"</form>") in text(erp.get("/report/list.do", query_string=window))
+    assert (
+        f'<form method="post" action="generate.do" style="display:inline">'
+        f'<input type="hidden" name="id" value="{rid}"><input type="submit" value="生成">'
+        f"</form>"
+    ) in text(erp.get("/report/list.do", query_string=window))
     response = erp.post("/report/generate.do", data={"id": rid})
     assert response.status_code == 302
     assert response.headers["Location"] == f"/report/job.do?id={rid}"
@@ -592,9 +608,13 @@ def test_seeded_catalogue_has_every_kind_in_2025_with_unique_gbk_names(client: F
     assert [r["date"] for r in reports] == sorted(r["date"] for r in reports)
     kinds = {r["kind"]: r for r in reports}
     assert {k: (v["department"], v["filename"].rsplit(".", 1)[1]) for k, v in kinds.items()} == {
-        "月度财务报表": ("财务部", "pdf"), "资金日报表": ("财务部", "xlsx"),
-        "销售明细": ("销售部", "csv"), "库存盘点表": ("仓储部", "xlsx"),
-        "凭证汇总表": ("财务部", "pdf"), "年度财务决算报告": ("财务部", "pdf")}
+        "月度财务报表": ("财务部", "pdf"),
+        "资金日报表": ("财务部", "xlsx"),
+        "销售明细": ("销售部", "csv"),
+        "库存盘点表": ("仓储部", "xlsx"),
+        "凭证汇总表": ("财务部", "pdf"),
+        "年度财务决算报告": ("财务部", "pdf"),
+    }
     to_generate = [r for r in reports if r["needs_generate"]]
     assert {r["kind"] for r in to_generate} == {"凭证汇总表"}
     assert 5 <= len(to_generate) <= 7  # about one in seven or eight
@@ -653,7 +673,10 @@ def test_every_request_is_delayed_by_the_configured_latency(clock: FakeClock) ->
 def test_module_serves_on_port_zero_and_prints_ready_line(clock: FakeClock) -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "sims.erp", "--port", "0", "--latency-ms", "0,0"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
         env={**os.environ, "PYTHONHASHSEED": "random"},
     )
     lines: queue.Queue[str] = queue.Queue()

@@ -21,8 +21,10 @@ def test_missing_field_is_an_error_not_an_empty_string() -> None:
 
 def test_missing_lookup_key_is_an_error() -> None:
     with pytest.raises(TemplateProblem, match="人事部"):
-        render("{{ vars.departments[row.department] }}",
-               {"vars": {"departments": {"财务部": "CWB"}}, "row": {"department": "人事部"}})
+        render(
+            "{{ vars.departments[row.department] }}",
+            {"vars": {"departments": {"财务部": "CWB"}}, "row": {"department": "人事部"}},
+        )
 
 
 def test_sandbox_blocks_python_internals() -> None:

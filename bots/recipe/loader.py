@@ -64,12 +64,16 @@ def load_recipe(path: str | Path) -> LoadedRecipe:
     except YAMLError as exc:
         raise RecipeError([(str(path), f"invalid YAML: {exc}")]) from exc
     if not isinstance(tree, CommentedMap):
-        raise RecipeError([(f"{path}:1", "a recipe is a mapping with `recipe`, `source`, `archive`, ...")])
+        raise RecipeError(
+            [(f"{path}:1", "a recipe is a mapping with `recipe`, `source`, `archive`, ...")]
+        )
 
     try:
         recipe = Recipe.model_validate(_plain(tree))
     except ValidationError as exc:
-        problems = [(f"{path}:{_line_of(tree, err['loc'])}", _describe(err)) for err in exc.errors()]
+        problems = [
+            (f"{path}:{_line_of(tree, err['loc'])}", _describe(err)) for err in exc.errors()
+        ]
         raise RecipeError(problems) from exc
 
     template_problems = list(_template_problems(tree, path))
@@ -108,7 +112,9 @@ def _line_of(tree: Any, loc: tuple[Any, ...]) -> int:
 
 
 def _describe(err: Any) -> str:
-    path = ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in err["loc"]).replace(".[", "[")
+    path = ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in err["loc"]).replace(
+        ".[", "["
+    )
     kind, msg = err["type"], err["msg"]
     if kind == "missing":
         return f"`{path}` is required but missing"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, TypeAlias
 
 from pydantic import (
     BaseModel,
@@ -283,7 +283,8 @@ def _step_shape(data: Any) -> Any:
         return data
     if not isinstance(data, dict):
         raise PydanticCustomError(
-            "step_shape", "a step is a mapping such as `click: \"#submit\"`, not {got}",
+            "step_shape",
+            'a step is a mapping such as `click: "#submit"`, not {got}',
             {"got": type(data).__name__},
         )
     actions = [k for k in data if k in STEP_TYPES]
@@ -312,9 +313,23 @@ def _step_tag(data: Any) -> str | None:
     return next((k for k in data if k in STEP_TYPES), None)
 
 
-Step = Annotated[
+Step: TypeAlias = Annotated[
     Annotated[
-        Union[tuple(Annotated[cls, Tag(name)] for name, cls in STEP_TYPES.items())],  # noqa: UP007
+        Annotated[Goto, Tag("goto")]
+        | Annotated[Fill, Tag("fill")]
+        | Annotated[Click, Tag("click")]
+        | Annotated[Check, Tag("check")]
+        | Annotated[Uncheck, Tag("uncheck")]
+        | Annotated[Select, Tag("select")]
+        | Annotated[Press, Tag("press")]
+        | Annotated[WaitFor, Tag("wait_for")]
+        | Annotated[Expect, Tag("expect")]
+        | Annotated[Frame, Tag("frame")]
+        | Annotated[Table, Tag("table")]
+        | Annotated[Download, Tag("download")]
+        | Annotated[Upload, Tag("upload")]
+        | Annotated[Read, Tag("read")]
+        | Annotated[RejectIf, Tag("reject_if")],
         Discriminator(_step_tag),
     ],
     BeforeValidator(_step_shape),
@@ -405,7 +420,8 @@ class ArchiveSystem(Strict):
         reads = {s.read.into for s in walk_steps(steps) if isinstance(s, Read)}
         if "archive_id" not in reads:
             raise ValueError(
-                "`upload` must read the assigned id back: add `read: {selector: ..., into: archive_id}`"
+                "`upload` must read the assigned id back: "
+                "add `read: {selector: ..., into: archive_id}`"
             )
         _forbid(steps, (Table, Download), "upload")
         return steps

@@ -40,6 +40,24 @@ class StepOutcome:
     downloaded: StagedFile | None = None
 
 
+@dataclass
+class _Call:
+    """One step about to run: what a handler needs."""
+
+    step: StepBase
+    scope: Scope
+    variables: dict[str, Any]
+    phase: str
+    outcome: StepOutcome
+
+    @property
+    def args(self) -> Any:
+        return self.step.args
+
+    def render(self, template: str) -> str:
+        return render(template, self.variables)
+
+
 class StepRunner:
     """Runs steps for one system (one page) of one recipe."""
 
@@ -69,7 +87,11 @@ class StepRunner:
         return outcome
 
     def _run(
-        self, steps: list[Any], scope: Scope, variables: dict[str, Any], phase: str,
+        self,
+        steps: list[Any],
+        scope: Scope,
+        variables: dict[str, Any],
+        phase: str,
         outcome: StepOutcome,
     ) -> None:
         for step in steps:
@@ -78,7 +100,7 @@ class StepRunner:
                 if step.when is not None and not evaluate(step.when, variables):
                     continue
                 handler = getattr(self, f"_{step.kind}")
-                handler(step, step.args, scope, variables, phase, outcome)
+                handler(_Call(step, scope, variables, phase, outcome))
             except TemplateProblem as exc:
                 raise BusinessError(f"{where}: {exc}") from exc
             except PlaywrightTimeout as exc:
@@ -86,29 +108,39 @@ class StepRunner:
             except PlaywrightError as exc:
                 raise StepFailed(where, step.kind, _first_line(exc), _url(scope)) from exc
             self._emit(
-                "step", key=self.key, system=self.system, phase=phase, step=step.kind,
-                line=step.line, url=_url(scope),
+                "step",
+                key=self.key,
+                system=self.system,
+                phase=phase,
+                step=step.kind,
+                line=step.line,
+                url=_url(scope),
             )
 
     def absolute(self, url: str) -> str:
         """Recipe URLs are relative to the system's base URL (which may have a path)."""
-        return url if urlsplit(url).scheme else urljoin(self.base_url.rstrip("/") + "/", url.lstrip("/"))
+        if urlsplit(url).scheme:
+            return url
+        return urljoin(self.base_url.rstrip("/") + "/", url.lstrip("/"))
 
     def _ms(self, seconds: float | None) -> float:
         return (seconds or self._timeouts.step) * 1000
 
     # -- one handler per step kind ---------------------------------------------------
 
-    def _goto(self, step: StepBase, url: str, scope: Scope, variables: dict[str, Any], *_: Any) -> None:
-        scope.goto(self.absolute(render(url, variables)), timeout=self._ms(None), wait_until="load")
+    def _goto(self, call: _Call) -> None:
+        target = self.absolute(call.render(call.args))
+        call.scope.goto(target, timeout=self._ms(None), wait_until="load")
 
-    def _fill(self, step: StepBase, args: Any, scope: Scope, variables: dict[str, Any], *_: Any) -> None:
+    def _fill(self, call: _Call) -> None:
+        args = call.args
         pairs = args.fields.items() if args.fields is not None else [(args.selector, args.value)]
         for selector, value in pairs:
-            scope.locator(selector).fill(render(value, variables), timeout=self._ms(None))
+            call.scope.locator(selector).fill(call.render(value), timeout=self._ms(None))
 
-    def _click(self, step: StepBase, args: Any, scope: Scope, variables: dict[str, Any], *_: Any) -> None:
-        target = scope.locator(render(args.selector, variables))
+    def _click(self, call: _Call) -> None:
+        args = call.args
+        target = call.scope.locator(call.render(args.selector))
         timeout = self._ms(args.timeout)
         if args.optional:
             try:
@@ -117,48 +149,58 @@ class StepRunner:
                 return  # not there this time: that is what optional means
             target = target.first
         if args.navigates:
-            with scope.expect_navigation(timeout=timeout):
+            with call.scope.expect_navigation(timeout=timeout):
                 target.click(timeout=timeout)
         else:
             target.click(timeout=timeout)
 
-    def _check(self, step: StepBase, args: Any, scope: Scope, variables: dict[str, Any], *_: Any) -> None:
-        scope.locator(render(args.selector, variables)).check(timeout=self._ms(None))
+    def _check(self, call: _Call) -> None:
+        call.scope.locator(call.render(call.args.selector)).check(timeout=self._ms(None))
 
-    def _uncheck(self, step: StepBase, args: Any, scope: Scope, variables: dict[str, Any], *_: Any) -> None:
-        scope.locator(render(args.selector, variables)).uncheck(timeout=self._ms(None))
+    def _uncheck(self, call: _Call) -> None:
+        call.scope.locator(call.render(call.args.selector)).uncheck(timeout=self._ms(None))
 
-    def _select(self, step: StepBase, args: Any, scope: Scope, variables: dict[str, Any], *_: Any) -> None:
-        target = scope.locator(render(args.selector, variables))
+    def _select(self, call: _Call) -> None:
+        args = call.args
+        target = call.scope.locator(call.render(args.selector))
         if args.value is not None:
-            target.select_option(value=render(args.value, variables), timeout=self._ms(None))
+            target.select_option(value=call.render(args.value), timeout=self._ms(None))
         else:
-            target.select_option(label=render(args.label, variables), timeout=self._ms(None))
+            target.select_option(label=call.render(args.label), timeout=self._ms(None))
 
-    def _press(self, step: StepBase, args: Any, scope: Scope, variables: dict[str, Any], *_: Any) -> None:
-        target = scope.locator(render(args.selector, variables))
+    def _press(self, call: _Call) -> None:
+        args = call.args
+        target = call.scope.locator(call.render(args.selector))
         if args.navigates:
-            with scope.expect_navigation(timeout=self._ms(None)):
+            with call.scope.expect_navigation(timeout=self._ms(None)):
                 target.press(args.key, timeout=self._ms(None))
         else:
             target.press(args.key, timeout=self._ms(None))
 
-    def _wait_for(self, step: StepBase, args: Any, scope: Scope, variables: dict[str, Any], *_: Any) -> None:
-        selector = render(args.selector, variables)
+    def _wait_for(self, call: _Call) -> None:
+        args = call.args
+        selector = call.render(args.selector)
         try:
-            scope.locator(selector).first.wait_for(state=args.state, timeout=self._ms(args.timeout))
+            call.scope.locator(selector).first.wait_for(
+                state=args.state, timeout=self._ms(args.timeout)
+            )
         except PlaywrightTimeout as exc:
-            raise StepFailed(
-                self.loaded.where(step.line), "wait_for",
-                f"{selector!r} did not become {args.state} within {self._ms(args.timeout) / 1000:g}s",
-                _url(scope),
+            raise self._failed(
+                call,
+                f"{selector!r} did not become {args.state} within "
+                f"{self._ms(args.timeout) / 1000:g}s",
             ) from exc
 
-    def _expect(self, step: StepBase, args: Any, scope: Scope, variables: dict[str, Any], *_: Any) -> None:
-        text = render(args.text, variables) if args.text is not None else None
-        selector = render(args.selector, variables) if args.selector is not None else None
+    def _expect(self, call: _Call) -> None:
+        args = call.args
+        text = call.render(args.text) if args.text is not None else None
+        selector = call.render(args.selector) if args.selector is not None else None
+        scope = call.scope
         if selector and text:
-            target, wanted = scope.locator(selector).filter(has_text=text), f"{selector!r} with {text!r}"
+            target, wanted = (
+                scope.locator(selector).filter(has_text=text),
+                f"{selector!r} with {text!r}",
+            )
         elif selector:
             target, wanted = scope.locator(selector), repr(selector)
         else:
@@ -166,44 +208,48 @@ class StepRunner:
         try:
             target.first.wait_for(state="visible", timeout=self._ms(args.timeout))
         except PlaywrightTimeout as exc:
-            raise StepFailed(
-                self.loaded.where(step.line), "expect",
+            raise self._failed(
+                call,
                 f"expected {wanted} on the page, not there after "
-                f"{self._ms(args.timeout) / 1000:g}s", _url(scope),
+                f"{self._ms(args.timeout) / 1000:g}s",
             ) from exc
 
-    def _frame(
-        self, step: StepBase, args: Any, scope: Scope, variables: dict[str, Any], phase: str,
-        outcome: StepOutcome,
-    ) -> None:
-        handle = scope.locator(render(args.selector, variables)).first.element_handle(
+    def _frame(self, call: _Call) -> None:
+        args = call.args
+        handle = call.scope.locator(call.render(args.selector)).first.element_handle(
             timeout=self._ms(None)
         )
         frame = handle.content_frame()
         if frame is None:
-            raise StepFailed(
-                self.loaded.where(step.line), "frame",
-                f"{args.selector!r} is not an <iframe> or <frame>", _url(scope),
-            )
+            raise self._failed(call, f"{args.selector!r} is not an <iframe> or <frame>")
         frame.wait_for_load_state("load", timeout=self._ms(None))
-        self._run(args.steps, frame, variables, phase, outcome)
+        self._run(args.steps, frame, call.variables, call.phase, call.outcome)
 
-    def _table(
-        self, step: StepBase, args: TableArgs, scope: Scope, variables: dict[str, Any], phase: str,
-        outcome: StepOutcome,
-    ) -> None:
-        outcome.table = args
+    def _table(self, call: _Call) -> None:
+        args: TableArgs = call.args
+        scope = call.scope
+        call.outcome.table = args
         for page_number in range(1, args.max_pages + 1):
             table = scope.locator(args.selector).first
             table.wait_for(state="attached", timeout=self._ms(None))
             rows = table.locator(args.rows).all()
             for index, row in enumerate(rows, start=1):
-                outcome.rows.append(
-                    {name: self._field(step, row, name, spec, page_number, index, scope)
-                     for name, spec in args.fields.items()}
+                call.outcome.rows.append(
+                    {
+                        name: self._field(
+                            call, row, name, spec, f"row {index} of page {page_number}"
+                        )
+                        for name, spec in args.fields.items()
+                    }
                 )
-            self._emit("table_page", system=self.system, phase=phase, page=page_number,
-                       rows=len(rows), url=_url(scope))
+            self._emit(
+                "table_page",
+                system=self.system,
+                phase=call.phase,
+                page=page_number,
+                rows=len(rows),
+                url=_url(scope),
+            )
             if args.next is None:
                 return
             next_control = scope.locator(args.next)
@@ -216,62 +262,70 @@ class StepRunner:
             else:
                 with scope.expect_navigation(timeout=self._ms(None)):
                     next_control.first.click(timeout=self._ms(None))
-        raise StepFailed(
-            self.loaded.where(step.line), "table",
-            f"still a next page after max_pages={args.max_pages}", _url(scope),
-        )
+        raise self._failed(call, f"still a next page after max_pages={args.max_pages}")
 
     def _field(
-        self, step: StepBase, row: Locator, name: str, spec: FieldSpec, page: int, index: int,
-        scope: Scope,
+        self, call: _Call, row: Locator, name: str, spec: FieldSpec, where: str
     ) -> str | None:
         target = row.locator(spec.selector)
         if target.count() == 0:
             if spec.optional:
                 return None
-            raise StepFailed(
-                self.loaded.where(step.line), "table",
-                f"row {index} of page {page} has no field {name!r} ({spec.selector!r})", _url(scope),
-            )
+            raise self._failed(call, f"{where} has no field {name!r} ({spec.selector!r})")
         value = self._value(target.first, spec.attr, spec.property)
         return None if value is None else " ".join(value.split())
 
-    def _download(self, step: StepBase, args: Any, scope: Scope, variables: dict[str, Any],
-                  phase: str, outcome: StepOutcome) -> None:
+    def _download(self, call: _Call) -> None:
         if self.staging_dir is None:
             raise RuntimeError("a download step ran with no staging folder set")
-        timeout = (args.timeout or self._timeouts.download)
+        args = call.args
+        timeout = args.timeout or self._timeouts.download
         fallback = safe_filename(self.key or "download", "download")
         if args.href is not None:
-            url = urljoin(_url(scope), render(args.href, variables))
-            outcome.downloaded = self._fetch(url, fallback, timeout, step)
+            url = urljoin(_url(call.scope), call.render(args.href))
+            staged = self._fetch(call, url, fallback, timeout)
         else:
             with self.page.expect_download(timeout=timeout * 1000) as info:
-                scope.locator(render(args.click, variables)).click(timeout=self._ms(None))
+                call.scope.locator(call.render(args.click)).click(timeout=self._ms(None))
             download = info.value
             failure = download.failure()
             if failure:
-                raise StepFailed(self.loaded.where(step.line), "download", failure, download.url)
+                raise self._failed(call, f"the download of {download.url} failed: {failure}")
             name = safe_filename(download.suggested_filename, fallback)
-            outcome.downloaded = stage_via(download.save_as, self.staging_dir / name)
+            staged = stage_via(download.save_as, self.staging_dir / name)
             download.delete()
-        self._emit("downloaded", key=self.key, system=self.system, url=_url(scope),
-                   filename=outcome.downloaded.filename, size=outcome.downloaded.size,
-                   sha256=outcome.downloaded.sha256)
+        call.outcome.downloaded = staged
+        self._emit(
+            "downloaded",
+            key=self.key,
+            system=self.system,
+            url=_url(call.scope),
+            filename=staged.filename,
+            size=staged.size,
+            sha256=staged.sha256,
+        )
 
-    def _fetch(self, url: str, fallback: str, timeout: float, step: StepBase) -> StagedFile:
+    def _fetch(self, call: _Call, url: str, fallback: str, timeout: float) -> StagedFile:
         """GET ``url`` with the browser's cookies, streaming to staging (constant memory)."""
         assert self.staging_dir is not None
         cookies = httpx.Cookies()
         for cookie in self.page.context.cookies(url):
-            cookies.set(cookie["name"], cookie["value"], domain=cookie["domain"], path=cookie["path"])
-        headers = {"User-Agent": self.page.evaluate("navigator.userAgent"), "Referer": self.page.url}
+            cookies.set(
+                cookie["name"], cookie["value"], domain=cookie["domain"], path=cookie["path"]
+            )
+        headers = {
+            "User-Agent": self.page.evaluate("navigator.userAgent"),
+            "Referer": self.page.url,
+        }
         try:
-            with httpx.Client(cookies=cookies, headers=headers, timeout=timeout,
-                              follow_redirects=True) as client, client.stream("GET", url) as response:
+            with (
+                httpx.Client(
+                    cookies=cookies, headers=headers, timeout=timeout, follow_redirects=True
+                ) as client,
+                client.stream("GET", url) as response,
+            ):
                 if response.status_code >= 400:
-                    raise StepFailed(self.loaded.where(step.line), "download",
-                                     f"HTTP {response.status_code}", url)
+                    raise self._failed(call, f"HTTP {response.status_code} for {url}")
                 name = safe_filename(_filename(response, url) or fallback, fallback)
                 writer = StagingWriter(self.staging_dir / name)
                 try:
@@ -283,23 +337,25 @@ class StepRunner:
                 declared = response.headers.get("content-length")
                 if declared is not None and int(declared) != writer.size:
                     writer.abort()
-                    raise StepFailed(self.loaded.where(step.line), "download",
-                                     f"got {writer.size} of {declared} bytes", url)
+                    raise self._failed(call, f"got {writer.size} of {declared} bytes from {url}")
                 return writer.commit()
         except httpx.HTTPError as exc:
-            raise StepFailed(self.loaded.where(step.line), "download", str(exc), url) from exc
+            raise self._failed(call, f"{type(exc).__name__}: {exc} ({url})") from exc
 
-    def _upload(self, step: StepBase, args: Any, scope: Scope, variables: dict[str, Any], *_: Any) -> None:
-        path = render(args.file, variables)
+    def _upload(self, call: _Call) -> None:
+        path = call.render(call.args.file)
         if not Path(path).is_file():
-            raise StepFailed(self.loaded.where(step.line), "upload", f"no file at {path}", _url(scope))
-        scope.locator(render(args.selector, variables)).set_input_files(path, timeout=self._ms(None))
+            raise self._failed(call, f"no file to upload at {path}")
+        call.scope.locator(call.render(call.args.selector)).set_input_files(
+            path, timeout=self._ms(None)
+        )
 
-    def _read(self, step: StepBase, args: Any, scope: Scope, variables: dict[str, Any], *_: Any) -> None:
-        target = scope.locator(render(args.selector, variables))
+    def _read(self, call: _Call) -> None:
+        args = call.args
+        target = call.scope.locator(call.render(args.selector))
         target.wait_for(state="attached", timeout=self._ms(args.timeout))
         value = self._value(target, args.attr, args.property)
-        variables[args.into] = "" if value is None else " ".join(value.split())
+        call.variables[args.into] = "" if value is None else " ".join(value.split())
 
     def _value(self, target: Locator, attr: str | None, prop: str | None) -> str | None:
         """An element's text, or one of its attributes (as written) or DOM properties."""
@@ -310,8 +366,9 @@ class StepRunner:
             return target.get_attribute(attr, timeout=self._ms(None))
         return target.inner_text(timeout=self._ms(None))
 
-    def _reject_if(self, step: StepBase, args: Any, scope: Scope, variables: dict[str, Any], *_: Any) -> None:
-        target = scope.locator(render(args.selector, variables))
+    def _reject_if(self, call: _Call) -> None:
+        args = call.args
+        target = call.scope.locator(call.render(args.selector))
         if args.timeout:
             try:
                 target.first.wait_for(state="attached", timeout=args.timeout * 1000)
@@ -321,6 +378,11 @@ class StepRunner:
             return
         reason = " ".join(target.first.inner_text(timeout=self._ms(None)).split())
         raise BusinessError(f"{self.system} refused: {reason or args.selector}")
+
+    def _failed(self, call: _Call, problem: str) -> StepFailed:
+        return StepFailed(
+            self.loaded.where(call.step.line), call.step.kind, problem, _url(call.scope)
+        )
 
 
 def _url(scope: Scope) -> str:

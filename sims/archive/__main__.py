@@ -5,20 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .._server import serve
+from .._server import parse_latency, serve
 from .app import DEFAULT_PASSWORD, create_app
-
-
-def _latency(text: str) -> tuple[float, float]:
-    """Parse ``MIN,MAX`` milliseconds."""
-    try:
-        low_text, high_text = text.split(",")
-        low, high = float(low_text), float(high_text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected MIN,MAX in milliseconds, got {text!r}")
-    if low < 0 or high < low:
-        raise argparse.ArgumentTypeError(f"need 0 <= MIN <= MAX, got {text!r}")
-    return low, high
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -35,7 +23,7 @@ def main(argv: list[str] | None = None) -> None:
         help="directory for the database and stored files; persists across restarts "
         "(default: a fresh temporary directory removed at exit)",
     )
-    parser.add_argument("--latency-ms", type=_latency, default=(10.0, 60.0), metavar="MIN,MAX")
+    parser.add_argument("--latency-ms", type=parse_latency, default=(10.0, 60.0), metavar="MIN,MAX")
     parser.add_argument("--seed", type=int, default=1, help="seed of the simulated latency")
     args = parser.parse_args(argv)
 
@@ -45,13 +33,7 @@ def main(argv: list[str] | None = None) -> None:
     # On stderr so that stdout stays the single READY line launchers wait for.
     data_dir = app.extensions["archive_sim"].store.data_dir
     print(f"archive data directory: {data_dir}", file=sys.stderr, flush=True)
-    try:
-        serve(app, args.port, "archive")
-    except KeyboardInterrupt:
-        # serve() turns SIGTERM into KeyboardInterrupt but catches it only once inside
-        # serve_forever(); a signal landing just after the READY line would escape and
-        # end the process "killed by SIGINT" instead of a clean exit 0.
-        pass
+    serve(app, args.port, "archive")
 
 
 if __name__ == "__main__":

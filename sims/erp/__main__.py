@@ -7,19 +7,8 @@ from __future__ import annotations
 
 import argparse
 
-from sims._server import serve
+from sims._server import parse_latency, serve
 from sims.erp.app import create_app
-
-
-def _latency(text: str) -> tuple[int, int]:
-    """Parse ``MIN,MAX`` milliseconds."""
-    try:
-        low, high = (int(part) for part in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError("expected MIN,MAX in milliseconds, e.g. 30,120")
-    if not 0 <= low <= high:
-        raise argparse.ArgumentTypeError("need 0 <= MIN <= MAX")
-    return low, high
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -28,12 +17,22 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--password", default="clerk-demo", help="password of user clerk")
     parser.add_argument("--seed", type=int, default=2005, help="seeds catalogue and files")
     parser.add_argument("--reports", type=int, default=45, help="reports at start-up")
-    parser.add_argument("--idle-timeout", type=float, default=300.0,
-                        help="seconds of idleness after which a session expires")
-    parser.add_argument("--gen-seconds", type=float, default=3.0,
-                        help="how long a report generation job runs")
-    parser.add_argument("--latency-ms", type=_latency, default=(30, 120), metavar="MIN,MAX",
-                        help="random delay added to every request")
+    parser.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=300.0,
+        help="seconds of idleness after which a session expires",
+    )
+    parser.add_argument(
+        "--gen-seconds", type=float, default=3.0, help="how long a report generation job runs"
+    )
+    parser.add_argument(
+        "--latency-ms",
+        type=parse_latency,
+        default=(30, 120),
+        metavar="MIN,MAX",
+        help="random delay added to every request",
+    )
     return parser
 
 

@@ -53,7 +53,7 @@ def create_app(
     reports: int = 45,
     idle_timeout: float = 300.0,
     gen_seconds: float = 3.0,
-    latency_ms: tuple[int, int] = (30, 120),
+    latency_ms: tuple[float, float] = (30, 120),
     clock: Clock = time.time,
 ) -> Flask:
     """Build the ERP application.
@@ -112,8 +112,12 @@ def create_app(
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> Response:
-        return html("notice.html", http_status=error.code or 500,
-                    message=f"{error.code} {error.name}", back=False)
+        return html(
+            "notice.html",
+            http_status=error.code or 500,
+            message=f"{error.code} {error.name}",
+            back=False,
+        )
 
     @app.get("/")
     def root() -> Response:
@@ -206,21 +210,25 @@ def create_app(
 
     @app.get("/_sim/state")
     def sim_state() -> Response:
-        return app.json.response({"reports": [
+        return app.json.response(
             {
-                "id": r.id,
-                "title": r.title,
-                "kind": r.kind.name,
-                "department": r.kind.department,
-                "date": r.date.isoformat(),
-                "filename": r.filename,
-                "size": len(catalogue.content(r)),
-                "sha256": catalogue.sha256(r),
-                "needs_generate": r.kind.needs_generate,
-                "generated": job_status(r) is JobStatus.DONE,
+                "reports": [
+                    {
+                        "id": r.id,
+                        "title": r.title,
+                        "kind": r.kind.name,
+                        "department": r.kind.department,
+                        "date": r.date.isoformat(),
+                        "filename": r.filename,
+                        "size": len(catalogue.content(r)),
+                        "sha256": catalogue.sha256(r),
+                        "needs_generate": r.kind.needs_generate,
+                        "generated": job_status(r) is JobStatus.DONE,
+                    }
+                    for r in catalogue.all()
+                ]
             }
-            for r in catalogue.all()
-        ]})
+        )
 
     @app.post("/_sim/publish")
     def sim_publish() -> Response | tuple[Response, int]:
@@ -236,8 +244,9 @@ def create_app(
 
 def _redirect(location: str) -> Response:
     """302 with an empty GBK body (Flask's helper would add a UTF-8 HTML one)."""
-    return Response(b"", status=302, headers={"Location": location},
-                    content_type="text/html; charset=GBK")
+    return Response(
+        b"", status=302, headers={"Location": location}, content_type="text/html; charset=GBK"
+    )
 
 
 def _parse_date(raw: str) -> dt.date | None:
@@ -273,8 +282,11 @@ def _list_context(
         error = MSG_BAD_DATE
     else:
         matches = sorted(
-            (r for r in catalogue.all()
-             if start <= r.date <= end and (not report_no or r.id == report_no)),
+            (
+                r
+                for r in catalogue.all()
+                if start <= r.date <= end and (not report_no or r.id == report_no)
+            ),
             key=lambda r: (r.date, r.id),
         )
     pages = max(1, math.ceil(len(matches) / PAGE_SIZE))
@@ -296,7 +308,7 @@ def _list_context(
             "size": f"{len(catalogue.content(r)):,}",
             "status": job_status(r).value,
         }
-        for r in matches[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
+        for r in matches[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
     ]
     return {
         "start": start_raw,

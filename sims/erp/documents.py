@@ -45,9 +45,7 @@ class PdfTable:
     widths: Sequence[float]  # relative column widths; scaled to the printable width
 
 
-def pdf_bytes(
-    *, title: str, meta_line: str, author: str, pages: Sequence[PdfTable]
-) -> bytes:
+def pdf_bytes(*, title: str, meta_line: str, author: str, pages: Sequence[PdfTable]) -> bytes:
     """Render a report: one table per page, the title and ``meta_line`` on the first page.
 
     ``invariant=1`` fixes the creation date and the document /ID that reportlab would
@@ -83,9 +81,7 @@ def pdf_bytes(
     return buf.getvalue()
 
 
-def _draw_table(
-    pdf: canvas.Canvas, table: PdfTable, left: float, right: float, top: float
-) -> None:
+def _draw_table(pdf: canvas.Canvas, table: PdfTable, left: float, right: float, top: float) -> None:
     """Draw a ruled table; numbers right-aligned as an accountant expects."""
     row_h = 17.0
     scale = (right - left) / sum(table.widths)
@@ -154,9 +150,10 @@ def _restamp_zip(data: bytes, stamp: dt.datetime) -> bytes:
     """Copy a zip entry by entry, in the same order, with a fixed modification time."""
     date_time = (stamp.year, stamp.month, stamp.day, stamp.hour, stamp.minute, stamp.second)
     out = io.BytesIO()
-    with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(
-        out, "w", zipfile.ZIP_DEFLATED
-    ) as dst:
+    with (
+        zipfile.ZipFile(io.BytesIO(data)) as src,
+        zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst,
+    ):
         for info in src.infolist():
             fixed = zipfile.ZipInfo(info.filename, date_time=date_time)
             fixed.compress_type = zipfile.ZIP_DEFLATED

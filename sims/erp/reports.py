@@ -121,9 +121,7 @@ def _publication_days(kind: Kind, year: int, rng: random.Random) -> list[dt.date
         return [dt.date(year, m, calendar.monthrange(year, m)[1]) for m in months]
     if kind is VOUCHER:  # at the end of each ten-day period
         return [
-            dt.date(year, m, d)
-            for m in months
-            for d in (10, 20, calendar.monthrange(year, m)[1])
+            dt.date(year, m, d) for m in months for d in (10, 20, calendar.monthrange(year, m)[1])
         ]
     if kind is ANNUAL:  # last year's accounts, before the end of March
         return [dt.date(year, 3, rng.randint(20, 31))]
