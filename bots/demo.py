@@ -116,5 +116,4 @@ def describe(summary: RunSummary) -> list[str]:
         )
     for key, reason in summary.failures:
         lines.append(f"FAILED {key}: {reason}")
-    lines.append(f"run log: {summary.log_path}")
     return lines

@@ -263,3 +263,44 @@ def test_refused_login_is_a_system_failure_that_names_the_credential(tmp_path: P
         assert "wrong-Pw-9d8e" not in result.output
         assert files_containing(w.logs_dir, "wrong-Pw-9d8e") == []
         assert w.archive_state() == []
+
+
+def test_rest_of_the_step_vocabulary(tmp_path: Path) -> None:
+    """press, select by label, expect text within a selector, uncheck, attribute checks."""
+    variant = write_variant(
+        tmp_path,
+        [
+            (
+                '    - click: {selector: "input[type=submit][value=登录]", navigates: true}',
+                '    - press: {selector: "input[name=password]", key: Enter, navigates: true}',
+            ),
+            (
+                "    - expect: {selector: \"a[href='/ingest']\"}",
+                '    - expect: {selector: "#sidebar", text: "当前用户：{{ credential.username }}"}',
+            ),
+            ('value: "{{ meta.classification }}"}', 'label: "{{ meta.classification }}"}'),
+            (
+                '      fill: {selector: "textarea[name=remarks]", value: "{{ meta.remarks }}"}\n',
+                '      fill: {selector: "textarea[name=remarks]", value: "{{ meta.remarks }}"}\n'
+                "    - when: row.kind == '销售明细'\n"
+                '      uncheck: "input[name=has_remarks]"\n',
+            ),
+            (
+                '    - read: {selector: "#sha256", into: sha256}',
+                '    - read: {selector: "#sha256", into: sha256}\n'
+                "    - expect: {selector: \"a#file-link[href='/items/{{ archive_id }}/file']\"}\n"
+                '    - read: {selector: "#file-link", attr: href, into: file_href}',
+            ),
+        ],
+    )
+    with world(tmp_path, reports=8) as w:
+        result = w.run(variant)
+        assert result.code == 0, result.output
+        reports = w.erp_state()
+        items = {i["sha256"]: i for i in w.archive_state()}
+        assert len(items) == len(reports)
+        for report in reports:
+            remarks = items[report["sha256"]]["metadata"]["remarks"]
+            unticked = report["kind"] == "销售明细"
+            assert remarks == ("" if unticked else f"源系统报表编号 {report['id']}")
+        assert any(r["kind"] == "销售明细" for r in reports)
