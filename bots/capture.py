@@ -1,16 +1,24 @@
 """One run of one recipe: list what is new, download it, archive it, confirm it.
 
-The ledger decides what is new: every listed document that is not yet confirmed. A
-document's state advances only after the effect it records has happened (the file is
-staged and hashed; the archive showed its id; the archive's digest was read back), so a
-run that stops anywhere is resumed, not repeated, by the next one.
+The ledger decides what is new: every listed document not yet confirmed. A document's
+state advances only after the effect it records has happened (the file is staged and
+hashed; the archive showed its id; the archive's digest was read back), and the intent to
+upload is recorded before the upload is submitted. So a run killed anywhere is resumed,
+not repeated, by the next one: an upload whose outcome is unknown is looked up in the
+archive (the recipe's `find` steps) before it is ever tried again.
+
+Errors (bots.errors): a business error fails the document and is not retried; a
+transient system error is retried by the stage that met it, with backoff, after one
+re-login if the session was lost; the circuit breaker stops the run.
 """
 
 from __future__ import annotations
 
 import getpass
+import random
 import secrets
 import socket
+import time
 from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -28,22 +36,28 @@ from .errors import (
     EXIT_OK,
     EXIT_SYSTEM,
     BusinessError,
+    CircuitOpen,
     FleetError,
+    SessionExpired,
     SystemFailure,
+    TransientError,
 )
-from .files import StagedFile, refuse_html_in_place_of_file, safe_filename, sha256_file
-from .ledger import Document, Ledger, State
+from .files import StagedFile, UnexpectedPage, safe_filename, sha256_file
+from .ledger import Document, FailureKind, Ledger, State
+from .lock import RecipeLock
 from .recipe import LoadedRecipe
 from .recipe.model import ArchiveSystem, SourceSystem
 from .redaction import Redactor
+from .resilience import Breaker, RetryPolicy, StopFlag
 from .runlog import RunLog
 from .settings import Settings
 from .templating import TemplateProblem, evaluate, render
 from .web.browser import launch
-from .web.steps import StepRunner
+from .web.steps import StepRunner, TableCursor
 
 Clock = Callable[[], datetime]
 SpecT = TypeVar("SpecT", SourceSystem, ArchiveSystem)
+T = TypeVar("T")
 # Environment names a template may not read: the keyring's master key and its kin.
 _SECRET_ENV_WORDS = ("KEY", "PASSWORD", "SECRET", "TOKEN", "CREDENTIAL")
 
@@ -61,20 +75,30 @@ class RunSummary:
     new: int = 0
     already_confirmed: int = 0
     archived: list[Document] = field(default_factory=list)
-    failures: list[tuple[str, str]] = field(default_factory=list)  # (key, reason)
+    failures: list[tuple[str, str, FailureKind]] = field(default_factory=list)
+    # Failed for business reasons in an earlier run under this same recipe version: not
+    # retried until the recipe changes, but reported every run until someone acts.
+    held: list[Document] = field(default_factory=list)
     system_failure: str | None = None
+    stopped_by: str | None = None  # SIGTERM / SIGINT
 
     @property
     def exit_code(self) -> int:
-        if self.system_failure:
+        if self.system_failure or any(kind is FailureKind.SYSTEM for *_, kind in self.failures):
             return EXIT_SYSTEM
-        return EXIT_DOCUMENT_FAILURES if self.failures else EXIT_OK
+        if self.failures or self.held:
+            return EXIT_DOCUMENT_FAILURES
+        return EXIT_OK
 
     def line(self) -> str:
         head = (
-            f"{self.recipe}: {self.listed} listed, {self.new} new, {len(self.archived)} archived, "
-            f"{len(self.failures)} failed"
+            f"{self.recipe}: {self.listed} listed, {self.new} new, {len(self.archived)} "
+            f"archived, {len(self.failures)} failed"
         )
+        if self.held:
+            head += f", {len(self.held)} held from earlier runs"
+        if self.stopped_by:
+            head += f", stopped by {self.stopped_by}"
         if self.system_failure:
             head += ", run stopped by a system failure"
         return f"{head} (run {self.run_id}, log {self.log_path})"
@@ -85,22 +109,29 @@ def safe_env(env: Mapping[str, str]) -> dict[str, str]:
 
 
 class _System(Generic[SpecT]):
-    """A browser context on one system (source or archive), logged in once."""
+    """A browser context on one system (source or archive), and how to log in to it."""
 
     def __init__(
         self,
         browser: Browser,
         spec: SpecT,
         base_url: str,
+        credential: Credential,
         loaded: LoadedRecipe,
         log: RunLog,
-        name: str,
     ) -> None:
         self.spec: SpecT = spec
+        self.name = spec.system
+        self.credential = credential
         self.context = browser.new_context(accept_downloads=True, locale="zh-CN")
         self.page = self.context.new_page()
         self.runner = StepRunner(
-            self.page, base_url=base_url, loaded=loaded, system=name, emit=log.event
+            self.page,
+            base_url=base_url,
+            loaded=loaded,
+            system=spec.system,
+            emit=log.event,
+            logged_out=spec.logged_out,
         )
         self.logged_in = False
 
@@ -117,7 +148,11 @@ class Capture:
         settings: Settings,
         store: CredentialStore,
         redactor: Redactor,
+        *,
         clock: Clock = local_now,
+        stop: StopFlag | None = None,
+        lock_wait: float | None = None,
+        sleep: Callable[[float], object] = time.sleep,
     ) -> None:
         self.loaded = loaded
         self.recipe = loaded.recipe
@@ -125,6 +160,16 @@ class Capture:
         self.store = store
         self.redactor = redactor
         self.clock = clock
+        self.stop = stop or StopFlag()
+        self.lock_wait = lock_wait
+        self.sleep = sleep
+        self.policy = RetryPolicy(
+            attempts=self.recipe.retry.attempts,
+            backoff=self.recipe.retry.backoff,
+            max_backoff=self.recipe.retry.max_backoff,
+        )
+        self.breaker = Breaker(self.recipe.retry.breaker)
+        self.rng = random.Random()
         started = clock()
         self.run_id = f"{self.recipe.recipe}-{started:%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
         self.base_context: dict[str, Any] = {
@@ -133,24 +178,43 @@ class Capture:
             "now": started.isoformat(timespec="seconds"),
             "vars": self.recipe.vars,
         }
+        self._log: RunLog | None = None
+        self._ledger: Ledger | None = None
 
     @property
     def log_path(self) -> Path:
         return self.settings.runs_dir / f"{self.run_id}.jsonl"
 
+    @property
+    def log(self) -> RunLog:
+        assert self._log is not None, "only while running"
+        return self._log
+
+    @property
+    def ledger(self) -> Ledger:
+        assert self._ledger is not None, "only while running"
+        return self._ledger
+
     # -- the run -----------------------------------------------------------------------
 
     def run(self) -> RunSummary:
-        log_path = self.log_path
-        log = RunLog(
-            log_path,
+        lock = RecipeLock(self.settings.logs_dir / "locks", self.recipe.recipe)
+        lock.acquire(wait=self.lock_wait, now=self.clock, run_id=self.run_id)  # or Locked
+        try:
+            return self._run_locked(lock)
+        finally:
+            lock.release()
+
+    def _run_locked(self, lock: RecipeLock) -> RunSummary:
+        self._log = log = RunLog(
+            self.log_path,
             run_id=self.run_id,
             recipe=self.recipe.recipe,
             redactor=self.redactor,
             clock=self.clock,
         )
-        summary = RunSummary(self.run_id, self.recipe.recipe, log_path)
-        ledger = Ledger(self.settings.ledger_url, self.clock)
+        summary = RunSummary(self.run_id, self.recipe.recipe, self.log_path)
+        self._ledger = ledger = Ledger(self.settings.ledger_url, self.clock)
         ledger.start_run(
             run_id=self.run_id,
             recipe=self.recipe.recipe,
@@ -158,7 +222,7 @@ class Capture:
             host=socket.gethostname(),
             user=getpass.getuser(),
             bot_version=__version__,
-            log_path=str(log_path),
+            log_path=str(self.log_path),
         )
         log.event(
             "run_start",
@@ -169,11 +233,22 @@ class Capture:
             user=getpass.getuser(),
             ledger=self.redactor.scrub(ledger.url),
         )
+        if lock.taken_over:
+            log.event("lock_taken_over", outcome="warning", previous_holder=lock.taken_over)
+        interrupted = ledger.close_interrupted_runs(self.recipe.recipe, self.run_id)
+        if interrupted:
+            log.event("previous_runs_interrupted", outcome="warning", runs=interrupted)
         outcome = "error"
         try:
-            self._run(ledger, log, summary)
+            self._run(summary)
             outcome = (
-                "failed" if summary.system_failure else ("partial" if summary.failures else "ok")
+                "stopped"
+                if summary.stopped_by
+                else "failed"
+                if summary.exit_code == EXIT_SYSTEM
+                else "partial"
+                if summary.exit_code
+                else "ok"
             )
         except FleetError as exc:
             log.event("run_error", outcome="error", error=str(exc), error_type=type(exc).__name__)
@@ -184,13 +259,14 @@ class Capture:
                 "new": summary.new,
                 "archived": len(summary.archived),
                 "failed": len(summary.failures),
+                "held": len(summary.held),
             }
             log.close(outcome, **counts)
             ledger.finish_run(self.run_id, outcome, counts)
             ledger.close()
         return summary
 
-    def _run(self, ledger: Ledger, log: RunLog, summary: RunSummary) -> None:
+    def _run(self, summary: RunSummary) -> None:
         source_spec, archive_spec = self.recipe.source, self.recipe.archive
         # Credentials first: a missing one should stop the run before any system is touched.
         source_cred = self.store.get(source_spec.credential)
@@ -201,33 +277,42 @@ class Capture:
             "start": self._render_setting(source_spec.window.start, "source.window.start"),
             "end": self._render_setting(source_spec.window.end, "source.window.end"),
         }
-        log.event("window", source=source_url, archive=archive_url, **window)
+        self.log.event("window", source=source_url, archive=archive_url, **window)
 
         with sync_playwright() as playwright, ExitStack() as stack:
             browser = launch(playwright, self.settings.env)
             stack.callback(browser.close)
-            source = _System(browser, source_spec, source_url, self.loaded, log, source_spec.system)
-            archive = _System(
-                browser, archive_spec, archive_url, self.loaded, log, archive_spec.system
-            )
+            source = _System(browser, source_spec, source_url, source_cred, self.loaded, self.log)
             stack.callback(source.close)
+            archive = _System(
+                browser, archive_spec, archive_url, archive_cred, self.loaded, self.log
+            )
             stack.callback(archive.close)
 
-            self._login(source, source_cred, log)
-            pending = self._list(source, ledger, log, summary, window)
-            for doc in pending:
+            self._login(source)
+            pending = self._list(source, summary, window)
+            for done, doc in enumerate(pending):
+                if self.stop.is_set():
+                    summary.stopped_by = self.stop.reason
+                    self.log.event(
+                        "stop",
+                        outcome="stopped",
+                        signal=self.stop.reason,
+                        left_for_next_run=len(pending) - done,
+                    )
+                    return
                 try:
-                    done = self._capture(doc, source, archive, archive_cred, ledger, log)
-                except SystemFailure as exc:
-                    # Until retries exist (issue 3), a system failure ends the run: the
-                    # next run resumes from the ledger.
-                    self._fail(doc, ledger, log, summary, exc)
+                    summary.archived.append(self._capture(doc, source, archive))
+                except BusinessError as exc:
+                    self._fail(doc, summary, exc, FailureKind.BUSINESS)
+                except TransientError as exc:  # its stage ran out of attempts
+                    self._fail(doc, summary, exc, FailureKind.SYSTEM)
+                except SystemFailure as exc:  # the breaker, a refused login: stop here
+                    self._fail(doc, summary, exc, FailureKind.SYSTEM)
                     summary.system_failure = str(exc)
                     return
-                except BusinessError as exc:
-                    self._fail(doc, ledger, log, summary, exc)
-                    continue
-                summary.archived.append(done)
+            if self.stop.is_set():
+                summary.stopped_by = self.stop.reason
 
     def _render_setting(self, template: str, where: str) -> str:
         try:
@@ -235,81 +320,169 @@ class Capture:
         except TemplateProblem as exc:
             raise SystemFailure(f"{self.loaded.path}: {where}: {exc}") from exc
 
-    def _login(self, system: _System[Any], credential: Credential, log: RunLog) -> None:
+    # -- stages: the one layer that retries --------------------------------------------
+
+    def _stage(
+        self,
+        system: _System[Any],
+        stage: str,
+        work: Callable[[], T],
+        key: str | None = None,
+        progress: Callable[[], int] = lambda: 0,
+    ) -> T:
+        """Run ``work``; retry system errors with backoff; answer a lost session once.
+
+        Attempts are counted without progress: a listing that got further before failing
+        starts its count again.
+        """
+        failures, relogins, seen = 0, 0, progress()
+        system.runner.on_success = lambda: self.breaker.success(system.name)
+        while True:
+            try:
+                return work()
+            except TransientError as exc:
+                self.breaker.failure(system.name, exc)  # raises CircuitOpen when tripped
+                lost = isinstance(exc, SessionExpired | UnexpectedPage) or (
+                    stage != "login" and system.runner.is_logged_out()
+                )
+                if lost and stage != "login" and relogins < self.policy.attempts:
+                    relogins += 1
+                    self.log.event(
+                        "session_lost",
+                        key=key,
+                        outcome="warning",
+                        system=system.name,
+                        stage=stage,
+                        error=str(exc),
+                    )
+                    self._login(system)
+                    continue
+                if progress() > seen:
+                    failures, seen = 0, progress()
+                failures += 1
+                if failures >= self.policy.attempts:
+                    raise
+                delay = self.policy.delay(failures, self.rng)
+                self.log.event(
+                    "retry",
+                    key=key,
+                    outcome="warning",
+                    system=system.name,
+                    stage=stage,
+                    attempt=failures + 1,
+                    after_s=round(delay, 2),
+                    error=str(exc),
+                    error_type=type(exc).__name__,
+                )
+                self.sleep(delay)
+
+    def _login(self, system: _System[Any]) -> None:
+        credential = system.credential
         variables = {**self.base_context, "credential": credential}
+
+        def work() -> None:
+            system.runner.check_session = False
+            try:
+                system.runner.run(system.spec.login, variables, phase="login")
+            except BusinessError as exc:  # the system refused us: retrying will not help
+                raise SystemFailure(
+                    f"cannot log in to {system.name} as {credential.username!r} "
+                    f"(credential {credential.name!r}): {exc}. Check the credential "
+                    f"(`python runner.py credentials set {credential.name}`)."
+                ) from exc
+            system.runner.check_session = True
+
         try:
-            system.runner.run(system.spec.login, variables, phase="login")
-        except (SystemFailure, BusinessError) as exc:
+            self._stage(system, "login", work)
+        except TransientError as exc:
             raise SystemFailure(
-                f"cannot log in to {system.spec.system} as {credential.username!r} "
-                f"(credential {credential.name!r}): {exc}. Check the system is up and the "
-                f"credential is right (`python runner.py credentials set {credential.name}`)."
+                f"cannot log in to {system.name} as {credential.username!r}: {exc}. "
+                "Check that the system is up; the next run resumes."
             ) from exc
         system.logged_in = True
-        log.event("login", system=system.spec.system, user=credential.username)
+        self.log.event("login", system=system.name, user=credential.username)
 
     def _list(
-        self,
-        source: _System[SourceSystem],
-        ledger: Ledger,
-        log: RunLog,
-        summary: RunSummary,
-        window: dict[str, str],
+        self, source: _System[SourceSystem], summary: RunSummary, window: dict[str, str]
     ) -> list[Document]:
         variables = {**self.base_context, "window": window}
-        outcome = source.runner.run(source.spec.listing, variables, phase="list")
-        assert outcome.table is not None  # the schema demands exactly one table
+        cursor = TableCursor()
+        source.runner.cursor = cursor
+        table_key = None
+
+        def work() -> None:
+            nonlocal table_key
+            outcome = source.runner.run(source.spec.listing, variables, phase="list")
+            table_key = outcome.table.key if outcome.table else None
+
+        try:
+            self._stage(source, "list", work, progress=lambda: cursor.pages)
+        except TransientError as exc:
+            raise SystemFailure(
+                f"listing {source.name} failed after {cursor.pages} page(s): {exc}"
+            ) from exc
+        finally:
+            source.runner.cursor = None
+        assert table_key is not None  # the schema demands exactly one table
+        return self._pending(cursor.rows, table_key, variables, summary)
+
+    def _pending(
+        self,
+        rows: list[dict[str, str | None]],
+        table_key: str,
+        variables: dict[str, Any],
+        summary: RunSummary,
+    ) -> list[Document]:
         pending: list[Document] = []
         seen: set[str] = set()
-        for row in outcome.rows:
+        for row in rows:
             try:
-                key = render(outcome.table.key, {**variables, "row": row})
+                key = render(table_key, {**variables, "row": row})
             except TemplateProblem as exc:
                 raise SystemFailure(f"{self.loaded.path}: table key: {exc}") from exc
             if not key:
                 raise SystemFailure(f"{self.loaded.path}: table key rendered empty for row {row}")
             if key in seen:
-                log.event("duplicate_row", key=key, outcome="warning", row=row)
+                self.log.event("duplicate_row", key=key, outcome="warning", row=row)
                 continue
             seen.add(key)
-            doc = ledger.get(self.recipe.recipe, key)
+            doc = self.ledger.get(self.recipe.recipe, key)
             if doc is None:
-                doc = ledger.record_listed(self.recipe.recipe, key, row, self.run_id)
-                log.event("state", key=key, to=State.LISTED, row=row)
+                doc = self.ledger.record_listed(self.recipe.recipe, key, row, self.run_id)
+                self.log.event("state", key=key, to=State.LISTED, row=row)
                 summary.new += 1
             if doc.state is State.CONFIRMED:
                 summary.already_confirmed += 1
+            elif (
+                doc.failure_kind is FailureKind.BUSINESS
+                and doc.failed_recipe_digest == self.loaded.digest
+            ):
+                summary.held.append(doc)  # same recipe, same refusal: not retried
             else:
                 pending.append(doc)
         summary.listed = len(seen)
-        log.event(
+        self.log.event(
             "listing",
             listed=summary.listed,
             new=summary.new,
             pending=len(pending),
             already_confirmed=summary.already_confirmed,
+            held=[d.source_key for d in summary.held],
         )
         return pending
 
     # -- one document -----------------------------------------------------------------
 
     def _capture(
-        self,
-        doc: Document,
-        source: _System[SourceSystem],
-        archive: _System[ArchiveSystem],
-        archive_cred: Credential,
-        ledger: Ledger,
-        log: RunLog,
+        self, doc: Document, source: _System[SourceSystem], archive: _System[ArchiveSystem]
     ) -> Document:
-        doc = ledger.count_attempt(doc)
-        log.event("document_start", key=doc.source_key, state=doc.state, attempt=doc.attempts)
+        doc = self.ledger.count_attempt(doc)
+        self.log.event("document_start", key=doc.source_key, state=doc.state, attempt=doc.attempts)
+        key = doc.source_key
 
-        if doc.archive_id is None and not self._staged_intact(doc):
-            staged = self._download(doc, source)
+        if doc.archive_id is None and not doc.upload_uncertain and not self._staged_intact(doc):
+            staged = self._stage(source, "download", lambda: self._download(doc, source), key)
             doc = self._advance(
-                ledger,
-                log,
                 doc,
                 State.DOWNLOADED,
                 sha256=staged.sha256,
@@ -320,11 +493,16 @@ class Capture:
         if doc.archive_id is None:
             metadata = self._metadata(doc)
             if not archive.logged_in:
-                self._login(archive, archive_cred, log)
-            ids = self._upload(doc, metadata, archive)
-            doc = self._advance(ledger, log, doc, State.UPLOADED, item_metadata=metadata, **ids)
-        self._confirm(doc, archive, log)
-        return self._advance(ledger, log, doc, State.CONFIRMED)
+                self._login(archive)
+            holder = [doc]
+            ids = self._stage(
+                archive, "upload", lambda: self._upload(holder, metadata, archive), key
+            )
+            doc = self._advance(holder[0], State.UPLOADED, item_metadata=metadata, **ids)
+        if not archive.logged_in:
+            self._login(archive)
+        self._stage(archive, "confirm", lambda: self._confirm(doc, archive), key)
+        return self._advance(doc, State.CONFIRMED)
 
     def _staged_intact(self, doc: Document) -> bool:
         if not doc.staged_path or not doc.sha256 or not Path(doc.staged_path).is_file():
@@ -344,7 +522,6 @@ class Capture:
                 f"{self.loaded.path}: the download steps ran but no `download` step applied to "
                 f"this row (check their `when` conditions)"
             )
-        refuse_html_in_place_of_file(outcome.downloaded)
         return outcome.downloaded
 
     def _metadata(self, doc: Document) -> dict[str, str]:
@@ -385,8 +562,10 @@ class Capture:
         }
 
     def _upload(
-        self, doc: Document, metadata: dict[str, str], archive: _System[ArchiveSystem]
-    ) -> dict[str, str]:
+        self, holder: list[Document], metadata: dict[str, str], archive: _System[ArchiveSystem]
+    ) -> dict[str, str | None]:
+        """One attempt: look first if an earlier attempt may have gone through."""
+        doc = holder[0]
         archive.runner.key = doc.source_key
         variables = {
             **self.base_context,
@@ -394,20 +573,48 @@ class Capture:
             "meta": metadata,
             "file": self._file_vars(doc),
         }
+        if doc.upload_uncertain:
+            found = self._find(doc, variables, archive)
+            if found is not None:
+                return found
+        if doc.state is not State.UPLOADING:
+            # The intent, durable before the submit: after a crash from here on, the next
+            # run looks in the archive before uploading again.
+            holder[0] = doc = self._advance(doc, State.UPLOADING)
         archive.runner.run(archive.spec.upload, variables, phase="upload")
         archive_id = variables.get("archive_id")
         if not archive_id:
-            raise SystemFailure(
+            raise TransientError(
                 f"{self.loaded.path}: after the upload steps, archive_id was read as empty "
                 f"on {archive.page.url}; the upload's outcome is unknown"
             )
         return {"archive_id": archive_id, "reference_code": variables.get("reference_code") or None}
 
-    def _confirm(self, doc: Document, archive: _System[ArchiveSystem], log: RunLog) -> None:
+    def _find(
+        self, doc: Document, variables: dict[str, Any], archive: _System[ArchiveSystem]
+    ) -> dict[str, str | None] | None:
+        if not archive.spec.find:
+            raise SystemFailure(
+                f"the upload of {doc.source_key} may have gone through (its outcome was never "
+                f"seen) and {self.loaded.path} has no `archive.find` steps to check; look it up "
+                "in the archive by hand. Uploading again could archive it twice."
+            )
+        found_vars = {**variables}
+        archive.runner.run(archive.spec.find, found_vars, phase="find")
+        archive_id = found_vars.get("archive_id")
+        self.log.event(
+            "find", key=doc.source_key, found=bool(archive_id), archive_id=archive_id or None
+        )
+        if not archive_id:
+            return None
+        return {
+            "archive_id": archive_id,
+            "reference_code": found_vars.get("reference_code") or None,
+        }
+
+    def _confirm(self, doc: Document, archive: _System[ArchiveSystem]) -> None:
         if not archive.spec.confirm:
             return
-        if not archive.logged_in:
-            raise SystemFailure("internal: confirming before the archive login")
         archive.runner.key = doc.source_key
         variables = {
             **self.base_context,
@@ -424,17 +631,15 @@ class Capture:
                 f"the archive holds {doc.archive_id} with SHA-256 {reported}, but the file "
                 f"downloaded had {doc.sha256}: the archived copy is not the captured file"
             )
-        log.event(
+        self.log.event(
             "confirmed_read_back", key=doc.source_key, archive_id=doc.archive_id, sha256=reported
         )
 
     # -- ledger helpers ---------------------------------------------------------------------
 
-    def _advance(
-        self, ledger: Ledger, log: RunLog, doc: Document, to: State, **fields: Any
-    ) -> Document:
-        new = ledger.advance(doc, to, self.run_id, **fields)
-        log.event(
+    def _advance(self, doc: Document, to: State, **fields: Any) -> Document:
+        new = self.ledger.advance(doc, to, self.run_id, **fields)
+        self.log.event(
             "state",
             key=doc.source_key,
             **{"from": doc.state, "to": to},
@@ -442,19 +647,29 @@ class Capture:
         )
         return new
 
-    def _fail(
-        self, doc: Document, ledger: Ledger, log: RunLog, summary: RunSummary, exc: FleetError
-    ) -> None:
+    def _fail(self, doc: Document, summary: RunSummary, exc: FleetError, kind: FailureKind) -> None:
         reason = self.redactor.scrub(str(exc))
-        current = ledger.get(doc.recipe, doc.source_key) or doc
+        current = self.ledger.get(doc.recipe, doc.source_key) or doc
         if current.state is not State.CONFIRMED:
-            ledger.advance(current, State.FAILED, self.run_id, last_error=reason)
-        log.event(
+            stage = current.failed_stage if current.state is State.FAILED else current.state
+            self.ledger.advance(
+                current,
+                State.FAILED,
+                self.run_id,
+                last_error=reason,
+                failure_kind=kind,
+                failed_stage=stage,
+                failed_recipe_digest=self.loaded.digest,
+            )
+        self.log.event(
             "state",
             key=doc.source_key,
             outcome="failed",
             to=State.FAILED,
+            kind=kind,
             error=reason,
             error_type=type(exc).__name__,
         )
-        summary.failures.append((doc.source_key, reason))
+        summary.failures.append((doc.source_key, reason, kind))
+        if isinstance(exc, CircuitOpen):
+            self.log.event("circuit_open", outcome="error", error=reason)

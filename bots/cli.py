@@ -1,7 +1,8 @@
 """The command line. The only place that turns exceptions into exit codes.
 
-Exit codes: 0 all archived; 1 some documents failed; 2 usage, recipe or credential
-error; 3 system failure.
+Exit codes: 0 all archived; 1 some documents failed for business reasons; 2 usage,
+recipe or credential error; 3 system failure or circuit breaker; 75 the recipe is
+already running; 130/143 stopped by Ctrl-C/SIGTERM after finishing the current document.
 """
 
 from __future__ import annotations
@@ -18,10 +19,12 @@ import click
 from credentials import KeyringSettings, create_key_file, open_store
 
 from . import __version__
-from .capture import Capture, RunSummary
-from .errors import EXIT_USAGE, CredentialError, FleetError
+from .capture import Capture, RunSummary, local_now
+from .errors import EXIT_SYSTEM, EXIT_USAGE, CredentialError, FleetError
+from .ledger import FailureKind, Ledger
 from .recipe import LoadedRecipe, load_recipe, walk_steps
 from .redaction import Redactor
+from .resilience import STOP_EXIT_CODES, StopFlag, install_stop_handlers
 from .settings import PROJECT_ROOT, Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -58,16 +61,26 @@ def _resolve_recipe(recipe: str) -> Path:
     return PROJECT_ROOT / "recipes" / f"{recipe}.yaml"
 
 
-def _finish(summary: RunSummary) -> None:
-    for key, reason in summary.failures:
-        _err(f"FAILED {summary.recipe} {key}: {reason}")
-    if summary.failures:
+def _report(summary: RunSummary) -> int:
+    """Failures to standard error, each with what to do next; the summary line; the code."""
+    for key, reason, kind in summary.failures:
+        _err(f"FAILED {summary.recipe} {key} ({kind}): {reason}")
+    for doc in summary.held:
+        _err(f"HELD {summary.recipe} {doc.source_key}: {doc.last_error}")
+    if any(kind is FailureKind.SYSTEM for *_, kind in summary.failures):
+        _err("next: system errors are retried by the next run; if they persist, check the system")
+    if any(kind is FailureKind.BUSINESS for *_, kind in summary.failures) or summary.held:
         _err(
-            "next: fix the cause named above, then run again; failed documents are retried "
-            f"(the run log is {summary.log_path})"
+            "next: business failures are not retried as they stand. Fix the recipe (a changed "
+            "recipe retries them) or the data at the source, then "
+            f"`python runner.py retry {summary.recipe} KEY...`"
         )
+    if summary.stopped_by:
+        _err(f"stopped by {summary.stopped_by}; the next run carries on from here")
     _out(summary.line())
-    sys.exit(summary.exit_code)
+    if summary.stopped_by:
+        return STOP_EXIT_CODES.get(summary.stopped_by, EXIT_SYSTEM)
+    return summary.exit_code
 
 
 logs_option = click.option(
@@ -88,25 +101,70 @@ def main() -> None:
     """
 
 
-@main.command()
-@click.argument("recipe")
-@logs_option
-@click.option(
+ledger_option = click.option(
     "--ledger",
     "ledger_url",
     help="SQLAlchemy URL of the ledger (default: SQLite in the logs folder, or $FLEET_LEDGER_URL).",
 )
+
+
+@main.command()
+@click.argument("recipe")
+@logs_option
+@ledger_option
+@click.option(
+    "--wait",
+    "wait",
+    type=float,
+    default=None,
+    is_flag=False,
+    flag_value=3600.0,
+    help="If the recipe is already running, wait for it (up to SECONDS, default 3600) "
+    "instead of exiting 75 at once.",
+    metavar="[SECONDS]",
+)
 @_guard
-def run(recipe: str, logs_dir: Path | None, ledger_url: str | None) -> None:
+def run(recipe: str, logs_dir: Path | None, ledger_url: str | None, wait: float | None) -> None:
     """Run RECIPE once: list, download, archive and confirm what is new.
 
     RECIPE is a path or a name in recipes/. Prints one summary line; failures go to
-    standard error.
+    standard error, each saying what to do next.
     """
     loaded = load_recipe(_resolve_recipe(recipe))
     settings = Settings.from_env(os.environ, logs_dir=logs_dir, ledger_url=ledger_url)
     store = open_store(os.environ, _redactor)
-    _finish(Capture(loaded, settings, store, _redactor).run())
+    stop = StopFlag()
+    restore = install_stop_handlers(stop)
+    try:
+        summary = Capture(loaded, settings, store, _redactor, stop=stop, lock_wait=wait).run()
+    finally:
+        restore()
+    sys.exit(_report(summary))
+
+
+@main.command()
+@click.argument("recipe")
+@click.argument("keys", nargs=-1, required=True)
+@logs_option
+@ledger_option
+@_guard
+def retry(
+    recipe: str, keys: tuple[str, ...], logs_dir: Path | None, ledger_url: str | None
+) -> None:
+    """Let the next run retry documents KEYS held after a business failure.
+
+    Use it once the cause is fixed at the source; a changed recipe needs no retry.
+    """
+    loaded = load_recipe(_resolve_recipe(recipe))
+    settings = Settings.from_env(os.environ, logs_dir=logs_dir, ledger_url=ledger_url)
+    ledger = Ledger(settings.ledger_url, local_now)
+    try:
+        released = ledger.release_held(loaded.name, list(keys))
+    finally:
+        ledger.close()
+    for key in keys:
+        what = "will be retried by the next run" if key in released else "not failed; nothing to do"
+        _out(f"{key}: {what}")
 
 
 @main.command()
@@ -137,11 +195,15 @@ def demo(logs_dir: Path | None) -> None:
     """Start both simulators, run recipes/demo.yaml against them, report, stop them."""
     from .demo import describe, run_demo
 
-    summary = run_demo(dict(os.environ), logs_dir, _out)
+    stop = StopFlag()
+    restore = install_stop_handlers(stop)
+    try:
+        summary = run_demo(dict(os.environ), logs_dir, _out, stop)
+    finally:
+        restore()
     for line in describe(summary):
         _out(line)
-    _out(summary.line())
-    sys.exit(summary.exit_code)
+    sys.exit(_report(summary))
 
 
 @main.group()

@@ -16,6 +16,7 @@ from .capture import Capture, RunSummary
 from .errors import SystemFailure
 from .recipe import load_recipe
 from .redaction import Redactor
+from .resilience import StopFlag
 from .settings import PROJECT_ROOT, Settings
 
 DEMO_RECIPE = PROJECT_ROOT / "recipes" / "demo.yaml"
@@ -70,7 +71,9 @@ def _wait_ready(proc: subprocess.Popen[str], module: str, log_file: Path) -> str
     )
 
 
-def run_demo(env: dict[str, str], logs_dir: Path | None, echo: Callable[[str], None]) -> RunSummary:
+def run_demo(
+    env: dict[str, str], logs_dir: Path | None, echo: Callable[[str], None], stop: StopFlag
+) -> RunSummary:
     settings = Settings.from_env(env, logs_dir=logs_dir)
     demo_dir = settings.logs_dir / "demo"
     redactor = Redactor(password for _, password in DEMO_CREDENTIALS.values())
@@ -95,7 +98,7 @@ def run_demo(env: dict[str, str], logs_dir: Path | None, echo: Callable[[str], N
         run_settings = Settings(
             logs_dir=settings.logs_dir, ledger_url=settings.ledger_url, env=run_env
         )
-        capture = Capture(loaded, run_settings, store, redactor)
+        capture = Capture(loaded, run_settings, store, redactor, stop=stop)
         echo(f"demo: running {DEMO_RECIPE.name} (about a minute); run log {capture.log_path}")
         summary = capture.run()
     return summary
@@ -114,6 +117,4 @@ def describe(summary: RunSummary) -> list[str]:
         lines.append(
             f"nothing new to archive: {summary.already_confirmed} report(s) already archived"
         )
-    for key, reason in summary.failures:
-        lines.append(f"FAILED {key}: {reason}")
     return lines

@@ -6,8 +6,11 @@ that the command line uses when it ends a run, so that only the CLI calls ``sys.
 - ``UsageError``: the operator or the recipe author must fix something (exit 2).
 - ``BusinessError``: this one document cannot be captured as it is (bad data, a refusal
   by the archive); it is recorded on the document and the run goes on (exit 1 overall).
-- ``SystemFailure``: a system misbehaved (timeout, browser crash, login refused);
-  the run stops (exit 3).
+- ``TransientError`` (a ``SystemFailure``): a system misbehaved (timeout, 5xx, dropped
+  connection); retried with backoff by the capture stage, then the document fails and the
+  next run retries it. ``SystemFailure`` itself, or the circuit breaker, stops the run
+  (exit 3).
+- ``Locked``: another run of the recipe is going on (exit 75, EX_TEMPFAIL).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ EXIT_OK = 0
 EXIT_DOCUMENT_FAILURES = 1
 EXIT_USAGE = 2
 EXIT_SYSTEM = 3
+EXIT_LOCKED = 75  # EX_TEMPFAIL (sysexits.h): try again later
 
 
 class FleetError(Exception):
@@ -53,12 +57,30 @@ class BusinessError(FleetError):
 
 
 class SystemFailure(FleetError):
-    """A system or the machine failed; the run stops."""
+    """A system or the machine failed and retrying will not help now; the run stops."""
 
     exit_code = EXIT_SYSTEM
 
 
-class StepFailed(SystemFailure):
+class TransientError(SystemFailure):
+    """A system error worth retrying: a timeout, a 5xx, a dropped connection, a cut file."""
+
+
+class SessionExpired(TransientError):
+    """The system logged us out; answered by one re-login."""
+
+
+class CircuitOpen(SystemFailure):
+    """Too many system errors in a row against one system: the run stops cleanly."""
+
+
+class Locked(FleetError):
+    """Another run of the same recipe holds its lock."""
+
+    exit_code = EXIT_LOCKED
+
+
+class StepFailed(TransientError):
     """A recipe step could not be carried out on the page (nothing matched, a timeout)."""
 
     def __init__(self, where: str, step: str, problem: str, url: str) -> None:

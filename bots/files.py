@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from .errors import BusinessError
+from .errors import BusinessError, FleetError, TransientError
 
 CHUNK = 1024 * 1024
 MAX_NAME_BYTES = 200  # well under the 255-byte limit of common file systems
@@ -92,19 +92,37 @@ def stage_via(save: Callable[[Path], object], final: Path) -> StagedFile:
     return StagedFile(final, final.name, size, digest)
 
 
+class UnexpectedPage(TransientError):
+    """An HTML page arrived where a file was expected (an expired session, a busy server)."""
+
+
+class TooLarge(BusinessError):
+    """A file over the recipe's size limit."""
+
+
 _HTML_START = re.compile(rb"^\s*(<!doctype\s+html|<html|<head|<body|<meta|<form|<script)", re.I)
 
 
-def refuse_html_in_place_of_file(staged: StagedFile) -> None:
-    """Legacy systems answer 200 with a login page where a file was expected."""
-    if staged.filename.lower().endswith((".html", ".htm")):
-        return
-    with open(staged.path, "rb") as handle:
-        head = handle.read(1024).lstrip(b"\xef\xbb\xbf")
-    if _HTML_START.match(head):
-        raise BusinessError(
-            f"received an HTML page instead of {staged.filename!r} "
-            "(often the login page of an expired session)"
-        )
+def check_received(staged: StagedFile, max_bytes: int) -> None:
+    """What arrived is a file we can keep: not a page, not empty, not over the limit.
+
+    Legacy systems answer 200 with their login page where a file was expected: that is
+    worth a re-login and a retry. An empty or oversized file is the document itself.
+    Whatever is refused is removed from staging.
+    """
+    problem: FleetError | None = None
     if staged.size == 0:
-        raise BusinessError(f"received an empty file for {staged.filename!r}")
+        problem = BusinessError(f"received an empty file (0 bytes) for {staged.filename!r}")
+    elif staged.size > max_bytes:
+        problem = TooLarge(f"{staged.filename!r} is over the size limit ({staged.size} bytes)")
+    elif not staged.filename.lower().endswith((".html", ".htm")):
+        with open(staged.path, "rb") as handle:
+            head = handle.read(1024).lstrip(b"\xef\xbb\xbf")
+        if _HTML_START.match(head):
+            problem = UnexpectedPage(
+                f"received an HTML page instead of {staged.filename!r} "
+                "(often the login page of an expired session, or a busy server)"
+            )
+    if problem is not None:
+        staged.path.unlink(missing_ok=True)
+        raise problem

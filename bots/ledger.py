@@ -1,9 +1,11 @@
 """The ledger: the truth about each document, one row per (recipe, source key).
 
-States move forward only: listed → downloaded → uploaded → confirmed, or to failed,
-from which a later run retries. Each change is one transaction that also checks the
-state it starts from, so two writers can never both advance the same document.
-SQLite by default; any SQLAlchemy URL (PostgreSQL) works the same.
+States move forward only: listed → downloaded → uploading → uploaded → confirmed, or to
+failed. ``uploading`` is written *before* the upload is submitted: a document found in it
+(or failed from it) may or may not be in the archive, and is looked up there before any
+new upload. Each change is one transaction that also checks the state it starts from, so
+two writers can never both advance the same document. SQLite by default; any SQLAlchemy
+URL (PostgreSQL) works the same.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from sqlalchemy import (
     event,
     func,
     insert,
+    inspect,
     select,
     update,
 )
@@ -41,6 +44,7 @@ from .errors import FleetError
 class State(StrEnum):
     LISTED = "listed"
     DOWNLOADED = "downloaded"
+    UPLOADING = "uploading"
     UPLOADED = "uploaded"
     CONFIRMED = "confirmed"
     FAILED = "failed"
@@ -50,17 +54,27 @@ class State(StrEnum):
 # recorded (a file that was downloaded need not be fetched again).
 TRANSITIONS: dict[State, frozenset[State]] = {
     State.LISTED: frozenset({State.DOWNLOADED, State.FAILED}),
-    State.DOWNLOADED: frozenset({State.DOWNLOADED, State.UPLOADED, State.FAILED}),
+    State.DOWNLOADED: frozenset({State.DOWNLOADED, State.UPLOADING, State.FAILED}),
+    State.UPLOADING: frozenset({State.UPLOADED, State.FAILED}),
     State.UPLOADED: frozenset({State.CONFIRMED, State.FAILED}),
-    State.FAILED: frozenset({State.DOWNLOADED, State.UPLOADED, State.CONFIRMED, State.FAILED}),
+    State.FAILED: frozenset(
+        {State.DOWNLOADED, State.UPLOADING, State.UPLOADED, State.CONFIRMED, State.FAILED}
+    ),
     State.CONFIRMED: frozenset(),
 }
+
+
+class FailureKind(StrEnum):
+    BUSINESS = "business"  # bad data or a refusal: not retried until the recipe changes
+    SYSTEM = "system"  # retries ran out: the next run tries again
+
+
 # What must be known before a document may be in a state.
 REQUIRED: dict[State, tuple[str, ...]] = {
     State.DOWNLOADED: ("sha256", "size", "staged_path"),
     State.UPLOADED: ("archive_id",),
     State.CONFIRMED: ("archive_id",),
-    State.FAILED: ("last_error",),
+    State.FAILED: ("last_error", "failure_kind", "failed_stage"),
 }
 
 metadata_obj = MetaData()
@@ -83,6 +97,9 @@ documents = Table(
     Column("reference_code", String(128)),
     Column("attempts", Integer, nullable=False, default=0),
     Column("last_error", Text),
+    Column("failure_kind", String(16)),
+    Column("failed_stage", String(16)),  # the state it failed from
+    Column("failed_recipe_digest", String(64)),  # which recipe version refused it
     Column("last_run_id", String(64)),
     Column("listed_at", DateTime(timezone=True), nullable=False),
     Column("downloaded_at", DateTime(timezone=True)),
@@ -131,6 +148,16 @@ class Document:
     reference_code: str | None
     attempts: int
     last_error: str | None
+    failure_kind: FailureKind | None = None
+    failed_stage: State | None = None
+    failed_recipe_digest: str | None = None
+
+    @property
+    def upload_uncertain(self) -> bool:
+        """The upload may have gone through: look in the archive before uploading."""
+        return self.state is State.UPLOADING or (
+            self.state is State.FAILED and self.failed_stage is State.UPLOADING
+        )
 
     @classmethod
     def from_row(cls, row: RowMapping) -> Document:
@@ -149,6 +176,9 @@ class Document:
             reference_code=row["reference_code"],
             attempts=row["attempts"],
             last_error=row["last_error"],
+            failure_kind=FailureKind(row["failure_kind"]) if row["failure_kind"] else None,
+            failed_stage=State(row["failed_stage"]) if row["failed_stage"] else None,
+            failed_recipe_digest=row["failed_recipe_digest"],
         )
 
 
@@ -182,6 +212,20 @@ class Ledger:
             event.listen(self.engine, "connect", _sqlite_connect)
             event.listen(self.engine, "begin", _sqlite_begin)
         metadata_obj.create_all(self.engine)
+        self._add_missing_columns()
+
+    def _add_missing_columns(self) -> None:
+        """Ledgers written by an older version gain the newer (nullable) columns."""
+        with self.engine.begin() as conn:
+            inspector = inspect(conn)  # on this connection: a second one would wait for our lock
+            for table in (documents, runs):
+                present = {c["name"] for c in inspector.get_columns(table.name)}
+                for column in table.columns:
+                    if column.name not in present and column.nullable:
+                        kind = column.type.compile(dialect=self.engine.dialect)
+                        conn.exec_driver_sql(
+                            f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'
+                        )
 
     def close(self) -> None:
         self.engine.dispose()
@@ -261,9 +305,15 @@ class Ledger:
         }
         if "item_metadata" in fields:
             values["item_metadata"] = json.dumps(fields["item_metadata"], ensure_ascii=False)
+        for name in ("failure_kind", "failed_stage"):
+            if isinstance(values.get(name), StrEnum):
+                values[name] = values[name].value
         if to is not State.FAILED:
-            values["last_error"] = None
-            values[f"{to.value}_at"] = now
+            values.update(
+                last_error=None, failure_kind=None, failed_stage=None, failed_recipe_digest=None
+            )
+            if to is not State.UPLOADING:
+                values[f"{to.value}_at"] = now
         with self.engine.begin() as conn:
             result = conn.execute(
                 update(documents)
@@ -282,6 +332,31 @@ class Ledger:
             found = self._fetch(conn, doc.recipe, doc.source_key)
         assert found is not None
         return found
+
+    def release_held(self, recipe: str, keys: list[str]) -> list[str]:
+        """Let the next run retry documents held after a business failure."""
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                update(documents)
+                .where(
+                    documents.c.recipe == recipe,
+                    documents.c.source_key.in_(keys),
+                    documents.c.state == State.FAILED.value,
+                )
+                .values(failed_recipe_digest=None, updated_at=self._clock())
+            )
+            released = [
+                r.source_key
+                for r in conn.execute(
+                    select(documents.c.source_key).where(
+                        documents.c.recipe == recipe,
+                        documents.c.source_key.in_(keys),
+                        documents.c.state == State.FAILED.value,
+                    )
+                )
+            ]
+        assert result.rowcount == len(released)
+        return released
 
     def count_attempt(self, doc: Document) -> Document:
         """Record that one more attempt at this document has started."""
@@ -328,6 +403,29 @@ class Ledger:
                 .where(runs.c.run_id == run_id)
                 .values(ended_at=self._clock(), outcome=outcome, counts=json.dumps(counts))
             )
+
+    def close_interrupted_runs(self, recipe: str, current_run: str) -> list[str]:
+        """Runs of ``recipe`` that never finished (killed): mark them, return their ids.
+
+        Called while holding the recipe's lock, so none of them can still be running.
+        """
+        with self.engine.begin() as conn:
+            stale = [
+                r.run_id
+                for r in conn.execute(
+                    select(runs.c.run_id).where(
+                        runs.c.recipe == recipe,
+                        runs.c.ended_at.is_(None),
+                        runs.c.outcome.is_(None),
+                        runs.c.run_id != current_run,
+                    )
+                )
+            ]
+            if stale:
+                conn.execute(
+                    update(runs).where(runs.c.run_id.in_(stale)).values(outcome="interrupted")
+                )
+        return stale
 
     def runs(self, recipe: str | None = None) -> Iterator[RowMapping]:
         query = select(runs).order_by(runs.c.started_at)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateError, UndefinedError
+from jinja2 import StrictUndefined, TemplateError, UndefinedError, nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 _env = ImmutableSandboxedEnvironment(
@@ -77,3 +77,28 @@ def evaluate(source: str, context: dict[str, Any]) -> Any:
         raise TemplateProblem(f"condition {source!r} refers to something missing: {exc}") from exc
     except (TemplateError, TypeError, ValueError, LookupError, ArithmeticError) as exc:
         raise TemplateProblem(f"condition {source!r} failed: {exc}") from exc
+
+
+def attributes_used(source: str, name: str, *, expression: bool = False) -> set[str]:
+    """The attributes of ``name`` a template or condition reads: ``row.title``, ``row['id']``.
+
+    Lets a recipe be checked before it runs: a template that reads a field the listing
+    table does not declare is a recipe error, found without contacting anything.
+    """
+    try:
+        tree = _env.parse("{{ " + source + " }}" if expression else source)
+    except TemplateError:
+        return set()  # reported by check_template / check_expression
+    used: set[str] = set()
+    for attr in tree.find_all(nodes.Getattr):
+        if isinstance(attr.node, nodes.Name) and attr.node.name == name:
+            used.add(attr.attr)
+    for item in tree.find_all(nodes.Getitem):
+        if (
+            isinstance(item.node, nodes.Name)
+            and item.node.name == name
+            and isinstance(item.arg, nodes.Const)
+            and isinstance(item.arg.value, str)
+        ):
+            used.add(item.arg.value)
+    return used

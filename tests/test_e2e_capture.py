@@ -193,10 +193,18 @@ def test_business_failures_are_recorded_and_retried_after_the_fix(tmp_path: Path
         result = w.run(broken)
         assert result.code == 1, result.output
         for key in stock:
-            assert f"FAILED demo {key}: no retention rule" in result.stderr
+            assert f"FAILED demo {key} (business): no retention rule" in result.stderr
         for key in sales:
-            assert re.search(rf"FAILED demo {key}: .*refused: .*年度", result.stderr)
+            assert re.search(rf"FAILED demo {key} \(business\): .*refused: .*年度", result.stderr)
         fine = [r for r in reports if r["id"] not in stock | sales]
+        assert_archive_holds_exactly(fine, w.archive_state())
+
+        # The same recipe again: business failures are held, not retried, and said again.
+        again = w.run(broken)
+        assert again.code == 1, again.output
+        for key in stock | sales:
+            assert f"HELD demo {key}:" in again.stderr
+        assert summary_counts(again.stdout)["archived"] == 0
         assert_archive_holds_exactly(fine, w.archive_state())
 
         fixed = w.run()  # the demo recipe as it should be

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bots.errors import BusinessError
-from bots.files import StagedFile, StagingWriter, refuse_html_in_place_of_file, safe_filename
+from bots.errors import BusinessError, TransientError
+from bots.files import StagedFile, StagingWriter, TooLarge, check_received, safe_filename
 
 
 @pytest.mark.parametrize(
@@ -56,17 +56,26 @@ def staged(tmp_path: Path, name: str, data: bytes) -> StagedFile:
     return StagedFile(path, name, len(data), hashlib.sha256(data).hexdigest())
 
 
-def test_login_page_saved_as_pdf_is_refused(tmp_path: Path) -> None:
+def test_login_page_saved_as_pdf_is_worth_a_retry_and_is_not_kept(tmp_path: Path) -> None:
     page = "\n<!DOCTYPE html><html><body>会话已超时，请重新登录</body></html>".encode("gbk")
-    with pytest.raises(BusinessError, match="HTML page instead of 'r.pdf'"):
-        refuse_html_in_place_of_file(staged(tmp_path, "r.pdf", page))
+    received = staged(tmp_path, "r.pdf", page)
+    with pytest.raises(TransientError, match="HTML page instead of 'r.pdf'"):
+        check_received(received, 1024)
+    assert not received.path.exists()
 
 
-def test_empty_file_is_refused(tmp_path: Path) -> None:
+def test_empty_file_is_a_business_error(tmp_path: Path) -> None:
     with pytest.raises(BusinessError, match="empty file"):
-        refuse_html_in_place_of_file(staged(tmp_path, "r.csv", b""))
+        check_received(staged(tmp_path, "r.csv", b""), 1024)
+
+
+def test_file_over_the_limit_is_refused_and_removed(tmp_path: Path) -> None:
+    received = staged(tmp_path, "r.csv", b"x" * 2048)
+    with pytest.raises(TooLarge, match="over the size limit"):
+        check_received(received, 1024)
+    assert not received.path.exists()
 
 
 def test_real_files_pass(tmp_path: Path) -> None:
-    refuse_html_in_place_of_file(staged(tmp_path, "r.pdf", b"%PDF-1.4\n..."))
-    refuse_html_in_place_of_file(staged(tmp_path, "r.csv", "日期,金额\n".encode("gbk")))
+    check_received(staged(tmp_path, "r.pdf", b"%PDF-1.4\n..."), 1024)
+    check_received(staged(tmp_path, "r.csv", "日期,金额\n".encode("gbk")), 1024)

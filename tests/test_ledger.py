@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bots.ledger import Ledger, LedgerError, State
+from bots.ledger import FailureKind, Ledger, LedgerError, State
 from tests.conftest import FrozenClock
 
 
@@ -45,9 +45,22 @@ def test_same_key_in_two_recipes_is_two_documents(ledger: Ledger) -> None:
     assert len(ledger.documents("demo")) == 1 and len(ledger.documents("other")) == 1
 
 
+def fail(ledger: Ledger, doc, reason: str = "boom"):  # type: ignore[no-untyped-def]
+    return ledger.advance(
+        doc,
+        State.FAILED,
+        "run-1",
+        last_error=reason,
+        failure_kind=FailureKind.SYSTEM,
+        failed_stage=doc.state,
+    )
+
+
 def test_full_path_to_confirmed(ledger: Ledger, clock: FrozenClock) -> None:
     doc = downloaded(ledger)
     clock.advance(seconds=5)
+    doc = ledger.advance(doc, State.UPLOADING, "run-1")
+    assert doc.upload_uncertain
     doc = ledger.advance(
         doc,
         State.UPLOADED,
@@ -66,29 +79,41 @@ def test_cannot_skip_a_state(ledger: Ledger) -> None:
     doc = ledger.record_listed("demo", "R000001", ROW, "run-1")
     with pytest.raises(LedgerError, match="cannot go from listed to uploaded"):
         ledger.advance(doc, State.UPLOADED, "run-1", archive_id="A1")
+    doc = downloaded(ledger)
+    with pytest.raises(LedgerError, match="cannot go from downloaded to uploaded"):
+        ledger.advance(doc, State.UPLOADED, "run-1", archive_id="A1")  # intent first
 
 
 def test_confirmed_is_final(ledger: Ledger) -> None:
     doc = downloaded(ledger)
+    doc = ledger.advance(doc, State.UPLOADING, "run-1")
     doc = ledger.advance(doc, State.UPLOADED, "run-1", archive_id="A1")
     doc = ledger.advance(doc, State.CONFIRMED, "run-1")
     for state in State:
         with pytest.raises(LedgerError):
-            ledger.advance(doc, state, "run-2", last_error="x", archive_id="A1")
+            ledger.advance(
+                doc,
+                state,
+                "run-2",
+                last_error="x",
+                archive_id="A1",
+                failure_kind=FailureKind.SYSTEM,
+                failed_stage=State.CONFIRMED,
+            )
 
 
 def test_state_needs_its_evidence(ledger: Ledger) -> None:
     doc = ledger.record_listed("demo", "R000001", ROW, "run-1")
     with pytest.raises(LedgerError, match="without sha256, size, staged_path"):
         ledger.advance(doc, State.DOWNLOADED, "run-1")
-    with pytest.raises(LedgerError, match="without last_error"):
+    with pytest.raises(LedgerError, match="without last_error, failure_kind, failed_stage"):
         ledger.advance(doc, State.FAILED, "run-1")
 
 
 def test_stale_document_cannot_advance(ledger: Ledger) -> None:
     """Two writers holding the same snapshot: only the first change lands."""
     doc = ledger.record_listed("demo", "R000001", ROW, "run-1")
-    ledger.advance(doc, State.FAILED, "run-1", last_error="boom")
+    fail(ledger, doc)
     with pytest.raises(LedgerError, match="changed under us"):
         ledger.advance(
             doc, State.DOWNLOADED, "run-2", sha256="ab" * 32, size=1, staged_path="/x", filename="x"
@@ -97,10 +122,56 @@ def test_stale_document_cannot_advance(ledger: Ledger) -> None:
 
 def test_failed_document_resumes_and_clears_its_error(ledger: Ledger) -> None:
     doc = downloaded(ledger)
-    doc = ledger.advance(doc, State.FAILED, "run-1", last_error="archive refused: 题名不能为空")
+    doc = ledger.advance(
+        doc,
+        State.FAILED,
+        "run-1",
+        last_error="archive refused: 题名不能为空",
+        failure_kind=FailureKind.BUSINESS,
+        failed_stage=State.DOWNLOADED,
+        failed_recipe_digest="d1",
+    )
     assert doc.last_error and doc.sha256 == "ab" * 32  # what was captured stays
-    doc = ledger.advance(doc, State.UPLOADED, "run-2", archive_id="A2")
-    assert doc.last_error is None and doc.state is State.UPLOADED
+    assert doc.failure_kind is FailureKind.BUSINESS and doc.failed_recipe_digest == "d1"
+    assert not doc.upload_uncertain
+    doc = ledger.advance(doc, State.UPLOADING, "run-2")
+    assert doc.last_error is None and doc.failure_kind is None and doc.state is State.UPLOADING
+
+
+def test_a_failure_while_uploading_stays_uncertain(ledger: Ledger) -> None:
+    doc = ledger.advance(downloaded(ledger), State.UPLOADING, "run-1")
+    doc = fail(ledger, doc, "connection dropped after submit")
+    assert doc.failed_stage is State.UPLOADING and doc.upload_uncertain
+    adopted = ledger.advance(doc, State.UPLOADED, "run-2", archive_id="A7")  # found it
+    assert adopted.state is State.UPLOADED and not adopted.upload_uncertain
+
+
+def test_interrupted_runs_are_closed(ledger: Ledger) -> None:
+    for run_id in ("demo-1", "demo-2"):
+        ledger.start_run(
+            run_id=run_id,
+            recipe="demo",
+            recipe_digest="d" * 64,
+            host="h",
+            user="u",
+            bot_version="0.1.0",
+            log_path=f"/logs/{run_id}.jsonl",
+        )
+    assert ledger.close_interrupted_runs("demo", current_run="demo-2") == ["demo-1"]
+    outcomes = {r["run_id"]: r["outcome"] for r in ledger.runs("demo")}
+    assert outcomes == {"demo-1": "interrupted", "demo-2": None}
+
+
+def test_an_older_ledger_gains_new_columns(tmp_path: Path, clock: FrozenClock) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.sqlite3"
+    Ledger(f"sqlite:///{path}", clock).close()
+    with sqlite3.connect(path) as db:  # as version 0.1 wrote it: no failure columns
+        db.execute("ALTER TABLE documents DROP COLUMN failure_kind")
+    reopened = Ledger(f"sqlite:///{path}", clock)
+    doc = reopened.record_listed("demo", "R1", ROW, "run-1")
+    assert fail(reopened, doc).failure_kind is FailureKind.SYSTEM
 
 
 def test_attempts_are_counted(ledger: Ledger) -> None:

@@ -764,6 +764,9 @@ def test_app_shell_is_static_and_carries_the_viewer_script(client: FlaskClient) 
         "'/api/items/'",
         "'加载中…'",
         "'档案不存在'",
+        "'error not-found'",
+        "'error login-required'",
+        "'error server-error'",
         "id: 'loading'",
         "id: 'file-link'",
         "'下载原文'",
@@ -795,6 +798,28 @@ def test_app_shell_is_static_and_carries_the_viewer_script(client: FlaskClient) 
     ):
         assert f"'{name}'" in script, name
     assert '"item_number": "件号"' in script  # labels as on the item page
+
+
+def test_viewer_tells_a_server_error_from_a_missing_item_and_a_lost_login(
+    client: FlaskClient,
+) -> None:
+    script = page(client.get("/app")).find_all("script")[0].text
+    # one branch per outcome, each a p.error with its own class and words
+    branches = {
+        "xhr.status === 404": "show(message('档案不存在', 'error not-found'));",
+        "xhr.status === 401": "show(message('登录已失效，请重新登录', 'error login-required'));",
+        "xhr.status >= 500": (
+            "show(message('服务器错误（HTTP ' + xhr.status + '），请稍后重试', "
+            "'error server-error'));"
+        ),
+    }
+    for condition, action in branches.items():
+        at = script.index(condition)
+        assert script.index(action, at) < script.index("} else", at + len(condition)), condition
+    # no answer at all (refused, dropped) is a server error too
+    onerror = script[script.index("xhr.onerror") :]
+    assert "'error server-error'" in onerror[: onerror.index("};")]
+    assert "服务器错误（" in onerror[: onerror.index("};")]
 
 
 def test_app_without_session_redirects_to_root(anon: FlaskClient) -> None:
@@ -926,6 +951,26 @@ def test_search_matches_title_reference_code_or_archive_id_substring(
     assert found("_汇") == ["A000003"]
     assert found("不存在") == []
     assert "共 0 条" in client.get("/items?q=不存在").get_data(as_text=True)
+
+
+def test_search_matches_remarks_and_sha256_substrings(client: FlaskClient) -> None:
+    upload_ok(client, content=b"twelve", has_remarks="1", remarks="源系统报表编号 R000012")
+    upload_ok(client, content=b"thirteen", has_remarks="1", remarks="源系统报表编号 R000013")
+    upload_ok(client, content=b"unticked", remarks="源系统报表编号 R000014")  # not saved
+
+    def found(q: str) -> list[str]:
+        p = page(client.get("/items", query_string={"q": q}))
+        body = p.one("table", id="items").children[1]
+        return [r.children[0].text.strip() for r in body.children]
+
+    assert found("源系统报表编号 R000012") == ["A000001"]
+    assert found("R000013") == ["A000002"]
+    assert found("源系统报表编号") == ["A000001", "A000002"]
+    assert found("R000014") == []
+    digest = hashlib.sha256(b"thirteen").hexdigest()
+    assert found(digest) == ["A000002"]
+    assert found(digest.upper()) == ["A000002"]  # case-insensitive
+    assert found(digest[20:36]) == ["A000002"]  # any substring
 
 
 def test_search_pager_keeps_the_query(client: FlaskClient) -> None:

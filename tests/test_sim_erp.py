@@ -19,6 +19,7 @@ import subprocess
 import sys
 import threading
 import time
+import tracemalloc
 import urllib.request
 from html.parser import HTMLParser
 from pathlib import Path
@@ -644,6 +645,143 @@ def test_publish_is_deterministic_and_validates_count(clock: FakeClock) -> None:
     assert state(a) == state(b)
     for bad in ({"count": 0}, {"count": "3"}, {"count": 10**6}, [1]):
         assert a.post("/_sim/publish", json=bad).status_code == 400
+
+
+def publish(client: FlaskClient, **body: Any) -> dict[str, Any]:
+    """Publish one report with these options; return its ``/_sim/state`` row."""
+    response = client.post("/_sim/publish", json=body)
+    assert response.status_code == 200, response.get_json()
+    [rid] = response.get_json()["published"]
+    return next(r for r in state(client) if r["id"] == rid)
+
+
+def test_publish_size_makes_a_streamed_gbk_sales_csv_of_exactly_that_size(
+    erp: FlaskClient,
+) -> None:
+    size = 10_000_000
+    r = publish(erp, size=size)
+    assert (r["kind"], r["size"], r["filename"][-4:]) == ("销售明细", size, ".csv")
+    response = erp.get(f"/report/download.do?id={r['id']}")
+    assert response.is_streamed  # generated as it is sent, not built in memory
+    assert response.headers["Content-Type"] == "text/csv; charset=GBK"
+    assert response.headers["Content-Length"] == str(size)
+    data = response.data
+    assert len(data) == size
+    assert hashlib.sha256(data).hexdigest() == r["sha256"]
+    lines = data.decode("gbk").split("\r\n")  # whole characters even where it is cut
+    assert lines[0].split(",")[:3] == ["单据日期", "销售单号", "客户名称"]
+    assert r["id"] in lines[1]
+    assert len(lines) > 50_000
+    row = next(row for row in grid(erp, report_no=r["id"]).rows)
+    assert row["cells"][5] == "10,000,000"
+
+
+def test_sized_reports_are_each_their_own_file(erp: FlaskClient) -> None:
+    response = erp.post("/_sim/publish", json={"size": 5000, "count": 2})
+    rows = [r for r in state(erp) if r["id"] in response.get_json()["published"]]
+    assert [r["size"] for r in rows] == [5000, 5000]
+    assert rows[0]["sha256"] != rows[1]["sha256"]
+    for r in rows:
+        data = erp.get(f"/report/download.do?id={r['id']}").data
+        assert hashlib.sha256(data).hexdigest() == r["sha256"]
+
+
+@pytest.mark.parametrize("size", [0, 1, 37, 200])
+def test_publish_tiny_sizes_are_exact_and_size_zero_is_empty(erp: FlaskClient, size: int) -> None:
+    r = publish(erp, size=size)
+    response = erp.get(f"/report/download.do?id={r['id']}")
+    assert response.headers["Content-Length"] == str(size)
+    assert len(response.data) == size == r["size"]
+    assert hashlib.sha256(response.data).hexdigest() == r["sha256"]
+    response.data.decode("gbk")
+    if size == 0:
+        assert response.data == b""
+
+
+def test_publishing_a_large_report_never_holds_its_file_in_memory(erp: FlaskClient) -> None:
+    size = 200 * 1024 * 1024
+    tracemalloc.start()
+    try:
+        r = publish(erp, size=size)
+        response = erp.get(f"/report/download.do?id={r['id']}", buffered=False)
+        digest, received = hashlib.sha256(), 0
+        for chunk in response.response:
+            digest.update(chunk)
+            received += len(chunk)
+        response.close()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert received == size and digest.hexdigest() == r["sha256"]
+    assert peak < 16 * 1024 * 1024, peak
+
+
+def test_publish_kind_fixes_the_kind_of_every_report(erp: FlaskClient) -> None:
+    response = erp.post("/_sim/publish", json={"kind": "凭证汇总表", "count": 3})
+    new = [r for r in state(erp) if r["id"] in response.get_json()["published"]]
+    assert [r["kind"] for r in new] == ["凭证汇总表"] * 3
+    assert all(r["needs_generate"] and not r["generated"] for r in new)
+    assert len({r["title"] for r in new}) == 3  # reissues are numbered
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"kind": "报表"},
+        {"kind": "sales"},
+        {"size": -1},
+        {"size": "10"},
+        {"size": True},
+        {"size": 10, "kind": "月度财务报表"},
+        {"size": 16 << 30, "count": 2},
+        {"filename": ""},
+        {"filename": "a\r\nSet-Cookie: x=1"},
+        {"filename": 7},
+        {"raw_gbk_filename": "yes"},
+        {"raw_gbk_filename": True, "filename": "报表📄.csv"},
+        {"sizes": 10},
+    ],
+)
+def test_publish_refuses_bad_options_and_publishes_nothing(
+    erp: FlaskClient, body: dict[str, Any]
+) -> None:
+    response = erp.post("/_sim/publish", json=body)
+    assert response.status_code == 400
+    assert response.get_json()["error"]
+    assert len(state(erp)) == 45
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "../../etc/passwd.csv",
+        "..\\..\\windows\\win.ini",
+        "bell\x07esc\x1b[31mred\ttab\x7f.csv",
+        'quote" ; filename=evil.exe',
+        "报表\u202ecsv.exe",
+    ],
+)
+def test_given_filename_is_sent_verbatim_in_both_names_and_shown_in_state(
+    erp: FlaskClient, name: str
+) -> None:
+    r = publish(erp, filename=name)
+    assert r["filename"] == name
+    disposition = erp.get(f"/report/download.do?id={r['id']}").headers["Content-Disposition"]
+    head, star = disposition.split("; filename*=UTF-8''")
+    kind, fallback = head.split("; ", 1)
+    assert kind in ("inline", "attachment")
+    # the header's bytes as sent: the name itself (raw UTF-8 where it is not ASCII)
+    assert fallback.encode("latin-1") == b'filename="' + name.encode("utf-8") + b'"'
+    assert star.isascii() and unquote(star, errors="strict") == name
+
+
+def test_raw_gbk_filename_sends_only_gbk_bytes_of_the_title(erp: FlaskClient) -> None:
+    r = publish(erp, kind="销售明细", raw_gbk_filename=True)
+    disposition = erp.get(f"/report/download.do?id={r['id']}").headers["Content-Disposition"]
+    assert "filename*" not in disposition
+    expected = 'inline; filename="{}"'.format(r["filename"])
+    assert disposition.encode("latin-1") == expected.encode("gbk")
+    assert r["filename"] == r["title"] + ".csv"
 
 
 def test_same_seed_same_state_different_seed_different_state(clock: FakeClock) -> None:

@@ -17,8 +17,14 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from ..errors import RecipeError
-from ..templating import TemplateProblem, check_expression, check_template, is_template
-from .model import Recipe
+from ..templating import (
+    TemplateProblem,
+    attributes_used,
+    check_expression,
+    check_template,
+    is_template,
+)
+from .model import Recipe, Table, walk_steps
 
 # Lists whose mappings are steps or rules: each of those mappings gets its line, so that
 # an error found while running can still point into the file.
@@ -77,9 +83,45 @@ def load_recipe(path: str | Path) -> LoadedRecipe:
         raise RecipeError(problems) from exc
 
     template_problems = list(_template_problems(tree, path))
+    template_problems += _unknown_fields(tree, recipe, path)
     if template_problems:
         raise RecipeError(template_problems)
     return LoadedRecipe(recipe=recipe, path=path, digest=hashlib.sha256(raw).hexdigest())
+
+
+def _unknown_fields(tree: CommentedMap, recipe: Recipe, path: Path) -> list[tuple[str, str]]:
+    """Templates may only read the row fields the table declares and the metadata named."""
+    table = next(s.table for s in walk_steps(recipe.source.listing) if isinstance(s, Table))
+    known = {"row": set(table.fields), "meta": set(recipe.metadata)}
+    problems = []
+    for line, key, text in _strings(tree):
+        for name, fields in known.items():
+            for field in sorted(attributes_used(text, name, expression=key == "when") - fields):
+                problems.append(
+                    (
+                        f"{path}:{line}",
+                        f"`{name}.{field}` is not defined; {name} has: {', '.join(sorted(fields))}",
+                    )
+                )
+    return problems
+
+
+def _strings(node: Any) -> Any:
+    """(line, key, text) for every string value in the tree but the `vars` tables."""
+    if isinstance(node, CommentedMap):
+        for key, value in node.items():
+            if key == "vars":
+                continue
+            if isinstance(value, str):
+                yield node.lc.value(key)[0] + 1, key, value
+            else:
+                yield from _strings(value)
+    elif isinstance(node, CommentedSeq):
+        for index, item in enumerate(node):
+            if isinstance(item, str):
+                yield node.lc.item(index)[0] + 1, None, item
+            else:
+                yield from _strings(item)
 
 
 def _plain(node: Any, parent_key: str | None = None) -> Any:

@@ -132,7 +132,7 @@ class TableArgs(Strict):
     fields: dict[Identifier, FieldSpec] = Field(min_length=1)
     key: str  # template over `row`: the document's source key, unique within the recipe
     next: str | None = None  # the "next page" control; absent on the last page
-    max_pages: int = Field(500, ge=1, le=100_000)
+    max_pages: int = Field(default=500, ge=1, le=100_000)
 
 
 class DownloadArgs(Strict):
@@ -158,6 +158,7 @@ class ReadArgs(Strict):
     attr: str | None = None
     property: str | None = None
     timeout: Seconds | None = None
+    optional: bool = False  # nothing there now: the variable is empty (e.g. a search miss)
 
     @field_validator("into")
     @classmethod
@@ -174,7 +175,15 @@ class RejectIfArgs(Strict):
     # Checked on the page as it is: place it after a step that waits (a navigating click,
     # a wait_for). A positive timeout waits that long for a refusal shown by script, and
     # costs that long on every accepted document.
-    timeout: float = Field(0.0, ge=0, le=60)
+    timeout: float = Field(default=0.0, ge=0, le=60)
+
+    _shorthand = model_validator(mode="before")(_selector_shorthand)
+
+
+class RetryIfArgs(Strict):
+    """If ``selector`` is on the page, the system has a temporary problem: retry later."""
+
+    selector: str
 
     _shorthand = model_validator(mode="before")(_selector_shorthand)
 
@@ -258,6 +267,10 @@ class RejectIf(StepBase):
     reject_if: RejectIfArgs
 
 
+class RetryIf(StepBase):
+    retry_if: RetryIfArgs
+
+
 STEP_TYPES: dict[str, type[StepBase]] = {
     "goto": Goto,
     "fill": Fill,
@@ -274,6 +287,7 @@ STEP_TYPES: dict[str, type[StepBase]] = {
     "upload": Upload,
     "read": Read,
     "reject_if": RejectIf,
+    "retry_if": RetryIf,
 }
 
 
@@ -329,7 +343,8 @@ Step: TypeAlias = Annotated[
         | Annotated[Download, Tag("download")]
         | Annotated[Upload, Tag("upload")]
         | Annotated[Read, Tag("read")]
-        | Annotated[RejectIf, Tag("reject_if")],
+        | Annotated[RejectIf, Tag("reject_if")]
+        | Annotated[RetryIf, Tag("retry_if")],
         Discriminator(_step_tag),
     ],
     BeforeValidator(_step_shape),
@@ -364,10 +379,16 @@ class Window(Strict):
     end: str
 
 
+CredentialName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
+
+
 class SourceSystem(Strict):
     system: str  # a name people recognise, for logs and workbooks
     base_url: str
-    credential: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
+    credential: CredentialName
+    # A selector present only when the session is gone (the login form): after a failure,
+    # or on a page reached by navigation, it means "log in again", not "retry".
+    logged_out: str | None = None
     window: Window
     login: list[Step] = Field(min_length=1)
     listing: list[Step] = Field(alias="list", min_length=1)
@@ -399,12 +420,27 @@ class SourceSystem(Strict):
 class ArchiveSystem(Strict):
     system: str
     base_url: str
-    credential: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
+    credential: CredentialName
+    logged_out: str | None = None
     login: list[Step] = Field(min_length=1)
     upload: list[Step] = Field(min_length=1)
     # Steps that read the item back after upload; a `read` into `sha256` is compared
     # with the digest taken at download.
     confirm: list[Step] = Field(default_factory=list)
+    # Steps that look the document up in the archive (by source key or digest) and read
+    # its archive_id, empty when absent. Run before re-trying an upload whose outcome is
+    # unknown (a lost response, a crash after submitting), so nothing is archived twice.
+    find: list[Step] = Field(default_factory=list)
+
+    @field_validator("find")
+    @classmethod
+    def _find_reads_id(cls, steps: list[Any]) -> list[Any]:
+        if steps and "archive_id" not in {
+            s.read.into for s in walk_steps(steps) if isinstance(s, Read)
+        }:
+            raise ValueError("`find` must read into archive_id (optional: true for a miss)")
+        _forbid(steps, (Table, Download, Upload), "find")
+        return steps
 
     @field_validator("login")
     @classmethod
@@ -444,6 +480,19 @@ class Timeouts(Strict):
     download: Seconds = 300.0
 
 
+class RetrySettings(Strict):
+    """System errors only; business errors are never retried."""
+
+    attempts: int = Field(default=4, ge=1, le=50)  # per stage, counting the first
+    backoff: float = Field(default=1.0, ge=0, le=600)  # seconds; doubles, with full jitter
+    max_backoff: float = Field(default=30.0, ge=0, le=3600)
+    breaker: int = Field(default=8, ge=1, le=1000)  # system errors in a row that stop the run
+
+
+class Limits(Strict):
+    max_file_mb: float = Field(default=1024.0, gt=0)  # larger downloads are refused, mid-stream
+
+
 SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
 
@@ -456,3 +505,5 @@ class Recipe(Strict):
     metadata: dict[Identifier, str] = Field(min_length=1)
     retention: list[RetentionRule] = Field(min_length=1)
     timeouts: Timeouts = Field(default_factory=Timeouts)
+    retry: RetrySettings = Field(default_factory=RetrySettings)
+    limits: Limits = Field(default_factory=Limits)

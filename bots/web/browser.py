@@ -50,6 +50,13 @@ def find_chromium(playwright: Playwright, env: Mapping[str, str]) -> str:
 
 def launch(playwright: Playwright, env: Mapping[str, str]) -> Browser:
     headless = env.get("FLEET_HEADED", "") not in ("1", "true", "yes")
+    # The fleet handles SIGINT/SIGTERM itself (finish the document, then stop): the
+    # browser must outlive the signal until then.
     return playwright.chromium.launch(
-        executable_path=find_chromium(playwright, env), headless=headless, args=CHROMIUM_ARGS
+        executable_path=find_chromium(playwright, env),
+        headless=headless,
+        args=CHROMIUM_ARGS,
+        handle_sigint=False,
+        handle_sigterm=False,
+        handle_sighup=False,
     )

@@ -2,7 +2,9 @@
 
 Steps run against a *scope*: the page, or a frame entered with a `frame` step. Every wait
 is bounded by the step's timeout (or the recipe's default) and every failure names the
-recipe line, the step and the URL it happened on.
+recipe line, the step and the URL it happened on. Steps never retry: the capture stage
+that runs them does (bots.resilience), so attempts never multiply. What a step can tell
+at once it raises at once: a 5xx answer or a login page after a navigation.
 """
 
 from __future__ import annotations
@@ -18,11 +20,20 @@ from urllib.parse import unquote, urljoin, urlsplit
 import httpx
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Frame as PwFrame
-from playwright.sync_api import Locator, Page
+from playwright.sync_api import Locator, Page, Response
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from ..errors import BusinessError, StepFailed
-from ..files import CHUNK, StagedFile, StagingWriter, safe_filename, stage_via
+from ..errors import BusinessError, SessionExpired, StepFailed, TransientError
+from ..files import (
+    CHUNK,
+    StagedFile,
+    StagingWriter,
+    TooLarge,
+    UnexpectedPage,
+    check_received,
+    safe_filename,
+    stage_via,
+)
 from ..recipe import LoadedRecipe, StepBase
 from ..recipe.model import FieldSpec, TableArgs
 from ..templating import TemplateProblem, evaluate, render
@@ -32,10 +43,19 @@ EventSink = Callable[..., None]
 
 
 @dataclass
+class TableCursor:
+    """How far a listing got: kept across attempts, so a retry resumes at the next page."""
+
+    rows: list[dict[str, str | None]] = field(default_factory=list)
+    pages: int = 0
+    next_url: str | None = None  # the page to read next, when the pager is a real link
+    done: bool = False
+
+
+@dataclass
 class StepOutcome:
     """What a list of steps produced besides its effects on the page."""
 
-    rows: list[dict[str, str | None]] = field(default_factory=list)
     table: TableArgs | None = None
     downloaded: StagedFile | None = None
 
@@ -69,15 +89,21 @@ class StepRunner:
         loaded: LoadedRecipe,
         system: str,
         emit: EventSink,
+        logged_out: str | None = None,
     ) -> None:
         self.page = page
         self.base_url = base_url
         self.loaded = loaded
         self.system = system
+        self.logged_out = logged_out  # a selector present only when the session is gone
         self._emit = emit
         self._timeouts = loaded.recipe.timeouts
+        self.max_bytes = int(loaded.recipe.limits.max_file_mb * 1024 * 1024)
+        self.check_session = False  # off while logging in: the login form is expected then
+        self.on_success: Callable[[], None] = lambda: None  # the system answered a step
         self.staging_dir: Path | None = None  # where a `download` step puts its file
         self.key: str | None = None  # the document being worked on, for the run log
+        self.cursor: TableCursor | None = None  # the listing's progress, set by the caller
 
     # -- running -------------------------------------------------------------------
 
@@ -103,10 +129,9 @@ class StepRunner:
                 handler(_Call(step, scope, variables, phase, outcome))
             except TemplateProblem as exc:
                 raise BusinessError(f"{where}: {exc}") from exc
-            except PlaywrightTimeout as exc:
+            except PlaywrightError as exc:  # TimeoutError included
                 raise StepFailed(where, step.kind, _first_line(exc), _url(scope)) from exc
-            except PlaywrightError as exc:
-                raise StepFailed(where, step.kind, _first_line(exc), _url(scope)) from exc
+            self.on_success()
             self._emit(
                 "step",
                 key=self.key,
@@ -123,14 +148,45 @@ class StepRunner:
             return url
         return urljoin(self.base_url.rstrip("/") + "/", url.lstrip("/"))
 
+    def is_logged_out(self) -> bool:
+        """Does the page, or any of its frames, show the logged-out marker?"""
+        if not self.logged_out:
+            return False
+        try:
+            return any(frame.locator(self.logged_out).count() > 0 for frame in self.page.frames)
+        except PlaywrightError:
+            return False
+
     def _ms(self, seconds: float | None) -> float:
         return (seconds or self._timeouts.step) * 1000
+
+    def _arrived(self, call: _Call, response: Response | None, url: str) -> None:
+        """After a navigation: a 5xx is worth a retry; a login form means log in again."""
+        if response is not None and response.status >= 500:
+            raise TransientError(
+                f"{self.loaded.where(call.step.line)}: {self.system} answered HTTP "
+                f"{response.status} for {url}"
+            )
+        if (
+            self.check_session
+            and self.logged_out
+            and call.scope.locator(self.logged_out).count() > 0
+        ):
+            raise SessionExpired(
+                f"{self.system} shows its login page at {_url(call.scope)}: the session has expired"
+            )
+
+    def _failed(self, call: _Call, problem: str) -> StepFailed:
+        return StepFailed(
+            self.loaded.where(call.step.line), call.step.kind, problem, _url(call.scope)
+        )
 
     # -- one handler per step kind ---------------------------------------------------
 
     def _goto(self, call: _Call) -> None:
         target = self.absolute(call.render(call.args))
-        call.scope.goto(target, timeout=self._ms(None), wait_until="load")
+        response = call.scope.goto(target, timeout=self._ms(None), wait_until="load")
+        self._arrived(call, response, target)
 
     def _fill(self, call: _Call) -> None:
         args = call.args
@@ -149,8 +205,9 @@ class StepRunner:
                 return  # not there this time: that is what optional means
             target = target.first
         if args.navigates:
-            with call.scope.expect_navigation(timeout=timeout):
+            with call.scope.expect_navigation(timeout=timeout) as navigation:
                 target.click(timeout=timeout)
+            self._arrived(call, navigation.value, _url(call.scope))
         else:
             target.click(timeout=timeout)
 
@@ -172,8 +229,9 @@ class StepRunner:
         args = call.args
         target = call.scope.locator(call.render(args.selector))
         if args.navigates:
-            with call.scope.expect_navigation(timeout=self._ms(None)):
+            with call.scope.expect_navigation(timeout=self._ms(None)) as navigation:
                 target.press(args.key, timeout=self._ms(None))
+            self._arrived(call, navigation.value, _url(call.scope))
         else:
             target.press(args.key, timeout=self._ms(None))
 
@@ -197,10 +255,8 @@ class StepRunner:
         selector = call.render(args.selector) if args.selector is not None else None
         scope = call.scope
         if selector and text:
-            target, wanted = (
-                scope.locator(selector).filter(has_text=text),
-                f"{selector!r} with {text!r}",
-            )
+            target = scope.locator(selector).filter(has_text=text)
+            wanted = f"{selector!r} with {text!r}"
         elif selector:
             target, wanted = scope.locator(selector), repr(selector)
         else:
@@ -229,19 +285,34 @@ class StepRunner:
         args: TableArgs = call.args
         scope = call.scope
         call.outcome.table = args
-        for page_number in range(1, args.max_pages + 1):
+        if self.cursor is None:
+            self.cursor = TableCursor()
+        cursor = self.cursor
+        if cursor.next_url:  # an earlier attempt got this far: carry on from there
+            self._next_page(call, cursor.next_url)
+        while not cursor.done:
+            if cursor.pages >= args.max_pages:
+                raise self._failed(call, f"still a next page after max_pages={args.max_pages}")
             table = scope.locator(args.selector).first
             table.wait_for(state="attached", timeout=self._ms(None))
-            rows = table.locator(args.rows).all()
-            for index, row in enumerate(rows, start=1):
-                call.outcome.rows.append(
-                    {
-                        name: self._field(
-                            call, row, name, spec, f"row {index} of page {page_number}"
-                        )
-                        for name, spec in args.fields.items()
-                    }
-                )
+            page_number = cursor.pages + 1
+            rows = [
+                {
+                    name: self._field(call, row, name, spec, f"row {i} of page {page_number}")
+                    for name, spec in args.fields.items()
+                }
+                for i, row in enumerate(table.locator(args.rows).all(), start=1)
+            ]
+            control = scope.locator(args.next) if args.next else None
+            has_next = control is not None and control.count() > 0
+            href = (
+                control.first.get_attribute("href", timeout=self._ms(None))
+                if control is not None and has_next
+                else None
+            )
+            # The page is read whole before the cursor moves: a failure cannot lose rows.
+            cursor.rows.extend(rows)
+            cursor.pages = page_number
             self._emit(
                 "table_page",
                 system=self.system,
@@ -250,19 +321,23 @@ class StepRunner:
                 rows=len(rows),
                 url=_url(scope),
             )
-            if args.next is None:
-                return
-            next_control = scope.locator(args.next)
-            if next_control.count() == 0:
-                return
-            href = next_control.first.get_attribute("href", timeout=self._ms(None))
-            if href and not href.startswith(("javascript:", "#")):
-                # A real link: following it is immune to click/navigation races.
-                scope.goto(urljoin(scope.url, href), timeout=self._ms(None), wait_until="load")
+            if control is None or not has_next:
+                cursor.done, cursor.next_url = True, None
+            elif href and not href.startswith(("javascript:", "#")):
+                # A real link: following it is immune to click/navigation races, and a
+                # retry can resume right here.
+                cursor.next_url = urljoin(scope.url, href)
+                self._next_page(call, cursor.next_url)
             else:
-                with scope.expect_navigation(timeout=self._ms(None)):
-                    next_control.first.click(timeout=self._ms(None))
-        raise self._failed(call, f"still a next page after max_pages={args.max_pages}")
+                cursor.next_url = None
+                with scope.expect_navigation(timeout=self._ms(None)) as navigation:
+                    control.first.click(timeout=self._ms(None))
+                self._arrived(call, navigation.value, _url(scope))
+
+    def _next_page(self, call: _Call, url: str) -> None:
+        response = call.scope.goto(url, timeout=self._ms(None), wait_until="load")
+        self._arrived(call, response, url)
+        self.on_success()
 
     def _field(
         self, call: _Call, row: Locator, name: str, spec: FieldSpec, where: str
@@ -292,8 +367,14 @@ class StepRunner:
             if failure:
                 raise self._failed(call, f"the download of {download.url} failed: {failure}")
             name = safe_filename(download.suggested_filename, fallback)
+            # The browser has the whole file by now: the size limit can only be checked
+            # after the fact on this path (use `href:` for streamed limits).
             staged = stage_via(download.save_as, self.staging_dir / name)
             download.delete()
+        try:
+            check_received(staged, self.max_bytes)
+        except UnexpectedPage as exc:
+            raise UnexpectedPage(f"{self.loaded.where(call.step.line)}: {exc}") from exc
         call.outcome.downloaded = staged
         self._emit(
             "downloaded",
@@ -324,23 +405,45 @@ class StepRunner:
                 ) as client,
                 client.stream("GET", url) as response,
             ):
+                if response.status_code >= 500:
+                    raise TransientError(
+                        f"{self.loaded.where(call.step.line)}: {self.system} answered HTTP "
+                        f"{response.status_code} for {url}"
+                    )
                 if response.status_code >= 400:
                     raise self._failed(call, f"HTTP {response.status_code} for {url}")
                 name = safe_filename(_filename(response, url) or fallback, fallback)
-                writer = StagingWriter(self.staging_dir / name)
-                try:
-                    for chunk in response.iter_bytes(CHUNK):
-                        writer.write(chunk)
-                except BaseException:
-                    writer.abort()
-                    raise
-                declared = response.headers.get("content-length")
-                if declared is not None and int(declared) != writer.size:
-                    writer.abort()
-                    raise self._failed(call, f"got {writer.size} of {declared} bytes from {url}")
-                return writer.commit()
+                declared = response.headers.get("content-length", "")
+                expected = int(declared) if declared.isdigit() else None
+                if expected is not None and expected > self.max_bytes:
+                    raise TooLarge(self._too_large(name, expected))
+                return self._stream(call, response, name, expected, url)
         except httpx.HTTPError as exc:
             raise self._failed(call, f"{type(exc).__name__}: {exc} ({url})") from exc
+
+    def _stream(
+        self, call: _Call, response: httpx.Response, name: str, expected: int | None, url: str
+    ) -> StagedFile:
+        assert self.staging_dir is not None
+        writer = StagingWriter(self.staging_dir / name)
+        try:
+            for chunk in response.iter_bytes(CHUNK):
+                writer.write(chunk)
+                if writer.size > self.max_bytes:  # no Content-Length, or a false one
+                    raise TooLarge(self._too_large(name, writer.size))
+            if expected is not None and expected != writer.size:
+                raise self._failed(call, f"got {writer.size} of {expected} bytes from {url}")
+        except BaseException:
+            writer.abort()
+            raise
+        return writer.commit()
+
+    def _too_large(self, name: str, size: int) -> str:
+        limit_mb = self.max_bytes / 1024 / 1024
+        return (
+            f"{name!r} is larger than the recipe's limit ({size / 1024 / 1024:.1f} MB > "
+            f"{limit_mb:g} MB, limits.max_file_mb); nothing of it was kept"
+        )
 
     def _upload(self, call: _Call) -> None:
         path = call.render(call.args.file)
@@ -353,6 +456,9 @@ class StepRunner:
     def _read(self, call: _Call) -> None:
         args = call.args
         target = call.scope.locator(call.render(args.selector))
+        if args.optional and target.count() == 0:
+            call.variables[args.into] = ""
+            return
         target.wait_for(state="attached", timeout=self._ms(args.timeout))
         value = self._value(target, args.attr, args.property)
         call.variables[args.into] = "" if value is None else " ".join(value.split())
@@ -379,9 +485,14 @@ class StepRunner:
         reason = " ".join(target.first.inner_text(timeout=self._ms(None)).split())
         raise BusinessError(f"{self.system} refused: {reason or args.selector}")
 
-    def _failed(self, call: _Call, problem: str) -> StepFailed:
-        return StepFailed(
-            self.loaded.where(call.step.line), call.step.kind, problem, _url(call.scope)
+    def _retry_if(self, call: _Call) -> None:
+        target = call.scope.locator(call.render(call.args.selector))
+        if target.count() == 0:
+            return
+        reason = " ".join(target.first.inner_text(timeout=self._ms(None)).split())
+        raise TransientError(
+            f"{self.loaded.where(call.step.line)}: {self.system} reports a temporary problem "
+            f"at {_url(call.scope)}: {reason or call.args.selector}"
         )
 
 
@@ -417,8 +528,24 @@ def filename_from_disposition(header: str) -> str | None:
             continue
         if isinstance(value, tuple):  # the RFC 5987 form, filename*=UTF-8''...
             return email.utils.collapse_rfc2231_value(value)
-        plain = plain or value
+        plain = plain or _raw_header_text(value)
     return plain
+
+
+def _raw_header_text(value: str) -> str:
+    """Old systems put raw GBK or UTF-8 bytes in headers; HTTP clients read them as latin-1."""
+    try:
+        raw = value.encode("latin-1")
+    except UnicodeEncodeError:
+        return value
+    if raw.isascii():
+        return value
+    for encoding in ("utf-8", "gb18030"):
+        try:
+            return raw.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    return value
 
 
 def _url_tail(url: str) -> str | None:

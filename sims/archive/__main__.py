@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from .._server import parse_latency, serve
+from ..faults import parse_cli
 from .app import DEFAULT_PASSWORD, create_app
 
 
@@ -25,11 +26,25 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--latency-ms", type=parse_latency, default=(10.0, 60.0), metavar="MIN,MAX")
     parser.add_argument("--seed", type=int, default=1, help="seed of the simulated latency")
+    parser.add_argument(
+        "--faults",
+        type=parse_cli,
+        default=None,
+        metavar="JSON",
+        help="initial fault configuration, a JSON object as POST /_sim/faults takes it",
+    )
     args = parser.parse_args(argv)
 
-    app = create_app(
-        data=args.data, password=args.password, latency_ms=args.latency_ms, seed=args.seed
-    )
+    try:
+        app = create_app(
+            data=args.data,
+            password=args.password,
+            latency_ms=args.latency_ms,
+            seed=args.seed,
+            faults=args.faults,
+        )
+    except ValueError as error:  # a bad --faults key or value
+        parser.error(str(error))
     # On stderr so that stdout stays the single READY line launchers wait for.
     data_dir = app.extensions["archive_sim"].store.data_dir
     print(f"archive data directory: {data_dir}", file=sys.stderr, flush=True)

@@ -7,6 +7,10 @@ zone hiding the real file input, a remarks field that counts only when its check
 ticked, server-side validation with messages in Chinese, a hash-routed item viewer at
 ``/app#/items/<id>`` that renders from a JSON API after the page has loaded, and a little
 latency on every request.
+
+On demand (``/_sim/faults``, :mod:`sims.faults`) it also fails: 500 pages, sessions that
+expire early, latency spikes, uploads refused for no stated reason, and uploads that are
+stored but whose answer never arrives (the connection drops after the commit).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import tempfile
 import threading
 import time
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, cast
@@ -43,6 +48,8 @@ from flask import (
     url_for,
 )
 
+from .. import faults as fault_kinds
+from ..faults import Faults, is_sim_path, no_response, register_routes
 from .sessions import COOKIE_NAME, SessionStore, UserSession
 from .store import ARCHIVE_TZ, ArchiveStore, IncomingFile
 from .validation import (
@@ -58,6 +65,7 @@ USERNAME = "archivist"
 DEFAULT_PASSWORD = "archivist-demo"
 PAGE_SIZE = 20
 _EXTENSION_KEY = "archive_sim"
+MSG_REJECTED = "系统校验未通过：文件与著录信息不一致（模拟拒收）"
 
 
 class Latency:
@@ -71,9 +79,12 @@ class Latency:
         self._rng = random.Random(seed)
         self._lock = threading.Lock()  # random.Random is shared by the server's threads
 
-    def sleep(self) -> None:
+    def draw_ms(self) -> float:
         with self._lock:
-            delay_ms = self._rng.uniform(self.min_ms, self.max_ms)
+            return self._rng.uniform(self.min_ms, self.max_ms)
+
+    def sleep(self) -> None:
+        delay_ms = self.draw_ms()
         if delay_ms > 0:
             time.sleep(delay_ms / 1000)
 
@@ -86,6 +97,7 @@ class ArchiveSim:
     sessions: SessionStore
     password: str
     latency: Latency
+    faults: Faults
 
 
 def _sim() -> ArchiveSim:
@@ -159,8 +171,15 @@ def create_app(
     password: str = DEFAULT_PASSWORD,
     latency_ms: tuple[float, float] = (10, 60),
     seed: int = 1,
+    faults: Mapping[str, Any] | None = None,
 ) -> Flask:
-    """Build the simulator. ``data`` persists holdings; None means a temp dir removed at exit."""
+    """Build the simulator. ``data`` persists holdings; None means a temp dir removed at exit.
+
+    ``faults`` is an initial fault configuration, as ``POST /_sim/faults`` takes it; a bad
+    one raises ValueError before anything is created.
+    """
+    latency = Latency(latency_ms[0], latency_ms[1], seed)
+    injector = Faults(fault_kinds.ARCHIVE_KINDS, latency.draw_ms, faults)
     if data is None:
         temp_dir = tempfile.mkdtemp(prefix="archive-sim-")
         atexit.register(shutil.rmtree, temp_dir, ignore_errors=True)
@@ -176,14 +195,28 @@ def create_app(
         store=ArchiveStore(data_dir),
         sessions=SessionStore(),
         password=password,
-        latency=Latency(latency_ms[0], latency_ms[1], seed),
+        latency=latency,
+        faults=injector,
     )
     app.extensions[_EXTENSION_KEY] = sim
+    register_routes(app, injector)
 
     @app.before_request
-    def _latency_and_login() -> Response | None:
-        sim.latency.sleep()
-        g.user_session = sim.sessions.get(request.cookies.get(COOKIE_NAME))
+    def _latency_faults_and_login() -> Response | tuple[str, int] | None:
+        if not is_sim_path(request.path):  # /_sim/*: never delayed, failed or counted
+            roll = injector.begin()  # sleeps the latency
+            g.fault_roll = roll
+            if roll.error:  # before the view: nothing is parsed, stored or changed
+                return render_template("server_error.html"), 500
+        token = request.cookies.get(COOKIE_NAME)
+        g.user_session = sim.sessions.get(token)
+        if (
+            g.user_session is not None
+            and not _is_public(request.path)
+            and injector.expire_session(g.get("fault_roll"))
+        ):
+            sim.sessions.end(token)  # expired under it: treated as any lost session below
+            g.user_session = None
         if g.user_session is None and not _is_public(request.path):
             if _is_api(request.path):  # a script asked: answer it, do not redirect it
                 return _api_error("login required", 401)
@@ -274,7 +307,13 @@ def create_app(
         if errors or meta is None:
             return render_ingest(form.to_dict(), errors, has_remarks)
         assert isinstance(incoming, IncomingFile) and filename  # validate_file checked both
+        roll = g.get("fault_roll")
+        if injector.hit(roll, fault_kinds.REJECT):  # refused like invalid input: nothing kept
+            return render_ingest(form.to_dict(), [MSG_REJECTED], has_remarks)
         item = sim.store.ingest(meta, incoming, filename)
+        if injector.hit(roll, fault_kinds.LOST_RESPONSE):
+            # Stored and numbered, but the client never hears so: the connection drops.
+            return no_response(request.environ)
         return redirect(url_for("item_page", archive_id=item.archive_id, created=1), code=303)
 
     @app.get("/items")

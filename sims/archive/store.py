@@ -311,20 +311,22 @@ class ArchiveStore:
         return _row_to_item(row) if row else None
 
     def search(self, query: str, *, offset: int, limit: int) -> tuple[list[StoredItem], int]:
-        """Items whose title, reference code or archive id contains ``query``, oldest first.
+        """Items whose title, reference code, archive id, remarks or sha256 contains
+        ``query``, oldest first.
 
         Returns one page and the total number of matches. LIKE is case-insensitive for
-        ASCII, so ``a000001`` finds ``A000001`` as a person typing in a search box expects.
+        ASCII, so ``a000001`` finds ``A000001`` as a person typing in a search box expects,
+        and an upper-case digest finds the stored lower-case one. Remarks and digest are
+        searched so that a robot unsure whether an upload went through can look the item
+        up by the source key it wrote into the remarks, or by the file's sha256.
         """
         where = ""
         params: tuple[str, ...] = ()
         if query:
             pattern = _like_pattern(query)
-            where = (
-                " WHERE title LIKE ? ESCAPE '\\' OR reference_code LIKE ? ESCAPE '\\'"
-                " OR archive_id LIKE ? ESCAPE '\\'"
-            )
-            params = (pattern, pattern, pattern)
+            columns = ("title", "reference_code", "archive_id", "remarks", "sha256")
+            where = " WHERE " + " OR ".join(f"{c} LIKE ? ESCAPE '\\'" for c in columns)
+            params = (pattern,) * len(columns)
         with self._connect() as conn:
             # One read transaction, so the count and the page describe the same snapshot.
             conn.execute("BEGIN")

@@ -9,6 +9,7 @@ import argparse
 
 from sims._server import parse_latency, serve
 from sims.erp.app import create_app
+from sims.faults import parse_cli
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -33,6 +34,13 @@ def _parser() -> argparse.ArgumentParser:
         metavar="MIN,MAX",
         help="random delay added to every request",
     )
+    parser.add_argument(
+        "--faults",
+        type=parse_cli,
+        default=None,
+        metavar="JSON",
+        help="initial fault configuration, a JSON object as POST /_sim/faults takes it",
+    )
     return parser
 
 
@@ -49,8 +57,9 @@ def main(argv: list[str] | None = None) -> None:
             idle_timeout=args.idle_timeout,
             gen_seconds=args.gen_seconds,
             latency_ms=args.latency_ms,
+            faults=args.faults,
         )
-    except ValueError as error:  # e.g. more reports than one year of publications holds
+    except ValueError as error:  # e.g. more reports than one year holds; a bad --faults key
         parser.error(str(error))
     serve(app, args.port, "erp")
 

@@ -5,6 +5,10 @@ are written against; keep it exact. Three deliberate legacy behaviours matter mo
 every HTML page is GBK; an expired session is answered ``200 OK`` with the login page,
 even on the download URL where a file was expected; and CSV reports are sent
 ``Content-Disposition: inline``, so a browser opens them in the tab instead of saving them.
+
+On demand (``/_sim/faults``, :mod:`sims.faults`) it is ruder still: 500 pages, sessions
+that expire early, latency spikes, downloads cut off halfway, an HTML "busy" page in place
+of a file. ``/_sim/publish`` can add reports of any size, with hostile or raw-GBK names.
 """
 
 from __future__ import annotations
@@ -16,22 +20,25 @@ import random
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import wraps
 from typing import Any, TypeVar
 from urllib.parse import quote, urlencode
 
-from flask import Flask, Response, render_template, request
+from flask import Flask, Response, g, render_template, request
 from werkzeug.exceptions import HTTPException
 
+from sims import faults as fault_kinds
 from sims.erp.content import render
-from sims.erp.reports import Catalogue, Report
+from sims.erp.reports import KIND_BY_NAME, SALES, Catalogue, Kind, Report
 from sims.erp.state import Clock, JobBoard, JobStatus, SessionStatus, SessionStore
+from sims.faults import Faults, is_sim_path, register_routes, truncated
 
 USER = "clerk"
 COOKIE = "JSESSIONID"
 PAGE_SIZE = 20
 MAX_PUBLISH = 1000
+MAX_BULK_BYTES = 16 << 30  # per publication: hashing streams at about 1.4 GiB/s
 
 MSG_BAD_TOKEN = "非法请求，请重新登录"
 MSG_BAD_LOGIN = "用户名或密码错误"
@@ -40,6 +47,8 @@ MSG_LOGGED_OUT = "您已安全退出系统"
 MSG_BAD_DATE = "日期格式错误"
 MSG_NOT_GENERATED = "报表尚未生成"
 MSG_NO_REPORT = "报表不存在"
+MSG_SERVER_ERROR = "系统内部错误"
+MSG_BUSY = "系统繁忙，请稍后再试"
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -55,12 +64,14 @@ def create_app(
     gen_seconds: float = 3.0,
     latency_ms: tuple[float, float] = (30, 120),
     clock: Clock = time.time,
+    faults: Mapping[str, Any] | None = None,
 ) -> Flask:
     """Build the ERP application.
 
     ``clock`` returns POSIX seconds; it drives session idling, job completion and
     "today" (the local date of ``clock()``), which sets the list's default month and the
-    date of published reports. Pass ``latency_ms=(0, 0)`` for fast tests.
+    date of published reports. Pass ``latency_ms=(0, 0)`` for fast tests. ``faults`` is
+    an initial fault configuration, as ``POST /_sim/faults`` takes it (bad: ValueError).
     """
     app = Flask(__name__)
     app.json.ensure_ascii = False  # type: ignore[attr-defined]  # readable Chinese in /_sim
@@ -69,6 +80,16 @@ def create_app(
     jobs = JobBoard(gen_seconds, clock)
     latency_rng = random.Random(f"erp/latency/{seed}")
     latency_lock = threading.Lock()
+
+    def base_latency_ms() -> float:
+        low, high = latency_ms
+        if high <= 0:
+            return 0.0
+        with latency_lock:
+            return latency_rng.uniform(low, high)
+
+    injector = Faults(fault_kinds.ERP_KINDS, base_latency_ms, faults)
+    register_routes(app, injector)
 
     def today() -> dt.date:
         return dt.datetime.fromtimestamp(clock()).date()
@@ -94,6 +115,7 @@ def create_app(
                 return view(*args, **kwargs)
             return login_page(MSG_TIMEOUT if status is SessionStatus.EXPIRED else None)
 
+        wrapper.requires_session = True  # type: ignore[attr-defined]  # read by the fault hook
         return wrapper  # type: ignore[return-value]
 
     def job_status(report: Report) -> JobStatus:
@@ -102,13 +124,22 @@ def create_app(
         return jobs.status(report.id)
 
     @app.before_request
-    def slow_down() -> None:
-        low, high = latency_ms
-        if high <= 0:
-            return
-        with latency_lock:
-            delay = latency_rng.uniform(low, high) / 1000.0
-        time.sleep(delay)
+    def latency_and_faults() -> Response | None:
+        if is_sim_path(request.path):
+            return None  # ground truth and controls: never delayed, failed or counted
+        roll = injector.begin()  # sleeps the latency
+        g.fault_roll = roll
+        if roll.error:  # before the view: nothing it would do happens
+            return html("notice.html", http_status=500, message=MSG_SERVER_ERROR, back=False)
+        view = app.view_functions.get(request.endpoint or "")
+        sid = request.cookies.get(COOKIE)
+        if (
+            getattr(view, "requires_session", False)
+            and sessions.is_valid(sid)
+            and injector.expire_session(roll)
+        ):
+            sessions.end(sid)  # the view now finds it expired: login page, 200
+        return None
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> Response:
@@ -180,14 +211,25 @@ def create_app(
             return html("notice.html", http_status=404, message=MSG_NO_REPORT, back=True)
         if job_status(report) is not JobStatus.DONE:
             return html("notice.html", message=MSG_NOT_GENERATED, back=True)
-        response = Response(catalogue.content(report), content_type=report.content_type)
-        # Legacy quirk: CSV exports are served ``inline``, so a browser shows them in the
-        # tab instead of saving them; PDF and XLSX are attachments.
-        disposition = "inline" if report.kind.ext == "csv" else "attachment"
-        response.headers["Content-Disposition"] = (
-            f'{disposition}; filename="{report.ascii_filename}"; '
-            f"filename*=UTF-8''{quote(report.filename, safe='')}"
-        )
+        roll = g.get("fault_roll")
+        if injector.hit(roll, fault_kinds.HTML_INSTEAD, report.id):
+            return html("notice.html", message=MSG_BUSY, back=True)  # 200, as it was then
+        size = catalogue.size(report)
+        if size > 0 and injector.hit(roll, fault_kinds.TRUNCATE, report.id):
+            # The full length is declared, half is sent, then the connection closes.
+            body = truncated(catalogue.chunks(report), size // 2, request.environ)
+            response = Response(body, content_type=report.content_type)
+            response.headers["Content-Length"] = str(size)
+            if "werkzeug.socket" not in request.environ:
+                # Werkzeug's server sends "Connection: close" on every response itself;
+                # behind any other server, say it here so the client reads no further.
+                response.headers["Connection"] = "close"
+        elif report.bulk_size is not None:
+            response = Response(catalogue.chunks(report), content_type=report.content_type)
+            response.headers["Content-Length"] = str(size)
+        else:
+            response = Response(catalogue.content(report), content_type=report.content_type)
+        response.headers["Content-Disposition"] = _content_disposition(report)
         return response
 
     @app.post("/report/generate.do")
@@ -220,7 +262,7 @@ def create_app(
                         "department": r.kind.department,
                         "date": r.date.isoformat(),
                         "filename": r.filename,
-                        "size": len(catalogue.content(r)),
+                        "size": catalogue.size(r),
                         "sha256": catalogue.sha256(r),
                         "needs_generate": r.kind.needs_generate,
                         "generated": job_status(r) is JobStatus.DONE,
@@ -233,13 +275,84 @@ def create_app(
     @app.post("/_sim/publish")
     def sim_publish() -> Response | tuple[Response, int]:
         body = request.get_json(silent=True) or {}
-        count = body.get("count", 1) if isinstance(body, dict) else None
-        if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= MAX_PUBLISH:
-            return app.json.response({"error": f"count must be 1..{MAX_PUBLISH}"}), 400
-        added = catalogue.publish(count, today())
+        try:
+            options = _publish_options(body)
+        except ValueError as error:
+            return app.json.response({"error": str(error)}), 400
+        added = catalogue.publish(today=today(), **options)
         return app.json.response({"published": [r.id for r in added]})
 
     return app
+
+
+def _content_disposition(report: Report) -> str:
+    """``inline`` for CSV (the legacy quirk), ``attachment`` otherwise; both file names.
+
+    The ASCII fallback is ``R000001.pdf``, or a name a test gave, verbatim (as raw UTF-8
+    bytes when it is not ASCII). ``raw_gbk_filename`` reports send only ``filename=`` with
+    the name's GBK bytes, as old IIS and Java servers did.
+    """
+    # Legacy quirk: CSV exports are served ``inline``, so a browser shows them in the tab
+    # instead of saving them; PDF and XLSX are attachments.
+    disposition = "inline" if report.kind.ext == "csv" else "attachment"
+    if report.raw_gbk_filename:
+        # Werkzeug writes header strings as latin-1: this puts the GBK bytes on the wire.
+        raw = report.filename.encode("gbk").decode("latin-1")
+        return f'{disposition}; filename="{raw}"'
+    if report.given_filename is not None:
+        fallback = report.given_filename.encode("utf-8").decode("latin-1")
+    else:
+        fallback = report.ascii_filename
+    return (
+        f'{disposition}; filename="{fallback}"; '
+        f"filename*=UTF-8''{quote(report.filename, safe='')}"
+    )
+
+
+def _publish_options(body: Any) -> dict[str, Any]:
+    """Check a ``/_sim/publish`` body; the keyword arguments of ``Catalogue.publish``."""
+    if not isinstance(body, dict):
+        raise ValueError("the body must be a JSON object")
+    unknown = sorted(set(body) - {"count", "kind", "size", "filename", "raw_gbk_filename"})
+    if unknown:
+        raise ValueError(f"unknown key {unknown[0]!r}")
+    count = body.get("count", 1)
+    if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= MAX_PUBLISH:
+        raise ValueError(f"count must be 1..{MAX_PUBLISH}")
+    kind: Kind | None = None
+    if "kind" in body:
+        kind = KIND_BY_NAME.get(body["kind"]) if isinstance(body["kind"], str) else None
+        if kind is None:
+            raise ValueError(f"kind must be one of: {'、'.join(KIND_BY_NAME)}")
+    size = body.get("size")
+    if size is not None:
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            raise ValueError("size must be a whole number of bytes, >= 0")
+        if size * count > MAX_BULK_BYTES:
+            raise ValueError(f"size x count must not exceed {MAX_BULK_BYTES} bytes")
+        if kind not in (None, SALES):
+            raise ValueError(f"size makes a {SALES.name} CSV; kind must be {SALES.name}")
+    filename = body.get("filename")
+    if filename is not None:
+        if not isinstance(filename, str) or filename == "":
+            raise ValueError("filename must be a non-empty string")
+        if "\r" in filename or "\n" in filename:  # cannot be sent in a header at all
+            raise ValueError("filename must not contain CR or LF")
+    raw_gbk = body.get("raw_gbk_filename", False)
+    if not isinstance(raw_gbk, bool):
+        raise ValueError("raw_gbk_filename must be true or false")
+    if raw_gbk and filename is not None:
+        try:
+            filename.encode("gbk")
+        except UnicodeEncodeError:
+            raise ValueError("raw_gbk_filename needs a filename that GBK can encode") from None
+    return {
+        "count": count,
+        "kind": kind,
+        "bulk_size": size,
+        "filename": filename,
+        "raw_gbk_filename": raw_gbk,
+    }
 
 
 def _redirect(location: str) -> Response:
@@ -305,7 +418,7 @@ def _list_context(
             "department": r.kind.department,
             "date": r.date.isoformat(),
             # exact bytes even before generation, so a robot can check what it downloads
-            "size": f"{len(catalogue.content(r)):,}",
+            "size": f"{catalogue.size(r):,}",
             "status": job_status(r).value,
         }
         for r in matches[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]

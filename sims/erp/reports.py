@@ -6,6 +6,9 @@ statement per month, one fund report per working day, ...), so titles never coll
 Reports published later through ``/_sim/publish`` are dated "today" and derived from the
 seed and their sequence number. File bytes are rendered lazily and cached, because the
 list page needs exact sizes but start-up must stay fast.
+
+A published report may also be *bulk* (a 销售明细 CSV of a requested size, streamed, see
+:mod:`sims.erp.bulk`) or carry a file name given verbatim by the test that published it.
 """
 
 from __future__ import annotations
@@ -15,8 +18,10 @@ import datetime as dt
 import hashlib
 import random
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+
+from sims.erp import bulk
 
 CATALOGUE_YEAR = 2025
 
@@ -45,6 +50,7 @@ INVENTORY = Kind("inventory", "库存盘点表", "仓储部", "xlsx", False)
 VOUCHER = Kind("voucher", "凭证汇总表", "财务部", "pdf", True)
 ANNUAL = Kind("annual", "年度财务决算报告", "财务部", "pdf", False)
 KINDS = (MONTHLY, FUND_DAILY, SALES, INVENTORY, VOUCHER, ANNUAL)
+KIND_BY_NAME = {k.name: k for k in KINDS}
 
 # Share of each kind among published reports; 凭证汇总表 is about one in seven.
 _PUBLISH_WEIGHTS = {MONTHLY: 16, FUND_DAILY: 34, SALES: 20, INVENTORY: 13, VOUCHER: 14, ANNUAL: 3}
@@ -58,9 +64,14 @@ class Report:
     kind: Kind
     title: str
     date: dt.date
+    bulk_size: int | None = None  # a bulk CSV of exactly this many bytes (streamed)
+    given_filename: str | None = None  # the file name as a test gave it, used verbatim
+    raw_gbk_filename: bool = False  # Content-Disposition: raw GBK bytes, no filename*
 
     @property
     def filename(self) -> str:
+        if self.given_filename is not None:
+            return self.given_filename
         return f"{self.title}.{self.kind.ext}"
 
     @property
@@ -178,6 +189,8 @@ class Catalogue:
         self._reports = seeded_catalogue(seed, count)
         self._by_id = {r.id: r for r in self._reports}
         self._content: dict[str, bytes] = {}
+        self._bulk_sha256: dict[str, str] = {}  # computed once, when published
+        self._publish_lock = threading.Lock()  # one publication at a time
 
     def all(self) -> list[Report]:
         """A snapshot, in publication (id) order."""
@@ -189,7 +202,9 @@ class Catalogue:
             return self._by_id.get(rid)
 
     def content(self, report: Report) -> bytes:
-        """The report's file bytes, rendered on first use and then cached."""
+        """The report's file bytes, rendered on first use and then cached (not for bulk)."""
+        if report.bulk_size is not None:
+            raise ValueError(f"{report.id} is a bulk report: stream it with chunks()")
         with self._lock:
             cached = self._content.get(report.id)
         if cached is None:
@@ -199,25 +214,73 @@ class Catalogue:
                 cached = self._content.setdefault(report.id, cached)
         return cached
 
+    def size(self, report: Report) -> int:
+        if report.bulk_size is not None:
+            return report.bulk_size
+        return len(self.content(report))
+
     def sha256(self, report: Report) -> str:
+        if report.bulk_size is not None:
+            with self._lock:
+                return self._bulk_sha256[report.id]
         return hashlib.sha256(self.content(report)).hexdigest()
 
-    def publish(self, count: int, today: dt.date) -> list[Report]:
-        """Add ``count`` reports dated ``today``; kind from seed and sequence number."""
-        added: list[Report] = []
-        with self._lock:
-            titles = {r.title for r in self._reports}
-            for _ in range(count):
-                seq = len(self._reports) + 1
+    def chunks(self, report: Report) -> Iterator[bytes]:
+        """The report's file bytes as a stream (bulk files are never held in memory)."""
+        if report.bulk_size is not None:
+            return bulk.chunks(report.id, report.date.isoformat(), report.bulk_size)
+        return iter((self.content(report),))
+
+    def publish(
+        self,
+        count: int,
+        today: dt.date,
+        *,
+        kind: Kind | None = None,
+        bulk_size: int | None = None,
+        filename: str | None = None,
+        raw_gbk_filename: bool = False,
+    ) -> list[Report]:
+        """Add ``count`` reports dated ``today``; kind from seed and sequence number.
+
+        ``kind`` fixes the kind instead; ``bulk_size`` makes each a bulk 销售明细 CSV of
+        that many bytes, whose digest is computed here, before the report is listed.
+        """
+        if bulk_size is not None:
+            kind = SALES
+        with self._publish_lock:  # the plan below stays valid: only publish adds reports
+            planned: list[Report] = []
+            with self._lock:
+                titles = {r.title for r in self._reports}
+                first_seq = len(self._reports) + 1
+            for seq in range(first_seq, first_seq + count):
                 rng = random.Random(f"erp/publish/{self.seed}/{seq}")
                 kinds = list(_PUBLISH_WEIGHTS)
-                kind = rng.choices(kinds, weights=[_PUBLISH_WEIGHTS[k] for k in kinds])[0]
-                title, n = title_for(kind, today), 2
+                drawn = rng.choices(kinds, weights=[_PUBLISH_WEIGHTS[k] for k in kinds])[0]
+                this_kind = drawn if kind is None else kind
+                title, n = title_for(this_kind, today), 2
                 while title in titles:  # a second one today: the ERP numbers the reissue
-                    title, n = f"{title_for(kind, today)}（{n}）", n + 1
-                report = Report(report_id(seq), kind, title, today)
+                    title, n = f"{title_for(this_kind, today)}（{n}）", n + 1
                 titles.add(title)
-                self._reports.append(report)
-                self._by_id[report.id] = report
-                added.append(report)
-        return added
+                planned.append(
+                    Report(
+                        report_id(seq),
+                        this_kind,
+                        title,
+                        today,
+                        bulk_size=bulk_size,
+                        given_filename=filename,
+                        raw_gbk_filename=raw_gbk_filename,
+                    )
+                )
+            digests = {
+                r.id: bulk.sha256(r.id, r.date.isoformat(), bulk_size)
+                for r in planned
+                if bulk_size is not None
+            }
+            with self._lock:
+                self._bulk_sha256.update(digests)
+                for report in planned:
+                    self._reports.append(report)
+                    self._by_id[report.id] = report
+        return planned

@@ -84,6 +84,15 @@ class SessionStore:
             session.last_seen = now
             return SessionStatus.VALID
 
+    def is_valid(self, sid: str | None) -> bool:
+        """Would ``touch`` accept this session now? Unlike ``touch``, changes nothing."""
+        if not sid:
+            return False
+        now = self._clock()
+        with self._lock:
+            session = self._sessions.get(sid)
+            return session is not None and now - session.last_seen < self._idle_timeout
+
     def end(self, sid: str | None) -> None:
         with self._lock:
             self._sessions.pop(sid or "", None)
