@@ -18,7 +18,6 @@ import getpass
 import random
 import secrets
 import socket
-import time
 from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -39,6 +38,7 @@ from .errors import (
     CircuitOpen,
     FleetError,
     SessionExpired,
+    Stopped,
     SystemFailure,
     TransientError,
 )
@@ -152,7 +152,6 @@ class Capture:
         clock: Clock = local_now,
         stop: StopFlag | None = None,
         lock_wait: float | None = None,
-        sleep: Callable[[float], object] = time.sleep,
     ) -> None:
         self.loaded = loaded
         self.recipe = loaded.recipe
@@ -162,7 +161,6 @@ class Capture:
         self.clock = clock
         self.stop = stop or StopFlag()
         self.lock_wait = lock_wait
-        self.sleep = sleep
         self.policy = RetryPolicy(
             attempts=self.recipe.retry.attempts,
             backoff=self.recipe.retry.backoff,
@@ -180,6 +178,9 @@ class Capture:
         }
         self._log: RunLog | None = None
         self._ledger: Ledger | None = None
+        # Each document's row as listed in *this* run: what the page offers now (a link
+        # that has appeared since) may differ from the first sighting the ledger keeps.
+        self._rows: dict[str, dict[str, str | None]] = {}
 
     @property
     def log_path(self) -> Path:
@@ -303,6 +304,17 @@ class Capture:
                     return
                 try:
                     summary.archived.append(self._capture(doc, source, archive))
+                except Stopped:
+                    # Its state is one the next run resumes from (every state is).
+                    summary.stopped_by = self.stop.reason
+                    self.log.event(
+                        "stop",
+                        key=doc.source_key,
+                        outcome="stopped",
+                        signal=self.stop.reason,
+                        left_for_next_run=len(pending) - done,
+                    )
+                    return
                 except BusinessError as exc:
                     self._fail(doc, summary, exc, FailureKind.BUSINESS)
                 except TransientError as exc:  # its stage ran out of attempts
@@ -374,7 +386,8 @@ class Capture:
                     error=str(exc),
                     error_type=type(exc).__name__,
                 )
-                self.sleep(delay)
+                if self.stop.wait(delay):  # a stop cuts the backoff short
+                    raise Stopped(f"stopped by {self.stop.reason} while waiting to retry") from exc
 
     def _login(self, system: _System[Any]) -> None:
         credential = system.credential
@@ -446,6 +459,7 @@ class Capture:
                 self.log.event("duplicate_row", key=key, outcome="warning", row=row)
                 continue
             seen.add(key)
+            self._rows[key] = row
             doc = self.ledger.get(self.recipe.recipe, key)
             if doc is None:
                 doc = self.ledger.record_listed(self.recipe.recipe, key, row, self.run_id)
@@ -515,7 +529,8 @@ class Capture:
         runner.staging_dir = self.settings.staging_dir(self.recipe.recipe) / safe_filename(
             doc.source_key, "document"
         )
-        variables = {**self.base_context, "row": doc.listing}
+        row = self._rows.get(doc.source_key, doc.listing)
+        variables = {**self.base_context, "row": row}
         outcome = runner.run(source.spec.download, variables, phase="download")
         if outcome.downloaded is None:
             raise BusinessError(

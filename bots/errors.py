@@ -74,6 +74,10 @@ class CircuitOpen(SystemFailure):
     """Too many system errors in a row against one system: the run stops cleanly."""
 
 
+class Stopped(FleetError):
+    """A stop was asked for (SIGTERM, Ctrl-C) while waiting to retry: leave it for next run."""
+
+
 class Locked(FleetError):
     """Another run of the same recipe holds its lock."""
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -59,7 +60,9 @@ class RunLog:
     def close(self, outcome: str, **details: Any) -> None:
         if self._file is None:
             return
-        self.event("run_end", outcome=outcome, **details)
+        # ru_maxrss is in KiB on Linux: the run's own peak memory, browser excluded.
+        peak_mb = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+        self.event("run_end", outcome=outcome, peak_rss_mb=peak_mb, **details)
         self._file.flush()
         os.fsync(self._file.fileno())
         self._file.close()

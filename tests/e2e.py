@@ -141,3 +141,131 @@ def files_containing(root: Path, needle: str) -> list[Path]:
         for path in root.rglob("*")
         if path.is_file() and any(form in path.read_bytes() for form in forms)
     ]
+
+
+# -- Helpers for the bad-input, concurrency and lock tests ---------------------------------
+# Appended below what others use, so their imports sit here.
+
+import re  # noqa: E402
+import sqlite3  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+
+
+def world_root(w: World) -> Path:
+    """The folder a world was made in (its logs, keyring, archive data, simulator logs)."""
+    return w.logs_dir.parent
+
+
+def post_json(url: str, body: dict[str, Any]) -> Any:
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=120) as response:
+        return json.load(response)
+
+
+def publish_reports(w: World, **options: Any) -> list[str]:
+    """``POST /_sim/publish`` with any of its keys: count, kind, size, filename,
+    raw_gbk_filename. Returns the new report ids."""
+    return post_json(f"{w.erp_url}/_sim/publish", options)["published"]
+
+
+def set_faults(url: str, config: dict[str, Any]) -> Any:
+    """``POST /_sim/faults`` on one simulator (``{}`` turns every fault off)."""
+    return post_json(f"{url}/_sim/faults", config)
+
+
+def ledger_documents(logs_dir: Path) -> dict[str, dict[str, Any]]:
+    """Every ledger document row by source key; empty when there is no ledger yet."""
+    path = logs_dir / "ledger.sqlite3"
+    if not path.exists():
+        return {}
+    db = sqlite3.connect(path)
+    try:
+        db.row_factory = sqlite3.Row
+        return {row["source_key"]: dict(row) for row in db.execute("select * from documents")}
+    finally:
+        db.close()
+
+
+def recipe_variant(
+    directory: Path, name: str, replacements: list[tuple[str, str]], append: str = ""
+) -> Path:
+    """The demo recipe with exact text replaced (each must occur) and lines appended."""
+    text = (ROOT / "recipes" / "demo.yaml").read_text(encoding="utf-8")
+    for old, new in replacements:
+        assert old in text, old
+        text = text.replace(old, new)
+    path = directory / name
+    path.write_text(text + append, encoding="utf-8")
+    return path
+
+
+def line_of(path: Path, needle: str) -> int:
+    """The 1-based line of the only line of ``path`` that contains ``needle``."""
+    lines = [
+        n
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if needle in line
+    ]
+    assert len(lines) == 1, (needle, lines)
+    return lines[0]
+
+
+def simulator_requests(w: World) -> list[str]:
+    """Every request the simulators logged, but their ``/_sim/`` controls."""
+    lines: list[str] = []
+    for log in sorted((world_root(w) / "sims").glob("*.log")):
+        text = log.read_text(encoding="utf-8", errors="replace")
+        lines += [line for line in text.splitlines() if '"' in line and " /_sim/" not in line]
+    return lines
+
+
+def run_log_of(stdout: str) -> Path:
+    """The run log a summary line names."""
+    match = re.search(r"\(run \S+, log (.+\.jsonl)\)\s*$", stdout.strip())
+    assert match, stdout
+    return Path(match.group(1))
+
+
+def run_events(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def start_run(w: World, recipe: Path | str = ROOT / "recipes" / "demo.yaml", *args: str) -> Any:
+    """``runner.py run`` in the background (a ``subprocess.Popen``); the caller waits for it."""
+    return subprocess.Popen(
+        [sys.executable, "runner.py", "run", str(recipe), *args],
+        cwd=ROOT,
+        env=w.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def finish(proc: Any, timeout: float = RUN_TIMEOUT) -> Result:
+    """Wait (bounded) for a ``start_run`` process; kill it if it overruns."""
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        raise
+    return Result(proc.returncode, stdout, stderr)
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
+    """Poll ``predicate`` until it returns something true; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"not within {timeout:g}s: {what}")
+        time.sleep(0.05)

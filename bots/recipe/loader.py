@@ -28,7 +28,9 @@ from .model import Recipe, Table, walk_steps
 
 # Lists whose mappings are steps or rules: each of those mappings gets its line, so that
 # an error found while running can still point into the file.
-_LOCATED_LISTS = frozenset({"login", "list", "download", "upload", "confirm", "steps", "retention"})
+_LOCATED_LISTS = frozenset(
+    {"login", "list", "download", "upload", "confirm", "find", "steps", "retention"}
+)
 
 
 @dataclass(frozen=True)

@@ -138,7 +138,7 @@ class TableArgs(Strict):
 class DownloadArgs(Strict):
     href: str | None = None  # fetch this URL with the logged-in session's cookies
     click: str | None = None  # click this and save the download the browser receives
-    timeout: Seconds | None = None
+    timeout: Seconds | None = None  # the whole transfer (default: timeouts.download)
 
     @model_validator(mode="after")
     def _one_way(self) -> DownloadArgs:
@@ -178,6 +178,24 @@ class RejectIfArgs(Strict):
     timeout: float = Field(default=0.0, ge=0, le=60)
 
     _shorthand = model_validator(mode="before")(_selector_shorthand)
+
+
+class SubmitArgs(Strict):
+    """Send a form the way the browser would, but through the fleet's own HTTP client.
+
+    For the request that commits (an upload): a browser silently sends a POST again when
+    the response is lost on a pre-opened connection, which archives a document twice
+    without anyone seeing it. Here a lost response is an error the bot sees, and the
+    document is looked up (`find`) before any new attempt.
+    """
+
+    form: str
+    timeout: Seconds | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: Any) -> Any:
+        return {"form": data} if isinstance(data, str) else data
 
 
 class RetryIfArgs(Strict):
@@ -271,6 +289,10 @@ class RetryIf(StepBase):
     retry_if: RetryIfArgs
 
 
+class Submit(StepBase):
+    submit: SubmitArgs
+
+
 STEP_TYPES: dict[str, type[StepBase]] = {
     "goto": Goto,
     "fill": Fill,
@@ -288,6 +310,7 @@ STEP_TYPES: dict[str, type[StepBase]] = {
     "read": Read,
     "reject_if": RejectIf,
     "retry_if": RetryIf,
+    "submit": Submit,
 }
 
 
@@ -344,7 +367,8 @@ Step: TypeAlias = Annotated[
         | Annotated[Upload, Tag("upload")]
         | Annotated[Read, Tag("read")]
         | Annotated[RejectIf, Tag("reject_if")]
-        | Annotated[RetryIf, Tag("retry_if")],
+        | Annotated[RetryIf, Tag("retry_if")]
+        | Annotated[Submit, Tag("submit")],
         Discriminator(_step_tag),
     ],
     BeforeValidator(_step_shape),

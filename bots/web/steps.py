@@ -12,15 +12,16 @@ from __future__ import annotations
 import email.message
 import email.utils
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urljoin, urlsplit
+from urllib.parse import unquote, urldefrag, urljoin, urlsplit
 
 import httpx
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Frame as PwFrame
-from playwright.sync_api import Locator, Page, Response
+from playwright.sync_api import Locator, Page, Response, Route
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from ..errors import BusinessError, SessionExpired, StepFailed, TransientError
@@ -104,11 +105,13 @@ class StepRunner:
         self.staging_dir: Path | None = None  # where a `download` step puts its file
         self.key: str | None = None  # the document being worked on, for the run log
         self.cursor: TableCursor | None = None  # the listing's progress, set by the caller
+        self._files: dict[str, str] = {}  # file input name -> the path an upload step set
 
     # -- running -------------------------------------------------------------------
 
     def run(self, steps: list[Any], variables: dict[str, Any], phase: str) -> StepOutcome:
         outcome = StepOutcome()
+        self._files = {}
         self._run(steps, self.page, variables, phase, outcome)
         return outcome
 
@@ -185,6 +188,10 @@ class StepRunner:
 
     def _goto(self, call: _Call) -> None:
         target = self.absolute(call.render(call.args))
+        if "#" in target and urldefrag(_url(call.scope)).url == urldefrag(target).url:
+            # A hash-only change would not reload: a retry would look at the same error
+            # page again. `goto` always loads.
+            call.scope.goto("about:blank", timeout=self._ms(None))
         response = call.scope.goto(target, timeout=self._ms(None), wait_until="load")
         self._arrived(call, response, target)
 
@@ -360,13 +367,18 @@ class StepRunner:
             url = urljoin(_url(call.scope), call.render(args.href))
             staged = self._fetch(call, url, fallback, timeout)
         else:
-            with self.page.expect_download(timeout=timeout * 1000) as info:
+            # Waiting for the download to *start* gets the step's time: a click answered by
+            # an error page instead of a file should not cost the whole download's time.
+            with self.page.expect_download(timeout=self._ms(None)) as info:
                 call.scope.locator(call.render(args.click)).click(timeout=self._ms(None))
             download = info.value
             failure = download.failure()
             if failure:
                 raise self._failed(call, f"the download of {download.url} failed: {failure}")
-            name = safe_filename(download.suggested_filename, fallback)
+            # Chromium cannot read raw GBK in Content-Disposition (it says "download.pdf"),
+            # and it hands the header on already garbled: ask for the header ourselves.
+            suggested = self._name_from_server(download.url) or download.suggested_filename
+            name = safe_filename(suggested, fallback)
             # The browser has the whole file by now: the size limit can only be checked
             # after the fact on this path (use `href:` for streamed limits).
             staged = stage_via(download.save_as, self.staging_dir / name)
@@ -386,24 +398,25 @@ class StepRunner:
             sha256=staged.sha256,
         )
 
+    def _name_from_server(self, url: str) -> str | None:
+        """The file name in the server's own Content-Disposition (HEAD, with the session)."""
+        try:
+            with self._client(url, self._timeouts.step) as client:
+                response = client.head(url, follow_redirects=True)
+        except httpx.HTTPError:
+            return None  # the browser's suggestion will do
+        disposition = response.headers.get("content-disposition")
+        if response.status_code >= 400 or not disposition:
+            return None
+        return filename_from_disposition(disposition)
+
     def _fetch(self, call: _Call, url: str, fallback: str, timeout: float) -> StagedFile:
         """GET ``url`` with the browser's cookies, streaming to staging (constant memory)."""
         assert self.staging_dir is not None
-        cookies = httpx.Cookies()
-        for cookie in self.page.context.cookies(url):
-            cookies.set(
-                cookie["name"], cookie["value"], domain=cookie["domain"], path=cookie["path"]
-            )
-        headers = {
-            "User-Agent": self.page.evaluate("navigator.userAgent"),
-            "Referer": self.page.url,
-        }
         try:
             with (
-                httpx.Client(
-                    cookies=cookies, headers=headers, timeout=timeout, follow_redirects=True
-                ) as client,
-                client.stream("GET", url) as response,
+                self._client(url, timeout) as client,
+                client.stream("GET", url, follow_redirects=True) as response,
             ):
                 if response.status_code >= 500:
                     raise TransientError(
@@ -449,8 +462,93 @@ class StepRunner:
         path = call.render(call.args.file)
         if not Path(path).is_file():
             raise self._failed(call, f"no file to upload at {path}")
-        call.scope.locator(call.render(call.args.selector)).set_input_files(
-            path, timeout=self._ms(None)
+        target = call.scope.locator(call.render(call.args.selector))
+        target.set_input_files(path, timeout=self._ms(None))
+        name = target.get_attribute("name", timeout=self._ms(None))
+        if name:
+            self._files[name] = path  # for a `submit` step: the browser will not tell us
+
+    def _submit(self, call: _Call) -> None:
+        form = call.scope.locator(call.render(call.args.form))
+        fields, action, method = form.evaluate(_FORM_DATA_JS)
+        url = urljoin(_url(call.scope), action or _url(call.scope))
+        timeout = call.args.timeout or self._timeouts.download
+        data: dict[str, list[str]] = {}  # lists: a name may repeat (multiple selects)
+        for name, value, is_file in fields:
+            if not is_file:
+                data.setdefault(name, []).append(value)
+        file_names = [name for name, _, is_file in fields if is_file]
+        missing = [name for name in file_names if name not in self._files]
+        if missing:
+            raise self._failed(call, f"no file was set on {missing} by an `upload` step")
+        with ExitStack() as stack:
+            files = [
+                (
+                    name,
+                    (
+                        Path(self._files[name]).name,
+                        stack.enter_context(open(self._files[name], "rb")),
+                        "application/octet-stream",
+                    ),
+                )
+                for name in file_names
+            ]
+            try:
+                with self._client(url, timeout) as client:
+                    response = client.request(method, url, data=data, files=files or None)
+            except httpx.HTTPError as exc:
+                # A lost response: the outcome is unknown, which is what `find` is for.
+                raise TransientError(
+                    f"{self.loaded.where(call.step.line)}: no answer to the form sent to {url} "
+                    f"({type(exc).__name__}: {exc}); whether it was taken is unknown"
+                ) from exc
+        self._show(call, response, url)
+
+    def _show(self, call: _Call, response: httpx.Response, url: str) -> None:
+        """Put the server's answer to a `submit` in the page, as if the browser had sent it."""
+        if response.status_code >= 500:
+            raise TransientError(
+                f"{self.loaded.where(call.step.line)}: {self.system} answered HTTP "
+                f"{response.status_code} to the form sent to {url}"
+            )
+        if response.is_redirect:
+            target = urljoin(url, response.headers["location"])
+            self._arrived(call, call.scope.goto(target, timeout=self._ms(None)), target)
+            return
+        if response.status_code >= 400:
+            raise self._failed(call, f"HTTP {response.status_code} to the form sent to {url}")
+        body, headers = (
+            response.content,
+            {"content-type": response.headers.get("content-type", "text/html")},
+        )
+
+        def answer(route: Route) -> None:
+            route.fulfill(status=response.status_code, headers=headers, body=body)
+
+        self.page.route(url, answer, times=1)
+        try:
+            call.scope.goto(url, timeout=self._ms(None))
+        finally:
+            self.page.unroute(url, answer)
+        self._arrived(call, None, url)
+
+    def _client(self, url: str, timeout: float) -> httpx.Client:
+        """An HTTP client with the browser's cookies for ``url``; it never resends."""
+        cookies = httpx.Cookies()
+        for cookie in self.page.context.cookies(url):
+            cookies.set(
+                cookie["name"], cookie["value"], domain=cookie["domain"], path=cookie["path"]
+            )
+        headers = {
+            "User-Agent": self.page.evaluate("navigator.userAgent"),
+            "Referer": self.page.url,
+        }
+        return httpx.Client(
+            cookies=cookies,
+            headers=headers,
+            timeout=timeout,
+            follow_redirects=False,
+            transport=httpx.HTTPTransport(retries=0),
         )
 
     def _read(self, call: _Call) -> None:
@@ -494,6 +592,26 @@ class StepRunner:
             f"{self.loaded.where(call.step.line)}: {self.system} reports a temporary problem "
             f"at {_url(call.scope)}: {reason or call.args.selector}"
         )
+
+
+# The successful controls of a form (HTML 4.3.5 / the HTML standard's "constructing the
+# entry list"), as [name, value, is_file], plus its action and method.
+_FORM_DATA_JS = """form => {
+  const fields = [];
+  for (const el of form.elements) {
+    if (!el.name || el.disabled || el.matches("fieldset:disabled *")) continue;
+    const type = (el.type || "").toLowerCase();
+    if (["submit", "button", "reset", "image"].includes(type)) continue;
+    if ((type === "checkbox" || type === "radio") && !el.checked) continue;
+    if (type === "file") { fields.push([el.name, "", true]); continue; }
+    if (el.tagName === "SELECT") {
+      for (const option of el.selectedOptions) fields.push([el.name, option.value, false]);
+      continue;
+    }
+    fields.push([el.name, el.value, false]);
+  }
+  return [fields, form.getAttribute("action") || "", (form.method || "get").toUpperCase()];
+}"""
 
 
 def _url(scope: Scope) -> str:

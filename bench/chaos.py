@@ -1,0 +1,331 @@
+"""The chaos run: faults everywhere, the runner SIGKILLed and restarted, then the truth.
+
+    python bench/chaos.py                      # 500 reports, all faults, 3 kills
+    python bench/chaos.py --reports 60 --seed 11
+
+Both simulators inject seeded faults (10% HTTP 500, sessions expiring every N
+requests, 5% of uploads committed with their response lost, latency spikes). The runner
+is started like cron starts it, SIGKILLed (with its browser) at three points chosen from
+the seed, and started again until a run finishes. At the end the archive simulator's own
+state must hold exactly the ERP's reports: none missing, none twice, every digest equal;
+and the ledger must agree with it. Prints one line of figures; exits 1 on any difference.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bots.demo import simulator  # noqa: E402
+from bots.redaction import Redactor  # noqa: E402
+from credentials import open_store  # noqa: E402
+
+SEEDED_CATALOGUE_MAX = 300  # the ERP seeds at most a year of reports; the rest are published
+POLL = 0.2  # seconds between looks at the ledger while waiting for a kill point
+RUN_TIMEOUT = 3600.0
+
+
+@dataclass
+class ChaosResult:
+    reports: int
+    seed: int
+    faults: dict[str, int]
+    restarts: int
+    runs: int
+    exit_codes: list[int]
+    missing: list[str]
+    duplicated: list[str]
+    digest_mismatch: list[str]
+    ledger_disagrees: list[str]
+    wall_s: float
+    logs_dir: Path
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def clean(self) -> bool:
+        return not (
+            self.missing or self.duplicated or self.digest_mismatch or self.ledger_disagrees
+        )
+
+    def line(self) -> str:
+        faults = ",".join(f"{k}={v}" for k, v in sorted(self.faults.items()) if v)
+        return (
+            f"chaos: reports={self.reports} seed={self.seed} faults[{faults}] "
+            f"restarts={self.restarts} runs={self.runs} missing={len(self.missing)} "
+            f"duplicated={len(self.duplicated)} digest_mismatch={len(self.digest_mismatch)} "
+            f"ledger_disagrees={len(self.ledger_disagrees)} wall={self.wall_s:.1f}s"
+        )
+
+
+def _post(url: str, body: dict[str, Any]) -> Any:
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=120) as response:
+        return json.load(response)
+
+
+def _get(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=120) as response:
+        return json.load(response)
+
+
+def _confirmed(ledger: Path) -> int:
+    if not ledger.exists():
+        return 0
+    try:
+        with sqlite3.connect(f"file:{ledger}?mode=ro", uri=True, timeout=5) as db:
+            return db.execute("select count(*) from documents where state='confirmed'").fetchone()[
+                0
+            ]
+    except sqlite3.OperationalError:  # being created, or locked for a moment
+        return 0
+
+
+def _kill_at(proc: subprocess.Popen[str], ledger: Path, point: int, delay: float) -> bool:
+    """SIGKILL the runner's process group once ``point`` documents are confirmed."""
+    deadline = time.monotonic() + RUN_TIMEOUT
+    while proc.poll() is None and time.monotonic() < deadline:
+        if _confirmed(ledger) >= point:
+            time.sleep(delay)  # a random moment past the point: anywhere in a capture
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                return True
+            return False
+        time.sleep(POLL)
+    return False
+
+
+def chaos(
+    *,
+    reports: int = 500,
+    seed: int = 7,
+    kills: int = 3,
+    error_rate: float = 0.10,
+    lost_response_rate: float = 0.05,
+    session_expiry_every: int = 60,
+    spike_rate: float = 0.02,
+    spike_ms: int = 2500,
+    workdir: Path | None = None,
+    echo: Any = print,
+) -> ChaosResult:
+    rng = random.Random(seed)
+    work = Path(workdir or tempfile.mkdtemp(prefix="chaos-"))
+    logs_dir = work / "logs"
+    env = {
+        **os.environ,
+        "HOME": str(work / "home"),
+        "FLEET_LOGS_DIR": str(logs_dir),
+        "FLEET_KEYRING_KEY": f"chaos-key-{seed}",
+        "FLEET_KEYRING_FILE": str(work / "keyring.cfg"),
+    }
+    store = open_store(env, Redactor())
+    store.set("demo-erp", "clerk", "clerk-demo")
+    store.set("demo-archive", "archivist", "archivist-demo")
+    seeded = min(reports, SEEDED_CATALOGUE_MAX)
+    started = time.monotonic()
+    with (
+        simulator(
+            "sims.erp",
+            [
+                "--reports",
+                str(seeded),
+                "--seed",
+                str(seed),
+                "--gen-seconds",
+                "1",
+                "--latency-ms",
+                "2,15",
+            ],
+            work / "erp.log",
+        ) as erp,
+        simulator(
+            "sims.archive",
+            ["--data", str(work / "archive-data"), "--latency-ms", "2,10"],
+            work / "archive.log",
+        ) as archive,
+    ):
+        if reports > seeded:
+            _post(f"{erp}/_sim/publish", {"count": reports - seeded})
+        common = {
+            "error_rate": error_rate,
+            "session_expiry_every": session_expiry_every,
+            "spike_rate": spike_rate,
+            "spike_ms": spike_ms,
+        }
+        _post(f"{erp}/_sim/faults", {"seed": seed, **common})
+        _post(
+            f"{archive}/_sim/faults",
+            {"seed": seed + 1, **common, "lost_response_rate": lost_response_rate},
+        )
+        env.update(ERP_URL=erp, ARCHIVE_URL=archive)
+
+        # Kill points: after this many documents are confirmed, plus a random moment more,
+        # so that a kill can land anywhere in a document's capture.
+        points = sorted(rng.sample(range(1, max(reports, kills + 1)), kills))
+        delays = [rng.uniform(0.0, 3.0) for _ in points]
+        ledger = logs_dir / "ledger.sqlite3"
+        exit_codes: list[int] = []
+        restarts = 0
+        while len(exit_codes) < kills + 25:
+            proc = subprocess.Popen(
+                [sys.executable, "runner.py", "run", "recipes/demo.yaml"],
+                cwd=ROOT,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                start_new_session=True,  # so a kill takes its browser too, like a reboot
+            )
+            try:
+                point, delay = (
+                    (points[restarts], delays[restarts]) if restarts < kills else (0, 0.0)
+                )
+                killed = restarts < kills and _kill_at(proc, ledger, point, delay)
+                out, err = proc.communicate(timeout=RUN_TIMEOUT)
+            finally:
+                if proc.poll() is None:  # we are going down (an error, Ctrl-C): take it along
+                    os.killpg(proc.pid, signal.SIGKILL)
+            exit_codes.append(proc.returncode)
+            if killed:
+                restarts += 1
+                echo(f"chaos: killed the runner at >= {point} confirmed (+{delay:.1f}s)")
+                continue
+            last = out.strip().splitlines()[-1] if out.strip() else err.strip()[-300:]
+            echo(f"chaos: run exited {proc.returncode}: {last}")
+            if proc.returncode == 0:
+                break
+        faults = Counter(_get(f"{erp}/_sim/faults")["injected"])
+        faults.update(_get(f"{archive}/_sim/faults")["injected"])
+        erp_reports = _get(f"{erp}/_sim/state")["reports"]
+        items = _get(f"{archive}/_sim/state")["items"]
+    wall = time.monotonic() - started
+    return _judge(
+        reports,
+        seed,
+        dict(faults),
+        restarts,
+        exit_codes,
+        erp_reports,
+        items,
+        ledger,
+        wall,
+        logs_dir,
+    )
+
+
+def _judge(
+    reports: int,
+    seed: int,
+    faults: dict[str, int],
+    restarts: int,
+    exit_codes: list[int],
+    erp_reports: list[dict[str, Any]],
+    items: list[dict[str, Any]],
+    ledger: Path,
+    wall: float,
+    logs_dir: Path,
+) -> ChaosResult:
+    """Ground truth against ground truth, then the ledger against both."""
+    by_key: dict[str, list[dict[str, Any]]] = {}
+    for item in items:
+        remarks = item["metadata"].get("remarks") or ""
+        key = remarks.rsplit(" ", 1)[-1] if remarks else f"?{item['archive_id']}"
+        by_key.setdefault(key, []).append(item)
+    truth = {r["id"]: r for r in erp_reports}
+    missing = sorted(k for k in truth if k not in by_key)
+    duplicated = sorted(k for k, found in by_key.items() if len(found) > 1)
+    mismatch = sorted(
+        k
+        for k, found in by_key.items()
+        if k in truth and any(i["sha256"] != truth[k]["sha256"] for i in found)
+    )
+    extra = sorted(k for k in by_key if k not in truth)
+    with sqlite3.connect(f"file:{ledger}?mode=ro", uri=True) as db:
+        rows = {
+            key: (state, archive_id, sha256)
+            for key, state, archive_id, sha256 in db.execute(
+                "select source_key, state, archive_id, sha256 from documents"
+            )
+        }
+    disagree = sorted(
+        k
+        for k, r in truth.items()
+        if rows.get(k, (None,))[0] != "confirmed"
+        or len(by_key.get(k, [])) != 1
+        or rows[k][1] != by_key[k][0]["archive_id"]
+        or rows[k][2] != r["sha256"]
+    )
+    result = ChaosResult(
+        reports=len(erp_reports),
+        seed=seed,
+        faults=faults,
+        restarts=restarts,
+        runs=len(exit_codes),
+        exit_codes=exit_codes,
+        missing=missing,
+        duplicated=duplicated + extra,
+        digest_mismatch=mismatch,
+        ledger_disagrees=disagree,
+        wall_s=wall,
+        logs_dir=logs_dir,
+    )
+    if len(erp_reports) != reports:
+        result.notes.append(f"the ERP holds {len(erp_reports)} reports, {reports} were asked for")
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--reports", type=int, default=500)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--kills", type=int, default=3)
+    parser.add_argument("--error-rate", type=float, default=0.10)
+    parser.add_argument("--lost-response-rate", type=float, default=0.05)
+    parser.add_argument("--session-expiry-every", type=int, default=60)
+    parser.add_argument("--workdir", type=Path, help="keep logs, ledger and archive data here")
+    parser.add_argument("--verbose", action="store_true", help="say what happens as it happens")
+    args = parser.parse_args(argv)
+    result = chaos(
+        reports=args.reports,
+        seed=args.seed,
+        kills=args.kills,
+        error_rate=args.error_rate,
+        lost_response_rate=args.lost_response_rate,
+        session_expiry_every=args.session_expiry_every,
+        workdir=args.workdir,
+        echo=print if args.verbose else (lambda *_: None),
+    )
+    print(result.line())
+    for note in result.notes:
+        print(f"chaos: note: {note}")
+    if not result.clean:
+        print(
+            f"chaos: missing={result.missing[:10]} duplicated={result.duplicated[:10]} "
+            f"digest_mismatch={result.digest_mismatch[:10]} "
+            f"ledger_disagrees={result.ledger_disagrees[:10]} (logs in {result.logs_dir})"
+        )
+    return 0 if result.clean else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

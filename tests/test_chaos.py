@@ -1,0 +1,37 @@
+"""The chaos suite at CI size: faults everywhere, three SIGKILLs, then ground truth.
+
+The full run is `python bench/chaos.py` (500 reports); this is the same engine, smaller.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bench.chaos import chaos
+
+pytestmark = pytest.mark.e2e
+
+
+def test_faults_and_kills_lose_nothing_and_double_nothing(tmp_path: Path) -> None:
+    # 15% lost responses rather than the full run's 5%: in 24 reports, enough to be sure
+    # some happen.
+    result = chaos(
+        reports=24,
+        seed=11,
+        kills=3,
+        lost_response_rate=0.15,
+        workdir=tmp_path,
+        echo=lambda *_: None,
+    )
+    assert result.restarts == 3, result.line()
+    # The faults really happened, each kind the issue names.
+    for kind in ("error", "session_expiry", "lost_response"):
+        assert result.faults.get(kind, 0) > 0, (kind, result.line())
+    assert result.reports == 24
+    assert result.missing == [], result.line()
+    assert result.duplicated == [], result.line()
+    assert result.digest_mismatch == [], result.line()
+    assert result.ledger_disagrees == [], result.line()
+    assert result.exit_codes[-1] == 0, result.exit_codes

@@ -1,0 +1,137 @@
+"""One fault at a time, each judged by the simulators' ground truth."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e import ROOT, World, get_json, world
+from tests.test_e2e_capture import assert_archive_holds_exactly, summary_counts, write_variant
+
+pytestmark = pytest.mark.e2e
+
+FAST_RETRIES = (
+    "retry: {attempts: 4, backoff: 1.0, max_backoff: 30, breaker: 8}",
+    "retry: {attempts: 6, backoff: 0.1, max_backoff: 0.5, breaker: 8}",
+)
+
+
+def faults(url: str, **config: Any) -> dict[str, Any]:
+    import urllib.request
+
+    request = urllib.request.Request(
+        f"{url}/_sim/faults",
+        data=json.dumps(config).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.load(response)
+
+
+def events(w: World, name: str) -> list[dict[str, Any]]:
+    found = []
+    for log in sorted((w.logs_dir / "runs").glob("*.jsonl")):
+        for line in log.read_text(encoding="utf-8").splitlines():
+            record = json.loads(line)
+            if record["event"] == name:
+                found.append(record)
+    return found
+
+
+def test_lost_upload_responses_never_archive_twice(tmp_path: Path) -> None:
+    """Every upload commits and loses its answer: each is found, adopted, archived once."""
+    recipe = write_variant(tmp_path, [FAST_RETRIES])
+    with world(tmp_path, reports=5) as w:
+        faults(w.archive_url, seed=1, lost_response_rate=1.0)
+        result = w.run(recipe)
+        assert result.code == 0, result.output
+        injected = get_json(f"{w.archive_url}/_sim/faults")["injected"]
+        assert injected["lost_response"] == 5
+        assert_archive_holds_exactly(w.erp_state(), w.archive_state())
+        found = [e for e in events(w, "find") if e["details"]["found"]]
+        assert len(found) == 5  # each lost answer was looked up, not uploaded again
+
+
+def test_expiring_sessions_are_answered_by_logging_in_again(tmp_path: Path) -> None:
+    recipe = write_variant(tmp_path, [FAST_RETRIES])
+    with world(tmp_path, reports=6) as w:
+        faults(w.erp_url, seed=2, session_expiry_every=12)
+        faults(w.archive_url, seed=3, session_expiry_every=15)
+        result = w.run(recipe)
+        assert result.code == 0, result.output
+        assert_archive_holds_exactly(w.erp_state(), w.archive_state())
+        lost = events(w, "session_lost")
+        assert {e["details"]["system"].split()[0] for e in lost} == {"旧ERP", "档案系统"}
+        logins = events(w, "login")
+        assert len(logins) == 2 + len(lost)  # one first login each, then one per loss
+
+
+def test_cut_and_wrong_downloads_are_fetched_again(tmp_path: Path) -> None:
+    recipe = write_variant(tmp_path, [FAST_RETRIES])
+    with world(tmp_path, reports=6) as w:
+        faults(w.erp_url, seed=4, truncate_rate=0.5, html_instead_rate=0.3, error_rate=0.1)
+        result = w.run(recipe)
+        assert result.code == 0, result.output
+        injected = get_json(f"{w.erp_url}/_sim/faults")["injected"]
+        assert injected["truncate"] + injected["html_instead"] > 0
+        assert_archive_holds_exactly(w.erp_state(), w.archive_state())
+
+
+def test_an_archive_that_only_fails_opens_the_circuit(tmp_path: Path) -> None:
+    recipe = write_variant(tmp_path, [(FAST_RETRIES[0], FAST_RETRIES[1].replace("8}", "3}"))])
+    with world(tmp_path, reports=4) as w:
+        faults(w.archive_url, seed=5, error_rate=1.0)
+        result = w.run(recipe)
+        assert result.code == 3, result.output
+        assert "system errors in a row against 档案系统" in result.stderr
+        assert w.archive_state() == []
+        # The downloads were kept: the next run, the archive healthy, starts from them.
+        faults(w.archive_url)
+        again = w.run(recipe)
+        assert again.code == 0, again.output
+        assert_archive_holds_exactly(w.erp_state(), w.archive_state())
+
+
+def test_sigterm_finishes_the_document_then_stops(tmp_path: Path) -> None:
+    with world(tmp_path, reports=10) as w:
+        proc = subprocess.Popen(
+            [sys.executable, "runner.py", "run", "recipes/demo.yaml"],
+            cwd=ROOT,
+            env=w.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        ledger = w.logs_dir / "ledger.sqlite3"
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and proc.poll() is None:
+            if ledger.exists() and _count(ledger, "confirmed") >= 2:
+                break
+            time.sleep(0.2)
+        os.kill(proc.pid, signal.SIGTERM)
+        out, err = proc.communicate(timeout=240)
+        assert proc.returncode == 143, out + err
+        assert "stopped by SIGTERM" in out and "the next run carries on" in err
+        # Nothing half-done: every document is either untouched or confirmed.
+        assert _count(ledger, "confirmed") == len(w.archive_state())
+        assert _count(ledger, "uploading") == 0 and _count(ledger, "uploaded") == 0
+        assert [e["outcome"] for e in events(w, "run_end")] == ["stopped"]
+        finished = w.run()
+        assert finished.code == 0, finished.output
+        assert_archive_holds_exactly(w.erp_state(), w.archive_state())
+        assert summary_counts(finished.stdout)["listed"] == 10
+
+
+def _count(ledger: Path, state: str) -> int:
+    with sqlite3.connect(f"file:{ledger}?mode=ro", uri=True, timeout=10) as db:
+        return db.execute("select count(*) from documents where state=?", (state,)).fetchone()[0]
