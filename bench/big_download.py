@@ -19,7 +19,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,6 +27,7 @@ sys.path.insert(0, str(ROOT))
 from bots.demo import simulator  # noqa: E402
 from bots.redaction import Redactor  # noqa: E402
 from credentials import open_store  # noqa: E402
+from sims.control import get_json, post_json  # noqa: E402
 
 PEAK_LIMIT_MB = 300
 
@@ -56,14 +56,7 @@ def main(argv: list[str] | None = None) -> int:
             work / "archive.log",
         ) as archive,
     ):
-        request = urllib.request.Request(
-            f"{erp}/_sim/publish",
-            data=json.dumps({"count": 1, "size": size}).encode(),
-            headers={"Content-Type": "application/json"},
-            method="POST",
-        )
-        with urllib.request.urlopen(request, timeout=600) as response:
-            [big] = json.load(response)["published"]
+        [big] = post_json(f"{erp}/_sim/publish", {"count": 1, "size": size})["published"]
         started = time.monotonic()
         proc = subprocess.run(
             [sys.executable, "runner.py", "run", "recipes/demo.yaml"],
@@ -74,10 +67,8 @@ def main(argv: list[str] | None = None) -> int:
             timeout=3600,
         )
         seconds = time.monotonic() - started
-        with urllib.request.urlopen(f"{erp}/_sim/state", timeout=60) as response:
-            truth = {r["id"]: r for r in json.load(response)["reports"]}
-        with urllib.request.urlopen(f"{archive}/_sim/state", timeout=60) as response:
-            held = {i["sha256"] for i in json.load(response)["items"]}
+        truth = {r["id"]: r for r in get_json(f"{erp}/_sim/state")["reports"]}
+        held = {i["sha256"] for i in get_json(f"{archive}/_sim/state")["items"]}
     [log] = (work / "logs" / "runs").glob("*.jsonl")
     end = json.loads(log.read_text(encoding="utf-8").splitlines()[-1])
     peak = end["details"]["peak_rss_mb"]

@@ -14,7 +14,6 @@ and the ledger must agree with it. Prints one line of figures; exits 1 on any di
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import signal
@@ -23,7 +22,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 from bots.demo import simulator  # noqa: E402
 from bots.redaction import Redactor  # noqa: E402
 from credentials import open_store  # noqa: E402
+from sims.control import get_json, post_json  # noqa: E402
 
 SEEDED_CATALOGUE_MAX = 300  # the ERP seeds at most a year of reports; the rest are published
 POLL = 0.2  # seconds between looks at the ledger while waiting for a kill point
@@ -71,22 +70,6 @@ class ChaosResult:
             f"duplicated={len(self.duplicated)} digest_mismatch={len(self.digest_mismatch)} "
             f"ledger_disagrees={len(self.ledger_disagrees)} wall={self.wall_s:.1f}s"
         )
-
-
-def _post(url: str, body: dict[str, Any]) -> Any:
-    request = urllib.request.Request(
-        url,
-        data=json.dumps(body).encode(),
-        headers={"Content-Type": "application/json"},
-        method="POST",
-    )
-    with urllib.request.urlopen(request, timeout=120) as response:
-        return json.load(response)
-
-
-def _get(url: str) -> Any:
-    with urllib.request.urlopen(url, timeout=120) as response:
-        return json.load(response)
 
 
 def _confirmed(ledger: Path) -> int:
@@ -165,15 +148,15 @@ def chaos(
         ) as archive,
     ):
         if reports > seeded:
-            _post(f"{erp}/_sim/publish", {"count": reports - seeded})
+            post_json(f"{erp}/_sim/publish", {"count": reports - seeded})
         common = {
             "error_rate": error_rate,
             "session_expiry_every": session_expiry_every,
             "spike_rate": spike_rate,
             "spike_ms": spike_ms,
         }
-        _post(f"{erp}/_sim/faults", {"seed": seed, **common})
-        _post(
+        post_json(f"{erp}/_sim/faults", {"seed": seed, **common})
+        post_json(
             f"{archive}/_sim/faults",
             {"seed": seed + 1, **common, "lost_response_rate": lost_response_rate},
         )
@@ -214,10 +197,10 @@ def chaos(
             echo(f"chaos: run exited {proc.returncode}: {last}")
             if proc.returncode == 0:
                 break
-        faults = Counter(_get(f"{erp}/_sim/faults")["injected"])
-        faults.update(_get(f"{archive}/_sim/faults")["injected"])
-        erp_reports = _get(f"{erp}/_sim/state")["reports"]
-        items = _get(f"{archive}/_sim/state")["items"]
+        faults = Counter(get_json(f"{erp}/_sim/faults")["injected"])
+        faults.update(get_json(f"{archive}/_sim/faults")["injected"])
+        erp_reports = get_json(f"{erp}/_sim/state")["reports"]
+        items = get_json(f"{archive}/_sim/state")["items"]
     wall = time.monotonic() - started
     return _judge(
         reports,

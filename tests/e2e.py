@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import sqlite3
 import subprocess
 import sys
-import urllib.request
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +23,7 @@ from typing import Any
 from bots.demo import simulator
 from bots.redaction import Redactor
 from credentials import open_store
+from sims.control import get_json, post_json
 
 ROOT = Path(__file__).resolve().parent.parent
 RUN_TIMEOUT = 540  # seconds: a bound, not an expectation
@@ -69,19 +72,7 @@ class World:
         return get_json(f"{self.archive_url}/_sim/state")["items"]
 
     def publish(self, count: int) -> list[str]:
-        request = urllib.request.Request(
-            f"{self.erp_url}/_sim/publish",
-            data=json.dumps({"count": count}).encode(),
-            headers={"Content-Type": "application/json"},
-            method="POST",
-        )
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return json.load(response)["published"]
-
-
-def get_json(url: str) -> Any:
-    with urllib.request.urlopen(url, timeout=30) as response:
-        return json.load(response)
+        return post_json(f"{self.erp_url}/_sim/publish", {"count": count})["published"]
 
 
 @contextmanager
@@ -146,26 +137,10 @@ def files_containing(root: Path, needle: str) -> list[Path]:
 # -- Helpers for the bad-input, concurrency and lock tests ---------------------------------
 # Appended below what others use, so their imports sit here.
 
-import re  # noqa: E402
-import sqlite3  # noqa: E402
-import time  # noqa: E402
-from collections.abc import Callable  # noqa: E402
-
 
 def world_root(w: World) -> Path:
     """The folder a world was made in (its logs, keyring, archive data, simulator logs)."""
     return w.logs_dir.parent
-
-
-def post_json(url: str, body: dict[str, Any]) -> Any:
-    request = urllib.request.Request(
-        url,
-        data=json.dumps(body).encode(),
-        headers={"Content-Type": "application/json"},
-        method="POST",
-    )
-    with urllib.request.urlopen(request, timeout=120) as response:
-        return json.load(response)
 
 
 def publish_reports(w: World, **options: Any) -> list[str]:

@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from tests.e2e import ROOT, World, get_json, world
+from sims.control import get_json, post_json
+from tests.e2e import ROOT, World, world
 from tests.test_e2e_capture import assert_archive_holds_exactly, summary_counts, write_variant
 
 pytestmark = pytest.mark.e2e
@@ -26,16 +27,7 @@ FAST_RETRIES = (
 
 
 def faults(url: str, **config: Any) -> dict[str, Any]:
-    import urllib.request
-
-    request = urllib.request.Request(
-        f"{url}/_sim/faults",
-        data=json.dumps(config).encode(),
-        headers={"Content-Type": "application/json"},
-        method="POST",
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.load(response)
+    return post_json(f"{url}/_sim/faults", config)
 
 
 def events(w: World, name: str) -> list[dict[str, Any]]:

@@ -406,23 +406,28 @@ class Window(Strict):
 CredentialName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
 
 
-class SourceSystem(Strict):
+class _System(Strict):
+    """What the source and the archive system have in common."""
+
     system: str  # a name people recognise, for logs and workbooks
     base_url: str
     credential: CredentialName
     # A selector present only when the session is gone (the login form): after a failure,
     # or on a page reached by navigation, it means "log in again", not "retry".
     logged_out: str | None = None
-    window: Window
     login: list[Step] = Field(min_length=1)
-    listing: list[Step] = Field(alias="list", min_length=1)
-    download: list[Step] = Field(min_length=1)
 
     @field_validator("login")
     @classmethod
     def _login_steps(cls, steps: list[Any]) -> list[Any]:
         _forbid(steps, (Table, Download, Upload), "login")
         return steps
+
+
+class SourceSystem(_System):
+    window: Window
+    listing: list[Step] = Field(alias="list", min_length=1)
+    download: list[Step] = Field(min_length=1)
 
     @field_validator("listing")
     @classmethod
@@ -441,12 +446,7 @@ class SourceSystem(Strict):
         return steps
 
 
-class ArchiveSystem(Strict):
-    system: str
-    base_url: str
-    credential: CredentialName
-    logged_out: str | None = None
-    login: list[Step] = Field(min_length=1)
+class ArchiveSystem(_System):
     upload: list[Step] = Field(min_length=1)
     # Steps that read the item back after upload; a `read` into `sha256` is compared
     # with the digest taken at download.
@@ -464,12 +464,6 @@ class ArchiveSystem(Strict):
         }:
             raise ValueError("`find` must read into archive_id (optional: true for a miss)")
         _forbid(steps, (Table, Download, Upload), "find")
-        return steps
-
-    @field_validator("login")
-    @classmethod
-    def _login_steps(cls, steps: list[Any]) -> list[Any]:
-        _forbid(steps, (Table, Download, Upload), "login")
         return steps
 
     @field_validator("upload")
