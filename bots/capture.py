@@ -341,12 +341,14 @@ class Capture:
         work: Callable[[], T],
         key: str | None = None,
         progress: Callable[[], int] = lambda: 0,
+        attempts: int | None = None,
     ) -> T:
         """Run ``work``; retry system errors with backoff; answer a lost session once.
 
         Attempts are counted without progress: a listing that got further before failing
         starts its count again.
         """
+        attempts = attempts or self.policy.attempts
         failures, relogins, seen = 0, 0, progress()
         system.runner.on_success = lambda: self.breaker.success(system.name)
         while True:
@@ -372,7 +374,7 @@ class Capture:
                 if progress() > seen:
                     failures, seen = 0, progress()
                 failures += 1
-                if failures >= self.policy.attempts:
+                if failures >= attempts:
                     raise
                 delay = self.policy.delay(failures, self.rng)
                 self.log.event(
@@ -406,7 +408,10 @@ class Capture:
             system.runner.check_session = True
 
         try:
-            self._stage(system, "login", work)
+            # A failed login ends the whole run, and a login is several requests that
+            # must all succeed: it gets three times a stage's attempts. The breaker still
+            # stops a run against a system that is really down.
+            self._stage(system, "login", work, attempts=3 * self.policy.attempts)
         except TransientError as exc:
             raise SystemFailure(
                 f"cannot log in to {system.name} as {credential.username!r}: {exc}. "
