@@ -1,0 +1,1 @@
+"""What an archivist needs of a captured item: metadata, reference code, checks, evidence."""
