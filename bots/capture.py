@@ -23,13 +23,18 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, NoReturn, TypeVar
 
 from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Error as PlaywrightError
 
 from credentials import Credential, CredentialStore
 
 from . import __version__
+from .archival.checks import Check, ChecksFailed, Outcome, Property
+from .archival.evidence import EventOutcome, EventType, Evidence, ScreenshotRefused, Shot
+from .archival.metadata import check_reference, gaps_and_repeats
+from .archival.preingest import Prepared, file_vars, prepare
 from .errors import (
     EXIT_DOCUMENT_FAILURES,
     EXIT_OK,
@@ -42,16 +47,16 @@ from .errors import (
     SystemFailure,
     TransientError,
 )
-from .files import StagedFile, UnexpectedPage, safe_filename, sha256_file
+from .files import Incomplete, StagedFile, UnexpectedPage, safe_filename, sha256_file
 from .ledger import Document, FailureKind, Ledger, State
 from .lock import RecipeLock
 from .recipe import LoadedRecipe
-from .recipe.model import ArchiveSystem, SourceSystem
+from .recipe.model import ArchiveSystem, SourceSystem, Table, walk_steps
 from .redaction import Redactor
 from .resilience import Breaker, RetryPolicy, StopFlag
 from .runlog import RunLog
 from .settings import Settings
-from .templating import TemplateProblem, evaluate, render
+from .templating import TemplateProblem, render
 from .web.browser import launch
 from .web.steps import StepRunner, TableCursor
 
@@ -178,6 +183,9 @@ class Capture:
         }
         self._log: RunLog | None = None
         self._ledger: Ledger | None = None
+        self._evidence: Evidence | None = None
+        # Screenshots of listing rows taken this run, by source key (evidence of capture).
+        self._row_shots: dict[str, Shot] = {}
         # Each document's row as listed in *this* run: what the page offers now (a link
         # that has appeared since) may differ from the first sighting the ledger keeps.
         self._rows: dict[str, dict[str, str | None]] = {}
@@ -195,6 +203,11 @@ class Capture:
     def ledger(self) -> Ledger:
         assert self._ledger is not None, "only while running"
         return self._ledger
+
+    @property
+    def evidence(self) -> Evidence:
+        assert self._evidence is not None, "only while running"
+        return self._evidence
 
     # -- the run -----------------------------------------------------------------------
 
@@ -225,10 +238,20 @@ class Capture:
             bot_version=__version__,
             log_path=str(self.log_path),
         )
+        self._evidence = Evidence(
+            ledger,
+            log,
+            run_id=self.run_id,
+            recipe=self.recipe.recipe,
+            directory=self.settings.logs_dir / "evidence",
+            clock=self.clock,
+        )
         log.event(
             "run_start",
             recipe_file=str(self.loaded.path),
             recipe_digest=self.loaded.digest,
+            retention_schedule=str(self.loaded.schedule.path),
+            retention_schedule_digest=self.loaded.schedule.digest,
             bot_version=__version__,
             host=socket.gethostname(),
             user=getpass.getuser(),
@@ -242,6 +265,7 @@ class Capture:
         outcome = "error"
         try:
             self._run(summary)
+            self._batch_check(summary)
             outcome = (
                 "stopped"
                 if summary.stopped_by
@@ -426,6 +450,10 @@ class Capture:
         variables = {**self.base_context, "window": window}
         cursor = TableCursor()
         source.runner.cursor = cursor
+        key_template = next(
+            s.table.key for s in walk_steps(source.spec.listing) if isinstance(s, Table)
+        )
+        source.runner.on_rows = self._shoot_rows(source, key_template, variables)
         table_key = None
 
         def work() -> None:
@@ -441,6 +469,7 @@ class Capture:
             ) from exc
         finally:
             source.runner.cursor = None
+            source.runner.on_rows = None
         assert table_key is not None  # the schema demands exactly one table
         return self._pending(cursor.rows, table_key, variables, summary)
 
@@ -500,7 +529,7 @@ class Capture:
         key = doc.source_key
 
         if doc.archive_id is None and not doc.upload_uncertain and not self._staged_intact(doc):
-            staged = self._stage(source, "download", lambda: self._download(doc, source), key)
+            staged = self._fetch_file(doc, source)
             doc = self._advance(
                 doc,
                 State.DOWNLOADED,
@@ -508,16 +537,19 @@ class Capture:
                 size=staged.size,
                 staged_path=str(staged.path),
                 filename=staged.filename,
+                source_filename=staged.original,
             )
         if doc.archive_id is None:
-            metadata = self._metadata(doc)
+            prepared = self._check_before_upload(doc)
             if not archive.logged_in:
                 self._login(archive)
             holder = [doc]
             ids = self._stage(
-                archive, "upload", lambda: self._upload(holder, metadata, archive), key
+                archive, "upload", lambda: self._upload(holder, prepared, archive), key
             )
-            doc = self._advance(holder[0], State.UPLOADED, item_metadata=metadata, **ids)
+            doc = self._advance(holder[0], State.UPLOADED, item_metadata=prepared.metadata, **ids)
+            self._ingested(doc, archive)
+        self._check_reference(doc)
         if not archive.logged_in:
             self._login(archive)
         self._stage(archive, "confirm", lambda: self._confirm(doc, archive), key)
@@ -527,6 +559,55 @@ class Capture:
         if not doc.staged_path or not doc.sha256 or not Path(doc.staged_path).is_file():
             return False
         return sha256_file(Path(doc.staged_path))[0] == doc.sha256
+
+    def _fetch_file(self, doc: Document, source: _System[SourceSystem]) -> StagedFile:
+        """Download with retries; what keeps arriving broken fails its check, by name."""
+        key = doc.source_key
+        shot = self._row_shots.get(key)
+        try:
+            staged = self._stage(source, "download", lambda: self._download(doc, source), key)
+        except UnexpectedPage as exc:
+            self._refuse_capture(doc, Property.USABILITY, "format_matches_extension", exc, shot)
+        except Incomplete as exc:
+            self._refuse_capture(doc, Property.COMPLETENESS, "size_matches_declared", exc, shot)
+        self.evidence.event(
+            key,
+            EventType.CAPTURE,
+            EventOutcome.SUCCESS,
+            {
+                "system": source.name,
+                "source_url": source.page.url,
+                "listing_row": self._rows.get(key, doc.listing),
+                "filename": staged.filename,
+                "source_filename": staged.original,
+                "size": staged.size,
+            },
+            shot,
+        )
+        self.evidence.event(
+            key,
+            EventType.DIGEST,
+            EventOutcome.SUCCESS,
+            {"algorithm": "SHA-256", "digest": staged.sha256, "size": staged.size},
+        )
+        return staged
+
+    def _refuse_capture(
+        self, doc: Document, prop: Property, name: str, exc: Exception, shot: Shot | None
+    ) -> NoReturn:
+        """Every attempt brought a broken file: a failed check, not a system failure."""
+        check = Check.failed(
+            prop, name, f"every attempt failed so; the last: {self.redactor.scrub(str(exc))}"
+        )
+        self._record_checks(doc, [check])
+        self.evidence.event(
+            doc.source_key,
+            EventType.CAPTURE,
+            EventOutcome.FAILURE,
+            {"check": f"{prop}/{name}", "reason": check.reason},
+            shot,
+        )
+        raise ChecksFailed([check]) from exc
 
     def _download(self, doc: Document, source: _System[SourceSystem]) -> StagedFile:
         runner = source.runner
@@ -544,45 +625,56 @@ class Capture:
             )
         return outcome.downloaded
 
-    def _metadata(self, doc: Document) -> dict[str, str]:
-        variables = {**self.base_context, "row": doc.listing, "file": self._file_vars(doc)}
-        period = None
-        for rule in self.recipe.retention:
-            try:
-                if evaluate(rule.when, variables):
-                    period = rule.period
-                    break
-            except TemplateProblem as exc:
-                raise BusinessError(
-                    f"{self.loaded.where(rule.line)}: retention rule: {exc}"
-                ) from exc
-        if period is None:
-            raise BusinessError(
-                f"no retention rule in {self.loaded.path} covers this report "
-                f"(kind={doc.listing.get('kind')!r}, title={doc.listing.get('title')!r}); "
-                "add a rule for it rather than guessing a period"
-            )
-        variables["retention"] = period
-        metadata: dict[str, str] = {}
-        for name, template in self.recipe.metadata.items():
-            try:
-                metadata[name] = render(template, variables)
-            except TemplateProblem as exc:
-                raise BusinessError(f"{self.loaded.path}: metadata.{name}: {exc}") from exc
-        return metadata
+    def _check_before_upload(self, doc: Document) -> Prepared:
+        """The four-property checks and the metadata; ChecksFailed stops the document here."""
+        prepared = prepare(doc, self.loaded, self.base_context, self.clock().date())
+        self._record_checks(doc, prepared.checks)
+        key, report = doc.source_key, prepared.report
+        by_name = {c.name: c for c in prepared.checks}
+        identified = by_name.get("format_identified")
+        self.evidence.event(
+            key,
+            EventType.FORMAT,
+            _premis_outcome(identified),
+            {"format": report.format, "extension": report.extension, "pages": report.pages},
+        )
+        virus = by_name.get("virus_scan")
+        self.evidence.event(
+            key,
+            EventType.VIRUS_CHECK,
+            _premis_outcome(virus),
+            {"reason": virus.reason if virus else "not run"},
+        )
+        failed = prepared.failed
+        self.evidence.event(
+            key,
+            EventType.VALIDATION,
+            EventOutcome.FAILURE if failed else EventOutcome.SUCCESS,
+            {
+                "checks": len(prepared.checks),
+                "failed": [c.line() for c in failed],
+                "not_run": [c.line() for c in prepared.checks if c.outcome is Outcome.NOT_RUN],
+            },
+        )
+        if failed:
+            raise ChecksFailed(failed)
+        return prepared
 
-    def _file_vars(self, doc: Document) -> dict[str, Any]:
-        path = Path(doc.staged_path or "")
-        return {
-            "path": str(path),
-            "name": doc.filename,
-            "size": doc.size,
-            "sha256": doc.sha256,
-            "ext": path.suffix.lstrip(".").lower(),
-        }
+    def _record_checks(self, doc: Document, checks: list[Check]) -> None:
+        rows = [
+            {
+                "property": c.property.value,
+                "name": c.name,
+                "outcome": c.outcome.value,
+                "reason": self.redactor.scrub(c.reason),
+            }
+            for c in checks
+        ]
+        self.ledger.record_checks(doc.recipe, doc.source_key, self.run_id, rows)
+        self.log.event("checks", key=doc.source_key, results=rows)
 
     def _upload(
-        self, holder: list[Document], metadata: dict[str, str], archive: _System[ArchiveSystem]
+        self, holder: list[Document], prepared: Prepared, archive: _System[ArchiveSystem]
     ) -> dict[str, str | None]:
         """One attempt: look first if an earlier attempt may have gone through."""
         doc = holder[0]
@@ -590,8 +682,8 @@ class Capture:
         variables = {
             **self.base_context,
             "row": doc.listing,
-            "meta": metadata,
-            "file": self._file_vars(doc),
+            "meta": prepared.metadata,
+            "file": file_vars(doc, prepared.report),
         }
         if doc.upload_uncertain:
             found = self._find(doc, variables, archive)
@@ -600,7 +692,9 @@ class Capture:
         if doc.state is not State.UPLOADING:
             # The intent, durable before the submit: after a crash from here on, the next
             # run looks in the archive before uploading again.
-            holder[0] = doc = self._advance(doc, State.UPLOADING)
+            holder[0] = doc = self._advance(
+                doc, State.UPLOADING, file_format=prepared.report.format
+            )
         archive.runner.run(archive.spec.upload, variables, phase="upload")
         archive_id = variables.get("archive_id")
         if not archive_id:
@@ -609,6 +703,22 @@ class Capture:
                 f"on {archive.page.url}; the upload's outcome is unknown"
             )
         return {"archive_id": archive_id, "reference_code": variables.get("reference_code") or None}
+
+    def _ingested(self, doc: Document, archive: _System[ArchiveSystem]) -> None:
+        """The ingestion event, with the archive's answer on screen as its evidence."""
+        shot = self._screenshot(archive.page, doc.source_key, "archive-receipt")
+        self.evidence.event(
+            doc.source_key,
+            EventType.INGESTION,
+            EventOutcome.SUCCESS,
+            {
+                "system": archive.name,
+                "archive_id": doc.archive_id,
+                "reference_code": doc.reference_code,
+                "url": archive.page.url,
+            },
+            shot,
+        )
 
     def _find(
         self, doc: Document, variables: dict[str, Any], archive: _System[ArchiveSystem]
@@ -633,26 +743,161 @@ class Capture:
         }
 
     def _confirm(self, doc: Document, archive: _System[ArchiveSystem]) -> None:
-        if not archive.spec.confirm:
-            return
+        """Read the item back: its digest, and the file itself."""
         archive.runner.key = doc.source_key
         variables = {
             **self.base_context,
             "row": doc.listing,
-            "file": self._file_vars(doc),
+            "file": file_vars(doc),
             "meta": doc.item_metadata or {},
             "archive_id": doc.archive_id,
             "reference_code": doc.reference_code,
         }
-        archive.runner.run(archive.spec.confirm, variables, phase="confirm")
-        reported = variables.get("sha256")
-        if reported is not None and reported.lower() != (doc.sha256 or "").lower():
-            raise BusinessError(
-                f"the archive holds {doc.archive_id} with SHA-256 {reported}, but the file "
-                f"downloaded had {doc.sha256}: the archived copy is not the captured file"
+        if archive.spec.confirm:
+            archive.runner.run(archive.spec.confirm, variables, phase="confirm")
+            reported = variables.get("sha256")
+            if reported is not None and reported.lower() != (doc.sha256 or "").lower():
+                raise BusinessError(
+                    f"the archive holds {doc.archive_id} with SHA-256 {reported}, but the file "
+                    f"downloaded had {doc.sha256}: the archived copy is not the captured file"
+                )
+            self.log.event(
+                "confirmed_read_back",
+                key=doc.source_key,
+                archive_id=doc.archive_id,
+                sha256=reported,
             )
+        if archive.spec.fixity:
+            self._fixity(doc, archive, variables)
+
+    def _check_reference(self, doc: Document) -> None:
+        """The code the archive assigned follows the rule, and no other document has it."""
+        code, meta = doc.reference_code, doc.item_metadata or {}
+        name = "reference_code"
+        if not code:
+            check = Check.not_run(
+                Property.AUTHENTICITY, name, "the archive showed no reference code to check"
+            )
+        elif problem := check_reference(code, meta):
+            check = Check.failed(Property.AUTHENTICITY, name, problem)
+        elif holder := self.ledger.holder_of_reference(code, (doc.recipe, doc.source_key)):
+            check = Check.failed(Property.AUTHENTICITY, name, f"{code} is also held by {holder}")
+        else:
+            check = Check.passed(Property.AUTHENTICITY, name, f"{code} follows the rule")
+        self._record_checks(doc, [check])
+        if check.outcome is Outcome.FAIL:
+            raise ChecksFailed([check])
+
+    def _fixity(
+        self, doc: Document, archive: _System[ArchiveSystem], variables: dict[str, Any]
+    ) -> None:
+        """Download the stored file back; its SHA-256 must be the one taken at download."""
+        runner = archive.runner
+        runner.staging_dir = self.settings.staging_dir(self.recipe.recipe) / ".fixity"
+        try:
+            outcome = runner.run(archive.spec.fixity, variables, phase="fixity")
+            back = outcome.downloaded
+            if back is None:
+                raise BusinessError(
+                    f"{self.loaded.path}: the fixity steps ran but their `download` did not apply"
+                )
+        finally:
+            runner.staging_dir = None
+        back.path.unlink(missing_ok=True)
+        same = back.sha256 == doc.sha256
+        check = (
+            Check.passed(
+                Property.AUTHENTICITY,
+                "fixity_read_back",
+                f"the archive's copy has SHA-256 {back.sha256}",
+            )
+            if same
+            else Check.failed(
+                Property.AUTHENTICITY,
+                "fixity_read_back",
+                f"the archive's copy of {doc.archive_id} has SHA-256 {back.sha256} "
+                f"({back.size} bytes), the file captured had {doc.sha256} ({doc.size} bytes)",
+            )
+        )
+        self._record_checks(doc, [check])
+        self.evidence.event(
+            doc.source_key,
+            EventType.FIXITY,
+            EventOutcome.SUCCESS if same else EventOutcome.FAILURE,
+            {
+                "algorithm": "SHA-256",
+                "expected": doc.sha256,
+                "read_back": back.sha256,
+                "size": back.size,
+                "archive_id": doc.archive_id,
+            },
+        )
+        if not same:
+            raise ChecksFailed([check])
+
+    # -- evidence --------------------------------------------------------------------
+
+    def _screenshot(self, page: Any, key: str, what: str, target: Any = None) -> Shot | None:
+        """Evidence is worth having, not worth failing a capture for: a miss is logged."""
+        try:
+            return self.evidence.screenshot(page, key, what, target)
+        except (ScreenshotRefused, PlaywrightError) as exc:
+            self.log.event(
+                "screenshot_skipped", key=key, outcome="warning", what=what, error=str(exc)
+            )
+            return None
+
+    def _shoot_rows(
+        self, source: _System[SourceSystem], table_key: str, variables: dict[str, Any]
+    ) -> Callable[[list[dict[str, str | None]], list[Any]], None]:
+        """A hook for the listing: photograph each row not yet archived, as it was seen."""
+
+        def shoot(rows: list[dict[str, str | None]], elements: list[Any]) -> None:
+            for row, element in zip(rows, elements, strict=True):
+                try:
+                    key = render(table_key, {**variables, "row": row})
+                except TemplateProblem:
+                    continue  # reported when the listing is turned into documents
+                if not key or key in self._row_shots:
+                    continue
+                known = self.ledger.get(self.recipe.recipe, key)
+                if known is not None and known.state is State.CONFIRMED:
+                    continue
+                shot = self._screenshot(source.page, key, "listing-row", element)
+                if shot is not None:
+                    self._row_shots[key] = shot
+
+        return shoot
+
+    def _batch_check(self, summary: RunSummary) -> None:
+        """Per run: listed, downloaded and archived counts, and item-number continuity."""
+        downloaded = len(
+            {
+                e["source_key"]
+                for e in self.ledger.events_of(self.recipe.recipe)
+                if e["run_id"] == self.run_id and e["event_type"] == EventType.DIGEST.value
+            }
+        )
+        groups: dict[str, list[str]] = {}
+        for code in self.ledger.references(self.recipe.recipe):
+            groups.setdefault(code.rsplit("-", 1)[0], []).append(code)
+        continuity = {
+            group: problems
+            for group, codes in sorted(groups.items())
+            if (problems := gaps_and_repeats(codes))
+        }
         self.log.event(
-            "confirmed_read_back", key=doc.source_key, archive_id=doc.archive_id, sha256=reported
+            "batch_check",
+            outcome="ok" if not continuity and summary.new == len(summary.archived) else "warning",
+            listed=summary.listed,
+            new=summary.new,
+            downloaded=downloaded,
+            archived=len(summary.archived),
+            failed=[key for key, *_ in summary.failures],
+            held=[d.source_key for d in summary.held],
+            # Gaps among this recipe's own items; items other producers filed in the same
+            # group fill them, which only the archive's inventory can show.
+            item_number_breaks=continuity,
         )
 
     # -- ledger helpers ---------------------------------------------------------------------
@@ -693,3 +938,9 @@ class Capture:
         summary.failures.append((doc.source_key, reason, kind))
         if isinstance(exc, CircuitOpen):
             self.log.event("circuit_open", outcome="error", error=reason)
+
+
+def _premis_outcome(check: Check | None) -> EventOutcome:
+    if check is None or check.outcome is Outcome.NOT_RUN:
+        return EventOutcome.NOT_RUN
+    return EventOutcome.SUCCESS if check.outcome is Outcome.PASS else EventOutcome.FAILURE

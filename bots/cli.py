@@ -11,6 +11,7 @@ import functools
 import os
 import sys
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -20,7 +21,7 @@ from credentials import KeyringSettings, create_key_file, open_store
 
 from . import __version__
 from .capture import Capture, RunSummary, local_now
-from .errors import EXIT_SYSTEM, EXIT_USAGE, CredentialError, FleetError
+from .errors import EXIT_SYSTEM, EXIT_USAGE, CredentialError, FleetError, UsageError
 from .ledger import FailureKind, Ledger
 from .recipe import LoadedRecipe, load_recipe, walk_steps
 from .redaction import Redactor
@@ -186,6 +187,70 @@ def check(recipe: str) -> None:
         )
     )
     _out(f"{loaded.path}: ok (recipe {r.recipe!r}, {steps} steps, sha256 {loaded.digest[:12]})")
+
+
+@main.command("export-bag")
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="The bag's folder; must not exist yet (or be empty).",
+)
+@click.option("--run", "run_id", help="Bag what this run captured.")
+@click.option(
+    "--since",
+    type=click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]),
+    help="Bag what was captured since this date (local time), e.g. 2026-11-01.",
+)
+@click.option("--recipe", "recipe_name", help="Only this recipe's documents.")
+@click.option(
+    "--organization",
+    envvar="FLEET_ORGANIZATION",
+    required=True,
+    help="Source-Organization for bag-info.txt: who hands the records over "
+    "(or $FLEET_ORGANIZATION).",
+)
+@logs_option
+@ledger_option
+@_guard
+def export_bag_command(
+    out: Path,
+    run_id: str | None,
+    since: datetime | None,
+    recipe_name: str | None,
+    organization: str,
+    logs_dir: Path | None,
+    ledger_url: str | None,
+) -> None:
+    """Write the captured files as a BagIt bag (RFC 8493) with their item metadata.
+
+    Say which documents with --run RUN_ID or --since DATE. The bag validates with the
+    `bagit` package (`bagit.py --validate DIR`), and carries item-metadata.csv.
+    """
+    from .archival.bag import export_bag
+
+    if (run_id is None) == (since is None):
+        raise UsageError("say which documents to bag: --run RUN_ID or --since DATE (one of them)")
+    settings = Settings.from_env(os.environ, logs_dir=logs_dir, ledger_url=ledger_url)
+    ledger = Ledger(settings.ledger_url, local_now)
+    try:
+        when = since.astimezone() if since is not None else None
+        documents = ledger.captured(run_id=run_id, since=when, recipe=recipe_name)
+    finally:
+        ledger.close()
+    external_id = run_id or f"{recipe_name or 'fleet'}-since-{since:%Y%m%d}"
+    summary = export_bag(
+        documents,
+        out,
+        organization=organization,
+        external_id=external_id,
+        description=f"Reports captured by rpa-fleet {__version__}"
+        + (f" in run {run_id}" if run_id else f" since {since:%Y-%m-%d}"),
+    )
+    _out(
+        f"bag {summary.path}: {summary.items} items, {summary.bytes} bytes "
+        f"(Payload-Oxum {summary.oxum}), validated"
+    )
 
 
 @main.command()

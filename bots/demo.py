@@ -113,6 +113,14 @@ def describe(summary: RunSummary) -> list[str]:
         )
     if summary.archived:
         lines.insert(0, f"archived {len(summary.archived)} report(s):")
+        lines.append(
+            "each passed its four-property checks (ledger table `checks`); evidence in "
+            "logs/evidence. Hand them over as a BagIt bag:"
+        )
+        lines.append(
+            f"  python runner.py export-bag --run {summary.run_id} --out bag-{summary.run_id} "
+            "--organization 'Your organisation'"
+        )
     elif not summary.failures:
         lines.append(
             f"nothing new to archive: {summary.already_confirmed} report(s) already archived"

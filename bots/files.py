@@ -39,9 +39,10 @@ def safe_filename(name: str, fallback: str) -> str:
 @dataclass(frozen=True)
 class StagedFile:
     path: Path
-    filename: str
+    filename: str  # the safe name it is staged under
     size: int
     sha256: str
+    original: str = ""  # the name the source sent, before it was made safe
 
 
 def sha256_file(path: Path) -> tuple[str, int]:
@@ -57,8 +58,9 @@ def sha256_file(path: Path) -> tuple[str, int]:
 class StagingWriter:
     """Write a stream to ``final`` via ``final.part``, hashing as it goes."""
 
-    def __init__(self, final: Path) -> None:
+    def __init__(self, final: Path, original: str = "") -> None:
         self.final = final
+        self.original = original or final.name
         self.partial = final.with_name(final.name + ".part")
         self._digest = hashlib.sha256()
         self.size = 0
@@ -75,25 +77,31 @@ class StagingWriter:
         os.fsync(self._handle.fileno())
         self._handle.close()
         os.replace(self.partial, self.final)
-        return StagedFile(self.final, self.final.name, self.size, self._digest.hexdigest())
+        return StagedFile(
+            self.final, self.final.name, self.size, self._digest.hexdigest(), self.original
+        )
 
     def abort(self) -> None:
         self._handle.close()
         self.partial.unlink(missing_ok=True)
 
 
-def stage_via(save: Callable[[Path], object], final: Path) -> StagedFile:
+def stage_via(save: Callable[[Path], object], final: Path, original: str = "") -> StagedFile:
     """Let ``save`` (Playwright's ``Download.save_as``) write the file; hash it; place it."""
     final.parent.mkdir(parents=True, exist_ok=True)
     partial = final.with_name(final.name + ".part")
     save(partial)
     digest, size = sha256_file(partial)
     os.replace(partial, final)
-    return StagedFile(final, final.name, size, digest)
+    return StagedFile(final, final.name, size, digest, original or final.name)
 
 
 class UnexpectedPage(TransientError):
     """An HTML page arrived where a file was expected (an expired session, a busy server)."""
+
+
+class Incomplete(TransientError):
+    """Fewer bytes arrived than the source declared: a dropped connection, or a broken file."""
 
 
 class TooLarge(BusinessError):

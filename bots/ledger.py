@@ -100,6 +100,8 @@ documents = Table(
     Column("failure_kind", String(16)),
     Column("failed_stage", String(16)),  # the state it failed from
     Column("failed_recipe_digest", String(64)),  # which recipe version refused it
+    Column("source_filename", Text),  # the name the source sent, before it was made safe
+    Column("file_format", String(32)),  # sniffed from the bytes: "PDF 1.4", "XLSX", "CSV"
     Column("last_run_id", String(64)),
     Column("listed_at", DateTime(timezone=True), nullable=False),
     Column("downloaded_at", DateTime(timezone=True)),
@@ -123,6 +125,39 @@ runs = Table(
     Column("ended_at", DateTime(timezone=True)),
     Column("outcome", String(32)),
     Column("counts", Text),  # JSON
+)
+
+# The four-property checks, one row per document, run and check (bots.archival.checks).
+checks = Table(
+    "checks",
+    metadata_obj,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("recipe", String(64), nullable=False),
+    Column("source_key", String(255), nullable=False),
+    Column("run_id", String(64), nullable=False),
+    Column("property", String(16), nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("checked_at", DateTime(timezone=True), nullable=False),
+)
+
+# PREMIS-style events (capture, message digest calculation, ...), one row per event.
+events = Table(
+    "events",
+    metadata_obj,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("event_id", String(36), nullable=False, unique=True),
+    Column("recipe", String(64), nullable=False),
+    Column("source_key", String(255), nullable=False),
+    Column("run_id", String(64), nullable=False),
+    Column("event_type", String(40), nullable=False),
+    Column("event_time", DateTime(timezone=True), nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("detail", Text, nullable=False),
+    Column("agent", Text, nullable=False),  # "rpa-fleet 0.1.0 on host"
+    Column("evidence_path", Text),  # a screenshot under logs/evidence
+    Column("evidence_sha256", String(64)),
 )
 
 
@@ -151,6 +186,8 @@ class Document:
     failure_kind: FailureKind | None = None
     failed_stage: State | None = None
     failed_recipe_digest: str | None = None
+    source_filename: str | None = None
+    file_format: str | None = None
 
     @property
     def upload_uncertain(self) -> bool:
@@ -179,6 +216,8 @@ class Document:
             failure_kind=FailureKind(row["failure_kind"]) if row["failure_kind"] else None,
             failed_stage=State(row["failed_stage"]) if row["failed_stage"] else None,
             failed_recipe_digest=row["failed_recipe_digest"],
+            source_filename=row["source_filename"],
+            file_format=row["file_format"],
         )
 
 
@@ -218,7 +257,7 @@ class Ledger:
         """Ledgers written by an older version gain the newer (nullable) columns."""
         with self.engine.begin() as conn:
             inspector = inspect(conn)  # on this connection: a second one would wait for our lock
-            for table in (documents, runs):
+            for table in (documents, runs, checks, events):
                 present = {c["name"] for c in inspector.get_columns(table.name)}
                 for column in table.columns:
                     if column.name not in present and column.nullable:
@@ -379,6 +418,36 @@ class Ledger:
         with self.engine.connect() as conn:
             return {state: n for state, n in conn.execute(query)}
 
+    def captured(
+        self,
+        *,
+        run_id: str | None = None,
+        since: datetime | None = None,
+        recipe: str | None = None,
+    ) -> list[Document]:
+        """Confirmed documents: those a run confirmed, or confirmed at or after ``since``.
+
+        Confirmed is final, so a confirmed document's ``last_run_id`` is the run that
+        confirmed it. A naive ``since`` is read in the ledger clock's zone.
+        """
+        if (run_id is None) == (since is None):
+            raise ValueError("give exactly one of run_id and since")
+        query = select(documents).where(documents.c.state == State.CONFIRMED.value)
+        if run_id is not None:
+            query = query.where(documents.c.last_run_id == run_id)
+        if since is not None:
+            # SQLite keeps only the wall time the clock gave (the offset is dropped), so
+            # ``since`` is compared as a wall time in the clock's zone; on PostgreSQL the
+            # conversion names the same instant and changes nothing.
+            zone = self._clock().tzinfo
+            since = since.replace(tzinfo=zone) if since.tzinfo is None else since.astimezone(zone)
+            query = query.where(documents.c.confirmed_at >= since)
+        if recipe is not None:
+            query = query.where(documents.c.recipe == recipe)
+        query = query.order_by(documents.c.confirmed_at, documents.c.id)
+        with self.engine.connect() as conn:
+            return [Document.from_row(r) for r in conn.execute(query).mappings()]
+
     @staticmethod
     def _fetch(conn: Connection, recipe: str, key: str) -> Document | None:
         row = (
@@ -433,3 +502,61 @@ class Ledger:
             query = query.where(runs.c.recipe == recipe)
         with self.engine.connect() as conn:
             yield from conn.execute(query).mappings().all()
+
+    # -- evidence ------------------------------------------------------------------
+
+    def record_checks(
+        self, recipe: str, key: str, run_id: str, results: list[dict[str, str]]
+    ) -> None:
+        """One row per check: ``property``, ``name``, ``outcome``, ``reason``."""
+        if not results:
+            return
+        now = self._clock()
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(checks),
+                [
+                    {"recipe": recipe, "source_key": key, "run_id": run_id, "checked_at": now, **r}
+                    for r in results
+                ],
+            )
+
+    def record_event(self, **values: Any) -> None:
+        """A PREMIS-style event (see bots.archival.evidence)."""
+        with self.engine.begin() as conn:
+            conn.execute(insert(events).values(**values))
+
+    def checks_of(self, recipe: str, key: str | None = None) -> list[RowMapping]:
+        query = select(checks).where(checks.c.recipe == recipe).order_by(checks.c.id)
+        if key is not None:
+            query = query.where(checks.c.source_key == key)
+        with self.engine.connect() as conn:
+            return list(conn.execute(query).mappings().all())
+
+    def events_of(self, recipe: str, key: str | None = None) -> list[RowMapping]:
+        query = select(events).where(events.c.recipe == recipe).order_by(events.c.id)
+        if key is not None:
+            query = query.where(events.c.source_key == key)
+        with self.engine.connect() as conn:
+            return list(conn.execute(query).mappings().all())
+
+    def holder_of_reference(self, reference_code: str, but: tuple[str, str]) -> str | None:
+        """The key of another document that holds ``reference_code``, if any."""
+        query = select(documents.c.recipe, documents.c.source_key).where(
+            documents.c.reference_code == reference_code
+        )
+        with self.engine.connect() as conn:
+            for recipe, key in conn.execute(query):
+                if (recipe, key) != but:
+                    return f"{recipe}/{key}"
+        return None
+
+    def references(self, recipe: str) -> list[str]:
+        """Reference codes of this recipe's confirmed documents."""
+        query = select(documents.c.reference_code).where(
+            documents.c.recipe == recipe,
+            documents.c.state == State.CONFIRMED.value,
+            documents.c.reference_code.is_not(None),
+        )
+        with self.engine.connect() as conn:
+            return [code for (code,) in conn.execute(query)]

@@ -8,6 +8,7 @@ empty string silently archived as metadata.
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from typing import Any
 
@@ -19,6 +20,21 @@ _env = ImmutableSandboxedEnvironment(
     autoescape=False,  # values go into form fields and file names, never into HTML
     keep_trailing_newline=False,
 )
+
+
+def _search(text: Any, pattern: str) -> str:
+    """``{{ content.text | search('报表日期：(\\d{4})') }}``: the first group of the first
+    match (the whole match when the pattern has no group), or "" when nothing matches."""
+    try:
+        match = re.search(pattern, str(text or ""))
+    except re.error as exc:
+        raise ValueError(f"search: invalid pattern {pattern!r}: {exc}") from exc
+    if match is None:
+        return ""
+    return match.group(1) if match.re.groups else match.group(0)
+
+
+_env.filters["search"] = _search
 
 
 class TemplateProblem(Exception):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -177,7 +178,15 @@ def recipe_variant(
         text = text.replace(old, new)
     path = directory / name
     path.write_text(text + append, encoding="utf-8")
+    copy_schedules(directory)
     return path
+
+
+def copy_schedules(directory: Path) -> Path:
+    """The demo's retention schedules beside a recipe written to ``directory``."""
+    target = directory / "schedules"
+    shutil.copytree(ROOT / "recipes" / "schedules", target, dirs_exist_ok=True)
+    return target
 
 
 def line_of(path: Path, needle: str) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import sqlite3
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -180,7 +181,7 @@ def test_template_reading_a_missing_field_exits_2_naming_line_and_field_before_c
     good_world: World, tmp_path: Path
 ) -> None:
     recipe = recipe_variant(
-        tmp_path, "titel.yaml", [('  title: "{{ row.title }}"', '  title: "{{ row.titel }}"')]
+        tmp_path, "titel.yaml", [('  title: "{{ row.title or', '  title: "{{ row.titel or')]
     )
     before = snapshot(good_world)
     result = good_world.run(recipe)
@@ -285,7 +286,7 @@ def test_hostile_file_names_are_archived_under_safe_names_inside_staging(
     hostile = ["../../etc/passwd.csv", "报表\x07\x1b.csv", "..\\..\\etc\\passwd.csv"]
     keys = [publish_reports(w, count=1, kind="销售明细", filename=name)[0] for name in hostile]
     # 凭证汇总表 come through the browser's own download (生成, then 下载).
-    keys += publish_reports(w, count=1, kind="凭证汇总表", filename="../../etc/passwd.csv")
+    keys += publish_reports(w, count=1, kind="凭证汇总表", filename="../../etc/passwd.pdf")
     result = w.run()
     assert result.code == 0, result.output
     assert_archived(w, new_items(w, before), keys)
@@ -312,6 +313,19 @@ def test_hostile_file_names_are_archived_under_safe_names_inside_staging(
     for key in keys:
         archived = by_digest[reports[key]["sha256"]]["filename"]
         assert "/" not in archived and not CONTROL.search(archived), repr(archived)
+    # The security check says what was cleaned, so the record shows the name was hostile.
+    db = sqlite3.connect(w.logs_dir / "ledger.sqlite3")
+    try:
+        reasons = {
+            key: reason
+            for key, reason in db.execute(
+                "select source_key, reason from checks where name = 'filename_safe'"
+            )
+        }
+    finally:
+        db.close()
+    for key in keys:
+        assert reasons[key].startswith("cleaned: removed "), reasons[key]
 
 
 GBK_KINDS = [

@@ -24,6 +24,8 @@ from tests.e2e import (
     World,
     files_containing,
     get_json,
+    recipe_variant,
+    simulator_requests,
     world,
 )
 
@@ -48,6 +50,8 @@ def expected_metadata(report: dict[str, Any]) -> dict[str, Any]:
         "doc_number": "",
         "classification": "内部",
         "remarks": f"源系统报表编号 {report['id']}",
+        # Read from the PDF by the bot; the ERP's ground truth counts the page objects.
+        "pages": report["pages"],
     }
 
 
@@ -162,47 +166,65 @@ def test_passwords_are_nowhere(captured: World) -> None:
 
 
 def write_variant(tmp_path: Path, replacements: list[tuple[str, str]]) -> Path:
-    text = (ROOT / "recipes" / "demo.yaml").read_text(encoding="utf-8")
-    for old, new in replacements:
-        assert old in text, old
-        text = text.replace(old, new)
-    path = tmp_path / "variant.yaml"
-    path.write_text(text, encoding="utf-8")
-    return path
+    return recipe_variant(tmp_path, "variant.yaml", replacements)
 
 
 def test_business_failures_are_recorded_and_retried_after_the_fix(tmp_path: Path) -> None:
-    """A report no retention rule covers, and one the archive refuses, fail alone."""
+    """No retention rule, a value our checks refuse, one the archive refuses: each fails alone."""
     broken = write_variant(
         tmp_path,
         [
-            # 库存盘点表 loses its retention rule.
-            ("'销售明细', '库存盘点表']", "'销售明细']"),
-            # The archive refuses a year it cannot accept for 销售明细.
+            # Our own metadata check refuses a year that is not four digits for 资金日报表.
             (
                 'year: "{{ row.date[:4] }}"',
-                "year: \"{{ '20x5' if row.kind == '销售明细' else row.date[:4] }}\"",
+                "year: \"{{ '20x5' if row.kind == '资金日报表' else row.date[:4] }}\"",
+            ),
+            # The upload steps leave 责任者 empty for 销售明细: the archive refuses it.
+            (
+                '"input[name=author]": "{{ meta.author }}"',
+                "\"input[name=author]\": \"{{ '' if row.kind == '销售明细' else meta.author }}\"",
             ),
         ],
+    )
+    # 库存盘点表 loses its retention rule.
+    schedule = tmp_path / "schedules" / "accounting.yaml"
+    text = schedule.read_text(encoding="utf-8")
+    schedule.write_text(
+        text.replace("row.kind == '库存盘点表'", "row.kind == '库存盘点表（停用）'"),
+        encoding="utf-8",
     )
     with world(tmp_path, reports=12) as w:
         reports = w.erp_state()
         stock = {r["id"] for r in reports if r["kind"] == "库存盘点表"}
         sales = {r["id"] for r in reports if r["kind"] == "销售明细"}
-        assert stock and sales
+        fund = {r["id"] for r in reports if r["kind"] == "资金日报表"}
+        assert stock and sales and fund
         result = w.run(broken)
         assert result.code == 1, result.output
         for key in stock:
-            assert f"FAILED demo {key} (business): no retention rule" in result.stderr
+            assert re.search(
+                rf"FAILED demo {key} \(business\): .*retention_schedule: no rule of the "
+                r"retention schedule accounting.yaml",
+                result.stderr,
+            )
         for key in sales:
-            assert re.search(rf"FAILED demo {key} \(business\): .*refused: .*年度", result.stderr)
-        fine = [r for r in reports if r["id"] not in stock | sales]
+            assert re.search(rf"FAILED demo {key} \(business\): .*refused: .*责任者", result.stderr)
+        for key in fund:
+            assert re.search(
+                rf"FAILED demo {key} \(business\): .*metadata_valid: 年度 \(year\): '20x5'",
+                result.stderr,
+            )
+        failed = stock | sales | fund
+        fine = [r for r in reports if r["id"] not in failed]
         assert_archive_holds_exactly(fine, w.archive_state())
+        # Nothing was uploaded for what our checks refused: the archive never saw them.
+        requests = "\n".join(simulator_requests(w))
+        assert requests.count("POST /ingest") == len(fine) + len(sales)
 
         # The same recipe again: business failures are held, not retried, and said again.
         again = w.run(broken)
         assert again.code == 1, again.output
-        for key in stock | sales:
+        for key in failed:
             assert f"HELD demo {key}:" in again.stderr
         assert summary_counts(again.stdout)["archived"] == 0
         assert_archive_holds_exactly(fine, w.archive_state())
@@ -210,7 +232,7 @@ def test_business_failures_are_recorded_and_retried_after_the_fix(tmp_path: Path
         fixed = w.run()  # the demo recipe as it should be
         assert fixed.code == 0, fixed.output
         assert_archive_holds_exactly(reports, w.archive_state())
-        assert summary_counts(fixed.stdout)["archived"] == len(stock | sales)
+        assert summary_counts(fixed.stdout)["archived"] == len(failed)
 
 
 def test_missing_credential_stops_before_contacting_anything(tmp_path: Path) -> None:

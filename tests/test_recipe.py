@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import socket
 import subprocess
 import sys
@@ -20,7 +21,18 @@ def write_variant(tmp_path: Path, old: str, new: str) -> Path:
     assert old in text, f"test is stale: {old!r} no longer in demo.yaml"
     path = tmp_path / "variant.yaml"
     path.write_text(text.replace(old, new, 1), encoding="utf-8")
+    shutil.copytree(ROOT / "recipes" / "schedules", tmp_path / "schedules", dirs_exist_ok=True)
     return path
+
+
+def schedule_variant(tmp_path: Path, old: str, new: str) -> Path:
+    """The demo recipe beside a changed copy of its retention schedule; returns the schedule."""
+    write_variant(tmp_path, "recipe: demo", "recipe: demo")
+    schedule = tmp_path / "schedules" / "accounting.yaml"
+    text = schedule.read_text(encoding="utf-8")
+    assert old in text, f"test is stale: {old!r} no longer in the schedule"
+    schedule.write_text(text.replace(old, new, 1), encoding="utf-8")
+    return schedule
 
 
 def line_of(path: Path, needle: str) -> int:
@@ -104,7 +116,9 @@ def test_duplicate_keys_are_refused(tmp_path: Path) -> None:
 
 
 def test_template_syntax_error_is_found_before_running(tmp_path: Path) -> None:
-    path = write_variant(tmp_path, 'title: "{{ row.title }}"', 'title: "{{ row.title }"')
+    path = write_variant(
+        tmp_path, 'title: "{{ row.title or content.title }}"', 'title: "{{ row.title }"'
+    )
     [(where, what)] = problems(path)
     bad_line = line_of(path, '"{{ row.title }"')
     assert where == f"{path}:{bad_line}"
@@ -132,10 +146,44 @@ def test_upload_must_read_back_the_archive_id(tmp_path: Path) -> None:
 
 
 def test_retention_period_must_be_known(tmp_path: Path) -> None:
-    path = write_variant(tmp_path, "period: D30", "period: D20")
+    schedule = schedule_variant(tmp_path, "retention: D30", "retention: D20")
+    [(where, what)] = problems(tmp_path / "variant.yaml")
+    assert where == f"{schedule}:{line_of(schedule, 'retention: D20')}"
+    assert "rules.1.retention" in what
+
+
+def test_schedule_rule_may_only_read_listed_fields(tmp_path: Path) -> None:
+    schedule = schedule_variant(tmp_path, "when: row.kind == '凭证汇总表'", "when: row.knd == 'x'")
+    [(where, what)] = problems(tmp_path / "variant.yaml")
+    assert where == f"{schedule}:{line_of(schedule, 'name: 记账凭证')}"  # the rule's line
+    assert "`row.knd` is not defined" in what
+
+
+def test_missing_schedule_file_is_named(tmp_path: Path) -> None:
+    path = write_variant(tmp_path, "schedules/accounting.yaml", "schedules/nope.yaml")
     [(where, what)] = problems(path)
-    assert where == f"{path}:{line_of(path, 'period: D20')}"
-    assert "retention[1].period" in what
+    assert where == f"{path}:{line_of(path, 'retention_schedule:')}"
+    assert "nope.yaml" in what and "does not exist" in what
+
+
+def test_unknown_metadata_field_suggests_the_right_one(tmp_path: Path) -> None:
+    path = write_variant(tmp_path, '  doc_number: ""', '  doc_numbr: ""')
+    [(where, what)] = problems(path)
+    assert where == f"{path}:{line_of(path, 'metadata:')}"
+    assert "unknown metadata field 'doc_numbr'" in what and "did you mean 'doc_number'" in what
+
+
+def test_mandatory_metadata_must_be_mapped(tmp_path: Path) -> None:
+    path = write_variant(tmp_path, "  date: \"{{ row.date | replace('-', '') }}\"\n", "")
+    [(_, what)] = problems(path)
+    assert "mandatory metadata missing: date (日期)" in what
+
+
+def test_changing_the_schedule_changes_the_recipe_digest(tmp_path: Path) -> None:
+    write_variant(tmp_path, "recipe: demo", "recipe: demo")
+    before = load_recipe(tmp_path / "variant.yaml").digest
+    schedule_variant(tmp_path, "retention: D30", 'retention: "Y"')
+    assert load_recipe(tmp_path / "variant.yaml").digest != before
 
 
 def test_read_may_not_overwrite_bot_names(tmp_path: Path) -> None:
@@ -221,12 +269,18 @@ def test_minimal_recipe_with_shorthands(tmp_path: Path) -> None:
           upload:
             - upload: {selector: "input[type=file]"}
             - read: {selector: "#id", into: archive_id}
-        metadata: {title: "{{ row.id }}"}
-        retention: [{when: "true", period: D10}]
+        metadata:
+          {fonds: Z1, category: WS, year: "2024", retention: D10, department: AB,
+           title: "{{ row.id }}", author: x, date: "20240101"}
+        retention_schedule: schedule.yaml
         """),
         encoding="utf-8",
     )
-    recipe = load_recipe(path).recipe
-    click = recipe.source.login[1]
+    (tmp_path / "schedule.yaml").write_text(
+        "schedule: s\nrules:\n  - {name: all, when: 'true', retention: D10, department: AB}\n",
+        encoding="utf-8",
+    )
+    loaded = load_recipe(path)
+    click = loaded.recipe.source.login[1]
     assert click.kind == "click" and click.args.selector == "#go" and not click.args.optional
-    assert recipe.retention[0].line == 20
+    assert loaded.schedule.spec.rules[0].line == 3

@@ -16,6 +16,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
+from ..archival.schedule import RetentionSchedule, load_schedule
 from ..errors import RecipeError
 from ..templating import (
     TemplateProblem,
@@ -29,17 +30,26 @@ from .model import Recipe, Table, walk_steps
 # Lists whose mappings are steps or rules: each of those mappings gets its line, so that
 # an error found while running can still point into the file.
 _LOCATED_LISTS = frozenset(
-    {"login", "list", "download", "upload", "confirm", "find", "steps", "retention"}
+    {"login", "list", "download", "upload", "confirm", "find", "fixity", "steps"}
 )
+
+
+# What the bot itself offers templates besides the listing row and the metadata.
+FILE_VARS = frozenset({"path", "name", "size", "sha256", "ext", "format", "pages"})
+CONTENT_VARS = frozenset({"text", "title", "cells"})
+SCHEDULE_VARS = frozenset({"retention", "department", "rule", "name"})
 
 
 @dataclass(frozen=True)
 class LoadedRecipe:
-    """A validated recipe with where it came from."""
+    """A validated recipe, its retention schedule, and where they came from."""
 
     recipe: Recipe
     path: Path
-    digest: str  # sha256 of the file's bytes: which version of the recipe a run used
+    # sha256 of the recipe's bytes and its schedule's: which version a run used. A held
+    # report is retried when either changes.
+    digest: str
+    schedule: RetentionSchedule
 
     @property
     def name(self) -> str:
@@ -88,13 +98,46 @@ def load_recipe(path: str | Path) -> LoadedRecipe:
     template_problems += _unknown_fields(tree, recipe, path)
     if template_problems:
         raise RecipeError(template_problems)
-    return LoadedRecipe(recipe=recipe, path=path, digest=hashlib.sha256(raw).hexdigest())
+    schedule = _load_schedule(tree, recipe, path)
+    digest = hashlib.sha256(raw + b"\0" + schedule.digest.encode()).hexdigest()
+    return LoadedRecipe(recipe=recipe, path=path, digest=digest, schedule=schedule)
+
+
+def _load_schedule(tree: CommentedMap, recipe: Recipe, path: Path) -> RetentionSchedule:
+    where = f"{path}:{tree.lc.key('retention_schedule')[0] + 1}"
+    file = path.parent / recipe.retention_schedule
+    if not file.is_file():
+        raise RecipeError([(where, f"retention schedule {str(file)!r} does not exist")])
+    schedule = load_schedule(file)
+    fields = _table_fields(recipe)
+    problems = [
+        (
+            schedule.where(rule),
+            f"`row.{name}` is not defined; row has: {', '.join(sorted(fields))}",
+        )
+        for rule in schedule.spec.rules
+        for name in sorted(attributes_used(rule.when, "row", expression=True) - fields)
+    ]
+    if problems:
+        raise RecipeError(problems)
+    return schedule
+
+
+def _table_fields(recipe: Recipe) -> set[str]:
+    return next(
+        set(s.table.fields) for s in walk_steps(recipe.source.listing) if isinstance(s, Table)
+    )
 
 
 def _unknown_fields(tree: CommentedMap, recipe: Recipe, path: Path) -> list[tuple[str, str]]:
     """Templates may only read the row fields the table declares and the metadata named."""
-    table = next(s.table for s in walk_steps(recipe.source.listing) if isinstance(s, Table))
-    known = {"row": set(table.fields), "meta": set(recipe.metadata)}
+    known = {
+        "row": _table_fields(recipe),
+        "meta": set(recipe.metadata),
+        "file": set(FILE_VARS),
+        "content": set(CONTENT_VARS),
+        "schedule": set(SCHEDULE_VARS),
+    }
     problems = []
     for line, key, text in _strings(tree):
         for name, fields in known.items():

@@ -8,11 +8,13 @@ run log). Several actions take a plain selector string as a shorthand for
 
 from __future__ import annotations
 
+import codecs
 import difflib
 import re
 from typing import Annotated, Any, Literal, TypeAlias
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -24,11 +26,26 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from ..archival.metadata import FIELDS as METADATA_FIELDS
+from ..archival.metadata import MANDATORY
+
 Seconds = Annotated[float, Field(gt=0, le=3600)]
 Identifier = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
 # Names the bot itself puts in the template context; a `read` may not overwrite them.
 RESERVED_NAMES = frozenset(
-    {"row", "meta", "file", "vars", "env", "today", "now", "window", "credential", "retention"}
+    {
+        "row",
+        "meta",
+        "file",
+        "content",
+        "schedule",
+        "vars",
+        "env",
+        "today",
+        "now",
+        "window",
+        "credential",
+    }
 )
 COMMON_STEP_KEYS = frozenset({"when", "name", "__line__"})
 
@@ -455,6 +472,18 @@ class ArchiveSystem(_System):
     # its archive_id, empty when absent. Run before re-trying an upload whose outcome is
     # unknown (a lost response, a crash after submitting), so nothing is archived twice.
     find: list[Step] = Field(default_factory=list)
+    # Steps that download the stored file back from the archive after ingest: its SHA-256
+    # must equal the one taken at download (the fixity check). Optional, but without it
+    # the archive's own word is the only evidence of what it holds.
+    fixity: list[Step] = Field(default_factory=list)
+
+    @field_validator("fixity")
+    @classmethod
+    def _fixity_downloads(cls, steps: list[Any]) -> list[Any]:
+        if steps and _count(steps, Download) != 1:
+            raise ValueError("`fixity` must contain exactly one `download` step")
+        _forbid(steps, (Table, Upload), "fixity")
+        return steps
 
     @field_validator("find")
     @classmethod
@@ -487,12 +516,6 @@ class ArchiveSystem(_System):
         return steps
 
 
-class RetentionRule(Strict):
-    when: str  # a condition over `row`
-    period: Literal["Y", "D30", "D10"]
-    line: int = Field(0, alias="__line__")
-
-
 class Timeouts(Strict):
     step: Seconds = 20.0
     download: Seconds = 300.0
@@ -511,6 +534,42 @@ class Limits(Strict):
     max_file_mb: float = Field(default=1024.0, gt=0)  # larger downloads are refused, mid-stream
 
 
+class FileRules(Strict):
+    """What a captured file must be to go into the archive (the usability checks)."""
+
+    accept: list[Annotated[str, Field(pattern=r"^[a-z0-9]{1,10}$")]] = Field(
+        default_factory=lambda: ["pdf", "xlsx", "csv"], min_length=1
+    )
+    csv_encoding: str = "utf-8"  # what the source system writes its CSV files in
+    # The size the listing shows, when it shows one (``"{{ row.size }}"``): the file
+    # downloaded must have exactly that many bytes. Thousands separators are allowed.
+    listed_size: str | None = None
+
+    @field_validator("csv_encoding")
+    @classmethod
+    def _known_encoding(cls, name: str) -> str:
+        try:
+            codecs.lookup(name)
+        except LookupError as exc:
+            raise ValueError(f"unknown encoding {name!r}") from exc
+        return name
+
+
+def _metadata_fields(fields: dict[str, str]) -> dict[str, str]:
+    unknown = [name for name in fields if name not in METADATA_FIELDS]
+    for name in unknown:
+        close = difflib.get_close_matches(name, list(METADATA_FIELDS), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ValueError(
+            f"unknown metadata field {name!r}{hint}; the fields are: "
+            + ", ".join(f"{n} {s.label}" for n, s in METADATA_FIELDS.items())
+        )
+    missing = [f"{n} ({METADATA_FIELDS[n].label})" for n in MANDATORY if n not in fields]
+    if missing:
+        raise ValueError(f"mandatory metadata missing: {', '.join(missing)}")
+    return fields
+
+
 SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
 
@@ -520,8 +579,12 @@ class Recipe(Strict):
     vars: dict[str, Any] = Field(default_factory=dict)  # noqa: A003 - lookup tables for templates
     source: SourceSystem
     archive: ArchiveSystem
-    metadata: dict[Identifier, str] = Field(min_length=1)
-    retention: list[RetentionRule] = Field(min_length=1)
+    # Item metadata (DA/T 46 fields, bots.archival.metadata): templates over the row, the
+    # file, its content and the schedule's classification.
+    metadata: Annotated[dict[Identifier, str], AfterValidator(_metadata_fields)]
+    # The retention schedule file (保管期限表), relative to the recipe's folder.
+    retention_schedule: str = Field(min_length=1)
+    files: FileRules = Field(default_factory=FileRules)
     timeouts: Timeouts = Field(default_factory=Timeouts)
     retry: RetrySettings = Field(default_factory=RetrySettings)
     limits: Limits = Field(default_factory=Limits)

@@ -27,6 +27,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from ..errors import BusinessError, SessionExpired, StepFailed, TransientError
 from ..files import (
     CHUNK,
+    Incomplete,
     StagedFile,
     StagingWriter,
     TooLarge,
@@ -105,6 +106,8 @@ class StepRunner:
         self.staging_dir: Path | None = None  # where a `download` step puts its file
         self.key: str | None = None  # the document being worked on, for the run log
         self.cursor: TableCursor | None = None  # the listing's progress, set by the caller
+        # Called with each listing page's rows and their elements (for evidence screenshots).
+        self.on_rows: Callable[[list[dict[str, str | None]], list[Locator]], None] | None = None
         self._files: dict[str, str] = {}  # file input name -> the path an upload step set
 
     # -- running -------------------------------------------------------------------
@@ -303,12 +306,13 @@ class StepRunner:
             table = scope.locator(args.selector).first
             table.wait_for(state="attached", timeout=self._ms(None))
             page_number = cursor.pages + 1
+            elements = table.locator(args.rows).all()
             rows = [
                 {
                     name: self._field(call, row, name, spec, f"row {i} of page {page_number}")
                     for name, spec in args.fields.items()
                 }
-                for i, row in enumerate(table.locator(args.rows).all(), start=1)
+                for i, row in enumerate(elements, start=1)
             ]
             control = scope.locator(args.next) if args.next else None
             has_next = control is not None and control.count() > 0
@@ -320,6 +324,8 @@ class StepRunner:
             # The page is read whole before the cursor moves: a failure cannot lose rows.
             cursor.rows.extend(rows)
             cursor.pages = page_number
+            if self.on_rows is not None:
+                self.on_rows(rows, elements)
             self._emit(
                 "table_page",
                 system=self.system,
@@ -381,7 +387,7 @@ class StepRunner:
             name = safe_filename(suggested, fallback)
             # The browser has the whole file by now: the size limit can only be checked
             # after the fact on this path (use `href:` for streamed limits).
-            staged = stage_via(download.save_as, self.staging_dir / name)
+            staged = stage_via(download.save_as, self.staging_dir / name, suggested)
             download.delete()
         try:
             check_received(staged, self.max_bytes)
@@ -425,31 +431,50 @@ class StepRunner:
                     )
                 if response.status_code >= 400:
                     raise self._failed(call, f"HTTP {response.status_code} for {url}")
-                name = safe_filename(_filename(response, url) or fallback, fallback)
+                original = _filename(response, url) or fallback
+                name = safe_filename(original, fallback)
                 declared = response.headers.get("content-length", "")
                 expected = int(declared) if declared.isdigit() else None
                 if expected is not None and expected > self.max_bytes:
                     raise TooLarge(self._too_large(name, expected))
-                return self._stream(call, response, name, expected, url)
+                return self._stream(call, response, name, expected, url, original)
         except httpx.HTTPError as exc:
             raise self._failed(call, f"{type(exc).__name__}: {exc} ({url})") from exc
 
     def _stream(
-        self, call: _Call, response: httpx.Response, name: str, expected: int | None, url: str
+        self,
+        call: _Call,
+        response: httpx.Response,
+        name: str,
+        expected: int | None,
+        url: str,
+        original: str,
     ) -> StagedFile:
         assert self.staging_dir is not None
-        writer = StagingWriter(self.staging_dir / name)
+        writer = StagingWriter(self.staging_dir / name, original=original)
         try:
-            for chunk in response.iter_bytes(CHUNK):
-                writer.write(chunk)
-                if writer.size > self.max_bytes:  # no Content-Length, or a false one
-                    raise TooLarge(self._too_large(name, writer.size))
+            try:
+                for chunk in response.iter_bytes(CHUNK):
+                    writer.write(chunk)
+                    if writer.size > self.max_bytes:  # no Content-Length, or a false one
+                        raise TooLarge(self._too_large(name, writer.size))
+            except httpx.RemoteProtocolError as exc:
+                if expected is None:
+                    raise
+                # The connection closed before the declared length arrived.
+                raise Incomplete(self._incomplete(call, name, writer.size, expected, url)) from exc
             if expected is not None and expected != writer.size:
-                raise self._failed(call, f"got {writer.size} of {expected} bytes from {url}")
+                raise Incomplete(self._incomplete(call, name, writer.size, expected, url))
         except BaseException:
             writer.abort()
             raise
         return writer.commit()
+
+    def _incomplete(self, call: _Call, name: str, got: int, expected: int, url: str) -> str:
+        return (
+            f"{self.loaded.where(call.step.line)}: received {got} of the {expected} bytes "
+            f"{self.system} declared for {name!r}: the connection closed early ({url})"
+        )
 
     def _too_large(self, name: str, size: int) -> str:
         limit_mb = self.max_bytes / 1024 / 1024

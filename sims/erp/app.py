@@ -264,6 +264,7 @@ def create_app(
                         "filename": r.filename,
                         "size": catalogue.size(r),
                         "sha256": catalogue.sha256(r),
+                        "pages": catalogue.pages(r),
                         "needs_generate": r.kind.needs_generate,
                         "generated": job_status(r) is JobStatus.DONE,
                     }

@@ -17,6 +17,7 @@ import calendar
 import datetime as dt
 import hashlib
 import random
+import re
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -82,6 +83,9 @@ class Report:
     @property
     def content_type(self) -> str:
         return CONTENT_TYPES[self.kind.ext]
+
+
+_PAGE_OBJECT = re.compile(rb"/Type /Page[^s]")
 
 
 def report_id(seq: int) -> str:
@@ -224,6 +228,13 @@ class Catalogue:
             with self._lock:
                 return self._bulk_sha256[report.id]
         return hashlib.sha256(self.content(report)).hexdigest()
+
+    def pages(self, report: Report) -> int | None:
+        """Ground truth for a PDF's page count: its page objects, counted in the raw bytes
+        (reportlab writes them uncompressed), independent of any PDF library."""
+        if report.kind.ext != "pdf" or report.bulk_size is not None:
+            return None
+        return len(_PAGE_OBJECT.findall(self.content(report)))
 
     def chunks(self, report: Report) -> Iterator[bytes]:
         """The report's file bytes as a stream (bulk files are never held in memory)."""

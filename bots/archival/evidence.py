@@ -1,0 +1,165 @@
+"""Evidence per document: PREMIS-style events and screenshots an auditor can verify.
+
+Each event (capture, message digest calculation, format identification, validation,
+virus check, ingestion, fixity check) has a time, an outcome and an agent (this bot, its
+version and host). It is written to the ledger, where reconciliation and exports read it,
+and to the run log, where the auditor reads the story. A screenshot is saved under
+logs/evidence with its own SHA-256 in the event that cites it.
+
+No password may reach an evidence file. Screenshots are never taken while logging in,
+password inputs are masked, and a page whose password input holds a value is not
+photographed at all. Playwright traces are not kept: they record typed passwords and
+cookies, and upstream will not mask them (microsoft/playwright#19992).
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import Locator, Page
+
+from .. import __version__
+from ..files import safe_filename, sha256_file
+from ..ledger import Ledger
+from ..runlog import RunLog
+
+
+class EventType(StrEnum):
+    CAPTURE = "capture"
+    DIGEST = "message digest calculation"
+    FORMAT = "format identification"
+    VALIDATION = "validation"
+    VIRUS_CHECK = "virus check"
+    INGESTION = "ingestion"
+    FIXITY = "fixity check"
+
+
+class EventOutcome(StrEnum):
+    SUCCESS = "success"
+    FAILURE = "failure"
+    NOT_RUN = "not_run"
+
+
+@dataclass(frozen=True)
+class Agent:
+    name: str
+    version: str
+    host: str
+
+    @classmethod
+    def this_bot(cls) -> Agent:
+        return cls("rpa-fleet", __version__, socket.gethostname())
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.version} on {self.host}"
+
+
+@dataclass(frozen=True)
+class Shot:
+    path: Path
+    sha256: str
+
+
+# True when any frame of the page has a password input holding a value.
+_PASSWORD_FILLED = "() => [...document.querySelectorAll('input[type=password]')].some(e => e.value)"
+
+
+def password_filled(page: Page) -> bool:
+    for frame in page.frames:
+        try:
+            if frame.evaluate(_PASSWORD_FILLED):
+                return True
+        except PlaywrightError:
+            return True  # a frame we cannot look into might hold one: do not photograph
+    return False
+
+
+class Evidence:
+    """Records events and takes screenshots for one run."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        log: RunLog,
+        *,
+        run_id: str,
+        recipe: str,
+        directory: Path,
+        clock: Callable[[], datetime],
+        agent: Agent | None = None,
+    ) -> None:
+        self.ledger = ledger
+        self.log = log
+        self.run_id = run_id
+        self.recipe = recipe
+        self.directory = directory
+        self.clock = clock
+        self.agent = agent or Agent.this_bot()
+
+    def event(
+        self,
+        key: str,
+        kind: EventType,
+        outcome: EventOutcome,
+        detail: dict[str, Any],
+        shot: Shot | None = None,
+    ) -> None:
+        event_id = str(uuid.uuid4())
+        when = self.clock()
+        text = json.dumps(detail, ensure_ascii=False, sort_keys=True, default=str)
+        self.ledger.record_event(
+            event_id=event_id,
+            recipe=self.recipe,
+            source_key=key,
+            run_id=self.run_id,
+            event_type=kind.value,
+            event_time=when,
+            outcome=outcome.value,
+            detail=text,
+            agent=str(self.agent),
+            evidence_path=str(shot.path) if shot else None,
+            evidence_sha256=shot.sha256 if shot else None,
+        )
+        self.log.event(
+            "premis",
+            key=key,
+            outcome=outcome.value,
+            event_id=event_id,
+            event_type=kind.value,
+            event_time=when.isoformat(timespec="milliseconds"),
+            agent={"name": self.agent.name, "version": self.agent.version, "host": self.agent.host},
+            evidence=str(shot.path) if shot else None,
+            evidence_sha256=shot.sha256 if shot else None,
+            **detail,
+        )
+
+    def screenshot(self, page: Page, key: str, what: str, target: Locator | None = None) -> Shot:
+        """Photograph ``target`` (or the whole page); refuse if a password is on screen.
+
+        Raises ``ScreenshotRefused`` rather than save a picture that could show a secret.
+        """
+        if password_filled(page):
+            raise ScreenshotRefused(f"a password field on {page.url} holds a value")
+        folder = self.directory / self.recipe / safe_filename(key, "document")
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{what}-{self.run_id}.png"
+        mask = [page.locator("input[type=password]")]
+        if target is not None:
+            target.screenshot(path=str(path), mask=mask, timeout=10_000)
+        else:
+            page.screenshot(path=str(path), mask=mask, full_page=True, timeout=10_000)
+        digest, _ = sha256_file(path)
+        return Shot(path, digest)
+
+
+class ScreenshotRefused(Exception):
+    """A screenshot was not taken because it could have shown a secret."""

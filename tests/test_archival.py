@@ -1,0 +1,154 @@
+"""Item metadata rules, reference codes, the retention schedule, and safe screenshots."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, sync_playwright
+
+from bots.archival.evidence import Evidence, ScreenshotRefused, password_filled
+from bots.archival.metadata import (
+    check_reference,
+    gaps_and_repeats,
+    reference_code,
+    retention_at_least,
+    validate,
+)
+from bots.archival.schedule import NotCovered, load_schedule
+from bots.ledger import Ledger
+from bots.redaction import Redactor
+from bots.runlog import RunLog
+from bots.web.browser import launch
+from tests.conftest import ROOT
+
+TODAY = dt.date(2026, 11, 21)
+GOOD = {
+    "fonds": "Z109",
+    "category": "KU",
+    "year": "2025",
+    "retention": "D10",
+    "department": "CWB",
+    "title": "2025年1月资金日报表",
+    "author": "财务部",
+    "date": "20250131",
+    "doc_number": "",
+    "classification": "内部",
+    "pages": "12",
+    "remarks": "",
+}
+
+
+def test_good_metadata_passes() -> None:
+    result = validate(GOOD, TODAY)
+    assert result.ok, result
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "says"),
+    [
+        ("year", "20x5", "年度 (year): '20x5' must be four digits"),
+        ("year", "1900", "年度 (year): 1900 is outside 1949-2027"),
+        ("date", "20250230", "日期 (date): 20250230 is not a calendar date"),
+        ("date", "2025-01-31", "must be 8 digits, YYYYMMDD"),
+        ("date", "20261231", "not a plausible date"),
+        ("retention", "D20", "保管期限 (retention): 'D20' is not one of 'D10', 'D30', 'Y'"),
+        ("category", "XX", "门类代码 (category): 'XX' is not one of"),
+        ("classification", "绝密", "密级 (classification): '绝密' is not one of"),
+        ("department", "cwb", "must be 2-8 capital letters or digits"),
+        ("fonds", "Z 109", "must be 1-12 capital letters or digits"),
+        ("pages", "3页", "页数 (pages): '3页' must be a whole number"),
+        ("title", "x" * 201, "is 201 characters long, at most 200"),
+        ("title", "报表\x07", "contains control characters"),
+    ],
+)
+def test_each_bad_value_is_named(field: str, value: str, says: str) -> None:
+    result = validate({**GOOD, field: value}, TODAY)
+    assert not result.missing
+    assert any(says in problem for problem in result.invalid), result.invalid
+
+
+def test_blank_mandatory_fields_are_missing_not_invalid() -> None:
+    result = validate({**GOOD, "title": "  ", "author": ""}, TODAY)
+    assert result.missing == ["题名 (title)", "责任者 (author)"]
+    assert result.invalid == []
+    # Optional fields may be blank.
+    assert validate({**GOOD, "doc_number": "", "pages": "", "classification": ""}, TODAY).ok
+
+
+def test_reference_code_rule() -> None:
+    code = reference_code(GOOD, 7)
+    assert code == "Z109-KU·2025-D10-CWB-0007"
+    assert check_reference(code, GOOD) is None
+    assert "does not follow" in (check_reference("Z109-KU-2025-D10-CWB-0007", GOOD) or "")
+    assert "does not follow" in (check_reference("Z109-KU·2025-D10-CWB-7", GOOD) or "")
+    wrong_group = check_reference("Z109-KU·2025-D30-CWB-0007", GOOD) or ""
+    assert "not in this item's group 'Z109-KU·2025-D10-CWB'" in wrong_group
+    assert "0000" in (check_reference("Z109-KU·2025-D10-CWB-0000", GOOD) or "")
+
+
+def test_continuity_finds_gaps_and_repeats() -> None:
+    codes = [reference_code(GOOD, n) for n in (1, 2, 2, 5)]
+    assert gaps_and_repeats(codes) == [
+        "item 0002 appears more than once",
+        "item numbers missing: 0003, 0004",
+    ]
+    assert gaps_and_repeats([reference_code(GOOD, n) for n in (2, 1, 3)]) == []
+
+
+def test_retention_is_a_minimum() -> None:
+    assert retention_at_least("Y", "D30") and retention_at_least("D30", "D30")
+    assert not retention_at_least("D10", "D30")
+
+
+def test_demo_schedule_classifies_and_refuses_what_it_does_not_cover() -> None:
+    schedule = load_schedule(ROOT / "recipes" / "schedules" / "accounting.yaml")
+    annual = schedule.classify({"kind": "年度财务决算报告"}, {})
+    assert (annual.retention, annual.department, annual.rule) == ("Y", "CWB", "年度财务会计报告")
+    sales = schedule.classify({"kind": "销售明细"}, {})
+    assert (sales.retention, sales.department) == ("D10", "XSB")
+    with pytest.raises(NotCovered, match="no rule of the retention schedule accounting.yaml"):
+        schedule.classify({"kind": "工资表", "title": "2025年工资表"}, {})
+
+
+# -- screenshots ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def page() -> Iterator[Page]:
+    with sync_playwright() as playwright:
+        browser = launch(playwright, {})
+        try:
+            yield browser.new_page()
+        finally:
+            browser.close()
+
+
+def evidence(tmp_path: Path) -> Evidence:
+    clock = lambda: dt.datetime(2026, 11, 21, 2, 0, tzinfo=dt.UTC)  # noqa: E731
+    ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.db'}", clock)
+    log = RunLog(tmp_path / "run.jsonl", run_id="r1", recipe="t", redactor=Redactor(), clock=clock)
+    return Evidence(ledger, log, run_id="r1", recipe="t", directory=tmp_path / "ev", clock=clock)
+
+
+def test_no_screenshot_while_a_password_is_typed(page: Page, tmp_path: Path) -> None:
+    page.set_content(
+        "<form><input name=u value=clerk><input type=password name=p></form>"
+        "<iframe srcdoc='<input type=password value=s3cret-in-frame>'></iframe>"
+    )
+    page.frames[-1].wait_for_load_state()
+    assert password_filled(page)  # the frame's field counts too
+    with pytest.raises(ScreenshotRefused):
+        evidence(tmp_path).screenshot(page, "R1", "listing-row")
+    assert not list((tmp_path / "ev").rglob("*.png"))
+
+
+def test_screenshot_saved_with_its_digest(page: Page, tmp_path: Path) -> None:
+    import hashlib
+
+    page.set_content("<table><tr id=r><td>R000001</td><td>2025年1月资金日报表</td></tr></table>")
+    shot = evidence(tmp_path).screenshot(page, "../R1", "listing-row", page.locator("#r"))
+    assert shot.path.parent == tmp_path / "ev" / "t" / "R1"  # the key cannot climb out
+    assert hashlib.sha256(shot.path.read_bytes()).hexdigest() == shot.sha256
