@@ -52,6 +52,8 @@ class ChaosResult:
     duplicated: list[str]
     digest_mismatch: list[str]
     ledger_disagrees: list[str]
+    # Reference-code groups whose item numbers are not 1..n: a gap or a repeat (档号 rule).
+    number_breaks: list[str]
     wall_s: float
     logs_dir: Path
     notes: list[str] = field(default_factory=list)
@@ -59,7 +61,11 @@ class ChaosResult:
     @property
     def clean(self) -> bool:
         return not (
-            self.missing or self.duplicated or self.digest_mismatch or self.ledger_disagrees
+            self.missing
+            or self.duplicated
+            or self.digest_mismatch
+            or self.ledger_disagrees
+            or self.number_breaks
         )
 
     def line(self) -> str:
@@ -68,7 +74,8 @@ class ChaosResult:
             f"chaos: reports={self.reports} seed={self.seed} faults[{faults}] "
             f"restarts={self.restarts} runs={self.runs} missing={len(self.missing)} "
             f"duplicated={len(self.duplicated)} digest_mismatch={len(self.digest_mismatch)} "
-            f"ledger_disagrees={len(self.ledger_disagrees)} wall={self.wall_s:.1f}s"
+            f"ledger_disagrees={len(self.ledger_disagrees)} "
+            f"number_breaks={len(self.number_breaks)} wall={self.wall_s:.1f}s"
         )
 
 
@@ -269,12 +276,26 @@ def _judge(
         duplicated=duplicated + extra,
         digest_mismatch=mismatch,
         ledger_disagrees=disagree,
+        number_breaks=_number_breaks(items),
         wall_s=wall,
         logs_dir=logs_dir,
     )
     if len(erp_reports) != reports:
         result.notes.append(f"the ERP holds {len(erp_reports)} reports, {reports} were asked for")
     return result
+
+
+def _number_breaks(items: list[dict[str, Any]]) -> list[str]:
+    """Groups (fonds-category·year-retention-department) whose item numbers are not 1..n."""
+    groups: dict[str, list[int]] = {}
+    for item in items:
+        group, _, number = item["reference_code"].rpartition("-")
+        groups.setdefault(group, []).append(int(number))
+    return sorted(
+        f"{group}: {sorted(numbers)}"
+        for group, numbers in groups.items()
+        if sorted(numbers) != list(range(1, len(numbers) + 1))
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -305,7 +326,8 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"chaos: missing={result.missing[:10]} duplicated={result.duplicated[:10]} "
             f"digest_mismatch={result.digest_mismatch[:10]} "
-            f"ledger_disagrees={result.ledger_disagrees[:10]} (logs in {result.logs_dir})"
+            f"ledger_disagrees={result.ledger_disagrees[:10]} "
+            f"number_breaks={result.number_breaks[:10]} (logs in {result.logs_dir})"
         )
     return 0 if result.clean else 1
 

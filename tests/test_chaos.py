@@ -34,4 +34,5 @@ def test_faults_and_kills_lose_nothing_and_double_nothing(tmp_path: Path) -> Non
     assert result.duplicated == [], result.line()
     assert result.digest_mismatch == [], result.line()
     assert result.ledger_disagrees == [], result.line()
+    assert result.number_breaks == [], result.line()  # item numbers continuous despite kills
     assert result.exit_codes[-1] == 0, result.exit_codes

@@ -27,7 +27,6 @@ from typing import Any
 
 from openpyxl import load_workbook
 from openpyxl.utils import get_column_letter
-from RPA.PDF import PDF
 
 from .checks import Check, Property
 
@@ -243,6 +242,10 @@ def _open(path: Path, kind: str, csv_encoding: str) -> _Opened | None:
 def _open_pdf(path: Path) -> _Opened:
     # A fresh PDF() per file: the library keeps each file it opened, with its handle, in
     # the instance until closed, and its "active document" is per instance too.
+    # Imported here: RPA.PDF pulls in Robot Framework and pdfminer (about 0.5 s), which
+    # commands that never open a PDF (check, credentials) should not pay for.
+    from RPA.PDF import PDF
+
     pdf = PDF()
     source = str(path)
     encrypted: bool | None = None
