@@ -1136,3 +1136,158 @@ def test_cli_rejects_a_bad_latency_range() -> None:
     )
     assert proc.returncode == 2
     assert "MIN <= MAX" in proc.stderr
+
+
+# --------------------------------------------------------------------------- tampering
+
+
+def tamper(client: FlaskClient, body: Any) -> Any:
+    return client.post("/_sim/tamper", json=body)
+
+
+def test_tamper_delete_removes_the_item_everywhere(
+    client: FlaskClient, anon: FlaskClient, data_dir: Path
+) -> None:
+    upload_ok(client, content=b"keep one", title="保留的文件")
+    gone = upload_ok(client, content=b"lose me", title="将被删除的文件")
+    upload_ok(client, content=b"keep two", title="保留的文件")
+    gone_item = state_items(client)[1]
+
+    response = tamper(anon, {"delete": gone})  # no login needed
+    assert response.status_code == 200
+    assert response.get_json() == {"deleted": gone}
+
+    remaining = state_items(client)
+    assert [i["archive_id"] for i in remaining] == ["A000001", "A000003"]
+    # Nobody else is renumbered.
+    assert [i["reference_code"] for i in remaining] == [
+        "Z109-KU·2025-D10-CWB-0001",
+        "Z109-KU·2025-D10-CWB-0003",
+    ]
+    assert client.get(f"/items/{gone}").status_code == 404
+    assert client.get(f"/items/{gone}/file").status_code == 404
+    api = client.get(f"/api/items/{gone}")
+    assert api.status_code == 404 and api.get_json() == {"error": "not found"}
+    listing = client.get("/items").get_data(as_text=True)
+    assert gone not in listing and "将被删除的文件" not in listing
+    kept = page(client.get("/items", query_string={"q": "保留"})).find_all(
+        "td", class_="archive-id"
+    )
+    assert [cell.text for cell in kept] == ["A000001", "A000003"]  # search itself works
+    for query in (gone, "将被删除", gone_item["reference_code"], gone_item["sha256"]):
+        found = page(client.get("/items", query_string={"q": query})).find_all("td")
+        assert not any(gone in cell.text for cell in found), query
+    assert not (data_dir / "files" / gone).exists()
+    assert sorted(p.name for p in (data_dir / "files").iterdir()) == ["A000001", "A000003"]
+    # A second delete finds nothing.
+    assert tamper(anon, {"delete": gone}).status_code == 404
+
+
+def test_deleted_numbers_are_never_reused(client: FlaskClient, data_dir: Path) -> None:
+    upload_ok(client)
+    upload_ok(client, department="XZB")
+    last = upload_ok(client)  # A000003, CWB-0002: the highest of everything
+    assert tamper(client, {"delete": last}).status_code == 200
+    # Both the archive id and the item number continue past the deleted item's.
+    assert upload_ok(client) == "A000004"
+    assert state_items(client)[-1]["reference_code"] == "Z109-KU·2025-D10-CWB-0003"
+    # Another group is untouched by the gap.
+    assert upload_ok(client, department="XZB") == "A000005"
+    assert state_items(client)[-1]["reference_code"] == "Z109-KU·2025-D10-XZB-0002"
+    # The gap survives a restart over the same data directory.
+    again = create_app(data=data_dir, latency_ms=(0, 0)).test_client()
+    login(again)
+    assert tamper(again, {"delete": "A000005"}).status_code == 200
+    assert upload_ok(again, department="XZB") == "A000006"
+    assert state_items(again)[-1]["reference_code"] == "Z109-KU·2025-D10-XZB-0003"
+
+
+def test_tamper_corrupt_changes_served_bytes_but_not_the_record(
+    client: FlaskClient, anon: FlaskClient, data_dir: Path
+) -> None:
+    content = os.urandom(100_001)
+    digest = hashlib.sha256(content).hexdigest()
+    archive_id = upload_ok(client, content=content, filename="ledger.bin")
+    [before] = state_items(client)
+
+    response = tamper(anon, {"corrupt": archive_id})  # no login needed
+    assert response.status_code == 200
+    body = response.get_json()
+    assert list(body) == ["corrupted", "sha256_before", "sha256_after"]
+    assert body["corrupted"] == archive_id and body["sha256_before"] == digest
+
+    served = client.get(f"/items/{archive_id}/file").get_data()
+    assert len(served) == len(content)
+    differing = [i for i, (a, b) in enumerate(zip(served, content, strict=True)) if a != b]
+    assert differing == [len(content) // 2]  # one byte, in the middle, in place
+    assert hashlib.sha256(served).hexdigest() == body["sha256_after"] != digest
+    assert (data_dir / "files" / archive_id).read_bytes() == served
+    # The catalogue still vouches for the original bytes, everywhere it shows them.
+    assert state_items(client) == [before]
+    assert client.get(f"/api/items/{archive_id}").get_json()["sha256"] == digest
+    assert digest in client.get(f"/items/{archive_id}").get_data(as_text=True)
+    assert list((data_dir / "tmp").iterdir()) == []
+
+
+def test_tamper_corrupt_twice_reports_the_bytes_on_disk(client: FlaskClient) -> None:
+    archive_id = upload_ok(client, content=b"x")  # one byte: the middle is byte 0
+    first = tamper(client, {"corrupt": archive_id}).get_json()
+    second = tamper(client, {"corrupt": archive_id}).get_json()
+    assert second["sha256_before"] == first["sha256_after"]
+    assert second["sha256_after"] == first["sha256_before"]  # flipped back
+    assert client.get(f"/items/{archive_id}/file").get_data() == b"x"
+
+
+@pytest.mark.parametrize("action", ["delete", "corrupt"])
+def test_tamper_unknown_item_is_404_json(
+    client: FlaskClient, anon: FlaskClient, action: str
+) -> None:
+    upload_ok(client)
+    before = state_items(client)
+    for archive_id in ("A999999", "a000001", ""):
+        response = tamper(anon, {action: archive_id})
+        assert response.status_code == 404, archive_id
+        assert response.headers["Content-Type"] == "application/json"
+        assert archive_id in response.get_json()["error"]
+    assert state_items(client) == before
+
+
+@pytest.mark.parametrize(
+    ("body", "named"),
+    [
+        ({}, "exactly one"),
+        ({"delete": "A000001", "corrupt": "A000001"}, "exactly one"),
+        ({"remove": "A000001"}, "'remove'"),
+        ({"delete": "A000001", "extra": 1}, "'extra'"),
+        ({"delete": 1}, "'delete' must be an archive id string"),
+        ({"corrupt": None}, "'corrupt' must be an archive id string"),
+        ({"corrupt": ["A000001"]}, "'corrupt' must be an archive id string"),
+        (["delete", "A000001"], "not a JSON object"),
+        ("A000001", "not a JSON object"),
+    ],
+)
+def test_tamper_malformed_body_is_400_naming_the_problem(
+    client: FlaskClient, anon: FlaskClient, body: Any, named: str
+) -> None:
+    upload_ok(client)
+    before = state_items(client)
+    response = tamper(anon, body)
+    assert response.status_code == 400
+    assert response.headers["Content-Type"] == "application/json"
+    assert named in response.get_json()["error"]
+    assert state_items(client) == before
+
+
+def test_tamper_non_json_body_is_400(anon: FlaskClient) -> None:
+    for kwargs in ({"data": "delete=A000001"}, {"data": "{", "content_type": "application/json"}):
+        response = anon.post("/_sim/tamper", **kwargs)
+        assert response.status_code == 400
+        assert "not a JSON object" in response.get_json()["error"]
+
+
+def test_tamper_is_never_delayed_failed_or_counted(data_dir: Path) -> None:
+    app = create_app(data=data_dir, latency_ms=(0, 0), faults={"error_rate": 1.0})
+    c = app.test_client()
+    response = tamper(c, {"delete": "A000001"})
+    assert response.status_code == 404 and response.get_json() == {"error": "no item A000001"}
+    assert c.get("/_sim/faults").get_json()["injected"]["error"] == 0

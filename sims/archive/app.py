@@ -11,6 +11,12 @@ latency on every request.
 On demand (``/_sim/faults``, :mod:`sims.faults`) it also fails: 500 pages, sessions that
 expire early, latency spikes, uploads refused for no stated reason, and uploads that are
 stored but whose answer never arrives (the connection drops after the commit).
+
+And it loses or damages what it holds when told to (``POST /_sim/tamper``): an item
+deleted outright (its numbers stay taken, see :mod:`sims.archive.store`), or its stored
+file corrupted in place while the catalogue keeps the old size and sha256, as bit rot
+would. ``GET /_sim/state`` is the catalogue's ground truth. Like all ``/_sim/*``
+endpoints these need no login and are never delayed or failed.
 """
 
 from __future__ import annotations
@@ -66,6 +72,7 @@ DEFAULT_PASSWORD = "archivist-demo"
 PAGE_SIZE = 20
 _EXTENSION_KEY = "archive_sim"
 MSG_REJECTED = "系统校验未通过：文件与著录信息不一致（模拟拒收）"
+TAMPER_ACTIONS = ("delete", "corrupt")
 
 
 class Latency:
@@ -140,6 +147,22 @@ def _api_error(message: str, status: int) -> Response:
     response.status_code = status
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def _tamper_problem(body: Any) -> str | None:
+    """What is wrong with a ``POST /_sim/tamper`` body, or None if it is well formed."""
+    usage = 'expected {"delete": "<archive_id>"} or {"corrupt": "<archive_id>"}'
+    if not isinstance(body, dict):
+        return f"body is not a JSON object: {usage}"
+    unknown = sorted(k for k in body if k not in TAMPER_ACTIONS)
+    if unknown:
+        return f"unknown key(s) {', '.join(map(repr, unknown))}: {usage}"
+    if len(body) != 1:
+        return f"give exactly one of 'delete' or 'corrupt', got {len(body)}: {usage}"
+    [(action, archive_id)] = body.items()
+    if not isinstance(archive_id, str):
+        return f"{action!r} must be an archive id string, got {type(archive_id).__name__}"
+    return None
 
 
 def content_disposition(filename: str, archive_id: str) -> str:
@@ -384,6 +407,27 @@ def create_app(
     @app.get("/_sim/state")
     def sim_state() -> Response:
         return jsonify({"items": [item.to_state() for item in sim.store.all_items()]})
+
+    @app.post("/_sim/tamper")
+    def sim_tamper() -> Response:
+        body = request.get_json(silent=True)
+        problem = _tamper_problem(body)
+        if problem is not None:
+            return _api_error(problem, 400)
+        assert isinstance(body, dict)
+        [(action, archive_id)] = body.items()
+        if action == "delete":
+            if sim.store.delete(archive_id) is None:
+                return _api_error(f"no item {archive_id}", 404)
+            return jsonify({"deleted": archive_id})
+        try:
+            digests = sim.store.corrupt(archive_id)
+        except ValueError as error:  # an empty file: nothing to flip
+            return _api_error(str(error), 409)
+        if digests is None:
+            return _api_error(f"no item {archive_id}", 404)
+        before, after = digests
+        return jsonify({"corrupted": archive_id, "sha256_before": before, "sha256_after": after})
 
     @app.errorhandler(404)
     def not_found(error: Exception) -> Response | tuple[str, int]:

@@ -2,7 +2,7 @@
 
 Layout of the data directory::
 
-    archive.sqlite3     the catalogue (items table)
+    archive.sqlite3     the catalogue (items table; deleted_items keeps retired numbers)
     files/A000001       the original of item A000001, exactly the bytes received
     tmp/*.part          uploads being received; renamed into files/ on commit
 
@@ -10,6 +10,12 @@ Uploads are written to ``tmp/`` while the request body is parsed, hashed as the 
 arrive, and renamed into ``files/`` inside the same SQLite write transaction that
 assigns the numbers, so a crash leaves either a catalogued item with its file or a stray
 ``.part`` (swept at the next start), never a catalogue row without a file.
+
+Numbers are never reused. An item deleted (by ``POST /_sim/tamper``, playing an archive
+that loses things) leaves a row in ``deleted_items``, and numbering takes the highest
+number ever assigned, live or deleted: a reference code (档号) is cited in other records
+long after it is assigned, and a real archive leaves a gap (断号) where an item was
+removed rather than give its number to a different document.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from .validation import ItemMetadata, reference_code
 
@@ -32,7 +38,7 @@ from .validation import ItemMetadata, reference_code
 ARCHIVE_TZ = dt.timezone(dt.timedelta(hours=8), "CST")
 
 DB_NAME = "archive.sqlite3"
-_SCHEMA_VERSION = 1
+_SCHEMA_VERSION = 2  # 2: deleted_items; CREATE ... IF NOT EXISTS upgrades a version 1
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS items (
     seq            INTEGER PRIMARY KEY,          -- archive_id = 'A' || printf('%06d', seq)
@@ -58,7 +64,33 @@ CREATE TABLE IF NOT EXISTS items (
     -- the numbering rule, enforced by the database as a last line of defence
     UNIQUE (fonds, category, year, retention, department, item_number)
 );
+-- Tombstones of deleted items: only what numbering needs, plus what was lost, for debugging.
+CREATE TABLE IF NOT EXISTS deleted_items (
+    seq            INTEGER PRIMARY KEY,
+    archive_id     TEXT    NOT NULL UNIQUE,
+    reference_code TEXT    NOT NULL UNIQUE,
+    fonds          TEXT    NOT NULL,
+    category       TEXT    NOT NULL,
+    year           TEXT    NOT NULL,
+    retention      TEXT    NOT NULL,
+    department     TEXT    NOT NULL,
+    item_number    INTEGER NOT NULL,
+    sha256         TEXT    NOT NULL,
+    deleted_at     TEXT    NOT NULL
+);
 """
+
+# The highest number in a group / overall, over live and deleted items alike, so that a
+# deleted item's number is never handed out again (see the module docstring).
+_GROUP = "fonds=? AND category=? AND year=? AND retention=? AND department=?"
+_HIGHEST_ITEM_NUMBER = (
+    f"SELECT MAX((SELECT COALESCE(MAX(item_number), 0) FROM items WHERE {_GROUP}),"
+    f" (SELECT COALESCE(MAX(item_number), 0) FROM deleted_items WHERE {_GROUP}))"
+)
+_HIGHEST_SEQ = (
+    "SELECT MAX((SELECT COALESCE(MAX(seq), 0) FROM items),"
+    " (SELECT COALESCE(MAX(seq), 0) FROM deleted_items))"
+)
 
 _CHUNK = 64 * 1024
 
@@ -242,18 +274,16 @@ class ArchiveStore:
         """Catalogue one item and keep its file, all or nothing.
 
         Item number and archive id are read and written in the same write transaction,
-        so two concurrent uploads can never be given the same number.
+        so two concurrent uploads can never be given the same number; numbers of deleted
+        items count as taken.
         """
         with self._write_lock, self._connect() as conn:
             conn.execute("BEGIN IMMEDIATE")
             final_path: Path | None = None
             try:
-                (highest,) = conn.execute(
-                    "SELECT COALESCE(MAX(item_number), 0) FROM items"
-                    " WHERE fonds=? AND category=? AND year=? AND retention=? AND department=?",
-                    (meta.fonds, meta.category, meta.year, meta.retention, meta.department),
-                ).fetchone()
-                (last_seq,) = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM items").fetchone()
+                group = (meta.fonds, meta.category, meta.year, meta.retention, meta.department)
+                (highest,) = conn.execute(_HIGHEST_ITEM_NUMBER, group * 2).fetchone()
+                (last_seq,) = conn.execute(_HIGHEST_SEQ).fetchone()
                 item_number = highest + 1
                 seq = last_seq + 1
                 item = StoredItem(
@@ -342,3 +372,84 @@ class ArchiveStore:
         with self._connect() as conn:
             rows = conn.execute("SELECT * FROM items ORDER BY seq").fetchall()
         return [_row_to_item(r) for r in rows]
+
+    # --- tampering: the archive misbehaving on purpose (POST /_sim/tamper) ---
+
+    def delete(self, archive_id: str) -> StoredItem | None:
+        """Remove an item and its file as if the archive lost it; None if there is no such item.
+
+        The row moves to ``deleted_items`` in one write transaction, so its numbers stay
+        taken. The file is removed only after the commit: a crash in between leaves a
+        stray file that no catalogue row names (its archive id is never reused, so it is
+        never served), never a catalogue row without its file.
+        """
+        with self._write_lock, self._connect() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                row = conn.execute(
+                    "SELECT * FROM items WHERE archive_id=?", (archive_id,)
+                ).fetchone()
+                if row is None:
+                    conn.execute("ROLLBACK")
+                    return None
+                conn.execute(
+                    "INSERT INTO deleted_items (seq, archive_id, reference_code, fonds,"
+                    " category, year, retention, department, item_number, sha256, deleted_at)"
+                    " SELECT seq, archive_id, reference_code, fonds, category, year, retention,"
+                    " department, item_number, sha256, ? FROM items WHERE archive_id=?",
+                    (dt.datetime.now(ARCHIVE_TZ).isoformat(timespec="seconds"), archive_id),
+                )
+                conn.execute("DELETE FROM items WHERE archive_id=?", (archive_id,))
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            # Still under the write lock, so no other tampering sees the file half-gone.
+            self.file_path(archive_id).unlink(missing_ok=True)
+        return _row_to_item(row)
+
+    def corrupt(self, archive_id: str) -> tuple[str, str] | None:
+        """Flip one byte in the middle of an item's stored file, in place, leaving the
+        catalogue's size and sha256 as they were: silent bit rot, which only re-hashing the
+        served bytes can detect.
+
+        Returns the file's sha256 before and after (of the bytes on disk, which differ from
+        the catalogue's if the file was corrupted before), or None if there is no such item.
+        Raises ValueError for an empty file, which has no byte to flip.
+        """
+        # The write lock and an IMMEDIATE transaction keep a concurrent delete (in this
+        # process or another) from removing the item between the lookup and the write.
+        with self._write_lock, self._connect() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                row = conn.execute(
+                    "SELECT archive_id FROM items WHERE archive_id=?", (archive_id,)
+                ).fetchone()
+                if row is None:
+                    return None
+                with self.file_path(archive_id).open("r+b") as file:
+                    before = _sha256_of(file)
+                    size = file.tell()
+                    if size == 0:
+                        raise ValueError(f"{archive_id}: the stored file is empty")
+                    file.seek(size // 2)
+                    (byte,) = file.read(1)
+                    file.seek(size // 2)
+                    file.write(bytes([byte ^ 0xFF]))  # every bit flipped: never a no-op
+                    file.flush()
+                    os.fsync(file.fileno())
+                    file.seek(0)
+                    after = _sha256_of(file)
+            finally:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")  # nothing was written to the catalogue
+        return before, after
+
+
+def _sha256_of(file: IO[bytes]) -> str:
+    """Digest of ``file`` from its current position to the end, read in chunks."""
+    digest = hashlib.sha256()
+    while chunk := file.read(_CHUNK):
+        digest.update(chunk)
+    return digest.hexdigest()
