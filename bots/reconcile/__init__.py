@@ -1,0 +1,1 @@
+"""Reconciliation: the source's listings, our ledger and the archive's inventory, matched."""
