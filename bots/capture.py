@@ -14,8 +14,10 @@ re-login if the session was lost; the circuit breaker stops the run.
 
 from __future__ import annotations
 
+import functools
 import getpass
 import random
+import re
 import secrets
 import socket
 from collections.abc import Callable, Mapping
@@ -86,6 +88,9 @@ class RunSummary:
     held: list[Document] = field(default_factory=list)
     system_failure: str | None = None
     stopped_by: str | None = None  # SIGTERM / SIGINT
+    # An inventory run: how many items the archive listed, and how many were read back.
+    inventoried: int | None = None
+    read_back: int = 0
 
     @property
     def exit_code(self) -> int:
@@ -96,6 +101,12 @@ class RunSummary:
         return EXIT_OK
 
     def line(self) -> str:
+        if self.inventoried is not None:
+            return (
+                f"{self.recipe}: inventory: the archive lists {self.inventoried} items, "
+                f"{self.read_back} read back for fixity "
+                f"(run {self.run_id}, log {self.log_path})"
+            )
         head = (
             f"{self.recipe}: {self.listed} listed, {self.new} new, {len(self.archived)} "
             f"archived, {len(self.failures)} failed"
@@ -157,6 +168,8 @@ class Capture:
         clock: Clock = local_now,
         stop: StopFlag | None = None,
         lock_wait: float | None = None,
+        action: str = "capture",
+        fixity: bool = False,
     ) -> None:
         self.loaded = loaded
         self.recipe = loaded.recipe
@@ -166,6 +179,8 @@ class Capture:
         self.clock = clock
         self.stop = stop or StopFlag()
         self.lock_wait = lock_wait
+        self.action = action  # "capture", or "inventory": list what the archive holds
+        self.fixity = fixity  # inventory only: download each item back and hash it
         self.policy = RetryPolicy(
             attempts=self.recipe.retry.attempts,
             backoff=self.recipe.retry.backoff,
@@ -237,6 +252,7 @@ class Capture:
             user=getpass.getuser(),
             bot_version=__version__,
             log_path=str(self.log_path),
+            action=self.action,
         )
         self._evidence = Evidence(
             ledger,
@@ -264,8 +280,11 @@ class Capture:
             log.event("previous_runs_interrupted", outcome="warning", runs=interrupted)
         outcome = "error"
         try:
-            self._run(summary)
-            self._batch_check(summary)
+            if self.action == "inventory":
+                self._inventory(summary)
+            else:
+                self._run(summary)
+                self._batch_check(summary)
             outcome = (
                 "stopped"
                 if summary.stopped_by
@@ -792,18 +811,7 @@ class Capture:
         self, doc: Document, archive: _System[ArchiveSystem], variables: dict[str, Any]
     ) -> None:
         """Download the stored file back; its SHA-256 must be the one taken at download."""
-        runner = archive.runner
-        runner.staging_dir = self.settings.staging_dir(self.recipe.recipe) / ".fixity"
-        try:
-            outcome = runner.run(archive.spec.fixity, variables, phase="fixity")
-            back = outcome.downloaded
-            if back is None:
-                raise BusinessError(
-                    f"{self.loaded.path}: the fixity steps ran but their `download` did not apply"
-                )
-        finally:
-            runner.staging_dir = None
-        back.path.unlink(missing_ok=True)
+        back = self._download_back(archive, variables)
         same = back.sha256 == doc.sha256
         check = (
             Check.passed(
@@ -834,6 +842,88 @@ class Capture:
         )
         if not same:
             raise ChecksFailed([check])
+
+    def _download_back(
+        self, archive: _System[ArchiveSystem], variables: dict[str, Any]
+    ) -> StagedFile:
+        """Run the recipe's fixity steps; hash what came back, and keep nothing of it."""
+        runner = archive.runner
+        runner.staging_dir = self.settings.staging_dir(self.recipe.recipe) / ".fixity"
+        try:
+            outcome = runner.run(archive.spec.fixity, variables, phase="fixity")
+            back = outcome.downloaded
+            if back is None:
+                raise BusinessError(
+                    f"{self.loaded.path}: the fixity steps ran but their `download` did not apply"
+                )
+        finally:
+            runner.staging_dir = None
+        back.path.unlink(missing_ok=True)
+        return back
+
+    # -- inventory -------------------------------------------------------------------
+
+    def _inventory(self, summary: RunSummary) -> None:
+        """Walk the archive's own list; with fixity, download each item back and hash it."""
+        spec = self.recipe.archive
+        credential = self.store.get(spec.credential)
+        url = self._render_setting(spec.base_url, "archive.base_url")
+        with sync_playwright() as playwright, ExitStack() as stack:
+            browser = launch(playwright, self.settings.env)
+            stack.callback(browser.close)
+            archive = _System(browser, spec, url, credential, self.loaded, self.log)
+            stack.callback(archive.close)
+            self._login(archive)
+            cursor = TableCursor()
+            archive.runner.cursor = cursor
+
+            def work() -> None:
+                archive.runner.run(spec.inventory, dict(self.base_context), phase="inventory")
+
+            try:
+                self._stage(archive, "inventory", work, progress=lambda: cursor.pages)
+            except TransientError as exc:
+                raise SystemFailure(
+                    f"the inventory of {archive.name} failed after {cursor.pages} page(s): {exc}"
+                ) from exc
+            finally:
+                archive.runner.cursor = None
+            items = _inventory_items(cursor.rows)
+            if self.fixity:
+                summary.read_back = self._read_back_all(archive, items)
+        self.ledger.record_inventory(self.run_id, self.recipe.recipe, items)
+        summary.inventoried = len(items)
+        self.log.event(
+            "inventory",
+            system=spec.system,
+            items=len(items),
+            pages=cursor.pages,
+            fixity=self.fixity,
+            read_back=summary.read_back,
+        )
+
+    def _read_back_all(self, archive: _System[ArchiveSystem], items: list[dict[str, Any]]) -> int:
+        read = 0
+        for item in items:
+            if self.stop.is_set():
+                raise Stopped(f"stopped by {self.stop.reason} during the fixity read-back")
+            key = item["archive_id"]
+            variables = {**self.base_context, "archive_id": key}
+            archive.runner.key = key
+            try:
+                back = self._stage(
+                    archive,
+                    "fixity",
+                    functools.partial(self._download_back, archive, variables),
+                    key,
+                )
+            except TransientError as exc:
+                # Listed but not readable: a finding for reconciliation, not the end of it.
+                self.log.event("fixity_unreadable", key=key, outcome="warning", error=str(exc))
+                continue
+            item["sha256"] = back.sha256
+            read += 1
+        return read
 
     # -- evidence --------------------------------------------------------------------
 
@@ -944,3 +1034,22 @@ def _premis_outcome(check: Check | None) -> EventOutcome:
     if check is None or check.outcome is Outcome.NOT_RUN:
         return EventOutcome.NOT_RUN
     return EventOutcome.SUCCESS if check.outcome is Outcome.PASS else EventOutcome.FAILURE
+
+
+def _inventory_items(rows: list[dict[str, str | None]]) -> list[dict[str, Any]]:
+    """The archive's list rows as inventory records, one per archive id."""
+    items: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        archive_id = row.get("archive_id")
+        if not archive_id or archive_id in items:
+            continue
+        size_text = re.sub(r"[^0-9]", "", row.get("size") or "")
+        items[archive_id] = {
+            "archive_id": archive_id,
+            "reference_code": row.get("reference_code") or None,
+            "title": row.get("title"),
+            "size": int(size_text) if size_text else None,
+            "sha256": (row.get("sha256") or "").lower() or None,
+            "ingested_at": row.get("ingested_at"),
+        }
+    return list(items.values())

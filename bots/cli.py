@@ -3,6 +3,7 @@
 Exit codes: 0 all archived; 1 some documents failed for business reasons; 2 usage,
 recipe or credential error; 3 system failure or circuit breaker; 75 the recipe is
 already running; 130/143 stopped by Ctrl-C/SIGTERM after finishing the current document.
+``logs verify``: 0 the run logs are intact, 1 something was edited, cut, removed or forged.
 """
 
 from __future__ import annotations
@@ -170,6 +171,45 @@ def retry(
 
 @main.command()
 @click.argument("recipe")
+@click.option(
+    "--fixity", is_flag=True, help="Also download every item back and hash it (slow, thorough)."
+)
+@logs_option
+@ledger_option
+@click.option("--wait", "wait", type=float, default=None, help="Wait for a running capture.")
+@_guard
+def inventory(
+    recipe: str, fixity: bool, logs_dir: Path | None, ledger_url: str | None, wait: float | None
+) -> None:
+    """Record what the archive says it holds, from its own list pages (RECIPE's
+    `archive.inventory` steps). Reconciliation compares against it."""
+    loaded = load_recipe(_resolve_recipe(recipe))
+    if not loaded.recipe.archive.inventory:
+        raise UsageError(f"{loaded.path}: the recipe has no `archive.inventory` steps")
+    if fixity and not loaded.recipe.archive.fixity:
+        raise UsageError(f"{loaded.path}: --fixity needs `archive.fixity` steps in the recipe")
+    settings = Settings.from_env(os.environ, logs_dir=logs_dir, ledger_url=ledger_url)
+    store = open_store(os.environ, _redactor)
+    stop = StopFlag()
+    restore = install_stop_handlers(stop)
+    try:
+        summary = Capture(
+            loaded,
+            settings,
+            store,
+            _redactor,
+            stop=stop,
+            lock_wait=wait,
+            action="inventory",
+            fixity=fixity,
+        ).run()
+    finally:
+        restore()
+    sys.exit(_report(summary))
+
+
+@main.command()
+@click.argument("recipe")
 @_guard
 def check(recipe: str) -> None:
     """Validate RECIPE without contacting any system."""
@@ -251,6 +291,45 @@ def export_bag_command(
         f"bag {summary.path}: {summary.items} items, {summary.bytes} bytes "
         f"(Payload-Oxum {summary.oxum}), validated"
     )
+
+
+@main.group("logs")
+def logs_group() -> None:
+    """Check the run logs, which are hash-chained so that any edit shows."""
+
+
+@logs_group.command("verify")
+@click.argument("path", required=False, type=click.Path(path_type=Path))
+@logs_option
+@_guard
+def logs_verify(path: Path | None, logs_dir: Path | None) -> None:
+    """Check that no run log was edited, cut, removed or forged.
+
+    PATH is a runs folder or one run file (default: the runs folder under the logs
+    folder). Exit 0 when intact, 1 when anything is wrong: each problem goes to standard
+    error, the first (where the tampering starts) on the first line.
+    """
+    from .logchain import verify
+
+    if path is None:
+        path = Settings.from_env(os.environ, logs_dir=logs_dir).runs_dir
+    report = verify(path)
+    if report.ok:
+        for warning in report.warnings:
+            _err(f"warning: {warning}")
+        _out(f"logs intact: {report.files} files, {report.records} records")
+        return
+    first, *rest = report.problems
+    _err(f"TAMPERED: {first}")
+    for problem in rest:
+        _err(f"problem: {problem}")
+    for warning in report.warnings:
+        _err(f"warning: {warning}")
+    _err(
+        f"logs NOT intact: {len(report.problems)} problem(s) in {report.files} files, "
+        f"{report.records} records"
+    )
+    sys.exit(1)
 
 
 @main.command()

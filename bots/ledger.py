@@ -125,6 +125,7 @@ runs = Table(
     Column("ended_at", DateTime(timezone=True)),
     Column("outcome", String(32)),
     Column("counts", Text),  # JSON
+    Column("action", String(16)),  # "capture" or "inventory" (NULL: capture, older ledgers)
 )
 
 # The four-property checks, one row per document, run and check (bots.archival.checks).
@@ -158,6 +159,22 @@ events = Table(
     Column("agent", Text, nullable=False),  # "rpa-fleet 0.1.0 on host"
     Column("evidence_path", Text),  # a screenshot under logs/evidence
     Column("evidence_sha256", String(64)),
+)
+
+# What the archive said it held, per inventory run (bots.capture, action "inventory").
+inventory = Table(
+    "inventory",
+    metadata_obj,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(64), nullable=False),  # the inventory run: one snapshot
+    Column("recipe", String(64), nullable=False),
+    Column("archive_id", String(128), nullable=False),
+    Column("reference_code", String(128)),
+    Column("title", Text),
+    Column("size", Integer),
+    Column("sha256", String(64)),  # read back with --fixity; NULL when not read
+    Column("ingested_at", Text),  # as the archive shows it
+    Column("taken_at", DateTime(timezone=True), nullable=False),
 )
 
 
@@ -257,7 +274,7 @@ class Ledger:
         """Ledgers written by an older version gain the newer (nullable) columns."""
         with self.engine.begin() as conn:
             inspector = inspect(conn)  # on this connection: a second one would wait for our lock
-            for table in (documents, runs, checks, events):
+            for table in (documents, runs, checks, events, inventory):
                 present = {c["name"] for c in inspector.get_columns(table.name)}
                 for column in table.columns:
                     if column.name not in present and column.nullable:
@@ -560,3 +577,15 @@ class Ledger:
         )
         with self.engine.connect() as conn:
             return [code for (code,) in conn.execute(query)]
+
+    # -- archive inventory -----------------------------------------------------------
+
+    def record_inventory(self, run_id: str, recipe: str, items: list[dict[str, Any]]) -> None:
+        """One snapshot of what the archive holds (rows: archive_id, reference_code, ...)."""
+        now = self._clock()
+        with self.engine.begin() as conn:
+            if items:
+                conn.execute(
+                    insert(inventory),
+                    [{"run_id": run_id, "recipe": recipe, "taken_at": now, **i} for i in items],
+                )

@@ -3,23 +3,121 @@
 Each line is complete JSON written and flushed at once, so a crash loses at most the
 line being written. Every line passes through the run's ``Redactor`` first: a secret
 never reaches the file, whatever a step or an error message happened to contain.
+
+The logs are tamper-evident (checked by ``bots.logchain.verify``, ``runner.py logs verify``):
+
+- Every record carries ``seq`` (its 0-based line number) and ``prev``, the SHA-256 (hex)
+  of the previous line's exact UTF-8 bytes, newline excluded. The first record's ``prev``
+  is the ``last_hash`` of the index's last entry when the run started (64 zeros when the
+  index was empty), so the runs form one chain.
+- The last line is the closing record, ``event: "run_end"``, whose ``details.lines`` is the
+  number of records before it.
+- On close, one line is appended to the index ``index.ndjson`` beside the run files
+  (under ``flock``, then fsync): ``seq``, ``run_id``, ``file``, ``after`` (the index
+  ``seq`` that was last when the run started, -1 for none), ``first_prev``, ``last_hash``
+  (SHA-256 of the file's closing line), ``lines`` (all lines of the file, closing record
+  included), ``closed_at`` (the closing record's ``ts``) and ``prev`` (SHA-256 of the
+  previous index line, or 64 zeros).
+  The index is not named ``*.jsonl`` so that it is never taken for a run's log.
+
+``seq`` and ``prev`` are added after redaction: they hold no secret, and a secret that
+happened to look like part of a digest must not break the chain.
+
+Nothing in the fleet rotates, truncates or deletes run logs or the index, and nothing
+may: a missing or shortened file is exactly what the verification reports as tampering.
+Archive old logs by copying the whole runs folder, index included.
 """
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import json
 import os
 import resource
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, BinaryIO
 
+from .errors import SystemFailure
 from .redaction import Redactor
+
+INDEX_NAME = "index.ndjson"
+GENESIS = "0" * 64  # the ``prev`` of the very first record and the first index line
+
+
+def line_hash(line: str | bytes) -> str:
+    """SHA-256 (hex) of one line as written, without its newline."""
+    data = line.encode("utf-8") if isinstance(line, str) else line
+    return hashlib.sha256(data).hexdigest()
+
+
+def read_last_line(f: BinaryIO) -> bytes | None:
+    """The last line of an open binary file, without its newline (None when empty).
+
+    Reads backwards from the end in blocks: the index grows by one line per run for
+    years, and is never read whole to append to it.
+    """
+    end = f.seek(0, os.SEEK_END)
+    if end == 0:
+        return None
+    block = 4096
+    tail = b""
+    pos = end
+    while pos > 0:
+        step = min(block, pos)
+        pos -= step
+        f.seek(pos)
+        tail = f.read(step) + tail
+        # A newline before the (newline-terminated) last line marks its start.
+        cut = tail.rfind(b"\n", 0, len(tail) - 1)
+        if cut >= 0:
+            return tail[cut + 1 :].rstrip(b"\n")
+    return tail.rstrip(b"\n")
+
+
+@contextmanager
+def locked_index(path: Path) -> Iterator[BinaryIO]:
+    """The index opened for appending, under an exclusive ``flock`` (blocks until free)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+b") as f:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        try:
+            yield f
+        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+
+def _index_tail(f: BinaryIO, path: Path) -> tuple[dict[str, Any] | None, bytes | None]:
+    """The index's last entry and that line's bytes; refuses a damaged last line."""
+    last = read_last_line(f)
+    if last is None:
+        return None, None
+    f.seek(0, os.SEEK_END)
+    f.seek(f.tell() - 1)
+    if f.read(1) != b"\n":
+        raise SystemFailure(
+            f"the run log index {path} ends with an incomplete line; "
+            "run `python runner.py logs verify` and repair it before running"
+        )
+    try:
+        entry = json.loads(last)
+        if not isinstance(entry, dict) or not isinstance(entry.get("seq"), int):
+            raise ValueError("not an index entry")
+        if not isinstance(entry.get("last_hash"), str):
+            raise ValueError("no last_hash")
+    except ValueError as exc:
+        raise SystemFailure(
+            f"the run log index {path} ends with a damaged line ({exc}); "
+            "run `python runner.py logs verify` and repair it before running"
+        ) from exc
+    return entry, last
 
 
 class RunLog:
-    """Append events for one run; ``close`` writes the closing record."""
+    """Append events for one run; ``close`` writes the closing record and indexes the file."""
 
     def __init__(
         self,
@@ -29,13 +127,23 @@ class RunLog:
         recipe: str,
         redactor: Redactor,
         clock: Callable[[], datetime],
+        index: Path | None = None,
     ) -> None:
         self.path = path
         self.run_id = run_id
         self.recipe = recipe
+        self.index_path = index if index is not None else path.parent / INDEX_NAME
         self._redactor = redactor
         self._clock = clock
         path.parent.mkdir(parents=True, exist_ok=True)
+        # Where the chain stands when this run starts: the last closed run in the index.
+        with locked_index(self.index_path) as f:
+            entry, _ = _index_tail(f, self.index_path)
+        self.after: int = entry["seq"] if entry is not None else -1
+        self.first_prev: str = entry["last_hash"] if entry is not None else GENESIS
+        self._seq = 0
+        self._prev = self.first_prev
+        self._last_line = ""
         # Exclusive create: a run never appends to, or overwrites, another run's story.
         self._file: IO[str] | None = open(path, "x", encoding="utf-8")  # noqa: SIM115
 
@@ -53,17 +161,48 @@ class RunLog:
             "outcome": outcome,
             "details": self._redactor.scrub_data(details),
         }
-        line = json.dumps(record, ensure_ascii=False, default=str)
-        self._file.write(self._redactor.scrub(line) + "\n")
+        body = self._redactor.scrub(json.dumps(record, ensure_ascii=False, default=str))
+        if not (body.startswith("{") and body.endswith("}")):  # a secret like '{"ts'
+            raise RuntimeError("redaction broke a run log record")
+        line = f'{{"seq": {self._seq}, "prev": "{self._prev}", {body[1:]}'
+        self._file.write(line + "\n")
         self._file.flush()
+        self._seq += 1
+        self._prev = line_hash(line)
+        self._last_line = line
 
     def close(self, outcome: str, **details: Any) -> None:
         if self._file is None:
             return
         # ru_maxrss is in KiB on Linux: the run's own peak memory, browser excluded.
         peak_mb = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-        self.event("run_end", outcome=outcome, peak_rss_mb=peak_mb, **details)
-        self._file.flush()
-        os.fsync(self._file.fileno())
-        self._file.close()
-        self._file = None
+        # The closing record and the index line go together, under the index's lock: a
+        # check that takes the lock never sees a closed run file the index lacks.
+        with locked_index(self.index_path) as index:
+            closing = {"peak_rss_mb": peak_mb, **details, "lines": self._seq}
+            self.event("run_end", outcome=outcome, **closing)
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+            self._file = None
+            self._append_index(index)
+
+    def _append_index(self, f: BinaryIO) -> None:
+        last, last_line = _index_tail(f, self.index_path)
+        closing = json.loads(self._last_line)
+        entry = {
+            "seq": last["seq"] + 1 if last is not None else 0,
+            # run_id and closed_at as the closing record has them (redacted alike).
+            "run_id": closing["run_id"],
+            "file": self.path.name,
+            "after": self.after,
+            "first_prev": self.first_prev,
+            "last_hash": self._prev,
+            "lines": self._seq,
+            "closed_at": closing["ts"],
+            "prev": line_hash(last_line) if last_line is not None else GENESIS,
+        }
+        f.seek(0, os.SEEK_END)  # "a" mode appends anyway; be explicit
+        f.write((json.dumps(entry, ensure_ascii=False) + "\n").encode("utf-8"))
+        f.flush()
+        os.fsync(f.fileno())

@@ -30,7 +30,7 @@ from .model import Recipe, Table, walk_steps
 # Lists whose mappings are steps or rules: each of those mappings gets its line, so that
 # an error found while running can still point into the file.
 _LOCATED_LISTS = frozenset(
-    {"login", "list", "download", "upload", "confirm", "find", "fixity", "steps"}
+    {"login", "list", "download", "upload", "confirm", "find", "fixity", "inventory", "steps"}
 )
 
 
@@ -139,7 +139,27 @@ def _unknown_fields(tree: CommentedMap, recipe: Recipe, path: Path) -> list[tupl
         "schedule": set(SCHEDULE_VARS),
     }
     problems = []
-    for line, key, text in _strings(tree):
+    archive = tree.get("archive")
+    inventory = archive.get("inventory") if isinstance(archive, CommentedMap) else None
+    located = [(tree, known, inventory)]
+    if inventory is not None:
+        # The inventory's table reads the archive's list, not the source's: its own rows.
+        fields = next(
+            set(s.table.fields)
+            for s in walk_steps(recipe.archive.inventory)
+            if isinstance(s, Table)
+        )
+        located.append((inventory, {"row": fields}, None))
+    for node, names, skip in located:
+        problems += _unknown_in(node, names, skip, path)
+    return problems
+
+
+def _unknown_in(
+    node: Any, known: dict[str, set[str]], skip: Any, path: Path
+) -> list[tuple[str, str]]:
+    problems = []
+    for line, key, text in _strings(node, skip):
         for name, fields in known.items():
             for field in sorted(attributes_used(text, name, expression=key == "when") - fields):
                 problems.append(
@@ -151,8 +171,11 @@ def _unknown_fields(tree: CommentedMap, recipe: Recipe, path: Path) -> list[tupl
     return problems
 
 
-def _strings(node: Any) -> Any:
-    """(line, key, text) for every string value in the tree but the `vars` tables."""
+def _strings(node: Any, skip: Any = None) -> Any:
+    """(line, key, text) for every string value in the tree but the `vars` tables and
+    the ``skip`` subtree."""
+    if node is skip and skip is not None:
+        return
     if isinstance(node, CommentedMap):
         for key, value in node.items():
             if key == "vars":
@@ -160,13 +183,13 @@ def _strings(node: Any) -> Any:
             if isinstance(value, str):
                 yield node.lc.value(key)[0] + 1, key, value
             else:
-                yield from _strings(value)
+                yield from _strings(value, skip)
     elif isinstance(node, CommentedSeq):
         for index, item in enumerate(node):
             if isinstance(item, str):
                 yield node.lc.item(index)[0] + 1, None, item
             else:
-                yield from _strings(item)
+                yield from _strings(item, skip)
 
 
 def _plain(node: Any, parent_key: str | None = None) -> Any:

@@ -477,6 +477,24 @@ class ArchiveSystem(_System):
     # the archive's own word is the only evidence of what it holds.
     fixity: list[Step] = Field(default_factory=list)
 
+    # Steps that walk the archive's own list pages: one `table` whose fields include
+    # archive_id (and reference_code, title, size, sha256, ingested_at where shown). What
+    # the archive says it holds, for reconciliation: our ledger cannot be the only witness.
+    inventory: list[Step] = Field(default_factory=list)
+
+    @field_validator("inventory")
+    @classmethod
+    def _inventory_table(cls, steps: list[Any]) -> list[Any]:
+        if not steps:
+            return steps
+        tables = [s for s in walk_steps(steps) if isinstance(s, Table)]
+        if len(tables) != 1:
+            raise ValueError("`inventory` must contain exactly one `table` step")
+        if "archive_id" not in tables[0].table.fields:
+            raise ValueError("the `inventory` table must have an `archive_id` field")
+        _forbid(steps, (Download, Upload, Submit), "inventory")
+        return steps
+
     @field_validator("fixity")
     @classmethod
     def _fixity_downloads(cls, steps: list[Any]) -> list[Any]:
