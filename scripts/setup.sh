@@ -4,7 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(chromium fonts-noto-cjk python3-venv python3-dev build-essential)
+# libreoffice-calc-nogui: tests/test_workbook.py opens the reconciliation workbook headless
+# (xlsx -> pdf) to prove it opens without repair; ~90 MB download, ~276 MB installed.
+APT_PACKAGES=(chromium fonts-noto-cjk python3-venv python3-dev build-essential
+  libreoffice-calc-nogui)
 
 missing=()
 if command -v dpkg >/dev/null 2>&1; then
