@@ -17,7 +17,6 @@ from __future__ import annotations
 import functools
 import getpass
 import random
-import re
 import secrets
 import socket
 from collections.abc import Callable, Mapping
@@ -49,7 +48,14 @@ from .errors import (
     SystemFailure,
     TransientError,
 )
-from .files import Incomplete, StagedFile, UnexpectedPage, safe_filename, sha256_file
+from .files import (
+    Incomplete,
+    StagedFile,
+    UnexpectedPage,
+    byte_count,
+    safe_filename,
+    sha256_file,
+)
 from .ledger import Document, FailureKind, Ledger, State
 from .lock import RecipeLock
 from .recipe import LoadedRecipe
@@ -201,6 +207,7 @@ class Capture:
         self._evidence: Evidence | None = None
         # Screenshots of listing rows taken this run, by source key (evidence of capture).
         self._row_shots: dict[str, Shot] = {}
+        self._downloaded = 0  # files fetched in this run, for the batch check
         # Each document's row as listed in *this* run: what the page offers now (a link
         # that has appeared since) may differ from the first sighting the ledger keeps.
         self._rows: dict[str, dict[str, str | None]] = {}
@@ -467,30 +474,40 @@ class Capture:
         self, source: _System[SourceSystem], summary: RunSummary, window: dict[str, str]
     ) -> list[Document]:
         variables = {**self.base_context, "window": window}
-        cursor = TableCursor()
-        source.runner.cursor = cursor
-        key_template = next(
-            s.table.key for s in walk_steps(source.spec.listing) if isinstance(s, Table)
+        key_template = _table_of(source.spec.listing).key
+        rows = self._walk_table(
+            source,
+            "list",
+            source.spec.listing,
+            variables,
+            what=f"listing {source.name}",
+            on_rows=self._shoot_rows(source, key_template, variables),
         )
-        source.runner.on_rows = self._shoot_rows(source, key_template, variables)
-        table_key = None
+        return self._pending(rows, key_template, variables, summary)
+
+    def _walk_table(
+        self,
+        system: _System[Any],
+        stage: str,
+        steps: list[Any],
+        variables: dict[str, Any],
+        what: str,
+        on_rows: Callable[[list[dict[str, str | None]], list[Any]], None] | None = None,
+    ) -> list[dict[str, str | None]]:
+        """Run steps holding one `table` as a stage; a retry resumes at the page reached."""
+        cursor = TableCursor()
+        system.runner.cursor, system.runner.on_rows = cursor, on_rows
 
         def work() -> None:
-            nonlocal table_key
-            outcome = source.runner.run(source.spec.listing, variables, phase="list")
-            table_key = outcome.table.key if outcome.table else None
+            system.runner.run(steps, variables, phase=stage)
 
         try:
-            self._stage(source, "list", work, progress=lambda: cursor.pages)
+            self._stage(system, stage, work, progress=lambda: cursor.pages)
         except TransientError as exc:
-            raise SystemFailure(
-                f"listing {source.name} failed after {cursor.pages} page(s): {exc}"
-            ) from exc
+            raise SystemFailure(f"{what} failed after {cursor.pages} page(s): {exc}") from exc
         finally:
-            source.runner.cursor = None
-            source.runner.on_rows = None
-        assert table_key is not None  # the schema demands exactly one table
-        return self._pending(cursor.rows, table_key, variables, summary)
+            system.runner.cursor, system.runner.on_rows = None, None
+        return cursor.rows
 
     def _pending(
         self,
@@ -603,6 +620,7 @@ class Capture:
             },
             shot,
         )
+        self._downloaded += 1
         self.evidence.event(
             key,
             EventType.DIGEST,
@@ -874,21 +892,14 @@ class Capture:
             archive = _System(browser, spec, url, credential, self.loaded, self.log)
             stack.callback(archive.close)
             self._login(archive)
-            cursor = TableCursor()
-            archive.runner.cursor = cursor
-
-            def work() -> None:
-                archive.runner.run(spec.inventory, dict(self.base_context), phase="inventory")
-
-            try:
-                self._stage(archive, "inventory", work, progress=lambda: cursor.pages)
-            except TransientError as exc:
-                raise SystemFailure(
-                    f"the inventory of {archive.name} failed after {cursor.pages} page(s): {exc}"
-                ) from exc
-            finally:
-                archive.runner.cursor = None
-            items = _inventory_items(cursor.rows)
+            rows = self._walk_table(
+                archive,
+                "inventory",
+                spec.inventory,
+                dict(self.base_context),
+                what=f"the inventory of {archive.name}",
+            )
+            items = _inventory_items(rows)
             if self.fixity:
                 summary.read_back = self._read_back_all(archive, items)
         self.ledger.record_inventory(self.run_id, self.recipe.recipe, items)
@@ -897,7 +908,6 @@ class Capture:
             "inventory",
             system=spec.system,
             items=len(items),
-            pages=cursor.pages,
             fixity=self.fixity,
             read_back=summary.read_back,
         )
@@ -961,13 +971,6 @@ class Capture:
 
     def _batch_check(self, summary: RunSummary) -> None:
         """Per run: listed, downloaded and archived counts, and item-number continuity."""
-        downloaded = len(
-            {
-                e["source_key"]
-                for e in self.ledger.events_of(self.recipe.recipe)
-                if e["run_id"] == self.run_id and e["event_type"] == EventType.DIGEST.value
-            }
-        )
         groups: dict[str, list[str]] = {}
         for code in self.ledger.references(self.recipe.recipe):
             groups.setdefault(code.rsplit("-", 1)[0], []).append(code)
@@ -981,7 +984,7 @@ class Capture:
             outcome="ok" if not continuity and summary.new == len(summary.archived) else "warning",
             listed=summary.listed,
             new=summary.new,
-            downloaded=downloaded,
+            downloaded=self._downloaded,
             archived=len(summary.archived),
             failed=[key for key, *_ in summary.failures],
             held=[d.source_key for d in summary.held],
@@ -1043,13 +1046,17 @@ def _inventory_items(rows: list[dict[str, str | None]]) -> list[dict[str, Any]]:
         archive_id = row.get("archive_id")
         if not archive_id or archive_id in items:
             continue
-        size_text = re.sub(r"[^0-9]", "", row.get("size") or "")
         items[archive_id] = {
             "archive_id": archive_id,
             "reference_code": row.get("reference_code") or None,
             "title": row.get("title"),
-            "size": int(size_text) if size_text else None,
+            "size": byte_count(row.get("size") or ""),
             "sha256": (row.get("sha256") or "").lower() or None,
             "ingested_at": row.get("ingested_at"),
         }
     return list(items.values())
+
+
+def _table_of(steps: list[Any]) -> Any:
+    """The one `table` step's arguments (the recipe schema guarantees there is one)."""
+    return next(s.table for s in walk_steps(steps) if isinstance(s, Table))

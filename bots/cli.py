@@ -133,15 +133,28 @@ def run(recipe: str, logs_dir: Path | None, ledger_url: str | None, wait: float 
     standard error, each saying what to do next.
     """
     loaded = load_recipe(_resolve_recipe(recipe))
+    sys.exit(_run_capture(loaded, logs_dir, ledger_url, wait))
+
+
+def _run_capture(
+    loaded: LoadedRecipe,
+    logs_dir: Path | None,
+    ledger_url: str | None,
+    wait: float | None,
+    **options: Any,
+) -> int:
+    """One Capture run (a capture or an inventory) with the stop signals handled."""
     settings = Settings.from_env(os.environ, logs_dir=logs_dir, ledger_url=ledger_url)
     store = open_store(os.environ, _redactor)
     stop = StopFlag()
     restore = install_stop_handlers(stop)
     try:
-        summary = Capture(loaded, settings, store, _redactor, stop=stop, lock_wait=wait).run()
+        summary = Capture(
+            loaded, settings, store, _redactor, stop=stop, lock_wait=wait, **options
+        ).run()
     finally:
         restore()
-    sys.exit(_report(summary))
+    return _report(summary)
 
 
 @main.command()
@@ -188,24 +201,7 @@ def inventory(
         raise UsageError(f"{loaded.path}: the recipe has no `archive.inventory` steps")
     if fixity and not loaded.recipe.archive.fixity:
         raise UsageError(f"{loaded.path}: --fixity needs `archive.fixity` steps in the recipe")
-    settings = Settings.from_env(os.environ, logs_dir=logs_dir, ledger_url=ledger_url)
-    store = open_store(os.environ, _redactor)
-    stop = StopFlag()
-    restore = install_stop_handlers(stop)
-    try:
-        summary = Capture(
-            loaded,
-            settings,
-            store,
-            _redactor,
-            stop=stop,
-            lock_wait=wait,
-            action="inventory",
-            fixity=fixity,
-        ).run()
-    finally:
-        restore()
-    sys.exit(_report(summary))
+    sys.exit(_run_capture(loaded, logs_dir, ledger_url, wait, action="inventory", fixity=fixity))
 
 
 @main.command()

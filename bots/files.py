@@ -36,6 +36,18 @@ def safe_filename(name: str, fallback: str) -> str:
     return name or fallback
 
 
+_BYTE_COUNT = re.compile(r"[0-9][0-9,\u00a0 ]*")
+
+
+def byte_count(text: str) -> int | None:
+    """A size as a legacy page shows it ("12,345"), or None when it is not a plain count
+    of bytes ("1.2 MB" is a rounded figure, not something to compare a file with)."""
+    text = text.strip()
+    if not _BYTE_COUNT.fullmatch(text):
+        return None
+    return int(re.sub(r"[^0-9]", "", text))
+
+
 @dataclass(frozen=True)
 class StagedFile:
     path: Path

@@ -543,20 +543,6 @@ class Ledger:
         with self.engine.begin() as conn:
             conn.execute(insert(events).values(**values))
 
-    def checks_of(self, recipe: str, key: str | None = None) -> list[RowMapping]:
-        query = select(checks).where(checks.c.recipe == recipe).order_by(checks.c.id)
-        if key is not None:
-            query = query.where(checks.c.source_key == key)
-        with self.engine.connect() as conn:
-            return list(conn.execute(query).mappings().all())
-
-    def events_of(self, recipe: str, key: str | None = None) -> list[RowMapping]:
-        query = select(events).where(events.c.recipe == recipe).order_by(events.c.id)
-        if key is not None:
-            query = query.where(events.c.source_key == key)
-        with self.engine.connect() as conn:
-            return list(conn.execute(query).mappings().all())
-
     def holder_of_reference(self, reference_code: str, but: tuple[str, str]) -> str | None:
         """The key of another document that holds ``reference_code``, if any."""
         query = select(documents.c.recipe, documents.c.source_key).where(

@@ -8,12 +8,11 @@ what went wrong. Nothing here touches the archive: a document that fails goes no
 from __future__ import annotations
 
 import datetime as dt
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..files import sha256_file
+from ..files import byte_count, sha256_file
 from ..ledger import Document
 from ..recipe import LoadedRecipe
 from ..templating import TemplateProblem, render
@@ -21,8 +20,6 @@ from .checks import Check, Outcome, Property
 from .inspect import FileReport, inspect_file
 from .metadata import label, retention_at_least, validate
 from .schedule import Classification, NotCovered
-
-_SIZE = re.compile(r"[0-9][0-9,\u00a0 ]*")
 
 
 @dataclass(frozen=True)
@@ -127,11 +124,11 @@ def _listed_size(doc: Document, loaded: LoadedRecipe, variables: dict[str, Any])
         return Check.failed(Property.COMPLETENESS, name, f"files.listed_size: {exc}")
     if not shown:
         return Check.not_run(Property.COMPLETENESS, name, "the listing shows no size for it")
-    if not _SIZE.fullmatch(shown):
+    listed = byte_count(shown)
+    if listed is None:
         return Check.not_run(
             Property.COMPLETENESS, name, f"the listing's size {shown!r} is not a byte count"
         )
-    listed = int(re.sub(r"[^0-9]", "", shown))
     if listed != doc.size:
         return Check.failed(
             Property.COMPLETENESS,

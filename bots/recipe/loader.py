@@ -109,7 +109,7 @@ def _load_schedule(tree: CommentedMap, recipe: Recipe, path: Path) -> RetentionS
     if not file.is_file():
         raise RecipeError([(where, f"retention schedule {str(file)!r} does not exist")])
     schedule = load_schedule(file)
-    fields = _table_fields(recipe)
+    fields = _table_fields(recipe.source.listing)
     problems = [
         (
             schedule.where(rule),
@@ -123,16 +123,15 @@ def _load_schedule(tree: CommentedMap, recipe: Recipe, path: Path) -> RetentionS
     return schedule
 
 
-def _table_fields(recipe: Recipe) -> set[str]:
-    return next(
-        set(s.table.fields) for s in walk_steps(recipe.source.listing) if isinstance(s, Table)
-    )
+def _table_fields(steps: list[Any]) -> set[str]:
+    """The fields of the one `table` among ``steps`` (the schema guarantees one)."""
+    return next(set(s.table.fields) for s in walk_steps(steps) if isinstance(s, Table))
 
 
 def _unknown_fields(tree: CommentedMap, recipe: Recipe, path: Path) -> list[tuple[str, str]]:
     """Templates may only read the row fields the table declares and the metadata named."""
     known = {
-        "row": _table_fields(recipe),
+        "row": _table_fields(recipe.source.listing),
         "meta": set(recipe.metadata),
         "file": set(FILE_VARS),
         "content": set(CONTENT_VARS),
@@ -144,11 +143,7 @@ def _unknown_fields(tree: CommentedMap, recipe: Recipe, path: Path) -> list[tupl
     located = [(tree, known, inventory)]
     if inventory is not None:
         # The inventory's table reads the archive's list, not the source's: its own rows.
-        fields = next(
-            set(s.table.fields)
-            for s in walk_steps(recipe.archive.inventory)
-            if isinstance(s, Table)
-        )
+        fields = _table_fields(recipe.archive.inventory)
         located.append((inventory, {"row": fields}, None))
     for node, names, skip in located:
         problems += _unknown_in(node, names, skip, path)
