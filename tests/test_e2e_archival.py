@@ -85,6 +85,8 @@ def test_items_carry_valid_codes_pages_and_scheduled_retention(captured: World) 
 
 def test_every_document_has_its_premis_events_and_checks(captured: World) -> None:
     documents = ledger_rows(captured, "documents")
+    source = {r["id"]: r for r in captured.erp_state()}
+    held = {i["archive_id"]: i for i in captured.archive_state()}
     events = ledger_rows(captured, "events")
     checks = ledger_rows(captured, "checks")
     for doc in documents:
@@ -116,6 +118,9 @@ def test_every_document_has_its_premis_events_and_checks(captured: World) -> Non
             assert "no virus scanner installed" in names["virus_scan"]["reason"]
         fixity = next(e for e in mine if e["event_type"] == "fixity check")
         assert json.loads(fixity["detail"])["read_back"] == doc["sha256"]
+        # ... and that digest is the ERP's own and the archive's own, not only our claim.
+        assert doc["sha256"] == source[doc["source_key"]]["sha256"]
+        assert doc["sha256"] == held[doc["archive_id"]]["sha256"]
 
 
 def test_screenshots_are_evidence_with_their_own_digest(captured: World) -> None:
