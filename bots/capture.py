@@ -58,6 +58,7 @@ from .files import (
 )
 from .ledger import Document, FailureKind, Ledger, State
 from .lock import RecipeLock
+from .progress import NullProgress, Progress
 from .recipe import LoadedRecipe
 from .recipe.model import ArchiveSystem, SourceSystem, Table, walk_steps
 from .redaction import Redactor
@@ -176,6 +177,7 @@ class Capture:
         lock_wait: float | None = None,
         action: str = "capture",
         fixity: bool = False,
+        progress: Progress | None = None,
     ) -> None:
         self.loaded = loaded
         self.recipe = loaded.recipe
@@ -187,6 +189,7 @@ class Capture:
         self.lock_wait = lock_wait
         self.action = action  # "capture", or "inventory": list what the archive holds
         self.fixity = fixity  # inventory only: download each item back and hash it
+        self.progress: Progress = progress or NullProgress()
         self.policy = RetryPolicy(
             attempts=self.recipe.retry.attempts,
             backoff=self.recipe.retry.backoff,
@@ -340,9 +343,13 @@ class Capture:
             )
             stack.callback(archive.close)
 
+            self.progress.stage(f"{self.recipe.recipe}: listing {source.name}")
             self._login(source)
             pending = self._list(source, summary, window)
+            self.progress.stage(f"{self.recipe.recipe}: capturing", total=len(pending))
             for done, doc in enumerate(pending):
+                if done:
+                    self.progress.advance()
                 if self.stop.is_set():
                     summary.stopped_by = self.stop.reason
                     self.log.event(
@@ -517,7 +524,7 @@ class Capture:
         summary: RunSummary,
     ) -> list[Document]:
         pending: list[Document] = []
-        seen: set[str] = set()
+        seen: dict[str, None] = {}  # a set that keeps the listing's order
         for row in rows:
             try:
                 key = render(table_key, {**variables, "row": row})
@@ -528,7 +535,7 @@ class Capture:
             if key in seen:
                 self.log.event("duplicate_row", key=key, outcome="warning", row=row)
                 continue
-            seen.add(key)
+            seen[key] = None
             self._rows[key] = row
             doc = self.ledger.get(self.recipe.recipe, key)
             if doc is None:
@@ -545,6 +552,15 @@ class Capture:
             else:
                 pending.append(doc)
         summary.listed = len(seen)
+        self.ledger.record_sightings(
+            self.run_id, self.recipe.recipe, [(key, self._rows[key]) for key in seen]
+        )
+        # Asked for again by a reviewer (apply-review) but no longer listed: the row the
+        # ledger kept still says how to fetch it.
+        recaptures = [
+            d for d in self.ledger.recaptures(self.recipe.recipe) if d.source_key not in seen
+        ]
+        pending.extend(recaptures)
         self.log.event(
             "listing",
             listed=summary.listed,
@@ -552,6 +568,7 @@ class Capture:
             pending=len(pending),
             already_confirmed=summary.already_confirmed,
             held=[d.source_key for d in summary.held],
+            recapture_unlisted=[d.source_key for d in recaptures],
         )
         return pending
 
@@ -891,6 +908,7 @@ class Capture:
             stack.callback(browser.close)
             archive = _System(browser, spec, url, credential, self.loaded, self.log)
             stack.callback(archive.close)
+            self.progress.stage(f"{self.recipe.recipe}: inventory of {archive.name}")
             self._login(archive)
             rows = self._walk_table(
                 archive,
@@ -914,7 +932,10 @@ class Capture:
 
     def _read_back_all(self, archive: _System[ArchiveSystem], items: list[dict[str, Any]]) -> int:
         read = 0
-        for item in items:
+        self.progress.stage(f"{self.recipe.recipe}: fixity read-back", total=len(items))
+        for done, item in enumerate(items):
+            if done:
+                self.progress.advance()
             if self.stop.is_set():
                 raise Stopped(f"stopped by {self.stop.reason} during the fixity read-back")
             key = item["archive_id"]

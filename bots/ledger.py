@@ -103,6 +103,9 @@ documents = Table(
     Column("source_filename", Text),  # the name the source sent, before it was made safe
     Column("file_format", String(32)),  # sniffed from the bytes: "PDF 1.4", "XLSX", "CSV"
     Column("last_run_id", String(64)),
+    # A reviewer asked for it to be captured again (runner.py apply-review): the next run
+    # takes it even when its source no longer lists it. Cleared when it is confirmed.
+    Column("recapture_requested_at", DateTime(timezone=True)),
     Column("listed_at", DateTime(timezone=True), nullable=False),
     Column("downloaded_at", DateTime(timezone=True)),
     Column("uploaded_at", DateTime(timezone=True)),
@@ -175,6 +178,41 @@ inventory = Table(
     Column("sha256", String(64)),  # read back with --fixity; NULL when not read
     Column("ingested_at", Text),  # as the archive shows it
     Column("taken_at", DateTime(timezone=True), nullable=False),
+)
+
+
+# What each run's listing showed, one row per run and key: the ledger's documents keep
+# only the first sighting, and reconciliation's source listing is "what each run saw".
+sightings = Table(
+    "sightings",
+    metadata_obj,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(64), nullable=False, index=True),
+    Column("recipe", String(64), nullable=False),
+    Column("source_key", String(255), nullable=False),
+    Column("listing", Text, nullable=False),  # the row as this run saw it, JSON
+    Column("seen_at", DateTime(timezone=True), nullable=False),
+)
+
+# A reviewer's decision on one reconciliation row (runner.py apply-review), applied or not.
+reviews = Table(
+    "reviews",
+    metadata_obj,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("review_id", String(64), nullable=False),  # one apply-review: its run log's id
+    Column("recipe", String(64), nullable=False),
+    Column("source_key", String(255), nullable=False),
+    Column("archive_id", String(128)),  # as the workbook row showed it
+    Column("result", String(16), nullable=False),  # the row's result code (缺失, ...)
+    Column("action", String(16), nullable=False),  # recapture / ignore
+    Column("owner", Text),  # the reviewer, as typed in the owner column
+    Column("note", Text),
+    Column("outcome", String(16), nullable=False),  # applied / refused / unchanged
+    Column("reason", Text, nullable=False),
+    Column("workbook", Text, nullable=False),
+    Column("workbook_sha256", String(64), nullable=False),
+    Column("decided_by", Text, nullable=False),  # user@host who applied the workbook
+    Column("decided_at", DateTime(timezone=True), nullable=False),
 )
 
 
@@ -274,7 +312,7 @@ class Ledger:
         """Ledgers written by an older version gain the newer (nullable) columns."""
         with self.engine.begin() as conn:
             inspector = inspect(conn)  # on this connection: a second one would wait for our lock
-            for table in (documents, runs, checks, events, inventory):
+            for table in (documents, runs, checks, events, inventory, sightings, reviews):
                 present = {c["name"] for c in inspector.get_columns(table.name)}
                 for column in table.columns:
                     if column.name not in present and column.nullable:
@@ -370,6 +408,8 @@ class Ledger:
             )
             if to is not State.UPLOADING:
                 values[f"{to.value}_at"] = now
+            if to is State.CONFIRMED:
+                values["recapture_requested_at"] = None
         with self.engine.begin() as conn:
             result = conn.execute(
                 update(documents)
@@ -414,6 +454,63 @@ class Ledger:
         assert result.rowcount == len(released)
         return released
 
+    def reopen(self, doc: Document, run_id: str) -> Document:
+        """Undo a confirmation the archive no longer bears out (its item is gone): the
+        document goes back to downloaded, without its archive id and reference code, and
+        the next run uploads it again, even when its source no longer lists it.
+
+        Only ``runner.py apply-review`` calls this, for a row a reviewer marked
+        ``recapture`` after the archive's inventory showed the item missing; what the
+        document was archived as is in that review's record and event.
+        """
+        if doc.state is not State.CONFIRMED:
+            raise LedgerError(
+                f"document {doc.source_key!r} of recipe {doc.recipe!r} is {doc.state}, "
+                "not confirmed: there is nothing to reopen"
+            )
+        now = self._clock()
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                update(documents)
+                .where(
+                    documents.c.recipe == doc.recipe,
+                    documents.c.source_key == doc.source_key,
+                    documents.c.state == State.CONFIRMED.value,
+                    documents.c.archive_id == doc.archive_id,
+                )
+                .values(
+                    state=State.DOWNLOADED.value,
+                    archive_id=None,
+                    reference_code=None,
+                    uploaded_at=None,
+                    confirmed_at=None,
+                    recapture_requested_at=now,
+                    last_run_id=run_id,
+                    updated_at=now,
+                )
+            )
+            if result.rowcount != 1:
+                raise LedgerError(
+                    f"document {doc.source_key!r} of recipe {doc.recipe!r} changed under us"
+                )
+            found = self._fetch(conn, doc.recipe, doc.source_key)
+        assert found is not None
+        return found
+
+    def recaptures(self, recipe: str) -> list[Document]:
+        """Documents a reviewer asked to capture again that are not confirmed yet."""
+        query = (
+            select(documents)
+            .where(
+                documents.c.recipe == recipe,
+                documents.c.recapture_requested_at.is_not(None),
+                documents.c.state != State.CONFIRMED.value,
+            )
+            .order_by(documents.c.id)
+        )
+        with self.engine.connect() as conn:
+            return [Document.from_row(r) for r in conn.execute(query).mappings()]
+
     def count_attempt(self, doc: Document) -> Document:
         """Record that one more attempt at this document has started."""
         with self.engine.begin() as conn:
@@ -456,14 +553,18 @@ class Ledger:
             # SQLite keeps only the wall time the clock gave (the offset is dropped), so
             # ``since`` is compared as a wall time in the clock's zone; on PostgreSQL the
             # conversion names the same instant and changes nothing.
-            zone = self._clock().tzinfo
-            since = since.replace(tzinfo=zone) if since.tzinfo is None else since.astimezone(zone)
-            query = query.where(documents.c.confirmed_at >= since)
+            query = query.where(documents.c.confirmed_at >= self.wall_time(since))
         if recipe is not None:
             query = query.where(documents.c.recipe == recipe)
         query = query.order_by(documents.c.confirmed_at, documents.c.id)
         with self.engine.connect() as conn:
             return [Document.from_row(r) for r in conn.execute(query).mappings()]
+
+    def wall_time(self, when: datetime) -> datetime:
+        """``when`` in the clock's zone (naive: read as a wall time there), for comparing
+        with stored times: SQLite keeps only the wall time the clock gave."""
+        zone = self._clock().tzinfo
+        return when.replace(tzinfo=zone) if when.tzinfo is None else when.astimezone(zone)
 
     @staticmethod
     def _fetch(conn: Connection, recipe: str, key: str) -> Document | None:
@@ -563,6 +664,35 @@ class Ledger:
         )
         with self.engine.connect() as conn:
             return [code for (code,) in conn.execute(query)]
+
+    # -- listings and reviews ------------------------------------------------------------
+
+    def record_sightings(
+        self, run_id: str, recipe: str, rows: list[tuple[str, dict[str, Any]]]
+    ) -> None:
+        """What one run's listing showed: (key, row) pairs, in the order seen."""
+        if not rows:
+            return
+        now = self._clock()
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(sightings),
+                [
+                    {
+                        "run_id": run_id,
+                        "recipe": recipe,
+                        "source_key": key,
+                        "listing": json.dumps(row, ensure_ascii=False, sort_keys=True),
+                        "seen_at": now,
+                    }
+                    for key, row in rows
+                ],
+            )
+
+    def record_review(self, **values: Any) -> None:
+        """One reviewer decision (see ``reviews``); ``decided_at`` is now."""
+        with self.engine.begin() as conn:
+            conn.execute(insert(reviews).values(decided_at=self._clock(), **values))
 
     # -- archive inventory -----------------------------------------------------------
 

@@ -41,6 +41,7 @@ class EventType(StrEnum):
     VIRUS_CHECK = "virus check"
     INGESTION = "ingestion"
     FIXITY = "fixity check"
+    REVIEW = "review decision"  # a reviewer's recapture/ignore (runner.py apply-review)
 
 
 class EventOutcome(StrEnum):
