@@ -24,6 +24,7 @@ from . import __version__
 from .capture import Capture, RunSummary, local_now
 from .errors import EXIT_SYSTEM, EXIT_USAGE, CredentialError, FleetError, UsageError
 from .ledger import FailureKind, Ledger
+from .progress import progress_for
 from .recipe import LoadedRecipe, load_recipe, walk_steps
 from .redaction import Redactor
 from .resilience import STOP_EXIT_CODES, StopFlag, install_stop_handlers
@@ -143,18 +144,33 @@ def _run_capture(
     wait: float | None,
     **options: Any,
 ) -> int:
-    """One Capture run (a capture or an inventory) with the stop signals handled."""
+    """One Capture run (a capture or an inventory), reported; its exit code."""
+    progress = progress_for(sys.stderr)
+    try:
+        summary = _capture(loaded, logs_dir, ledger_url, wait, progress=progress, **options)
+    finally:
+        progress.close()
+    return _report(summary)
+
+
+def _capture(
+    loaded: LoadedRecipe,
+    logs_dir: Path | None,
+    ledger_url: str | None,
+    wait: float | None,
+    **options: Any,
+) -> RunSummary:
+    """One Capture run with the stop signals handled."""
     settings = Settings.from_env(os.environ, logs_dir=logs_dir, ledger_url=ledger_url)
     store = open_store(os.environ, _redactor)
     stop = StopFlag()
     restore = install_stop_handlers(stop)
     try:
-        summary = Capture(
+        return Capture(
             loaded, settings, store, _redactor, stop=stop, lock_wait=wait, **options
         ).run()
     finally:
         restore()
-    return _report(summary)
 
 
 @main.command()
@@ -287,6 +303,183 @@ def export_bag_command(
         f"bag {summary.path}: {summary.items} items, {summary.bytes} bytes "
         f"(Payload-Oxum {summary.oxum}), validated"
     )
+
+
+@main.command("reconcile")
+@click.option(
+    "--recipe",
+    "recipes",
+    multiple=True,
+    help="A recipe (path or name in recipes/); repeat for more. Default: every recipe "
+    "the ledger holds documents of.",
+)
+@click.option(
+    "--since",
+    type=click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]),
+    help="Only documents first listed since this date (local time).",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The workbook to write (default: logs/reconcile/<batch id>.xlsx).",
+)
+@click.option(
+    "--no-inventory",
+    is_flag=True,
+    help="Compare with the newest inventory already taken instead of taking a fresh one "
+    "(with fixity) from the archive.",
+)
+@logs_option
+@ledger_option
+@click.option("--wait", "wait", type=float, default=None, help="Wait for a running capture.")
+@_guard
+def reconcile_command(
+    recipes: tuple[str, ...],
+    since: datetime | None,
+    out: Path | None,
+    no_inventory: bool,
+    logs_dir: Path | None,
+    ledger_url: str | None,
+    wait: float | None,
+) -> None:
+    """Reconcile what the sources listed, what was captured and what the archive holds,
+    into a workbook for archivists (账物相符).
+
+    Takes a fresh inventory of the archive first, reading every file back when the
+    recipe has `archive.fixity` steps. Exit 0 when the batch closes (every row 一致 or
+    closed by a review), 1 when it does not, 2-3 as `run`.
+    """
+    from .reconcile.command import reconcile
+
+    settings = Settings.from_env(os.environ, logs_dir=logs_dir, ledger_url=ledger_url)
+    progress = progress_for(sys.stderr)
+    try:
+        outcome = reconcile(
+            settings,
+            [_resolve_recipe(r) for r in recipes],
+            since=since.astimezone() if since else None,
+            out=out,
+            inventory=None
+            if no_inventory
+            else lambda loaded: _capture(
+                loaded,
+                logs_dir,
+                ledger_url,
+                wait,
+                action="inventory",
+                fixity=bool(loaded.recipe.archive.fixity),
+                progress=progress,
+            ),
+            progress=progress,
+        )
+    finally:
+        progress.close()
+    if outcome.inventory_failed is not None:
+        sys.exit(_report(outcome.inventory_failed))
+    _out(f"{outcome.line} → {outcome.path}")
+    sys.exit(0 if outcome.closes else 1)
+
+
+@main.command("apply-review")
+@click.argument("workbook", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@logs_option
+@ledger_option
+@_guard
+def apply_review(workbook: Path, logs_dir: Path | None, ledger_url: str | None) -> None:
+    """Apply the actions a reviewer typed in WORKBOOK's 核对 Reconciliation sheet.
+
+    `recapture` on a 缺失 row: the next run uploads the document again; on 未下载 or
+    检测未通过: the next run tries it again. `ignore` (with a note): the row is closed.
+    The whole sheet is checked first; a bad row changes nothing. Every decision is
+    recorded (ledger, run log, the workbook kept as evidence). Exit 0 when every action
+    was applied or already in effect, 1 when some were refused (each says why).
+    """
+    from .reconcile.review import Review, read_decisions
+
+    decisions = read_decisions(workbook)
+    if not decisions:
+        _out(f"{workbook}: no actions in the 处理 Action column: nothing to apply")
+        return
+    settings = Settings.from_env(os.environ, logs_dir=logs_dir, ledger_url=ledger_url)
+    ledger = Ledger(settings.ledger_url, local_now)
+    try:
+        review = Review(
+            ledger,
+            settings.runs_dir,
+            settings.logs_dir / "evidence",
+            workbook,
+            clock=local_now,
+            redactor=_redactor,
+        )
+        applied = review.apply(decisions)
+    finally:
+        ledger.close()
+    for a in applied:
+        d = a.decision
+        line = f"{a.outcome.upper()} {d.action} {d.recipe}/{d.key} ({d.cell}): {a.reason}"
+        (_err if a.outcome == "refused" else _out)(line)
+    counts = {o: sum(a.outcome == o for a in applied) for o in ("applied", "unchanged", "refused")}
+    _out(
+        f"review {review.review_id}: {counts['applied']} applied, {counts['unchanged']} "
+        f"already in effect, {counts['refused']} refused (log {review.log.path})"
+    )
+    sys.exit(1 if counts["refused"] else 0)
+
+
+@main.command("audit")
+@click.option(
+    "--since",
+    required=True,
+    type=click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]),
+    help="The period's first day (local time), e.g. 2026-11-01.",
+)
+@click.option(
+    "--until",
+    type=click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]),
+    help="The end of the period, exclusive (default: now).",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The file to write: .html (one self-contained page) or .xlsx "
+    "(default: logs/audit/audit-SINCE.html).",
+)
+@logs_option
+@ledger_option
+@_guard
+def audit_command(
+    since: datetime,
+    until: datetime | None,
+    out: Path | None,
+    logs_dir: Path | None,
+    ledger_url: str | None,
+) -> None:
+    """Write the auditor's view of a period: every run (who, host, recipe digest, start,
+    end, outcome), every document event with its evidence, and whether the run logs are
+    intact. Exit 0 when they are, 1 when `logs verify` finds them altered."""
+    from .audit import collect, write_report
+
+    settings = Settings.from_env(os.environ, logs_dir=logs_dir, ledger_url=ledger_url)
+    path = out or settings.logs_dir / "audit" / f"audit-{since:%Y%m%d}.html"
+    ledger = Ledger(settings.ledger_url, local_now)
+    try:
+        report = collect(
+            ledger,
+            settings.runs_dir,
+            since.astimezone(),
+            until.astimezone() if until else None,
+        )
+    finally:
+        ledger.close()
+    write_report(report, path)
+    state = "intact" if report.logs.ok else "NOT intact"
+    _out(
+        f"audit {path}: {len(report.runs)} runs, {len(report.events)} events; "
+        f"logs {state} (index head {report.index_head or 'none'})"
+    )
+    if not report.logs.ok:
+        _err(f"TAMPERED: {report.logs.problems[0]}")
+        sys.exit(1)
 
 
 @main.group("logs")

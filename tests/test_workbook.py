@@ -3,9 +3,6 @@ and that LibreOffice opens it (headless xlsx -> pdf) with both languages' header
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 from datetime import datetime
 from pathlib import Path
 
@@ -15,7 +12,6 @@ import pytest
 from openpyxl import load_workbook
 from openpyxl.styles.numbers import is_date_format
 from openpyxl.workbook.workbook import Workbook
-from pypdf import PdfReader
 
 from bots.reconcile.classify import OUTPUT_COLUMNS, RESULT_ENGLISH, Result
 from bots.reconcile.workbook import (
@@ -26,6 +22,7 @@ from bots.reconcile.workbook import (
     headers,
     write_workbook,
 )
+from tests.office import to_pdf
 
 CST = "Asia/Shanghai"
 INGESTED = pd.Timestamp("2026-11-21T02:00:00+08:00")
@@ -334,43 +331,12 @@ def test_many_rows_stream_with_every_kind_of_value(tmp_path: Path) -> None:
     wb.close()
 
 
-def soffice() -> str:
-    found = shutil.which("soffice") or shutil.which("libreoffice")
-    assert found, "LibreOffice is missing: scripts/setup.sh installs libreoffice-calc-nogui"
-    return found
-
-
 def test_libreoffice_opens_it_and_prints_both_languages(book: Path, tmp_path: Path) -> None:
     """Headless conversion to PDF: LibreOffice must load the book (a file it would want to
     repair fails to convert) and print the headers in Chinese and English."""
-    home = tmp_path / "home"
-    home.mkdir()
-    out = tmp_path / "pdf"
-    env = {**os.environ, "HOME": str(home), "SAL_USE_VCLPLUGIN": "svp"}
-    result = subprocess.run(
-        [
-            soffice(),
-            f"-env:UserInstallation={(tmp_path / 'profile').as_uri()}",
-            "--headless",
-            "--norestore",
-            "--nolockcheck",
-            "--convert-to",
-            "pdf",
-            "--outdir",
-            str(out),
-            str(book),
-        ],
-        env=env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    pdf = out / (book.stem + ".pdf")
-    assert result.returncode == 0 and pdf.exists(), result.stdout + result.stderr
-    reader = PdfReader(pdf)
-    assert len(reader.pages) >= len(NAMES)
-    text = "\n".join(page.extract_text() for page in reader.pages)
+    pages = to_pdf(book, tmp_path)
+    assert len(pages) >= len(NAMES)
+    text = "\n".join(pages)
     for expected in (
         "批次是否闭合 Batch closes",
         "核对结果",

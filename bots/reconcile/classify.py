@@ -14,6 +14,7 @@ Inputs (DataFrames, one row each):
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import StrEnum
 
 import numpy as np
@@ -76,8 +77,14 @@ def _require(frame: pd.DataFrame, columns: tuple[str, ...], name: str) -> None:
         raise ValueError(f"{name} lacks columns: {', '.join(missing)}")
 
 
-def classify(ledger: pd.DataFrame, inventory: pd.DataFrame) -> pd.DataFrame:
-    """One row per ledger key, plus one per inventory item no key accounts for."""
+def classify(
+    ledger: pd.DataFrame, inventory: pd.DataFrame, claimed_elsewhere: Iterable[str] = ()
+) -> pd.DataFrame:
+    """One row per ledger key, plus one per inventory item no key accounts for.
+
+    ``claimed_elsewhere``: archive ids other recipes' documents hold, when several
+    recipes archive into one archive: those items are theirs, not extras.
+    """
     _require(ledger, LEDGER_COLUMNS, "ledger")
     _require(inventory, INVENTORY_COLUMNS, "inventory")
     led = ledger.loc[:, list(LEDGER_COLUMNS)].copy()
@@ -90,7 +97,8 @@ def classify(ledger: pd.DataFrame, inventory: pd.DataFrame) -> pd.DataFrame:
     # Archive items no uploaded key points at: another copy of one of ours (same title
     # and size), or something nobody listed.
     claimed = inv["archive_id_arc"].isin(led["archive_id"].dropna())
-    stray = inv.loc[~claimed]
+    others = inv["archive_id_arc"].isin(pd.Index(list(claimed_elsewhere)))
+    stray = inv.loc[~claimed & ~others]
     copies = stray.merge(
         led.loc[:, ["key", "title", "size"]],
         left_on=["title_arc", "size_arc"],

@@ -24,15 +24,15 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-import tempfile
 import unicodedata
+import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, tzinfo
+from datetime import date, datetime, tzinfo
 from itertools import chain
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
@@ -51,6 +51,7 @@ from openpyxl.worksheet.properties import PageSetupProperties
 from openpyxl.xml.constants import SHEET_MAIN_NS, XML_NS
 
 from bots.reconcile.classify import Result
+from bots.timezones import local_zone, zone_name
 
 # column -> (中文, English). Every column the sheets use; anything else is shown by its name.
 COLUMNS: dict[str, tuple[str, str]] = {
@@ -104,9 +105,33 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "check": ("检测项", "Check"),
     "outcome": ("检测结果", "Outcome"),
     "reason": ("原因", "Reason"),
+    # ... one column per check (reconcile.report._checks), then the failures' reasons
+    "digest_unchanged": ("摘要未变", "digest_unchanged"),
+    "retention_schedule": ("保管期限表", "retention_schedule"),
+    "metadata_valid": ("元数据合规", "metadata_valid"),
+    "retention_not_shorter": ("期限不短于规定", "retention_not_shorter"),
+    "pages_match_file": ("页数相符", "pages_match_file"),
+    "reference_code_check": ("档号规则", "reference_code"),
+    "fixity_read_back": ("回读摘要一致", "fixity_read_back"),
+    "size_matches_listing": ("大小与清单相符", "size_matches_listing"),
+    "size_matches_declared": ("传输完整", "size_matches_declared"),
+    "mandatory_fields": ("必填项齐全", "mandatory_fields"),
+    "format_identified": ("格式已识别", "format_identified"),
+    "format_matches_extension": ("格式与扩展名相符", "format_matches_extension"),
+    "format_accepted": ("格式可接收", "format_accepted"),
+    "opens": ("可打开", "opens"),
+    "not_encrypted": ("未加密", "not_encrypted"),
+    "filename_safe": ("文件名安全", "filename_safe"),
+    "size_limit": ("大小限制", "size_limit"),
+    "virus_scan": ("病毒检测", "virus_scan"),
+    "failed": ("未通过项及原因", "Failed checks and reasons"),
+    # Several sheets
+    "recipe": ("采集方案", "Recipe"),
+    "run_id": ("运行编号", "Run id"),
     # 差异台账 Discrepancies
     "issue": ("差异", "Issue"),
     "items": ("涉及件数", "Items"),
+    "keys": ("涉及条目", "Keys"),
     "cause": ("原因", "Cause"),
     "resolution": ("处理结果", "Resolution"),
 }
@@ -167,8 +192,14 @@ class Sheets:
     closes: bool = False  # the batch closes (ARCHIVAL.md: counts agree, every row 一致/closed)
 
 
+LISTING_PREFIX = "listing_"  # the source listing's own fields, as the recipe names them
+
+
 def headers(column: str) -> tuple[str, str]:
     """(中文, English) header for a column; unknown columns are shown by their name."""
+    if column.startswith(LISTING_PREFIX):
+        name = column.removeprefix(LISTING_PREFIX)
+        return f"清单·{name}", f"Listing: {name}"
     return COLUMNS.get(column, (column, column))
 
 
@@ -198,8 +229,8 @@ def write_workbook(
         else:
             _write_table(ws, frame, zone=zone)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    # Not mkstemp: its files are the owner's alone, and archivists share this workbook.
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     try:
         wb.save(tmp)
         os.replace(tmp, path)
@@ -220,7 +251,7 @@ def _write_batch(ws: Any, frame: pd.DataFrame, *, title: str, closes: bool, zone
             _styled(ws, "批次是否闭合 Batch closes", font=big, fill=fill),
             _styled(ws, YES if closes else NO, font=big, fill=fill),
         ],
-        ["时间按时区 Times are in", _zone_name(zone)],
+        ["时间按时区 Times are in", zone_name(zone)],
     ]
     _write_table(ws, frame, zone=zone, lead=lead)
 
@@ -573,30 +604,4 @@ def _zone(timezone: str | tzinfo | None) -> tzinfo:
         return timezone
     if timezone is not None:
         return ZoneInfo(timezone)
-    return _local_zone()
-
-
-def _local_zone() -> tzinfo:
-    """This machine's zone: $TZ, /etc/localtime's link, /etc/timezone, else its offset now."""
-    candidates = [os.environ.get("TZ", "").removeprefix(":")]
-    localtime = Path("/etc/localtime")
-    if localtime.is_symlink():
-        target = str(localtime.resolve())
-        if "/zoneinfo/" in target:
-            candidates.append(target.split("/zoneinfo/", 1)[1])
-    with contextlib.suppress(OSError):
-        candidates.append(Path("/etc/timezone").read_text().strip())
-    for key in candidates:
-        if key:
-            with contextlib.suppress(ValueError, ZoneInfoNotFoundError):
-                return ZoneInfo(key)
-    return datetime.now().astimezone().tzinfo or UTC
-
-
-def _zone_name(zone: tzinfo) -> str:
-    """'Asia/Shanghai (UTC+08:00)' or 'UTC+08:00': what the naive times in the book mean."""
-    now = datetime.now(zone)
-    offset = now.strftime("%z") or "+0000"
-    label = f"UTC{offset[:3]}:{offset[3:5]}"
-    name = str(getattr(zone, "key", None) or "")
-    return f"{name} ({label})" if "/" in name else label
+    return local_zone()

@@ -1,0 +1,320 @@
+"""The round trip: a reviewer's actions in the reconciliation workbook, back into the ledger.
+
+An archivist types ``recapture`` or ``ignore`` in the 处理 Action column of the
+核对 Reconciliation sheet (with their name under 负责人 Owner and a note), saves the file,
+and ``runner.py apply-review FILE.xlsx`` reads it here:
+
+- ``recapture`` on a 缺失 row (confirmed, but the archive's inventory no longer shows it)
+  reopens the document: the next run uploads the captured file again. Only when the
+  newest inventory still lacks the item, so that a stale workbook cannot archive a second
+  copy. On 未下载 / 检测未通过 it releases a held document for the next run.
+- ``ignore`` closes the row with the reviewer's note (a note is required: it is what an
+  auditor reads). Later reconciliations show the row closed while the finding stays the
+  same.
+
+The whole sheet is read and checked before anything changes: a typo in one row changes
+nothing. Every decision, applied or refused, goes into the ledger's ``reviews`` table, an
+event of the document, and a hash-chained run log; the workbook itself is kept under
+logs/evidence with its SHA-256, as the reviewer's signed word.
+"""
+
+from __future__ import annotations
+
+import getpass
+import shutil
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from openpyxl import load_workbook
+from openpyxl.utils import get_column_letter
+from openpyxl.utils.exceptions import InvalidFileException
+from sqlalchemy import select
+
+from .. import __version__
+from ..archival.evidence import Agent, EventOutcome, EventType, Evidence, Shot
+from ..errors import UsageError
+from ..files import sha256_file
+from ..ledger import FailureKind, Ledger, LedgerError, State, reviews
+from ..redaction import Redactor
+from ..runlog import RunLog
+from .classify import Result
+from .sources import inventory_frame
+from .workbook import ACTIONS, COLUMNS, SHEET_NAMES
+
+SHEET = dict(SHEET_NAMES)["reconciliation"]
+NEEDED = ("recipe", "key", "archive_id", "result", "action", "owner", "note")
+ENGLISH = {english: name for name, (_, english) in COLUMNS.items()}
+
+
+@dataclass(frozen=True)
+class Decision:
+    cell: str  # where the action was typed, e.g. "核对 Reconciliation!Q12"
+    recipe: str
+    key: str
+    archive_id: str | None
+    result: str
+    action: str
+    owner: str | None
+    note: str | None
+
+
+@dataclass(frozen=True)
+class Applied:
+    decision: Decision
+    outcome: str  # applied / unchanged / refused
+    reason: str
+
+
+def read_decisions(path: Path) -> list[Decision]:
+    """Every row with an action, checked; UsageError naming each bad cell otherwise."""
+    try:
+        book = load_workbook(path, read_only=True, data_only=True)
+    except (OSError, InvalidFileException, KeyError, ValueError) as exc:
+        raise UsageError(f"{path}: not a workbook openpyxl can read: {exc}") from exc
+    try:
+        if SHEET not in book.sheetnames:
+            raise UsageError(f"{path}: no sheet {SHEET!r}: is this a reconciliation workbook?")
+        rows = book[SHEET].iter_rows(values_only=True)
+        columns, header_row = _find_header(rows, path)
+        decisions, problems = [], []
+        for number, row in enumerate(rows, header_row + 1):
+            values = {name: _text(row[i]) if i < len(row) else None for name, i in columns.items()}
+            if not values["action"]:
+                continue
+            cell = f"{SHEET}!{_letter(columns['action'])}{number}"
+            action = values["action"].strip().lower()
+            if action not in ACTIONS:
+                problems.append(
+                    f"{cell}: {values['action']!r} is not an action ({' or '.join(ACTIONS)})"
+                )
+                continue
+            if not values["recipe"] or not values["key"] or not values["result"]:
+                problems.append(f"{cell}: the row has no recipe, key or result: was it edited?")
+                continue
+            if action == "ignore" and not values["note"]:
+                problems.append(f"{cell}: ignore needs a note saying why (the 备注 Note column)")
+                continue
+            decisions.append(
+                Decision(
+                    cell=cell,
+                    recipe=values["recipe"],
+                    key=values["key"],
+                    archive_id=values["archive_id"],
+                    result=values["result"],
+                    action=action,
+                    owner=values["owner"],
+                    note=values["note"],
+                )
+            )
+    finally:
+        book.close()
+    if problems:
+        raise UsageError(
+            f"{path}: nothing applied; fix these and run apply-review again:\n  "
+            + "\n  ".join(problems)
+        )
+    return decisions
+
+
+def _find_header(rows: Any, path: Path) -> tuple[dict[str, int], int]:
+    """The English header row (below the Chinese one) names the columns."""
+    for number, row in enumerate(rows, 1):
+        names = {ENGLISH.get(_text(v) or ""): i for i, v in enumerate(row) if v is not None}
+        if "key" in names and "action" in names:
+            missing = [n for n in NEEDED if n not in names]
+            if missing:
+                raise UsageError(f"{path}: {SHEET} lacks the columns {', '.join(missing)}")
+            return {n: names[n] for n in NEEDED}, number
+        if number > 10:
+            break
+    raise UsageError(f"{path}: {SHEET} has no header row with Key and Action")
+
+
+def _text(value: object) -> str | None:
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def _letter(index: int) -> str:
+    return get_column_letter(index + 1)
+
+
+class Review:
+    """Applies one workbook's decisions; a run log of its own records each of them."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        runs_dir: Path,
+        evidence_dir: Path,
+        workbook: Path,
+        *,
+        clock: Callable[[], datetime],
+        redactor: Redactor,
+    ) -> None:
+        self.ledger = ledger
+        self.clock = clock
+        self.workbook = workbook
+        self.sha256 = sha256_file(workbook)[0]
+        started = clock()
+        self.review_id = f"review-{started:%Y%m%dT%H%M%S}-{self.sha256[:6]}"
+        self.who = f"{getpass.getuser()}@{socket.gethostname()}"
+        self.log = RunLog(
+            runs_dir / f"{self.review_id}.jsonl",
+            run_id=self.review_id,
+            recipe="review",
+            redactor=redactor,
+            clock=clock,
+        )
+        # The reviewer's file as it was applied: the evidence every decision points at.
+        kept = evidence_dir / "reviews" / f"{self.review_id}.xlsx"
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(workbook, kept)
+        self.kept = Shot(kept, self.sha256)
+        self.evidence_dir = evidence_dir
+        # A run like any other for the auditor: who applied which workbook (by digest), when.
+        ledger.start_run(
+            run_id=self.review_id,
+            recipe="review",
+            recipe_digest=self.sha256,
+            host=socket.gethostname(),
+            user=getpass.getuser(),
+            bot_version=__version__,
+            log_path=str(self.log.path),
+            action="review",
+        )
+        self.log.event(
+            "review_start",
+            workbook=str(workbook),
+            workbook_sha256=self.sha256,
+            kept_as=str(kept),
+            by=self.who,
+        )
+
+    def apply(self, decisions: list[Decision]) -> list[Applied]:
+        done: list[Applied] = []
+        outcome = "error"
+        try:
+            for decision in decisions:
+                outcome_, reason = self._decide(decision)
+                applied = Applied(decision, outcome_, reason)
+                self._record(applied)
+                done.append(applied)
+            outcome = "partial" if any(a.outcome == "refused" for a in done) else "ok"
+        finally:
+            counts = {
+                o: sum(a.outcome == o for a in done) for o in ("applied", "unchanged", "refused")
+            }
+            self.log.close(outcome, **counts)
+            self.ledger.finish_run(self.review_id, outcome, counts)
+        return done
+
+    def _decide(self, d: Decision) -> tuple[str, str]:
+        if d.action == "ignore":
+            return self._ignore(d)
+        return self._recapture(d)
+
+    def _ignore(self, d: Decision) -> tuple[str, str]:
+        query = select(reviews.c.id).where(
+            reviews.c.recipe == d.recipe,
+            reviews.c.source_key == d.key,
+            reviews.c.result == d.result,
+            reviews.c.action == "ignore",
+            reviews.c.outcome == "applied",
+        )
+        with self.ledger.engine.connect() as conn:
+            if conn.execute(query).first() is not None:
+                return "unchanged", f"{d.result} on {d.key} was already closed by an earlier review"
+        return "applied", f"{d.result} closed: {d.note}"
+
+    def _recapture(self, d: Decision) -> tuple[str, str]:
+        doc = self.ledger.get(d.recipe, d.key)
+        if d.result == Result.MISSING.value:
+            if doc is None:
+                return "refused", f"the ledger has no document {d.key} of recipe {d.recipe}"
+            if doc.state is not State.CONFIRMED or doc.archive_id != d.archive_id:
+                return "unchanged", (
+                    f"already being recaptured or recaptured (now {doc.state}, archive id "
+                    f"{doc.archive_id or 'none yet'})"
+                )
+            taken, inventory = inventory_frame(self.ledger, d.recipe)
+            if taken is None:
+                return "refused", "no inventory of the archive: run reconcile first"
+            if inventory["archive_id"].eq(doc.archive_id).any():
+                return "refused", (
+                    f"the newest inventory ({taken.run_id}) shows {doc.archive_id} in the "
+                    "archive: recapturing would archive it twice. Reconcile again."
+                )
+            try:
+                self.ledger.reopen(doc, self.review_id)
+            except LedgerError as exc:
+                return "refused", str(exc)
+            return "applied", (
+                f"reopened: was {doc.archive_id} ({doc.reference_code}); the next run "
+                "uploads the captured file again"
+            )
+        if d.result in (Result.NOT_DOWNLOADED.value, Result.REJECTED.value):
+            if doc is None:
+                return "refused", f"the ledger has no document {d.key} of recipe {d.recipe}"
+            if doc.state is State.FAILED and doc.failure_kind is FailureKind.BUSINESS:
+                self.ledger.release_held(d.recipe, [d.key])
+                return "applied", "released: the next run tries it again"
+            return "unchanged", f"it is {doc.state}: the next run tries it anyway"
+        refusals = {
+            Result.MATCH.value: "the archive holds it as captured: nothing to recapture",
+            Result.EXTRA.value: "no source listed it: there is nothing to capture",
+            Result.DUPLICATE.value: "the archive already holds it (twice): remove the copy there",
+            Result.DIGEST_MISMATCH.value: (
+                "the archive holds a damaged copy: have its administrator restore or remove "
+                "it; once removed the row reads 缺失 and can be recaptured"
+            ),
+            Result.METADATA_MISMATCH.value: "correct the record in the archive, or ignore",
+        }
+        return "refused", refusals.get(d.result, f"unknown result {d.result!r}")
+
+    def _record(self, a: Applied) -> None:
+        d = a.decision
+        detail = {
+            "action": d.action,
+            "decision": a.outcome,
+            "reason": a.reason,
+            "result": d.result,
+            "archive_id": d.archive_id,
+            "owner": d.owner,
+            "note": d.note,
+            "cell": d.cell,
+            "workbook_sha256": self.sha256,
+            "applied_by": self.who,
+        }
+        self.ledger.record_review(
+            review_id=self.review_id,
+            recipe=d.recipe,
+            source_key=d.key,
+            archive_id=d.archive_id,
+            result=d.result,
+            action=d.action,
+            owner=d.owner,
+            note=d.note,
+            outcome=a.outcome,
+            reason=a.reason,
+            workbook=str(self.workbook),
+            workbook_sha256=self.sha256,
+            decided_by=self.who,
+        )
+        evidence = Evidence(
+            self.ledger,
+            self.log,
+            run_id=self.review_id,
+            recipe=d.recipe,
+            directory=self.evidence_dir,
+            clock=self.clock,
+            agent=Agent("rpa-fleet apply-review", Agent.this_bot().version, socket.gethostname()),
+        )
+        outcome = EventOutcome.FAILURE if a.outcome == "refused" else EventOutcome.SUCCESS
+        evidence.event(d.key, EventType.REVIEW, outcome, detail, self.kept)
