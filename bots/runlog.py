@@ -147,6 +147,11 @@ class RunLog:
         # Exclusive create: a run never appends to, or overwrites, another run's story.
         self._file: IO[str] | None = open(path, "x", encoding="utf-8")  # noqa: SIM115
 
+    def scrub(self, value: Any) -> Any:
+        """``value`` with every secret this run knows replaced: for records kept beside the
+        log (the ledger's events), which must be as clean as the log itself."""
+        return self._redactor.scrub_data(value)
+
     def event(
         self, event: str, *, key: str | None = None, outcome: str = "ok", **details: Any
     ) -> None:

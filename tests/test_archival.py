@@ -152,3 +152,17 @@ def test_screenshot_saved_with_its_digest(page: Page, tmp_path: Path) -> None:
     shot = evidence(tmp_path).screenshot(page, "../R1", "listing-row", page.locator("#r"))
     assert shot.path.parent == tmp_path / "ev" / "t" / "R1"  # the key cannot climb out
     assert hashlib.sha256(shot.path.read_bytes()).hexdigest() == shot.sha256
+
+
+def test_event_details_reach_the_ledger_scrubbed(tmp_path: Path) -> None:
+    """The ledger's events are read by auditors like the run log: no secret in either."""
+    from bots.archival.evidence import EventOutcome, EventType
+
+    ev = evidence(tmp_path)
+    ev.log._redactor.register("hunter2-Secret")
+    ev.event("R1", EventType.CAPTURE, EventOutcome.SUCCESS, {"url": "http://x/?pw=hunter2-Secret"})
+    ev.log.close("ok")
+    with ev.ledger.engine.connect() as conn:
+        [detail] = conn.exec_driver_sql("select detail from events").scalars()
+    assert "hunter2-Secret" not in detail and "http://x/?pw=" in detail
+    assert "hunter2-Secret" not in (tmp_path / "run.jsonl").read_text(encoding="utf-8")

@@ -116,6 +116,7 @@ class Evidence:
     ) -> None:
         event_id = str(uuid.uuid4())
         when = self.clock()
+        detail = self.log.scrub(detail)
         text = json.dumps(detail, ensure_ascii=False, sort_keys=True, default=str)
         self.ledger.record_event(
             event_id=event_id,
