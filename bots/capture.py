@@ -308,13 +308,17 @@ class Capture:
             log.event("run_error", outcome="error", error=str(exc), error_type=type(exc).__name__)
             raise
         finally:
-            counts = {
-                "listed": summary.listed,
-                "new": summary.new,
-                "archived": len(summary.archived),
-                "failed": len(summary.failures),
-                "held": len(summary.held),
-            }
+            counts = (
+                {"inventoried": summary.inventoried or 0, "read_back": summary.read_back}
+                if self.action == "inventory"
+                else {
+                    "listed": summary.listed,
+                    "new": summary.new,
+                    "archived": len(summary.archived),
+                    "failed": len(summary.failures),
+                    "held": len(summary.held),
+                }
+            )
             log.close(outcome, **counts)
             ledger.finish_run(self.run_id, outcome, counts)
             ledger.close()

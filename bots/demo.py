@@ -10,11 +10,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from credentials import KeyringSettings, create_key_file, open_store
+from credentials import CredentialStore, KeyringSettings, create_key_file, open_store
 
-from .capture import Capture, RunSummary
+from .capture import Capture, RunSummary, local_now
 from .errors import SystemFailure
-from .recipe import load_recipe
+from .ledger import Ledger
+from .progress import NullProgress
+from .recipe import LoadedRecipe, load_recipe
 from .redaction import Redactor
 from .resilience import StopFlag
 from .settings import PROJECT_ROOT, Settings
@@ -101,7 +103,49 @@ def run_demo(
         capture = Capture(loaded, run_settings, store, redactor, stop=stop)
         echo(f"demo: running {DEMO_RECIPE.name} (about a minute); run log {capture.log_path}")
         summary = capture.run()
+        if summary.exit_code == 0 and not summary.stopped_by:
+            _reconcile_and_audit(run_settings, loaded, store, redactor, stop, echo)
     return summary
+
+
+def _reconcile_and_audit(
+    settings: Settings,
+    loaded: LoadedRecipe,
+    store: CredentialStore,
+    redactor: Redactor,
+    stop: StopFlag,
+    echo: Callable[[str], None],
+) -> None:
+    """What the archivist and the auditor open after the run: the reconciliation workbook
+    (against a fresh inventory of the archive, every file read back) and the audit page."""
+    from .audit import collect, write_report
+    from .reconcile.command import reconcile
+
+    echo("demo: reconciling against the archive's own inventory (every file read back)")
+    outcome = reconcile(
+        settings,
+        [loaded.path],
+        since=None,
+        out=None,
+        inventory=lambda recipe: Capture(
+            recipe, settings, store, redactor, stop=stop, action="inventory", fixity=True
+        ).run(),
+        progress=NullProgress(),
+    )
+    if outcome.inventory_failed is not None:
+        echo(f"demo: the inventory failed: {outcome.inventory_failed.line()}")
+        return
+    echo(f"demo: {outcome.line} → {outcome.path}")
+    today = local_now().replace(hour=0, minute=0, second=0, microsecond=0)
+    ledger = Ledger(settings.ledger_url, local_now)
+    try:
+        report = collect(ledger, settings.runs_dir, today)
+    finally:
+        ledger.close()
+    page = settings.logs_dir / "audit" / f"audit-{today:%Y%m%d}.html"
+    write_report(report, page)
+    state = "intact" if report.logs.ok else "NOT intact"
+    echo(f"demo: auditor's view of today → {page} (run logs {state})")
 
 
 def describe(summary: RunSummary) -> list[str]:
