@@ -31,6 +31,7 @@ from .resilience import STOP_EXIT_CODES, StopFlag, install_stop_handlers
 from .settings import PROJECT_ROOT, Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
+LOCAL_TIME = click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"])  # naive: local time
 _redactor = Redactor()  # one per process: every secret fetched is registered here
 
 
@@ -251,7 +252,7 @@ def check(recipe: str) -> None:
 @click.option("--run", "run_id", help="Bag what this run captured.")
 @click.option(
     "--since",
-    type=click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]),
+    type=LOCAL_TIME,
     help="Bag what was captured since this date (local time), e.g. 2026-11-01.",
 )
 @click.option("--recipe", "recipe_name", help="Only this recipe's documents.")
@@ -315,7 +316,7 @@ def export_bag_command(
 )
 @click.option(
     "--since",
-    type=click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]),
+    type=LOCAL_TIME,
     help="Only documents first listed since this date (local time).",
 )
 @click.option(
@@ -430,12 +431,12 @@ def apply_review(workbook: Path, logs_dir: Path | None, ledger_url: str | None) 
 @click.option(
     "--since",
     required=True,
-    type=click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]),
+    type=LOCAL_TIME,
     help="The period's first day (local time), e.g. 2026-11-01.",
 )
 @click.option(
     "--until",
-    type=click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]),
+    type=LOCAL_TIME,
     help="The end of the period, exclusive (default: now).",
 )
 @click.option(
