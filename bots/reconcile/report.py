@@ -100,14 +100,20 @@ CHECK_OUTCOMES = {"pass": "通过 pass", "fail": "未通过 fail", "not_run": "�
 
 
 def build(parts: list[RecipeInputs], facts: BatchFacts) -> Reconciliation:
-    rows = pd.concat([_reconcile(p, facts) for p in parts], ignore_index=True)
+    # Each recipe's items are the others' rightful neighbours in a shared archive.
+    held = {p.recipe: frozenset(p.ledger["archive_id"].dropna()) for p in parts}
+    others = {
+        p.recipe: facts.claimed_elsewhere.union(*(ids for r, ids in held.items() if r != p.recipe))
+        for p in parts
+    }
+    rows = pd.concat([_reconcile(p, others[p.recipe]) for p in parts], ignore_index=True)
     # Recipes sharing one archive see the same stray items: each is listed once.
     extra = rows["result"].eq(Result.EXTRA.value)
     rows = rows.loc[~(extra & rows.duplicated(["archive_id", "result"]))].reset_index(drop=True)
     counts = summary(rows)
     closes = batch_closes(rows)
     receipt = _concat(
-        [_receipt(p, facts.claimed_elsewhere) for p in parts], ["archive_id"]
+        [_receipt(p, others[p.recipe]) for p in parts], ["archive_id"]
     ).drop_duplicates("archive_id")
     sheets = Sheets(
         batch=_batch(parts, facts, rows, counts, closes, receipt),
@@ -128,8 +134,8 @@ def _concat(frames: list[pd.DataFrame], columns: Iterable[str] = ()) -> pd.DataF
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(columns))
 
 
-def _reconcile(part: RecipeInputs, facts: BatchFacts) -> pd.DataFrame:
-    rows = classify(part.ledger, part.inventory, facts.claimed_elsewhere)
+def _reconcile(part: RecipeInputs, claimed_elsewhere: frozenset[str]) -> pd.DataFrame:
+    rows = classify(part.ledger, part.inventory, claimed_elsewhere)
     rows.insert(0, "recipe", part.recipe)
     # A decision stands for the finding it was made on: an ignored 缺失 that has since
     # become 摘要不符 is open again.
@@ -209,7 +215,8 @@ CATALOGUE = {  # the catalogue's column -> the item metadata field (bots.archiva
 
 
 def _catalogue(parts: list[RecipeInputs]) -> pd.DataFrame:
-    """归档文件目录 (DA/T 22): what the archive now holds of ours, in reference-code order."""
+    """归档文件目录 (DA/T 22): the register of what we archived (confirmed), in reference-code
+    order; the reconciliation sheet says whether the archive still holds each item."""
     confirmed = _concat(
         [p.ledger.loc[p.ledger["state"].eq("confirmed")].assign(recipe=p.recipe) for p in parts]
     )

@@ -21,6 +21,7 @@ logs/evidence with its SHA-256, as the reviewer's signed word.
 from __future__ import annotations
 
 import getpass
+import secrets
 import shutil
 import socket
 from collections.abc import Callable
@@ -28,6 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zipfile import BadZipFile
 
 from openpyxl import load_workbook
 from openpyxl.utils import get_column_letter
@@ -73,7 +75,7 @@ def read_decisions(path: Path) -> list[Decision]:
     """Every row with an action, checked; UsageError naming each bad cell otherwise."""
     try:
         book = load_workbook(path, read_only=True, data_only=True)
-    except (OSError, InvalidFileException, KeyError, ValueError) as exc:
+    except (OSError, InvalidFileException, BadZipFile, KeyError, ValueError) as exc:
         raise UsageError(f"{path}: not a workbook openpyxl can read: {exc}") from exc
     try:
         if SHEET not in book.sheetnames:
@@ -163,7 +165,7 @@ class Review:
         self.workbook = workbook
         self.sha256 = sha256_file(workbook)[0]
         started = clock()
-        self.review_id = f"review-{started:%Y%m%dT%H%M%S}-{self.sha256[:6]}"
+        self.review_id = f"review-{started:%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
         self.who = f"{getpass.getuser()}@{socket.gethostname()}"
         self.log = RunLog(
             runs_dir / f"{self.review_id}.jsonl",

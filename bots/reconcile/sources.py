@@ -139,5 +139,6 @@ def reviews_frame(ledger: Ledger, recipe: str) -> pd.DataFrame:
     return frame.rename(columns={"source_key": "key"})
 
 
-def _json(text: str | None) -> dict[str, object] | None:
-    return json.loads(text) if text else None
+def _json(text: object) -> dict[str, object] | None:
+    """A JSON column's value; missing ones come back from read_sql as None or NaN."""
+    return json.loads(text) if isinstance(text, str) and text else None
