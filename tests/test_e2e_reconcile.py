@@ -24,7 +24,7 @@ import pytest
 from openpyxl import load_workbook
 
 from sims.control import post_json
-from tests.e2e import ROOT, World, world
+from tests.e2e import ROOT, World, recipe_variant, world
 from tests.office import to_pdf
 
 pytestmark = pytest.mark.e2e
@@ -314,3 +314,30 @@ def run_in_terminal(w: World, *args: str) -> str:
     proc.wait(timeout=30)
     os.close(main)
     return b"".join(chunks).decode("utf-8", errors="replace")
+
+
+def test_recapture_of_a_report_the_source_no_longer_lists(tmp_path: Path) -> None:
+    """A reopened document is captured again even when the source's listing has moved on:
+    the ledger's row and staged file are enough, and nothing else is touched."""
+    with world(tmp_path, reports=3) as w:
+        assert w.run().code == 0
+        docs = ledger_rows(w, "select source_key, archive_id, sha256 from documents")
+        lost = docs[0]
+        post_json(f"{w.archive_url}/_sim/tamper", {"delete": lost["archive_id"]})
+        book = tmp_path / "review.xlsx"
+        assert runner(w, "reconcile", "--out", str(book)).returncode == 1
+        review(book, {lost["source_key"]: ("recapture", "王档案", "")})
+        done = runner(w, "apply-review", str(book))
+        assert done.returncode == 0, done.stdout + done.stderr
+        # A window that lists nothing at all.
+        empty = recipe_variant(tmp_path, "demo.yaml", [('end: "{{ today }}"', 'end: "2000-01-02"')])
+        before = {i["archive_id"] for i in w.archive_state()}
+        result = w.run(empty)
+        assert result.code == 0, result.output
+        assert result.stdout.startswith("demo: 0 listed, 0 new, 1 archived"), result.stdout
+        after = {i["archive_id"]: i for i in w.archive_state()}
+        [new] = set(after) - before
+        assert after[new]["sha256"] == lost["sha256"] and set(after) >= before
+        assert ledger_rows(
+            w, f"select state, recapture_requested_at from documents where archive_id = '{new}'"
+        ) == [{"state": "confirmed", "recapture_requested_at": None}]
