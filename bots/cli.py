@@ -4,6 +4,8 @@ Exit codes: 0 all archived; 1 some documents failed for business reasons; 2 usag
 recipe or credential error; 3 system failure or circuit breaker; 75 the recipe is
 already running; 130/143 stopped by Ctrl-C/SIGTERM after finishing the current document.
 ``logs verify``: 0 the run logs are intact, 1 something was edited, cut, removed or forged.
+``reconcile``: 0 the batch closes, 1 it does not. ``apply-review``: 0 every action applied
+or already in effect, 1 some refused. ``audit``: 0 written with the logs intact, 1 not intact.
 """
 
 from __future__ import annotations
