@@ -597,3 +597,12 @@ def test_written_workbook_names_check_and_listing_columns(
     assert [c.value for c in listing[2]][4:6] == ["Listing: id", "Listing: period"]
     recon = book["核对 Reconciliation"]
     assert [c.value for c in recon[2]][-4:] == ["Closed", "Action", "Owner", "Note"]
+
+
+def test_sightings_and_checks_of_documents_outside_the_batch_are_left_out() -> None:
+    """With --since the ledger frame holds fewer documents than the sightings and checks
+    tables: the listing and checks sheets follow the batch, not the tables."""
+    only_r2 = part("demo", ledger(R2), inventory(item(R2)), sightings=sightings(), checks=checks())
+    result = build([only_r2], facts(frozenset()))
+    assert result.sheets.listing["source_id"].tolist() == ["R2"]
+    assert result.sheets.checks.empty  # R2 had no checks recorded; R1's and R4's are out

@@ -167,6 +167,7 @@ def _reconcile(part: RecipeInputs, claimed_elsewhere: frozenset[str]) -> pd.Data
 def _listing(part: RecipeInputs) -> pd.DataFrame:
     """Every sighting: which run saw which row, as it was shown then."""
     seen = part.sightings
+    seen = seen.loc[seen["key"].isin(part.ledger["key"])]  # the batch's documents only
     if not len(seen):
         return pd.DataFrame()
     fields = pd.DataFrame.from_records(seen["listing"].tolist(), index=seen.index)
@@ -265,6 +266,7 @@ def _receipt(part: RecipeInputs, claimed_elsewhere: frozenset[str]) -> pd.DataFr
 def _checks(part: RecipeInputs) -> pd.DataFrame:
     """Item x check: the latest outcome of each check, and the reasons of the failures."""
     checks = part.checks
+    checks = checks.loc[checks["key"].isin(part.ledger["key"])]  # the batch's documents only
     if not len(checks):
         return pd.DataFrame()
     latest = checks.drop_duplicates(["key", "name"], keep="last")
