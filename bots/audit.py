@@ -31,7 +31,7 @@ import unicodedata
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, tzinfo
+from datetime import datetime, tzinfo
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -49,6 +49,7 @@ from sqlalchemy import Table, func, select
 from sqlalchemy.engine import Connection
 
 from . import __version__
+from .archival.evidence import EventType
 from .errors import UsageError
 from .files import sha256_file
 from .ledger import Ledger, events, runs
@@ -101,7 +102,7 @@ DATETIME_FORMAT = "yyyy-mm-dd hh:mm:ss"
 MAX_TEXT = 32_767  # characters Excel keeps in a cell
 
 # Values shown bilingually, Chinese first; anything else is shown as it is.
-ACTIONS = {"capture": "采集 capture", "inventory": "盘点 inventory"}
+ACTIONS = {"capture": "采集 capture", "inventory": "盘点 inventory", "review": "审核 review"}
 RUN_OUTCOMES = {
     "ok": ("成功 ok", "ok"),
     "partial": ("部分失败 partial", "warn"),
@@ -112,14 +113,14 @@ RUN_OUTCOMES = {
 }
 NOT_FINISHED = ("未结束 not finished", "warn")
 EVENT_TYPES = {
-    "capture": "采集 capture",
-    "message digest calculation": "摘要计算 message digest calculation",
-    "format identification": "格式识别 format identification",
-    "validation": "验证 validation",
-    "virus check": "病毒检查 virus check",
-    "ingestion": "接收入库 ingestion",
-    "fixity check": "固定性检查 fixity check",
-    "review": "人工审核 review",
+    EventType.CAPTURE: "采集 capture",
+    EventType.DIGEST: "摘要计算 message digest calculation",
+    EventType.FORMAT: "格式识别 format identification",
+    EventType.VALIDATION: "验证 validation",
+    EventType.VIRUS_CHECK: "病毒检查 virus check",
+    EventType.INGESTION: "接收入库 ingestion",
+    EventType.FIXITY: "固定性检查 fixity check",
+    EventType.REVIEW: "人工审核 review decision",
 }
 EVENT_OUTCOMES = {
     "success": ("成功 success", "ok"),
@@ -174,12 +175,12 @@ def collect(
 
     A naive ``since``/``until`` is read in the ledger clock's zone.
     """
-    zone = _ledger_zone(ledger)
-    start = _in_zone(since, zone)
-    end = _in_zone(until, zone) if until is not None else None
+    zone = ledger.zone
+    start = ledger.wall_time(since)
+    end = ledger.wall_time(until) if until is not None else None
     if end is not None and end <= start:
         raise UsageError(f"the period is empty: until ({end}) is not after since ({start})")
-    generated = _in_zone(now, zone) if now is not None else ledger._clock()
+    generated = ledger.wall_time(now) if now is not None else ledger.now()
     runs_dir = Path(runs_dir)
     # The head first: the index only grows, so the verification below covers at least
     # the chain this value ends; read after it, it could name a run never verified.
@@ -203,16 +204,6 @@ def collect(
         logs=logs,
         index_head=head,
     )
-
-
-def _ledger_zone(ledger: Ledger) -> tzinfo:
-    now = ledger._clock()
-    return now.tzinfo or now.astimezone().tzinfo or UTC
-
-
-def _in_zone(when: datetime, zone: tzinfo) -> datetime:
-    """The same instant in ``zone`` (a naive time is taken to be in ``zone`` already)."""
-    return when.replace(tzinfo=zone) if when.tzinfo is None else when.astimezone(zone)
 
 
 def _read(

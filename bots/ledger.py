@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from enum import StrEnum
 from typing import Any
 
@@ -560,10 +560,20 @@ class Ledger:
         with self.engine.connect() as conn:
             return [Document.from_row(r) for r in conn.execute(query).mappings()]
 
+    def now(self) -> datetime:
+        """The ledger clock's time: what it stamps on every row."""
+        return self._clock()
+
+    @property
+    def zone(self) -> tzinfo:
+        """The zone the ledger's clock stamps times in."""
+        now = self._clock()
+        return now.tzinfo or now.astimezone().tzinfo or UTC
+
     def wall_time(self, when: datetime) -> datetime:
         """``when`` in the clock's zone (naive: read as a wall time there), for comparing
         with stored times: SQLite keeps only the wall time the clock gave."""
-        zone = self._clock().tzinfo
+        zone = self.zone
         return when.replace(tzinfo=zone) if when.tzinfo is None else when.astimezone(zone)
 
     @staticmethod

@@ -157,7 +157,7 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
             {"key": "R000001", "type": "ingestion", "detail": {"title": HOSTILE}},
             {
                 "key": "R000001",
-                "type": "review",
+                "type": "review decision",
                 "detail": {"action": "ignore", "note": "重复 duplicate", "reviewer": "王芳"},
             },
             {"key": INJECTION, "type": "validation", "outcome": "failure", "detail": {}},

@@ -140,27 +140,14 @@ def _reconcile(part: RecipeInputs, claimed_elsewhere: frozenset[str]) -> pd.Data
     # A decision stands for the finding it was made on: an ignored 缺失 that has since
     # become 摘要不符 is open again.
     latest = part.reviews.drop_duplicates("key", keep="last").set_index("key")
-    decided = rows["key"].map(latest["result"]) if len(latest) else pd.Series(pd.NA, rows.index)
-    same = decided.eq(rows["result"]).fillna(False).astype(bool)
-    action = rows["key"].map(latest["action"]) if len(latest) else decided
-    rows["closed"] = same & action.eq("ignore").fillna(False).astype(bool)
+    review = latest.reindex(rows["key"]).reset_index(drop=True).astype("string")
+    same = review["result"].eq(rows["result"]).fillna(False).astype(bool)
+    rows["closed"] = same & review["action"].eq("ignore").fillna(False).astype(bool)
+    when = pd.to_datetime(review["decided_at"]).dt.strftime("%Y-%m-%d").astype("string")
+    said = review["action"] + " (" + review["owner"].fillna("") + " " + when + "): "
     rows["action"] = None
-    if len(latest):
-        when = pd.to_datetime(rows["key"].map(latest["decided_at"])).dt.strftime("%Y-%m-%d")
-        said = (
-            action.astype("string")
-            + " ("
-            + rows["key"].map(latest["owner"]).fillna("").astype("string")
-            + " "
-            + when.astype("string")
-            + "): "
-            + rows["key"].map(latest["note"]).fillna("").astype("string")
-        )
-        rows["owner"] = rows["key"].map(latest["owner"]).where(same)
-        rows["note"] = said.where(same)
-    else:
-        rows["owner"] = None
-        rows["note"] = None
+    rows["owner"] = review["owner"].where(same)
+    rows["note"] = (said + review["note"].fillna("")).where(same)
     return rows
 
 

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 from zipfile import BadZipFile
 
+import pandas as pd
 from openpyxl import load_workbook
 from openpyxl.utils import get_column_letter
 from openpyxl.utils.exceptions import InvalidFileException
@@ -44,7 +45,7 @@ from ..ledger import FailureKind, Ledger, LedgerError, State, reviews
 from ..redaction import Redactor
 from ..runlog import RunLog
 from .classify import Result
-from .sources import inventory_frame
+from .sources import InventoryRun, inventory_frame
 from .workbook import ACTIONS, COLUMNS, SHEET_NAMES
 
 SHEET = dict(SHEET_NAMES)["reconciliation"]
@@ -180,6 +181,7 @@ class Review:
         shutil.copyfile(workbook, kept)
         self.kept = Shot(kept, self.sha256)
         self.evidence_dir = evidence_dir
+        self._inventories: dict[str, tuple[InventoryRun | None, pd.DataFrame]] = {}
         # A run like any other for the auditor: who applied which workbook (by digest), when.
         ledger.start_run(
             run_id=self.review_id,
@@ -217,6 +219,12 @@ class Review:
             self.ledger.finish_run(self.review_id, outcome, counts)
         return done
 
+    def _inventory(self, recipe: str) -> tuple[InventoryRun | None, pd.DataFrame]:
+        """The newest inventory of ``recipe``'s archive, read once per review."""
+        if recipe not in self._inventories:
+            self._inventories[recipe] = inventory_frame(self.ledger, recipe)
+        return self._inventories[recipe]
+
     def _decide(self, d: Decision) -> tuple[str, str]:
         if d.action == "ignore":
             return self._ignore(d)
@@ -245,7 +253,7 @@ class Review:
                     f"already being recaptured or recaptured (now {doc.state}, archive id "
                     f"{doc.archive_id or 'none yet'})"
                 )
-            taken, inventory = inventory_frame(self.ledger, d.recipe)
+            taken, inventory = self._inventory(d.recipe)
             if taken is None:
                 return "refused", "no inventory of the archive: run reconcile first"
             if inventory["archive_id"].eq(doc.archive_id).any():
