@@ -57,9 +57,9 @@ class World:
         return self.tmp / "logs" / "evidence"
 
 
-def confirm(ledger: Ledger, key: str, n: int) -> Document:
+def download(ledger: Ledger, key: str, n: int, **evidence: Any) -> Document:
     doc = ledger.record_listed(RECIPE, key, {"id": key, "title": f"报表{n}"}, "cap-1")
-    doc = ledger.advance(
+    return ledger.advance(
         doc,
         State.DOWNLOADED,
         "cap-1",
@@ -67,8 +67,12 @@ def confirm(ledger: Ledger, key: str, n: int) -> Document:
         size=1000 + n,
         staged_path=f"/staging/{key}.pdf",
         filename=f"{key}.pdf",
-        file_format="PDF 1.7",
+        **evidence,
     )
+
+
+def confirm(ledger: Ledger, key: str, n: int) -> Document:
+    doc = download(ledger, key, n, file_format="PDF 1.7")
     doc = ledger.advance(doc, State.UPLOADING, "cap-1")
     doc = ledger.advance(
         doc,
@@ -83,18 +87,8 @@ def confirm(ledger: Ledger, key: str, n: int) -> Document:
 
 def hold(ledger: Ledger, key: str, n: int) -> Document:
     """Downloaded, then refused by its four-property checks: held until released."""
-    doc = ledger.record_listed(RECIPE, key, {"id": key, "title": f"报表{n}"}, "cap-1")
-    doc = ledger.advance(
-        doc,
-        State.DOWNLOADED,
-        "cap-1",
-        sha256=f"{n:064x}",
-        size=1000 + n,
-        staged_path=f"/staging/{key}.pdf",
-        filename=f"{key}.pdf",
-    )
     return ledger.advance(
-        doc,
+        download(ledger, key, n),
         State.FAILED,
         "cap-1",
         last_error="failed checks: usability/opens",
