@@ -10,53 +10,70 @@ or already in effect, 1 some refused. ``audit``: 0 written with the logs intact,
 
 from __future__ import annotations
 
-import functools
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
-from credentials import KeyringSettings, create_key_file, open_store
-
 from . import __version__
-from .capture import Capture, RunSummary, local_now
-from .errors import EXIT_SYSTEM, EXIT_USAGE, CredentialError, FleetError, UsageError
-from .ledger import FailureKind, Ledger
-from .progress import progress_for
-from .recipe import LoadedRecipe, load_recipe, walk_steps
-from .redaction import Redactor
-from .resilience import STOP_EXIT_CODES, StopFlag, install_stop_handlers
+from .errors import EXIT_OK, FleetError, UsageError
 from .settings import PROJECT_ROOT, Settings
+
+# Heavy modules (the pipeline, Playwright, SQLAlchemy, pandas, rich) load inside the
+# commands that need them: `--help`, `check` and cron's no-op paths stay cheap.
+if TYPE_CHECKING:
+    from .ledger import Ledger
+    from .pipeline import RunSummary
+    from .recipe import LoadedRecipe
 
 F = TypeVar("F", bound=Callable[..., Any])
 LOCAL_TIME = click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"])  # naive: local time
-_redactor = Redactor()  # one per process: every secret fetched is registered here
 
 
-def _err(message: str) -> None:
-    click.echo(_redactor.scrub(message), err=True)
+@dataclass
+class Console:
+    """This process's output, through its redactor: every secret fetched is registered
+    there, so nothing printed can show one."""
+
+    redactor: Any = field(default=None)
+
+    def __post_init__(self) -> None:
+        if self.redactor is None:
+            from .redaction import Redactor
+
+            self.redactor = Redactor()
+
+    def out(self, message: str) -> None:
+        click.echo(self.redactor.scrub(message))
+
+    def err(self, message: str) -> None:
+        click.echo(self.redactor.scrub(message), err=True)
 
 
-def _out(message: str) -> None:
-    click.echo(_redactor.scrub(message))
+pass_console = click.make_pass_decorator(Console, ensure=True)
 
 
-def _guard(fn: F) -> F:
-    """Turn the fleet's errors into one clear message and the class's exit code."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except FleetError as exc:
-            _err(f"error: {exc}")
-            sys.exit(exc.exit_code)
-
-    return wrapper  # type: ignore[return-value]
+def entry(args: Sequence[str] | None = None) -> NoReturn:
+    """The command line's entry point, and the only place that exits: a command returns
+    its exit code or raises; a fleet error becomes one clear line and its class's code."""
+    console = Console()
+    try:
+        code = main.main(args=args, prog_name="runner.py", standalone_mode=False, obj=console)
+    except click.ClickException as exc:
+        exc.show()
+        code = exc.exit_code
+    except click.Abort:
+        click.echo("Aborted!", err=True)
+        code = 130
+    except FleetError as exc:
+        console.err(f"error: {exc}")
+        code = exc.exit_code
+    sys.exit(code if isinstance(code, int) else EXIT_OK)
 
 
 def _resolve_recipe(recipe: str) -> Path:
@@ -67,25 +84,40 @@ def _resolve_recipe(recipe: str) -> Path:
     return PROJECT_ROOT / "recipes" / f"{recipe}.yaml"
 
 
-def _report(summary: RunSummary) -> int:
+def _load(recipe: str) -> LoadedRecipe:
+    from .recipe import load_recipe
+
+    return load_recipe(_resolve_recipe(recipe))
+
+
+def _ledger(settings: Settings) -> Ledger:
+    from .ledger import Ledger
+    from .pipeline.context import local_now
+
+    return Ledger(settings.ledger_url, local_now)
+
+
+def report(console: Console, summary: RunSummary) -> int:
     """Failures to standard error, each with what to do next; the summary line; the code."""
+    from .ledger import FailureKind
+
     for key, reason, kind in summary.failures:
-        _err(f"FAILED {summary.recipe} {key} ({kind}): {reason}")
+        console.err(f"FAILED {summary.recipe} {key} ({kind}): {reason}")
     for doc in summary.held:
-        _err(f"HELD {summary.recipe} {doc.source_key}: {doc.last_error}")
+        console.err(f"HELD {summary.recipe} {doc.source_key}: {doc.last_error}")
     if any(kind is FailureKind.SYSTEM for *_, kind in summary.failures):
-        _err("next: system errors are retried by the next run; if they persist, check the system")
+        console.err(
+            "next: system errors are retried by the next run; if they persist, check the system"
+        )
     if any(kind is FailureKind.BUSINESS for *_, kind in summary.failures) or summary.held:
-        _err(
+        console.err(
             "next: business failures are not retried as they stand. Fix the recipe (a changed "
             "recipe retries them) or the data at the source, then "
             f"`python runner.py retry {summary.recipe} KEY...`"
         )
     if summary.stopped_by:
-        _err(f"stopped by {summary.stopped_by}; the next run carries on from here")
-    _out(summary.line())
-    if summary.stopped_by:
-        return STOP_EXIT_CODES.get(summary.stopped_by, EXIT_SYSTEM)
+        console.err(f"stopped by {summary.stopped_by}; the next run carries on from here")
+    console.out(summary.line())
     return summary.exit_code
 
 
@@ -129,49 +161,69 @@ ledger_option = click.option(
     "instead of exiting 75 at once.",
     metavar="[SECONDS]",
 )
-@_guard
-def run(recipe: str, logs_dir: Path | None, ledger_url: str | None, wait: float | None) -> None:
+@pass_console
+def run(
+    console: Console,
+    recipe: str,
+    logs_dir: Path | None,
+    ledger_url: str | None,
+    wait: float | None,
+) -> int:
     """Run RECIPE once: list, download, archive and confirm what is new.
 
     RECIPE is a path or a name in recipes/. Prints one summary line; failures go to
     standard error, each saying what to do next.
     """
-    loaded = load_recipe(_resolve_recipe(recipe))
-    sys.exit(_run_capture(loaded, logs_dir, ledger_url, wait))
+    loaded = _load(recipe)
+    return _reported(console, "capture", loaded, logs_dir, ledger_url, wait)
 
 
-def _run_capture(
+def _reported(
+    console: Console,
+    action: str,
     loaded: LoadedRecipe,
     logs_dir: Path | None,
     ledger_url: str | None,
     wait: float | None,
     **options: Any,
 ) -> int:
-    """One Capture run (a capture or an inventory), reported; its exit code."""
+    """One run (a capture or an inventory) with a progress bar on a terminal, reported;
+    its exit code."""
+    from .progress import progress_for
+
     progress = progress_for(sys.stderr)
     try:
-        summary = _capture(loaded, logs_dir, ledger_url, wait, progress=progress, **options)
+        summary = pipeline_run(
+            console, action, loaded, logs_dir, ledger_url, wait, progress=progress, **options
+        )
     finally:
         progress.close()
-    return _report(summary)
+    return report(console, summary)
 
 
-def _capture(
+def pipeline_run(
+    console: Console,
+    action: str,
     loaded: LoadedRecipe,
     logs_dir: Path | None,
     ledger_url: str | None,
     wait: float | None,
     **options: Any,
 ) -> RunSummary:
-    """One Capture run with the stop signals handled."""
+    """One run of the pipeline (``capture`` or ``inventory``) with the stop signals
+    handled: SIGTERM and Ctrl-C finish the document in hand, then stop."""
+    from credentials import open_store
+
+    from . import pipeline
+    from .resilience import StopFlag, install_stop_handlers
+
     settings = Settings.from_env(os.environ, logs_dir=logs_dir, ledger_url=ledger_url)
-    store = open_store(os.environ, _redactor)
+    store = open_store(os.environ, console.redactor)
     stop = StopFlag()
     restore = install_stop_handlers(stop)
+    work = pipeline.capture if action == "capture" else pipeline.inventory
     try:
-        return Capture(
-            loaded, settings, store, _redactor, stop=stop, lock_wait=wait, **options
-        ).run()
+        return work(loaded, settings, store, console.redactor, stop=stop, lock_wait=wait, **options)
     finally:
         restore()
 
@@ -181,24 +233,29 @@ def _capture(
 @click.argument("keys", nargs=-1, required=True)
 @logs_option
 @ledger_option
-@_guard
+@pass_console
 def retry(
-    recipe: str, keys: tuple[str, ...], logs_dir: Path | None, ledger_url: str | None
-) -> None:
+    console: Console,
+    recipe: str,
+    keys: tuple[str, ...],
+    logs_dir: Path | None,
+    ledger_url: str | None,
+) -> int:
     """Let the next run retry documents KEYS held after a business failure.
 
     Use it once the cause is fixed at the source; a changed recipe needs no retry.
     """
-    loaded = load_recipe(_resolve_recipe(recipe))
+    loaded = _load(recipe)
     settings = Settings.from_env(os.environ, logs_dir=logs_dir, ledger_url=ledger_url)
-    ledger = Ledger(settings.ledger_url, local_now)
+    ledger = _ledger(settings)
     try:
         released = ledger.release_held(loaded.name, list(keys))
     finally:
         ledger.close()
     for key in keys:
         what = "will be retried by the next run" if key in released else "not failed; nothing to do"
-        _out(f"{key}: {what}")
+        console.out(f"{key}: {what}")
+    return EXIT_OK
 
 
 @main.command()
@@ -209,26 +266,33 @@ def retry(
 @logs_option
 @ledger_option
 @click.option("--wait", "wait", type=float, default=None, help="Wait for a running capture.")
-@_guard
+@pass_console
 def inventory(
-    recipe: str, fixity: bool, logs_dir: Path | None, ledger_url: str | None, wait: float | None
-) -> None:
+    console: Console,
+    recipe: str,
+    fixity: bool,
+    logs_dir: Path | None,
+    ledger_url: str | None,
+    wait: float | None,
+) -> int:
     """Record what the archive says it holds, from its own list pages (RECIPE's
     `archive.inventory` steps). Reconciliation compares against it."""
-    loaded = load_recipe(_resolve_recipe(recipe))
+    loaded = _load(recipe)
     if not loaded.recipe.archive.inventory:
         raise UsageError(f"{loaded.path}: the recipe has no `archive.inventory` steps")
     if fixity and not loaded.recipe.archive.fixity:
         raise UsageError(f"{loaded.path}: --fixity needs `archive.fixity` steps in the recipe")
-    sys.exit(_run_capture(loaded, logs_dir, ledger_url, wait, action="inventory", fixity=fixity))
+    return _reported(console, "inventory", loaded, logs_dir, ledger_url, wait, fixity=fixity)
 
 
 @main.command()
 @click.argument("recipe")
-@_guard
-def check(recipe: str) -> None:
+@pass_console
+def check(console: Console, recipe: str) -> int:
     """Validate RECIPE without contacting any system."""
-    loaded: LoadedRecipe = load_recipe(_resolve_recipe(recipe))
+    from .recipe import walk_steps
+
+    loaded = _load(recipe)
     r = loaded.recipe
     steps = sum(
         len(walk_steps(s))
@@ -241,7 +305,10 @@ def check(recipe: str) -> None:
             r.archive.confirm,
         )
     )
-    _out(f"{loaded.path}: ok (recipe {r.recipe!r}, {steps} steps, sha256 {loaded.digest[:12]})")
+    console.out(
+        f"{loaded.path}: ok (recipe {r.recipe!r}, {steps} steps, sha256 {loaded.digest[:12]})"
+    )
+    return EXIT_OK
 
 
 @main.command("export-bag")
@@ -267,8 +334,9 @@ def check(recipe: str) -> None:
 )
 @logs_option
 @ledger_option
-@_guard
+@pass_console
 def export_bag_command(
+    console: Console,
     out: Path,
     run_id: str | None,
     since: datetime | None,
@@ -276,7 +344,7 @@ def export_bag_command(
     organization: str,
     logs_dir: Path | None,
     ledger_url: str | None,
-) -> None:
+) -> int:
     """Write the captured files as a BagIt bag (RFC 8493) with their item metadata.
 
     Say which documents with --run RUN_ID or --since DATE. The bag validates with the
@@ -287,7 +355,7 @@ def export_bag_command(
     if (run_id is None) == (since is None):
         raise UsageError("say which documents to bag: --run RUN_ID or --since DATE (one of them)")
     settings = Settings.from_env(os.environ, logs_dir=logs_dir, ledger_url=ledger_url)
-    ledger = Ledger(settings.ledger_url, local_now)
+    ledger = _ledger(settings)
     try:
         when = since.astimezone() if since is not None else None
         documents = ledger.captured(run_id=run_id, since=when, recipe=recipe_name)
@@ -302,10 +370,11 @@ def export_bag_command(
         description=f"Reports captured by rpa-fleet {__version__}"
         + (f" in run {run_id}" if run_id else f" since {since:%Y-%m-%d}"),
     )
-    _out(
+    console.out(
         f"bag {summary.path}: {summary.items} items, {summary.bytes} bytes "
         f"(Payload-Oxum {summary.oxum}), validated"
     )
+    return EXIT_OK
 
 
 @main.command("reconcile")
@@ -335,8 +404,9 @@ def export_bag_command(
 @logs_option
 @ledger_option
 @click.option("--wait", "wait", type=float, default=None, help="Wait for a running capture.")
-@_guard
+@pass_console
 def reconcile_command(
+    console: Console,
     recipes: tuple[str, ...],
     since: datetime | None,
     out: Path | None,
@@ -344,7 +414,7 @@ def reconcile_command(
     logs_dir: Path | None,
     ledger_url: str | None,
     wait: float | None,
-) -> None:
+) -> int:
     """Reconcile what the sources listed, what was captured and what the archive holds,
     into a workbook for archivists (账物相符).
 
@@ -352,6 +422,7 @@ def reconcile_command(
     recipe has `archive.fixity` steps. Exit 0 when the batch closes (every row 一致 or
     closed by a review), 1 when it does not, 2-3 as `run`.
     """
+    from .progress import progress_for
     from .reconcile.command import reconcile
 
     settings = Settings.from_env(os.environ, logs_dir=logs_dir, ledger_url=ledger_url)
@@ -364,12 +435,13 @@ def reconcile_command(
             out=out,
             inventory=None
             if no_inventory
-            else lambda loaded: _capture(
+            else lambda loaded: pipeline_run(
+                console,
+                "inventory",
                 loaded,
                 logs_dir,
                 ledger_url,
                 wait,
-                action="inventory",
                 fixity=bool(loaded.recipe.archive.fixity),
                 progress=progress,
             ),
@@ -378,17 +450,19 @@ def reconcile_command(
     finally:
         progress.close()
     if outcome.inventory_failed is not None:
-        sys.exit(_report(outcome.inventory_failed))
-    _out(f"{outcome.line} → {outcome.path}")
-    sys.exit(0 if outcome.closes else 1)
+        return report(console, outcome.inventory_failed)
+    console.out(f"{outcome.line} → {outcome.path}")
+    return 0 if outcome.closes else 1
 
 
 @main.command("apply-review")
 @click.argument("workbook", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @logs_option
 @ledger_option
-@_guard
-def apply_review(workbook: Path, logs_dir: Path | None, ledger_url: str | None) -> None:
+@pass_console
+def apply_review(
+    console: Console, workbook: Path, logs_dir: Path | None, ledger_url: str | None
+) -> int:
     """Apply the actions a reviewer typed in WORKBOOK's 核对 Reconciliation sheet.
 
     `recapture` on a 缺失 row: the next run uploads the document again; on 未下载 or
@@ -401,10 +475,12 @@ def apply_review(workbook: Path, logs_dir: Path | None, ledger_url: str | None) 
 
     decisions = read_decisions(workbook)
     if not decisions:
-        _out(f"{workbook}: no actions in the 处理 Action column: nothing to apply")
-        return
+        console.out(f"{workbook}: no actions in the 处理 Action column: nothing to apply")
+        return EXIT_OK
+    from .pipeline.context import local_now
+
     settings = Settings.from_env(os.environ, logs_dir=logs_dir, ledger_url=ledger_url)
-    ledger = Ledger(settings.ledger_url, local_now)
+    ledger = _ledger(settings)
     try:
         review = Review(
             ledger,
@@ -412,7 +488,7 @@ def apply_review(workbook: Path, logs_dir: Path | None, ledger_url: str | None) 
             settings.logs_dir / "evidence",
             workbook,
             clock=local_now,
-            redactor=_redactor,
+            redactor=console.redactor,
         )
         applied = review.apply(decisions)
     finally:
@@ -420,13 +496,13 @@ def apply_review(workbook: Path, logs_dir: Path | None, ledger_url: str | None) 
     for a in applied:
         d = a.decision
         line = f"{a.outcome.upper()} {d.action} {d.recipe}/{d.key} ({d.cell}): {a.reason}"
-        (_err if a.outcome == "refused" else _out)(line)
+        (console.err if a.outcome == "refused" else console.out)(line)
     counts = {o: sum(a.outcome == o for a in applied) for o in ("applied", "unchanged", "refused")}
-    _out(
+    console.out(
         f"review {review.review_id}: {counts['applied']} applied, {counts['unchanged']} "
         f"already in effect, {counts['refused']} refused (log {review.log.path})"
     )
-    sys.exit(1 if counts["refused"] else 0)
+    return 1 if counts["refused"] else 0
 
 
 @main.command("audit")
@@ -449,14 +525,15 @@ def apply_review(workbook: Path, logs_dir: Path | None, ledger_url: str | None) 
 )
 @logs_option
 @ledger_option
-@_guard
+@pass_console
 def audit_command(
+    console: Console,
     since: datetime,
     until: datetime | None,
     out: Path | None,
     logs_dir: Path | None,
     ledger_url: str | None,
-) -> None:
+) -> int:
     """Write the auditor's view of a period: every run (who, host, recipe digest, start,
     end, outcome), every document event with its evidence, and whether the run logs are
     intact. Exit 0 when they are, 1 when `logs verify` finds them altered."""
@@ -464,9 +541,9 @@ def audit_command(
 
     settings = Settings.from_env(os.environ, logs_dir=logs_dir, ledger_url=ledger_url)
     path = out or settings.logs_dir / "audit" / f"audit-{since:%Y%m%d}.html"
-    ledger = Ledger(settings.ledger_url, local_now)
+    ledger = _ledger(settings)
     try:
-        report = collect(
+        found = collect(
             ledger,
             settings.runs_dir,
             since.astimezone(),
@@ -474,15 +551,16 @@ def audit_command(
         )
     finally:
         ledger.close()
-    write_report(report, path)
-    state = "intact" if report.logs.ok else "NOT intact"
-    _out(
-        f"audit {path}: {len(report.runs)} runs, {len(report.events)} events; "
-        f"logs {state} (index head {report.index_head or 'none'})"
+    write_report(found, path)
+    state = "intact" if found.logs.ok else "NOT intact"
+    console.out(
+        f"audit {path}: {len(found.runs)} runs, {len(found.events)} events; "
+        f"logs {state} (index head {found.index_head or 'none'})"
     )
-    if not report.logs.ok:
-        _err(f"TAMPERED: {report.logs.problems[0]}")
-        sys.exit(1)
+    if not found.logs.ok:
+        console.err(f"TAMPERED: {found.logs.problems[0]}")
+        return 1
+    return EXIT_OK
 
 
 @main.group("logs")
@@ -493,8 +571,8 @@ def logs_group() -> None:
 @logs_group.command("verify")
 @click.argument("path", required=False, type=click.Path(path_type=Path))
 @logs_option
-@_guard
-def logs_verify(path: Path | None, logs_dir: Path | None) -> None:
+@pass_console
+def logs_verify(console: Console, path: Path | None, logs_dir: Path | None) -> int:
     """Check that no run log was edited, cut, removed or forged.
 
     PATH is a runs folder or one run file (default: the runs folder under the logs
@@ -505,41 +583,42 @@ def logs_verify(path: Path | None, logs_dir: Path | None) -> None:
 
     if path is None:
         path = Settings.from_env(os.environ, logs_dir=logs_dir).runs_dir
-    report = verify(path)
-    if report.ok:
-        for warning in report.warnings:
-            _err(f"warning: {warning}")
-        _out(f"logs intact: {report.files} files, {report.records} records")
-        return
-    first, *rest = report.problems
-    _err(f"TAMPERED: {first}")
+    checked = verify(path)
+    if checked.ok:
+        for warning in checked.warnings:
+            console.err(f"warning: {warning}")
+        console.out(f"logs intact: {checked.files} files, {checked.records} records")
+        return EXIT_OK
+    first, *rest = checked.problems
+    console.err(f"TAMPERED: {first}")
     for problem in rest:
-        _err(f"problem: {problem}")
-    for warning in report.warnings:
-        _err(f"warning: {warning}")
-    _err(
-        f"logs NOT intact: {len(report.problems)} problem(s) in {report.files} files, "
-        f"{report.records} records"
+        console.err(f"problem: {problem}")
+    for warning in checked.warnings:
+        console.err(f"warning: {warning}")
+    console.err(
+        f"logs NOT intact: {len(checked.problems)} problem(s) in {checked.files} files, "
+        f"{checked.records} records"
     )
-    sys.exit(1)
+    return 1
 
 
 @main.command()
 @logs_option
-@_guard
-def demo(logs_dir: Path | None) -> None:
+@pass_console
+def demo(console: Console, logs_dir: Path | None) -> int:
     """Start both simulators, run recipes/demo.yaml against them, report, stop them."""
     from .demo import describe, run_demo
+    from .resilience import StopFlag, install_stop_handlers
 
     stop = StopFlag()
     restore = install_stop_handlers(stop)
     try:
-        summary = run_demo(dict(os.environ), logs_dir, _out, stop)
+        summary = run_demo(dict(os.environ), logs_dir, console.out, stop)
     finally:
         restore()
     for line in describe(summary):
-        _out(line)
-    sys.exit(_report(summary))
+        console.out(line)
+    return report(console, summary)
 
 
 @main.group()
@@ -548,15 +627,20 @@ def credentials() -> None:
 
 
 @credentials.command("init")
-@_guard
-def credentials_init() -> None:
+@pass_console
+def credentials_init(console: Console) -> int:
     """Create the keyring master key file (owner-only), if there is none."""
+    from credentials import KeyringSettings, create_key_file
+
     settings = KeyringSettings.from_env(os.environ)
     if settings.key:
-        _out("FLEET_KEYRING_KEY is set: no key file is needed")
-        return
+        console.out("FLEET_KEYRING_KEY is set: no key file is needed")
+        return EXIT_OK
     created = create_key_file(settings.key_file)
-    _out(f"{'created' if created else 'kept the existing'} master key file {settings.key_file}")
+    console.out(
+        f"{'created' if created else 'kept the existing'} master key file {settings.key_file}"
+    )
+    return EXIT_OK
 
 
 @credentials.command("set")
@@ -565,10 +649,14 @@ def credentials_init() -> None:
 @click.option(
     "--password-stdin", is_flag=True, help="Read the password from standard input (for scripts)."
 )
-@_guard
-def credentials_set(name: str, username: str | None, password_stdin: bool) -> None:
+@pass_console
+def credentials_set(console: Console, name: str, username: str | None, password_stdin: bool) -> int:
     """Store the username and password of credential NAME."""
-    store = open_store(os.environ, _redactor)
+    from credentials import open_store
+
+    from .errors import CredentialError
+
+    store = open_store(os.environ, console.redactor)
     if username is None:
         username = click.prompt("username")
     if password_stdin:
@@ -578,19 +666,22 @@ def credentials_set(name: str, username: str | None, password_stdin: bool) -> No
     if not password:
         raise CredentialError("the password is empty")
     store.set(name, username, password)
-    _out(f"stored credential {name!r} for {username!r} in {store.description}")
+    console.out(f"stored credential {name!r} for {username!r} in {store.description}")
+    return EXIT_OK
 
 
 @credentials.command("check")
 @click.argument("name")
-@_guard
-def credentials_check(name: str) -> None:
+@pass_console
+def credentials_check(console: Console, name: str) -> int:
     """Say whether credential NAME is stored (exit 2 when it is not)."""
-    store = open_store(os.environ, _redactor)
+    from credentials import open_store
+
+    store = open_store(os.environ, console.redactor)
     credential = store.get(name)
-    _out(f"credential {name!r} is stored (username {credential.username!r})")
+    console.out(f"credential {name!r} is stored (username {credential.username!r})")
+    return EXIT_OK
 
 
 if __name__ == "__main__":  # pragma: no cover
-    main()
-    sys.exit(EXIT_USAGE)
+    entry()

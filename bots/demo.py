@@ -12,9 +12,9 @@ from pathlib import Path
 
 from credentials import CredentialStore, KeyringSettings, create_key_file, open_store
 
-from .capture import Capture, RunSummary, local_now
 from .errors import SystemFailure
 from .ledger import Ledger
+from .pipeline import RunSummary, capture, inventory, local_now
 from .progress import NullProgress
 from .recipe import LoadedRecipe, load_recipe
 from .redaction import Redactor
@@ -100,9 +100,11 @@ def run_demo(
         run_settings = Settings(
             logs_dir=settings.logs_dir, ledger_url=settings.ledger_url, env=run_env
         )
-        capture = Capture(loaded, run_settings, store, redactor, stop=stop)
-        echo(f"demo: running {DEMO_RECIPE.name} (about a minute); run log {capture.log_path}")
-        summary = capture.run()
+        echo(
+            f"demo: running {DEMO_RECIPE.name} (about a minute); run logs in "
+            f"{run_settings.runs_dir}"
+        )
+        summary = capture(loaded, run_settings, store, redactor, stop=stop)
         if summary.exit_code == 0 and not summary.stopped_by:
             _reconcile_and_audit(run_settings, loaded, store, redactor, stop, echo)
     return summary
@@ -127,9 +129,9 @@ def _reconcile_and_audit(
         [loaded.path],
         since=None,
         out=None,
-        inventory=lambda recipe: Capture(
-            recipe, settings, store, redactor, stop=stop, action="inventory", fixity=True
-        ).run(),
+        inventory=lambda recipe: inventory(
+            recipe, settings, store, redactor, stop=stop, fixity=True
+        ),
         progress=NullProgress(),
     )
     if outcome.inventory_failed is not None:

@@ -1,36 +1,60 @@
-"""The fleet's exceptions, split by who must act on them.
+"""Every error the fleet raises on purpose, each carrying who must act and the exit code.
 
-Borrowed from robocorp work items and click: each class carries the process exit code
-that the command line uses when it ends a run, so that only the CLI calls ``sys.exit``.
+Borrowed from robocorp work items and click: an error says its *category* (who is at
+fault) and the process exit code the command line ends with, so that only the CLI's
+entry point calls ``sys.exit``. Whether an error is worth another attempt is a
+*property* (``retryable``), not a place in the hierarchy: a retryable error is not a
+kind of "stop the run".
 
-- ``UsageError``: the operator or the recipe author must fix something (exit 2).
-- ``BusinessError``: this one document cannot be captured as it is (bad data, a refusal
-  by the archive); it is recorded on the document and the run goes on (exit 1 overall).
-- ``TransientError`` (a ``SystemFailure``): a system misbehaved (timeout, 5xx, dropped
-  connection); retried with backoff by the capture stage, then the document fails and the
-  next run retries it. ``SystemFailure`` itself, or the circuit breaker, stops the run
-  (exit 3).
-- ``Locked``: another run of the recipe is going on (exit 75, EX_TEMPFAIL).
+| category | examples | exit | answer |
+|---|---|---|---|
+| usage | bad command line, recipe, credential; a recipe that cannot work at run time | 2 | fix it |
+| business | a refusal by the archive, bad data, failed checks | 1 | the document is held |
+| system | a system failed and retrying now will not help; the breaker | 3 | the run stops |
+| system, retryable | a timeout, a 5xx, a dropped connection, a lost session | 3 | retried |
+| locked | the recipe is already running | 75 | nothing to do |
+| stopped | SIGTERM / Ctrl-C | 143 / 130 | the next run carries on |
 """
 
 from __future__ import annotations
+
+from enum import StrEnum
+from typing import ClassVar
 
 EXIT_OK = 0
 EXIT_DOCUMENT_FAILURES = 1
 EXIT_USAGE = 2
 EXIT_SYSTEM = 3
 EXIT_LOCKED = 75  # EX_TEMPFAIL (sysexits.h): try again later
+STOP_EXIT_CODES = {"SIGINT": 130, "SIGTERM": 143}  # 128 + signal number, as shells report
+
+
+class Category(StrEnum):
+    USAGE = "usage"  # the operator or the recipe author must fix something
+    BUSINESS = "business"  # this document cannot be captured as it stands
+    SYSTEM = "system"  # a system or the machine failed
+    LOCKED = "locked"  # another run holds the recipe
+    STOPPED = "stopped"  # a person or the service manager asked us to stop
 
 
 class FleetError(Exception):
     """Base of every error the fleet raises on purpose."""
 
-    exit_code = EXIT_SYSTEM
+    category: ClassVar[Category] = Category.SYSTEM
+    exit_code: int = EXIT_SYSTEM
+    # Worth another attempt by the stage that met it (with backoff)?
+    retryable: ClassVar[bool] = False
+    # The session is gone: log in again before the next attempt.
+    session_lost: ClassVar[bool] = False
+
+
+# -- usage: fix something, then run again -------------------------------------------
 
 
 class UsageError(FleetError):
     """Bad command line, recipe or configuration; fix it and run again."""
 
+    category = Category.USAGE
     exit_code = EXIT_USAGE
 
 
@@ -42,6 +66,16 @@ class RecipeError(UsageError):
         self.problems = problems
 
 
+class RecipeRuntimeError(UsageError):
+    """A recipe that validated but cannot work as written, found while running it (a
+    setting whose template fails, download steps that never produce a file). Every
+    document would meet it: the run stops, keeping what it captured."""
+
+    def __init__(self, where: str, problem: str) -> None:
+        super().__init__(f"recipe error: {where}: {problem}")
+        self.where = where
+
+
 class CredentialError(UsageError):
     """A credential is missing, or the credential store cannot be opened."""
 
@@ -50,45 +84,82 @@ class BrowserNotFound(UsageError):
     """No Chromium could be found to drive."""
 
 
+class DriverError(UsageError):
+    """A recipe names a driver this installation does not have, or it cannot start."""
+
+
+# -- business: the document is held ---------------------------------------------------
+
+
 class BusinessError(FleetError):
     """This document cannot be captured as it stands; never retried automatically."""
 
+    category = Category.BUSINESS
     exit_code = EXIT_DOCUMENT_FAILURES
+
+
+# -- system: the run stops, or the stage retries -------------------------------------
 
 
 class SystemFailure(FleetError):
     """A system or the machine failed and retrying will not help now; the run stops."""
-
-    exit_code = EXIT_SYSTEM
-
-
-class TransientError(SystemFailure):
-    """A system error worth retrying: a timeout, a 5xx, a dropped connection, a cut file."""
-
-
-class SessionExpired(TransientError):
-    """The system logged us out; answered by one re-login."""
 
 
 class CircuitOpen(SystemFailure):
     """Too many system errors in a row against one system: the run stops cleanly."""
 
 
-class Stopped(FleetError):
-    """A stop was asked for (SIGTERM, Ctrl-C) while waiting to retry: leave it for next run."""
+class TransientError(FleetError):
+    """A system error worth retrying: a timeout, a 5xx, a dropped connection, a cut file.
+
+    When its stage runs out of attempts the document fails (system) and the next run
+    tries again; the run itself goes on."""
+
+    retryable = True
 
 
-class Locked(FleetError):
-    """Another run of the same recipe holds its lock."""
+class SessionExpired(TransientError):
+    """The system logged us out; answered by logging in again."""
 
-    exit_code = EXIT_LOCKED
+    session_lost = True
+
+
+class UnexpectedPage(TransientError):
+    """A page arrived where a file was expected (often a login page: the session is gone)."""
+
+    session_lost = True
+
+
+class Incomplete(TransientError):
+    """A transfer stopped short of the length the server declared."""
 
 
 class StepFailed(TransientError):
-    """A recipe step could not be carried out on the page (nothing matched, a timeout)."""
+    """A recipe step could not be carried out (nothing matched, a timeout)."""
 
     def __init__(self, where: str, step: str, problem: str, url: str) -> None:
         super().__init__(f"{where}: step {step!r} failed on {url}: {problem}")
         self.where = where
         self.step = step
         self.url = url
+
+
+# -- the run's own ends ---------------------------------------------------------------
+
+
+class Stopped(FleetError):
+    """A stop was asked for (SIGTERM, Ctrl-C): whatever is in hand stays resumable."""
+
+    category = Category.STOPPED
+
+    def __init__(self, message: str, signal: str | None = None) -> None:
+        super().__init__(message)
+        self.signal = signal
+        self.exit_code = STOP_EXIT_CODES.get(signal or "", EXIT_SYSTEM)
+
+
+class Locked(FleetError):
+    """Another run of the same recipe holds its lock."""
+
+    category = Category.LOCKED
+    exit_code = EXIT_LOCKED

@@ -15,7 +15,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from .errors import BusinessError, FleetError, TransientError
+from .errors import BusinessError, FleetError, Incomplete, UnexpectedPage
+
+__all__ = [
+    "CHUNK",
+    "Incomplete",
+    "StagedFile",
+    "StagingWriter",
+    "TooLarge",
+    "UnexpectedPage",
+    "byte_count",
+    "check_received",
+    "safe_filename",
+    "sha256_file",
+    "stage_via",
+]
 
 CHUNK = 1024 * 1024
 MAX_NAME_BYTES = 200  # well under the 255-byte limit of common file systems
@@ -106,14 +120,6 @@ def stage_via(save: Callable[[Path], object], final: Path, original: str = "") -
     digest, size = sha256_file(partial)
     os.replace(partial, final)
     return StagedFile(final, final.name, size, digest, original or final.name)
-
-
-class UnexpectedPage(TransientError):
-    """An HTML page arrived where a file was expected (an expired session, a busy server)."""
-
-
-class Incomplete(TransientError):
-    """Fewer bytes arrived than the source declared: a dropped connection, or a broken file."""
 
 
 class TooLarge(BusinessError):

@@ -13,7 +13,9 @@ import types
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .errors import CircuitOpen
+from .errors import STOP_EXIT_CODES, CircuitOpen
+
+__all__ = ["STOP_EXIT_CODES", "Breaker", "RetryPolicy", "StopFlag", "install_stop_handlers"]
 
 
 @dataclass(frozen=True)
@@ -69,9 +71,6 @@ class StopFlag:
     def wait(self, seconds: float) -> bool:
         """Sleep for a backoff, waking at once if a stop is requested."""
         return self._event.wait(seconds)
-
-
-STOP_EXIT_CODES = {"SIGINT": 130, "SIGTERM": 143}  # 128 + signal number, as shells report
 
 
 def install_stop_handlers(stop: StopFlag) -> Callable[[], None]:

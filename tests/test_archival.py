@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, sync_playwright
 
-from bots.archival.evidence import Evidence, ScreenshotRefused, password_filled
+from bots.archival.evidence import Evidence, ScreenshotRefused
 from bots.archival.metadata import (
     check_reference,
     gaps_and_repeats,
@@ -18,10 +18,11 @@ from bots.archival.metadata import (
     validate,
 )
 from bots.archival.schedule import NotCovered, load_schedule
+from bots.drivers.web.browser import launch
+from bots.drivers.web.session import password_filled, screenshot_page
 from bots.ledger import Ledger
 from bots.redaction import Redactor
 from bots.runlog import RunLog
-from bots.web.browser import launch
 from tests.conftest import ROOT
 
 TODAY = dt.date(2026, 11, 21)
@@ -126,6 +127,16 @@ def page() -> Iterator[Page]:
             browser.close()
 
 
+class PageSession:
+    """The one part of a driver session that evidence uses: its screenshots."""
+
+    def __init__(self, page: Page) -> None:
+        self.page = page
+
+    def screenshot(self, path: Path, target: object = None) -> None:
+        screenshot_page(self.page, path, target)
+
+
 def evidence(tmp_path: Path) -> Evidence:
     clock = lambda: dt.datetime(2026, 11, 21, 2, 0, tzinfo=dt.UTC)  # noqa: E731
     ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.db'}", clock)
@@ -141,7 +152,7 @@ def test_no_screenshot_while_a_password_is_typed(page: Page, tmp_path: Path) -> 
     page.frames[-1].wait_for_load_state()
     assert password_filled(page)  # the frame's field counts too
     with pytest.raises(ScreenshotRefused):
-        evidence(tmp_path).screenshot(page, "R1", "listing-row")
+        evidence(tmp_path).screenshot(PageSession(page), "R1", "listing-row")
     assert not list((tmp_path / "ev").rglob("*.png"))
 
 
@@ -149,7 +160,9 @@ def test_screenshot_saved_with_its_digest(page: Page, tmp_path: Path) -> None:
     import hashlib
 
     page.set_content("<table><tr id=r><td>R000001</td><td>2025年1月资金日报表</td></tr></table>")
-    shot = evidence(tmp_path).screenshot(page, "../R1", "listing-row", page.locator("#r"))
+    shot = evidence(tmp_path).screenshot(
+        PageSession(page), "../R1", "listing-row", page.locator("#r")
+    )
     assert shot.path.parent == tmp_path / "ev" / "t" / "R1"  # the key cannot climb out
     assert hashlib.sha256(shot.path.read_bytes()).hexdigest() == shot.sha256
 

@@ -7,8 +7,8 @@ from types import SimpleNamespace
 
 import pytest
 
+from bots.drivers.web import browser
 from bots.errors import BrowserNotFound
-from bots.web import browser
 
 
 def fake_playwright(executable: str) -> SimpleNamespace:

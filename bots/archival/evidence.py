@@ -7,9 +7,8 @@ and to the run log, where the auditor reads the story. A screenshot is saved und
 logs/evidence with its own SHA-256 in the event that cites it.
 
 No password may reach an evidence file. Screenshots are never taken while logging in,
-password inputs are masked, and a page whose password input holds a value is not
-photographed at all. Playwright traces are not kept: they record typed passwords and
-cookies, and upstream will not mask them (microsoft/playwright#19992).
+and each driver's session refuses a picture that could show one (the web driver masks
+password inputs and refuses a page whose password input holds a value).
 """
 
 from __future__ import annotations
@@ -24,10 +23,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from playwright.sync_api import Error as PlaywrightError
-from playwright.sync_api import Locator, Page
-
 from .. import __version__
+from ..drivers.base import ScreenshotRefused, Session
 from ..files import safe_filename, sha256_file
 from ..ledger import Ledger
 from ..runlog import RunLog
@@ -68,20 +65,6 @@ class Agent:
 class Shot:
     path: Path
     sha256: str
-
-
-# True when any frame of the page has a password input holding a value.
-_PASSWORD_FILLED = "() => [...document.querySelectorAll('input[type=password]')].some(e => e.value)"
-
-
-def password_filled(page: Page) -> bool:
-    for frame in page.frames:
-        try:
-            if frame.evaluate(_PASSWORD_FILLED):
-                return True
-        except PlaywrightError:
-            return True  # a frame we cannot look into might hold one: do not photograph
-    return False
 
 
 class Evidence:
@@ -144,24 +127,17 @@ class Evidence:
             **detail,
         )
 
-    def screenshot(self, page: Page, key: str, what: str, target: Locator | None = None) -> Shot:
-        """Photograph ``target`` (or the whole page); refuse if a password is on screen.
+    def screenshot(self, session: Session, key: str, what: str, target: Any = None) -> Shot:
+        """Photograph ``target`` (a listing row) or the session's whole view.
 
         Raises ``ScreenshotRefused`` rather than save a picture that could show a secret.
         """
-        if password_filled(page):
-            raise ScreenshotRefused(f"a password field on {page.url} holds a value")
         folder = self.directory / self.recipe / safe_filename(key, "document")
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{what}-{self.run_id}.png"
-        mask = [page.locator("input[type=password]")]
-        if target is not None:
-            target.screenshot(path=str(path), mask=mask, timeout=10_000)
-        else:
-            page.screenshot(path=str(path), mask=mask, full_page=True, timeout=10_000)
+        session.screenshot(path, target)
         digest, _ = sha256_file(path)
         return Shot(path, digest)
 
 
-class ScreenshotRefused(Exception):
-    """A screenshot was not taken because it could have shown a secret."""
+__all__ = ["Agent", "EventOutcome", "EventType", "Evidence", "ScreenshotRefused", "Shot"]

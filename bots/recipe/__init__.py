@@ -1,6 +1,7 @@
 """Recipes: YAML files that tell a bot how to work a legacy system, validated up front."""
 
 from .loader import LoadedRecipe, load_recipe
-from .model import STEP_TYPES, Recipe, StepBase, walk_steps
+from .model import Recipe, recipe_model
+from .steps import StepBase, walk_steps
 
-__all__ = ["STEP_TYPES", "LoadedRecipe", "Recipe", "StepBase", "load_recipe", "walk_steps"]
+__all__ = ["LoadedRecipe", "Recipe", "StepBase", "load_recipe", "recipe_model", "walk_steps"]

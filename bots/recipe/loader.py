@@ -17,6 +17,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from ..archival.schedule import RetentionSchedule, load_schedule
+from ..drivers import registry
 from ..errors import RecipeError
 from ..templating import (
     TemplateProblem,
@@ -25,7 +26,8 @@ from ..templating import (
     check_template,
     is_template,
 )
-from .model import Recipe, Table, walk_steps
+from .model import Recipe, recipe_model
+from .steps import of_kind
 
 # Lists whose mappings are steps or rules: each of those mappings gets its line, so that
 # an error found while running can still point into the file.
@@ -87,10 +89,10 @@ def load_recipe(path: str | Path) -> LoadedRecipe:
         )
 
     try:
-        recipe = Recipe.model_validate(_plain(tree))
+        recipe = recipe_model().model_validate(_plain(tree))
     except ValidationError as exc:
         problems = [
-            (f"{path}:{_line_of(tree, err['loc'])}", _describe(err)) for err in exc.errors()
+            (f"{path}:{_line_of(tree, _own_loc(err))}", _describe(err)) for err in exc.errors()
         ]
         raise RecipeError(problems) from exc
 
@@ -125,7 +127,7 @@ def _load_schedule(tree: CommentedMap, recipe: Recipe, path: Path) -> RetentionS
 
 def _table_fields(steps: list[Any]) -> set[str]:
     """The fields of the one `table` among ``steps`` (the schema guarantees one)."""
-    return next(set(s.table.fields) for s in walk_steps(steps) if isinstance(s, Table))
+    return set(of_kind(steps, "table")[0].args.fields)
 
 
 def _unknown_fields(tree: CommentedMap, recipe: Recipe, path: Path) -> list[tuple[str, str]]:
@@ -202,6 +204,17 @@ def _plain(node: Any, parent_key: str | None = None) -> Any:
     return node
 
 
+def _own_loc(err: Any) -> tuple[Any, ...]:
+    """The error's place in the file: without the driver tag pydantic puts after a
+    system's name, and at the `driver:` key when that is what is wrong."""
+    loc = tuple(err["loc"])
+    if len(loc) > 1 and loc[0] in ("source", "archive") and loc[1] in registry.names():
+        loc = loc[:1] + loc[2:]
+    if err["type"] == "unknown_driver":
+        loc = (*loc, "driver")
+    return loc
+
+
 def _line_of(tree: Any, loc: tuple[Any, ...]) -> int:
     """The line of the deepest node of ``loc`` that exists in the file."""
     node, line = tree, 1
@@ -217,14 +230,13 @@ def _line_of(tree: Any, loc: tuple[Any, ...]) -> int:
 
 
 def _describe(err: Any) -> str:
-    path = ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in err["loc"]).replace(
-        ".[", "["
-    )
+    loc = _own_loc(err)
+    path = ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in loc).replace(".[", "[")
     kind, msg = err["type"], err["msg"]
     if kind == "missing":
         return f"`{path}` is required but missing"
     if kind == "extra_forbidden":
-        return f"unknown key `{err['loc'][-1]}` in `{path.rsplit('.', 1)[0]}`"
+        return f"unknown key `{loc[-1]}` in `{path.rsplit('.', 1)[0]}`"
     if msg.startswith("Value error, "):
         msg = msg.removeprefix("Value error, ")
     return f"{path}: {msg[:1].lower()}{msg[1:]}" if path else msg

@@ -12,10 +12,11 @@ from pathlib import Path
 from sqlalchemy import select
 
 from .. import __version__
-from ..capture import RunSummary, local_now
 from ..errors import UsageError
 from ..ledger import Ledger, documents
 from ..logchain import verify
+from ..pipeline.context import local_now
+from ..pipeline.summary import RunSummary
 from ..progress import Progress
 from ..recipe import LoadedRecipe, load_recipe
 from ..settings import PROJECT_ROOT, Settings

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from playwright.sync_api import Browser, Playwright
 
-from ..errors import BrowserNotFound
+from ...errors import BrowserNotFound
 
 # /usr/lib/chromium/chromium is the binary behind Debian's /usr/bin/chromium wrapper;
 # launching it directly skips the wrapper's harmless but noisy warning.

@@ -1,0 +1,36 @@
+"""Drivers: sessions on the systems a recipe names (web: Playwright; more by registry).
+
+The pipeline speaks only to the protocol in ``base``; ``registry`` finds a driver by
+the name a recipe gives. Nothing outside ``bots.drivers.web`` imports Playwright.
+"""
+
+from .base import (
+    Driver,
+    Row,
+    RowsHook,
+    ScreenshotRefused,
+    Session,
+    SessionConfig,
+    StepContext,
+    StepOutcome,
+    TableCursor,
+)
+from .registry import DEFAULT_DRIVER, DriverSpec, get, names, register, unregister
+
+__all__ = [
+    "DEFAULT_DRIVER",
+    "Driver",
+    "DriverSpec",
+    "Row",
+    "RowsHook",
+    "ScreenshotRefused",
+    "Session",
+    "SessionConfig",
+    "StepContext",
+    "StepOutcome",
+    "TableCursor",
+    "get",
+    "names",
+    "register",
+    "unregister",
+]

@@ -1,0 +1,111 @@
+"""What a driver gives the pipeline: a session on one system, behind a small protocol.
+
+A driver (web: Playwright; desktop: pyautogui; a fake in the tests) opens sessions. A
+session runs a list of recipe steps in a context, says whether it has been logged out,
+takes screenshots that never show a password, and closes. The pipeline above it knows
+nothing of pages or windows: it passes steps, variables and hooks in, and gets rows,
+files and variables back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from ..files import StagedFile
+
+if TYPE_CHECKING:
+    from ..recipe import LoadedRecipe
+    from ..recipe.model import StepBase
+
+Row = dict[str, str | None]
+# Called with each listing page's rows and an opaque handle per row (for screenshots).
+RowsHook = Callable[[list[Row], list[Any]], None]
+EventSink = Callable[..., None]
+
+
+@dataclass
+class TableCursor:
+    """How far a listing got: kept across attempts, so a retry resumes at the next page."""
+
+    rows: list[Row] = field(default_factory=list)
+    pages: int = 0
+    next_url: str | None = None  # the page to read next, when the pager is a real link
+    done: bool = False
+
+
+@dataclass
+class StepContext:
+    """Everything one run of steps needs besides the steps themselves.
+
+    ``variables`` is read by templates and written by `read` steps. ``phase`` names the
+    recipe section (login, list, download, upload, ...): during ``login`` the logged-out
+    marker is expected and not an error.
+    """
+
+    variables: dict[str, Any]
+    phase: str
+    key: str | None = None  # the document being worked on, for the run log
+    staging_dir: Path | None = None  # where a `download` step puts its file
+    cursor: TableCursor | None = None  # the listing's progress, across attempts
+    on_rows: RowsHook | None = None
+
+
+@dataclass
+class StepOutcome:
+    """What a list of steps produced besides its effects on the system."""
+
+    rows: list[Row] = field(default_factory=list)  # a `table` step's rows
+    downloaded: StagedFile | None = None
+
+
+@dataclass(frozen=True)
+class SessionConfig:
+    """What a driver needs to open a session on one system of a recipe."""
+
+    system: str  # the system's name, as people know it
+    spec: Any  # the recipe's section for this system (its driver's own model)
+    target: str  # the rendered `base_url` (web) or whatever the driver's spec names
+    recipe: LoadedRecipe
+    emit: EventSink  # the run log's event method
+    on_success: Callable[[], None] = lambda: None  # the system answered a step
+
+
+class ScreenshotRefused(Exception):
+    """A screenshot was not taken because it could have shown a secret."""
+
+
+class Session(Protocol):
+    """One logged-in (or about to be) session on one system."""
+
+    @property
+    def location(self) -> str:
+        """Where the session is now (a URL, a window title), for logs and evidence."""
+        ...
+
+    def run(self, steps: Sequence[StepBase], context: StepContext) -> StepOutcome:
+        """Carry out ``steps``; raise the fleet's errors (bots.errors) on failure."""
+        ...
+
+    def is_logged_out(self) -> bool:
+        """Does the system show its logged-out marker now?"""
+        ...
+
+    def screenshot(self, path: Path, target: Any = None) -> None:
+        """Save a PNG of ``target`` (a row handle from a table) or of the whole view.
+
+        Raises ``ScreenshotRefused`` rather than save a picture that could show a secret.
+        """
+        ...
+
+    def close(self) -> None: ...
+
+
+class Driver(Protocol):
+    """Opens sessions for one run; ``close`` ends them all and what they run on."""
+
+    def open(self, config: SessionConfig) -> Session: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,83 @@
+"""Drivers by name. A recipe's system says `driver:` (default `web`); the registry gives
+that driver's step vocabulary (for validating the recipe) and, only when a run needs
+it, the driver itself (so that `check` never imports a browser).
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ..errors import DriverError
+
+if TYPE_CHECKING:
+    from ..recipe.steps import StepBase
+    from .base import Driver
+
+DEFAULT_DRIVER = "web"
+
+
+@dataclass(frozen=True)
+class DriverSpec:
+    """A driver as the registry knows it: its name, its steps, how to start it."""
+
+    name: str
+    steps: Mapping[str, type[StepBase]]  # the vocabulary: step kind -> its model
+    step_type: Any  # the validated union of those models (bots.recipe.steps.step_union)
+    # Starts the driver for one run, given the process environment. Imports the heavy
+    # parts (Playwright, pyautogui) only when called.
+    start: Callable[[Mapping[str, str]], Driver]
+
+
+_drivers: dict[str, DriverSpec] = {}
+_generation = 0  # bumped on every change, so schemas built from the registry can be rebuilt
+
+
+def register(spec: DriverSpec) -> None:
+    """Add (or replace) a driver. Built-in drivers register when this module loads."""
+    global _generation
+    _drivers[spec.name] = spec
+    _generation += 1
+
+
+def unregister(name: str) -> None:
+    global _generation
+    _drivers.pop(name, None)
+    _generation += 1
+
+
+def generation() -> int:
+    return _generation
+
+
+def names() -> list[str]:
+    return list(_drivers)
+
+
+def get(name: str) -> DriverSpec:
+    try:
+        return _drivers[name]
+    except KeyError:
+        raise DriverError(unknown_driver(name)) from None
+
+
+def unknown_driver(name: str) -> str:
+    close = difflib.get_close_matches(name, list(_drivers), n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"unknown driver {name!r}{hint}; drivers are: {', '.join(_drivers)}"
+
+
+def _builtin() -> None:
+    from .web.schema import WEB_STEPS, WebStep
+
+    def start_web(env: Mapping[str, str]) -> Driver:
+        from .web.session import WebDriver
+
+        return WebDriver(env)
+
+    register(DriverSpec("web", WEB_STEPS, WebStep, start_web))
+
+
+_builtin()

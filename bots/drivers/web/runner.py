@@ -1,0 +1,182 @@
+"""Carry out recipe steps on a web page: the runner, and the table of step handlers.
+
+Steps run against a *scope*: the page, or a frame entered with a `frame` step. Every
+wait is bounded by the step's timeout (or the recipe's default) and every failure names
+the recipe line, the step and the URL it happened on. Steps never retry: the pipeline's
+stage runner does, so attempts never multiply. What a step can tell at once it raises
+at once: a 5xx answer or a login page after a navigation.
+
+Handlers are registered by step kind (``@handles("click")``) in ``HANDLERS``; a test
+proves that every kind of the web driver's schema has one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import Frame as PwFrame
+from playwright.sync_api import Page, Response
+
+from ...errors import BusinessError, SessionExpired, StepFailed, TransientError
+from ...recipe.steps import StepBase
+from ...templating import TemplateProblem, evaluate, render
+from ..base import SessionConfig, StepContext, StepOutcome
+
+Scope = Page | PwFrame
+
+
+@dataclass
+class Call:
+    """One step about to run: what a handler needs."""
+
+    runner: StepRunner
+    step: StepBase
+    scope: Scope
+    context: StepContext
+    outcome: StepOutcome
+
+    @property
+    def args(self) -> Any:
+        return self.step.args
+
+    @property
+    def variables(self) -> dict[str, Any]:
+        return self.context.variables
+
+    @property
+    def where(self) -> str:
+        return self.runner.recipe.where(self.step.line)
+
+    def render(self, template: str) -> str:
+        return render(template, self.context.variables)
+
+    def ms(self, seconds: float | None = None) -> float:
+        """A step's timeout in milliseconds (the recipe's default step timeout if none)."""
+        return (seconds or self.runner.recipe.recipe.timeouts.step) * 1000
+
+    def failed(self, problem: str) -> StepFailed:
+        return StepFailed(self.where, self.step.kind, problem, url_of(self.scope))
+
+    def arrived(self, response: Response | None, url: str) -> None:
+        """After a navigation: a 5xx is worth a retry; a login form means log in again."""
+        runner = self.runner
+        if response is not None and response.status >= 500:
+            raise TransientError(
+                f"{self.where}: {runner.system} answered HTTP {response.status} for {url}"
+            )
+        marker = runner.logged_out
+        if (
+            self.context.phase != "login"  # the login form is expected while logging in
+            and marker
+            and self.scope.locator(marker).count() > 0
+        ):
+            raise SessionExpired(
+                f"{runner.system} shows its login page at {url_of(self.scope)}: "
+                "the session has expired"
+            )
+
+    def run_nested(self, steps: Sequence[StepBase], scope: Scope) -> None:
+        self.runner.run_in(steps, scope, self.context, self.outcome)
+
+
+Handler = Callable[[Call], None]
+HANDLERS: dict[str, Handler] = {}
+
+
+def handles(kind: str) -> Callable[[Handler], Handler]:
+    """Register the handler of one step kind."""
+
+    def register(handler: Handler) -> Handler:
+        if kind in HANDLERS:
+            raise RuntimeError(f"two handlers for the web step {kind!r}")
+        HANDLERS[kind] = handler
+        return handler
+
+    return register
+
+
+class StepRunner:
+    """Runs steps on one page of one system, as its session's configuration says."""
+
+    def __init__(self, page: Page, config: SessionConfig) -> None:
+        self.page = page
+        self.config = config
+        self.recipe = config.recipe
+        self.system = config.system
+        self.base_url = config.target
+        self.logged_out: str | None = config.spec.logged_out
+        self.max_bytes = int(self.recipe.recipe.limits.max_file_mb * 1024 * 1024)
+        # file input name -> the path an `upload` step set, for a `submit` in the same run
+        self.files: dict[str, str] = {}
+
+    def run(self, steps: Sequence[StepBase], context: StepContext) -> StepOutcome:
+        outcome = StepOutcome()
+        self.files = {}
+        self.run_in(steps, self.page, context, outcome)
+        return outcome
+
+    def run_in(
+        self,
+        steps: Sequence[StepBase],
+        scope: Scope,
+        context: StepContext,
+        outcome: StepOutcome,
+    ) -> None:
+        for step in steps:
+            where = self.recipe.where(step.line)
+            try:
+                if step.when is not None and not evaluate(step.when, context.variables):
+                    continue
+                HANDLERS[step.kind](Call(self, step, scope, context, outcome))
+            except TemplateProblem as exc:
+                raise BusinessError(f"{where}: {exc}") from exc
+            except PlaywrightError as exc:  # TimeoutError included
+                raise StepFailed(where, step.kind, first_line(exc), url_of(scope)) from exc
+            self.config.on_success()
+            self.config.emit(
+                "step",
+                key=context.key,
+                system=self.system,
+                phase=context.phase,
+                step=step.kind,
+                line=step.line,
+                url=url_of(scope),
+            )
+
+    def absolute(self, url: str) -> str:
+        """Recipe URLs are relative to the system's base URL (which may have a path)."""
+        if urlsplit(url).scheme:
+            return url
+        return urljoin(self.base_url.rstrip("/") + "/", url.lstrip("/"))
+
+    def is_logged_out(self) -> bool:
+        """Does the page, or any of its frames, show the logged-out marker?"""
+        if not self.logged_out:
+            return False
+        try:
+            return any(frame.locator(self.logged_out).count() > 0 for frame in self.page.frames)
+        except PlaywrightError:
+            return False
+
+
+def url_of(scope: Scope) -> str:
+    try:
+        return scope.url
+    except PlaywrightError:
+        return "(page closed)"
+
+
+def first_line(exc: Exception) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    message = lines[0] if lines else type(exc).__name__
+    # Playwright puts the selector it waited for in the call log: keep that line.
+    waiting = next((line for line in lines[1:] if line.startswith("- waiting for")), None)
+    return f"{message} ({waiting.removeprefix('- ')})" if waiting else message
+
+
+# The handlers register themselves when their modules load.
+from . import actions, table, transfer  # noqa: E402, F401

@@ -1,0 +1,236 @@
+"""The web steps that move files: `download` (href or click), `upload`, and `submit`."""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+from pathlib import Path
+from urllib.parse import urljoin
+
+import httpx
+from playwright.sync_api import Route
+
+from ...errors import Incomplete, TransientError, UnexpectedPage
+from ...files import (
+    CHUNK,
+    StagedFile,
+    StagingWriter,
+    TooLarge,
+    check_received,
+    safe_filename,
+    stage_via,
+)
+from .http import client_for, name_from_server, response_filename
+from .runner import Call, handles, url_of
+
+
+@handles("download")
+def download(call: Call) -> None:
+    staging = call.context.staging_dir
+    if staging is None:
+        raise RuntimeError("a download step ran with no staging folder given")
+    runner, args = call.runner, call.args
+    timeout = args.timeout or runner.recipe.recipe.timeouts.download
+    fallback = safe_filename(call.context.key or "download", "download")
+    if args.href is not None:
+        url = urljoin(url_of(call.scope), call.render(args.href))
+        staged = _fetch(call, url, staging, fallback, timeout)
+    else:
+        # Waiting for the download to *start* gets the step's time: a click answered by
+        # an error page instead of a file should not cost the whole download's time.
+        with runner.page.expect_download(timeout=call.ms()) as info:
+            call.scope.locator(call.render(args.click)).click(timeout=call.ms())
+        saved = info.value
+        failure = saved.failure()
+        if failure:
+            raise call.failed(f"the download of {saved.url} failed: {failure}")
+        # Chromium cannot read raw GBK in Content-Disposition (it says "download.pdf"),
+        # and it hands the header on already garbled: ask for the header ourselves.
+        suggested = (
+            name_from_server(runner.page, saved.url, call.ms() / 1000) or saved.suggested_filename
+        )
+        name = safe_filename(suggested, fallback)
+        # The browser has the whole file by now: the size limit can only be checked
+        # after the fact on this path (use `href:` for streamed limits).
+        staged = stage_via(saved.save_as, staging / name, suggested)
+        saved.delete()
+    try:
+        check_received(staged, runner.max_bytes)
+    except UnexpectedPage as exc:
+        raise UnexpectedPage(f"{call.where}: {exc}") from exc
+    call.outcome.downloaded = staged
+    runner.config.emit(
+        "downloaded",
+        key=call.context.key,
+        system=runner.system,
+        url=url_of(call.scope),
+        filename=staged.filename,
+        size=staged.size,
+        sha256=staged.sha256,
+    )
+
+
+def _fetch(call: Call, url: str, staging: Path, fallback: str, timeout: float) -> StagedFile:
+    """GET ``url`` with the browser's cookies, streaming to staging (constant memory)."""
+    runner = call.runner
+    try:
+        with (
+            client_for(runner.page, url, timeout) as client,
+            client.stream("GET", url, follow_redirects=True) as response,
+        ):
+            if response.status_code >= 500:
+                raise TransientError(
+                    f"{call.where}: {runner.system} answered HTTP {response.status_code} for {url}"
+                )
+            if response.status_code >= 400:
+                raise call.failed(f"HTTP {response.status_code} for {url}")
+            original = response_filename(response, url) or fallback
+            name = safe_filename(original, fallback)
+            declared = response.headers.get("content-length", "")
+            expected = int(declared) if declared.isdigit() else None
+            if expected is not None and expected > runner.max_bytes:
+                raise TooLarge(_too_large(call, name, expected))
+            return _stream(call, response, staging / name, expected, url, original)
+    except httpx.HTTPError as exc:
+        raise call.failed(f"{type(exc).__name__}: {exc} ({url})") from exc
+
+
+def _stream(
+    call: Call,
+    response: httpx.Response,
+    final: Path,
+    expected: int | None,
+    url: str,
+    original: str,
+) -> StagedFile:
+    writer = StagingWriter(final, original=original)
+    try:
+        try:
+            for chunk in response.iter_bytes(CHUNK):
+                writer.write(chunk)
+                if writer.size > call.runner.max_bytes:  # no Content-Length, or a false one
+                    raise TooLarge(_too_large(call, final.name, writer.size))
+        except httpx.RemoteProtocolError as exc:
+            if expected is None:
+                raise
+            # The connection closed before the declared length arrived.
+            raise Incomplete(_incomplete(call, final.name, writer.size, expected, url)) from exc
+        if expected is not None and expected != writer.size:
+            raise Incomplete(_incomplete(call, final.name, writer.size, expected, url))
+    except BaseException:
+        writer.abort()
+        raise
+    return writer.commit()
+
+
+def _incomplete(call: Call, name: str, got: int, expected: int, url: str) -> str:
+    return (
+        f"{call.where}: received {got} of the {expected} bytes {call.runner.system} "
+        f"declared for {name!r}: the connection closed early ({url})"
+    )
+
+
+def _too_large(call: Call, name: str, size: int) -> str:
+    limit_mb = call.runner.max_bytes / 1024 / 1024
+    return (
+        f"{name!r} is larger than the recipe's limit ({size / 1024 / 1024:.1f} MB > "
+        f"{limit_mb:g} MB, limits.max_file_mb); nothing of it was kept"
+    )
+
+
+@handles("upload")
+def upload(call: Call) -> None:
+    path = call.render(call.args.file)
+    if not Path(path).is_file():
+        raise call.failed(f"no file to upload at {path}")
+    target = call.scope.locator(call.render(call.args.selector))
+    target.set_input_files(path, timeout=call.ms())
+    name = target.get_attribute("name", timeout=call.ms())
+    if name:
+        call.runner.files[name] = path  # for a `submit` step: the browser will not tell us
+
+
+@handles("submit")
+def submit(call: Call) -> None:
+    runner = call.runner
+    form = call.scope.locator(call.render(call.args.form))
+    fields, action, method = form.evaluate(_FORM_DATA_JS)
+    url = urljoin(url_of(call.scope), action or url_of(call.scope))
+    timeout = call.args.timeout or runner.recipe.recipe.timeouts.download
+    data: dict[str, list[str]] = {}  # lists: a name may repeat (multiple selects)
+    for name, value, is_file in fields:
+        if not is_file:
+            data.setdefault(name, []).append(value)
+    file_names = [name for name, _, is_file in fields if is_file]
+    missing = [name for name in file_names if name not in runner.files]
+    if missing:
+        raise call.failed(f"no file was set on {missing} by an `upload` step")
+    with ExitStack() as stack:
+        files = [
+            (
+                name,
+                (
+                    Path(runner.files[name]).name,
+                    stack.enter_context(open(runner.files[name], "rb")),
+                    "application/octet-stream",
+                ),
+            )
+            for name in file_names
+        ]
+        try:
+            with client_for(runner.page, url, timeout) as client:
+                response = client.request(method, url, data=data, files=files or None)
+        except httpx.HTTPError as exc:
+            # A lost response: the outcome is unknown, which is what `find` is for.
+            raise TransientError(
+                f"{call.where}: no answer to the form sent to {url} "
+                f"({type(exc).__name__}: {exc}); whether it was taken is unknown"
+            ) from exc
+    _show(call, response, url)
+
+
+def _show(call: Call, response: httpx.Response, url: str) -> None:
+    """Put the server's answer to a `submit` in the page, as if the browser had sent it."""
+    if response.status_code >= 500:
+        raise TransientError(
+            f"{call.where}: {call.runner.system} answered HTTP {response.status_code} to the "
+            f"form sent to {url}"
+        )
+    if response.is_redirect:
+        target = urljoin(url, response.headers["location"])
+        call.arrived(call.scope.goto(target, timeout=call.ms()), target)
+        return
+    if response.status_code >= 400:
+        raise call.failed(f"HTTP {response.status_code} to the form sent to {url}")
+    body = response.content
+    headers = {"content-type": response.headers.get("content-type", "text/html")}
+
+    def answer(route: Route) -> None:
+        route.fulfill(status=response.status_code, headers=headers, body=body)
+
+    page = call.runner.page
+    page.route(url, answer, times=1)
+    try:
+        call.scope.goto(url, timeout=call.ms())
+    finally:
+        page.unroute(url, answer)
+    call.arrived(None, url)
+
+
+# The successful controls of a form (HTML 4.3.5 / the HTML standard's "constructing the
+# entry list"), as [name, value, is_file], plus its action and method.
+_FORM_DATA_JS = """form => {
+  const fields = [];
+  for (const el of form.elements) {
+    if (!el.name || el.disabled || el.matches("fieldset:disabled *")) continue;
+    const type = (el.type || "").toLowerCase();
+    if (["submit", "button", "reset", "image"].includes(type)) continue;
+    if ((type === "checkbox" || type === "radio") && !el.checked) continue;
+    if (type === "file") { fields.push([el.name, "", true]); continue; }
+    if (el.tagName === "SELECT") {
+      for (const option of el.selectedOptions) fields.push([el.name, option.value, false]);
+      continue;
+    }
+    fields.push([el.name, el.value, false]);
+  }
+  return [fields, form.getAttribute("action") || "", (form.method || "get").toUpperCase()];
+}"""

@@ -1,0 +1,155 @@
+"""A capture run: list what is new, and pass each document down the stages once.
+
+listing → download → checks → upload → confirm (with fixity). The ledger decides what
+is new and where each document resumes (bots.ledger): a document's state advances only
+after the effect it records has happened, and the intent to upload is recorded before
+the upload is sent, so a run killed anywhere is resumed, not repeated, by the next.
+A stop (SIGTERM, Ctrl-C) is honoured between documents and during backoffs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from credentials import CredentialStore
+
+from ..archival.metadata import gaps_and_repeats
+from ..errors import Stopped, SystemFailure
+from ..ledger import Document
+from ..recipe import LoadedRecipe
+from ..redaction import Redactor
+from ..resilience import StopFlag
+from ..settings import Settings
+from . import checks, confirm, download, listing, upload
+from .context import Clock, local_now, run_context
+from .document import DocumentWork
+from .inventory import _recipe_details
+from .run import CaptureRun, base_vars, open_systems, render_setting
+from .stages import StageRunner, System
+from .summary import RunSummary
+
+
+def capture(
+    loaded: LoadedRecipe,
+    settings: Settings,
+    store: CredentialStore,
+    redactor: Redactor,
+    *,
+    clock: Clock = local_now,
+    stop: StopFlag | None = None,
+    lock_wait: float | None = None,
+    progress: Any = None,
+) -> RunSummary:
+    """Run ``loaded`` once (holding its lock) and say what happened."""
+    with run_context(
+        name=loaded.name,
+        action="capture",
+        settings=settings,
+        redactor=redactor,
+        digest=loaded.digest,
+        clock=clock,
+        stop=stop,
+        progress=progress,
+        lock_wait=lock_wait,
+        start_details=_recipe_details(loaded),
+    ) as ctx:
+        variables = base_vars(ctx, loaded)
+        run = CaptureRun(
+            ctx=ctx,
+            loaded=loaded,
+            vars=variables,
+            stages=StageRunner(loaded.recipe.retry, ctx.log, ctx.stop, variables),
+            summary=RunSummary(ctx.run_id, loaded.name, ctx.log.path),
+        )
+        try:
+            _capture(run, store)
+        except Stopped as exc:
+            _stopped(run, exc.signal)
+        finally:
+            ctx.outcome, ctx.counts = run.summary.outcome, run.summary.counts()
+        _batch_check(run)
+    return run.summary
+
+
+def _capture(run: CaptureRun, store: CredentialStore) -> None:
+    loaded, ctx = run.loaded, run.ctx
+    source_spec = loaded.recipe.source
+    window = {
+        "start": render_setting(loaded, source_spec.window.start, run.vars, "source.window.start"),
+        "end": render_setting(loaded, source_spec.window.end, run.vars, "source.window.end"),
+    }
+    with open_systems(ctx, loaded, run.stages, store, run.vars) as systems:
+        source, archive = systems["source"], systems["archive"]
+        ctx.log.event("window", source=source.target, archive=archive.target, **window)
+        ctx.progress.stage(f"{loaded.name}: listing {source.name}")
+        run.stages.login(source)
+        pending = listing.list_pending(run, source, window)
+        ctx.progress.stage(f"{loaded.name}: capturing", total=len(pending))
+        for done, doc in enumerate(pending):
+            if done:
+                ctx.progress.advance()
+            if ctx.stop.is_set():
+                _stopped(run, ctx.stop.reason, left=len(pending) - done)
+                return
+            try:
+                with DocumentWork(run, doc) as work:
+                    _one(run, work, source, archive)
+            except Stopped as exc:  # its state is one the next run resumes from
+                _stopped(run, exc.signal, key=doc.source_key, left=len(pending) - done)
+                return
+            except SystemFailure:  # recorded on the document; the run stops here
+                return
+        if ctx.stop.is_set():
+            run.summary.stopped_by = ctx.stop.reason
+
+
+def _one(run: CaptureRun, work: DocumentWork, source: System, archive: System) -> None:
+    """One document, from wherever the ledger says it stands, to confirmed."""
+    doc: Document = work.doc
+    if doc.archive_id is None:
+        if not doc.upload_uncertain and not download.staged_intact(doc):
+            download.fetch(run, work, source)
+        prepared = checks.before_upload(run, work.doc)
+        if not archive.logged_in:
+            run.stages.login(archive)
+        upload.upload(run, work, archive, prepared)
+    checks.reference(run, work.doc)
+    if not archive.logged_in:
+        run.stages.login(archive)
+    confirm.confirm(run, work, archive)
+
+
+def _stopped(
+    run: CaptureRun, signal: str | None, key: str | None = None, left: int | None = None
+) -> None:
+    run.summary.stopped_by = signal or run.ctx.stop.reason or "stop"
+    details: dict[str, Any] = {"signal": run.summary.stopped_by}
+    if left is not None:
+        details["left_for_next_run"] = left
+    run.ctx.log.event("stop", key=key, outcome="stopped", **details)
+
+
+def _batch_check(run: CaptureRun) -> None:
+    """Per run: listed, downloaded and archived counts, and item-number continuity."""
+    summary = run.summary
+    groups: dict[str, list[str]] = {}
+    for code in run.ctx.ledger.references(run.name):
+        groups.setdefault(code.rsplit("-", 1)[0], []).append(code)
+    continuity = {
+        group: problems
+        for group, codes in sorted(groups.items())
+        if (problems := gaps_and_repeats(codes))
+    }
+    run.ctx.log.event(
+        "batch_check",
+        outcome="ok" if not continuity and summary.new == len(summary.archived) else "warning",
+        listed=summary.listed,
+        new=summary.new,
+        downloaded=summary.downloaded,
+        archived=len(summary.archived),
+        failed=[key for key, *_ in summary.failures],
+        held=[d.source_key for d in summary.held],
+        # Gaps among this recipe's own items; items other producers filed in the same
+        # group fill them, which only the archive's inventory can show.
+        item_number_breaks=continuity,
+    )

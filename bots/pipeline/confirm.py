@@ -1,0 +1,108 @@
+"""The confirm stage: read the archived item back (its digest, and the file itself).
+
+A digest the archive reports must be the one taken at download; with `fixity` steps the
+stored file is downloaded back, hashed and discarded (the fixity check). Then the
+document is CONFIRMED: the one state a later run never touches.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..archival.checks import Check, ChecksFailed, Property
+from ..archival.evidence import EventOutcome, EventType
+from ..archival.preingest import file_vars
+from ..drivers import StepContext
+from ..errors import BusinessError, RecipeRuntimeError
+from ..files import StagedFile
+from ..ledger import Document, State
+from ..recipe import LoadedRecipe
+from .checks import record_checks
+from .context import RunContext
+from .document import DocumentWork
+from .run import CaptureRun
+from .stages import System
+
+
+def confirm(run: CaptureRun, work: DocumentWork, archive: System) -> None:
+    run.stages.run(archive, "confirm", lambda: _read_back(run, work.doc, archive), work.key)
+    work.advance(State.CONFIRMED)
+
+
+def _read_back(run: CaptureRun, doc: Document, archive: System) -> None:
+    variables = {
+        **run.vars,
+        "row": doc.listing,
+        "file": file_vars(doc),
+        "meta": doc.item_metadata or {},
+        "archive_id": doc.archive_id,
+        "reference_code": doc.reference_code,
+    }
+    if archive.spec.confirm:
+        context = StepContext(variables, phase="confirm", key=doc.source_key)
+        archive.session.run(archive.spec.confirm, context)
+        reported = variables.get("sha256")
+        if reported is not None and reported.lower() != (doc.sha256 or "").lower():
+            raise BusinessError(
+                f"the archive holds {doc.archive_id} with SHA-256 {reported}, but the file "
+                f"downloaded had {doc.sha256}: the archived copy is not the captured file"
+            )
+        run.ctx.log.event(
+            "confirmed_read_back", key=doc.source_key, archive_id=doc.archive_id, sha256=reported
+        )
+    if archive.spec.fixity:
+        _fixity(run, doc, archive, variables)
+
+
+def _fixity(run: CaptureRun, doc: Document, archive: System, variables: dict[str, Any]) -> None:
+    """Download the stored file back; its SHA-256 must be the one taken at download."""
+    back = download_back(run.ctx, run.loaded, archive, variables, doc.source_key)
+    same = back.sha256 == doc.sha256
+    name = "fixity_read_back"
+    check = (
+        Check.passed(Property.AUTHENTICITY, name, f"the archive's copy has SHA-256 {back.sha256}")
+        if same
+        else Check.failed(
+            Property.AUTHENTICITY,
+            name,
+            f"the archive's copy of {doc.archive_id} has SHA-256 {back.sha256} "
+            f"({back.size} bytes), the file captured had {doc.sha256} ({doc.size} bytes)",
+        )
+    )
+    record_checks(run, doc, [check])
+    run.ctx.evidence.event(
+        doc.source_key,
+        EventType.FIXITY,
+        EventOutcome.SUCCESS if same else EventOutcome.FAILURE,
+        {
+            "algorithm": "SHA-256",
+            "expected": doc.sha256,
+            "read_back": back.sha256,
+            "size": back.size,
+            "archive_id": doc.archive_id,
+        },
+    )
+    if not same:
+        raise ChecksFailed([check])
+
+
+def download_back(
+    ctx: RunContext, loaded: LoadedRecipe, archive: System, variables: dict[str, Any], key: str
+) -> StagedFile:
+    """Run the recipe's fixity steps; hash what came back, and keep nothing of it."""
+    context = StepContext(
+        variables,
+        phase="fixity",
+        key=key,
+        staging_dir=ctx.settings.staging_dir(loaded.name) / ".fixity",
+    )
+    outcome = archive.session.run(archive.spec.fixity, context)
+    back = outcome.downloaded
+    if back is None:
+        raise RecipeRuntimeError(
+            str(loaded.path),
+            "archive.fixity: the steps ran but their `download` did not apply "
+            "(check its `when` condition)",
+        )
+    back.path.unlink(missing_ok=True)
+    return back

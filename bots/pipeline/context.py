@@ -1,0 +1,171 @@
+"""One way to start and finish any run: capture, inventory, review.
+
+A run context holds what every run has: its id, its run log, its `runs` row in the
+ledger, its evidence recorder, the recipe's lock (when the run works a recipe), the
+agent string, the redactor that keeps secrets out of all of these, and the stop flag.
+Entering it takes the lock, opens the log and the row, and says what the run is; leaving
+it closes both with the run's outcome, its counts and its own peak memory, whatever
+happened inside.
+"""
+
+from __future__ import annotations
+
+import getpass
+import secrets
+import socket
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from .. import __version__
+from ..archival.evidence import Agent, Evidence
+from ..errors import FleetError, Stopped
+from ..ledger import Ledger
+from ..lock import RecipeLock
+from ..progress import NullProgress, Progress
+from ..redaction import Redactor
+from ..resilience import StopFlag
+from ..runlog import RunLog
+from ..settings import Settings
+from . import memory
+
+Clock = Callable[[], datetime]
+
+
+def local_now() -> datetime:
+    return datetime.now().astimezone()
+
+
+def new_run_id(name: str, started: datetime) -> str:
+    return f"{name}-{started:%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
+
+
+@dataclass
+class RunContext:
+    """What one run is and where it writes; ``outcome`` and ``counts`` are set by the
+    work inside, and written when the run closes."""
+
+    run_id: str
+    name: str  # the recipe's name (or the run's subject, e.g. "review")
+    action: str  # capture, inventory, review
+    settings: Settings
+    clock: Clock
+    redactor: Redactor
+    log: RunLog
+    ledger: Ledger
+    evidence: Evidence
+    stop: StopFlag
+    progress: Progress
+    agent: Agent
+    lock: RecipeLock | None = None
+    outcome: str = "error"
+    counts: dict[str, Any] = field(default_factory=dict)
+
+
+@contextmanager
+def run_context(
+    *,
+    name: str,
+    action: str,
+    settings: Settings,
+    redactor: Redactor,
+    digest: str,
+    clock: Clock = local_now,
+    stop: StopFlag | None = None,
+    progress: Progress | None = None,
+    lock: bool = True,
+    lock_wait: float | None = None,
+    start_details: dict[str, Any] | None = None,
+    ledger_factory: Callable[[str, Clock], Ledger] = Ledger,
+) -> Iterator[RunContext]:
+    """Start a run of ``name`` (holding its lock when ``lock``), yield its context, and
+    close it: on an error the outcome is "error" (or "stopped"), and the error is logged.
+
+    ``digest`` is what the run worked from (a recipe's digest, a workbook's SHA-256).
+    """
+    started = clock()
+    run_id = new_run_id(name, started)
+    with ExitStack() as stack:
+        held: RecipeLock | None = None
+        if lock:
+            held = RecipeLock(settings.logs_dir / "locks", name)
+            held.acquire(wait=lock_wait, now=clock, run_id=run_id)  # or Locked
+            stack.callback(held.release)
+        memory.reset_peak()
+        log = RunLog(
+            settings.runs_dir / f"{run_id}.jsonl",
+            run_id=run_id,
+            recipe=name,
+            redactor=redactor,
+            clock=clock,
+        )
+        ledger = ledger_factory(settings.ledger_url, clock)
+        stack.callback(ledger.close)
+        agent = Agent.this_bot()
+        ledger.start_run(
+            run_id=run_id,
+            recipe=name,
+            recipe_digest=digest,
+            host=socket.gethostname(),
+            user=getpass.getuser(),
+            bot_version=__version__,
+            log_path=str(log.path),
+            action=action,
+        )
+        ctx = RunContext(
+            run_id=run_id,
+            name=name,
+            action=action,
+            settings=settings,
+            clock=clock,
+            redactor=redactor,
+            log=log,
+            ledger=ledger,
+            evidence=Evidence(
+                ledger,
+                log,
+                run_id=run_id,
+                recipe=name,
+                directory=settings.logs_dir / "evidence",
+                clock=clock,
+                agent=agent,
+            ),
+            stop=stop or StopFlag(),
+            progress=progress or NullProgress(),
+            agent=agent,
+            lock=held,
+        )
+        log.event(
+            "run_start",
+            action=action,
+            bot_version=__version__,
+            host=socket.gethostname(),
+            user=getpass.getuser(),
+            ledger=redactor.scrub(ledger.url),
+            **(start_details or {}),
+        )
+        if held is not None and held.taken_over:
+            log.event("lock_taken_over", outcome="warning", previous_holder=held.taken_over)
+        if held is not None:
+            # Holding the lock, no other run of this recipe can still be going.
+            interrupted = ledger.close_interrupted_runs(name, run_id)
+            if interrupted:
+                log.event("previous_runs_interrupted", outcome="warning", runs=interrupted)
+        try:
+            yield ctx
+        except Stopped as exc:
+            ctx.outcome = "stopped"
+            log.event("run_stopped", outcome="stopped", error=str(exc))
+            raise
+        except FleetError as exc:
+            ctx.outcome = "error"
+            log.event("run_error", outcome="error", error=str(exc), error_type=type(exc).__name__)
+            raise
+        except BaseException:
+            ctx.outcome = "error"
+            raise
+        finally:
+            log.close(ctx.outcome, peak_rss_mb=memory.peak_mb(), **ctx.counts)
+            ledger.finish_run(run_id, ctx.outcome, ctx.counts)

@@ -1,0 +1,100 @@
+"""One document's turn in a run, as a context manager that records its own outcome.
+
+Like a robocorp work item: ``with DocumentWork(run, doc) as work:`` runs the stages,
+and on the way out the document is done (archived), failed for business reasons (held,
+never retried as it stands), failed for system reasons (the next run retries it), or
+left as it is for the next run (a stop; a failure that stops the whole run). Stages
+move the document through the ledger with ``work.advance``, one named transition at
+a time, each logged.
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Any
+
+from ..errors import Category, CircuitOpen, FleetError, Stopped
+from ..ledger import Document, FailureKind, State
+from .run import CaptureRun
+
+
+class DocumentWork:
+    def __init__(self, run: CaptureRun, doc: Document) -> None:
+        self.run = run
+        self.doc = doc
+
+    @property
+    def key(self) -> str:
+        return self.doc.source_key
+
+    def __enter__(self) -> DocumentWork:
+        ledger = self.run.ctx.ledger
+        self.doc = ledger.count_attempt(self.doc)
+        self.run.ctx.log.event(
+            "document_start", key=self.key, state=self.doc.state, attempt=self.doc.attempts
+        )
+        return self
+
+    def advance(self, to: State, **fields: Any) -> Document:
+        """Move the document to ``to`` in the ledger (compare-and-set), and log it."""
+        ctx = self.run.ctx
+        new = ctx.ledger.advance(self.doc, to, ctx.run_id, **fields)
+        ctx.log.event(
+            "state",
+            key=self.key,
+            **{"from": self.doc.state, "to": to},
+            **{k: v for k, v in fields.items() if k != "staged_path"},
+        )
+        self.doc = new
+        return new
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        summary = self.run.summary
+        if exc is None:
+            summary.archived.append(self.doc)
+            return False
+        if isinstance(exc, Stopped) or not isinstance(exc, FleetError):
+            return False  # every state is one the next run resumes from
+        if exc.category is Category.BUSINESS:
+            self._fail(exc, FailureKind.BUSINESS)
+            return True
+        if exc.retryable:  # its stage ran out of attempts: the next run tries again
+            self._fail(exc, FailureKind.SYSTEM)
+            return True
+        if exc.category is Category.SYSTEM:  # the breaker, a refused login: the run stops
+            self._fail(exc, FailureKind.SYSTEM)
+            summary.system_failure = str(exc)
+        return False  # a recipe error found while running stops the run too
+
+    def _fail(self, exc: FleetError, kind: FailureKind) -> None:
+        ctx = self.run.ctx
+        reason = ctx.redactor.scrub(str(exc))
+        current = ctx.ledger.get(self.doc.recipe, self.key) or self.doc
+        if current.state is not State.CONFIRMED:
+            stage = current.failed_stage if current.state is State.FAILED else current.state
+            self.doc = ctx.ledger.advance(
+                current,
+                State.FAILED,
+                ctx.run_id,
+                last_error=reason,
+                failure_kind=kind,
+                failed_stage=stage,
+                failed_recipe_digest=self.run.loaded.digest,
+            )
+        ctx.log.event(
+            "state",
+            key=self.key,
+            outcome="failed",
+            to=State.FAILED,
+            kind=kind,
+            error=reason,
+            error_type=type(exc).__name__,
+        )
+        self.run.summary.failures.append((self.key, reason, kind))
+        if isinstance(exc, CircuitOpen):
+            ctx.log.event("circuit_open", outcome="error", error=reason)

@@ -1,0 +1,123 @@
+"""What the stages of one capture share: the run, the recipe, the systems and what this
+run has seen so far. Plain state; the stages (listing, download, checks, upload,
+confirm) are functions over it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from credentials import CredentialStore
+
+from ..archival.evidence import Shot
+from ..drivers import Driver, ScreenshotRefused, SessionConfig, registry
+from ..errors import RecipeRuntimeError
+from ..recipe import LoadedRecipe
+from ..templating import TemplateProblem, render
+from .context import RunContext
+from .stages import StageRunner, System
+from .summary import RunSummary
+
+# Environment names a template may not read: the keyring's master key and its kin.
+_SECRET_ENV_WORDS = ("KEY", "PASSWORD", "SECRET", "TOKEN", "CREDENTIAL")
+
+
+def safe_env(env: Any) -> dict[str, str]:
+    return {k: v for k, v in env.items() if not any(w in k.upper() for w in _SECRET_ENV_WORDS)}
+
+
+def base_vars(ctx: RunContext, loaded: LoadedRecipe) -> dict[str, Any]:
+    """What every template of the run may read besides what a stage adds."""
+    started = ctx.clock()
+    return {
+        "env": safe_env(ctx.settings.env),
+        "today": started.date().isoformat(),
+        "now": started.isoformat(timespec="seconds"),
+        "vars": loaded.recipe.vars,
+    }
+
+
+def render_setting(
+    loaded: LoadedRecipe, template: str, variables: dict[str, Any], where: str
+) -> str:
+    """A system setting (a base URL, the window): a template problem is the recipe's,
+    found before anything is contacted."""
+    try:
+        return render(template, variables)
+    except TemplateProblem as exc:
+        raise RecipeRuntimeError(f"{loaded.path}", f"{where}: {exc}") from exc
+
+
+@dataclass
+class CaptureRun:
+    ctx: RunContext
+    loaded: LoadedRecipe
+    vars: dict[str, Any]
+    stages: StageRunner
+    summary: RunSummary
+    source: System | None = None
+    archive: System | None = None
+    # Each document's row as listed in *this* run: what the page offers now (a link
+    # that has appeared since) may differ from the first sighting the ledger keeps.
+    rows: dict[str, dict[str, str | None]] = field(default_factory=dict)
+    # Screenshots of listing rows taken this run, by source key (evidence of capture).
+    row_shots: dict[str, Shot] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.loaded.name
+
+    def screenshot(self, system: System, key: str, what: str, target: Any = None) -> Shot | None:
+        """Evidence is worth having, not worth failing a capture for: a miss is logged."""
+        try:
+            return self.ctx.evidence.screenshot(system.session, key, what, target)
+        except ScreenshotRefused as exc:
+            self.ctx.log.event(
+                "screenshot_skipped", key=key, outcome="warning", what=what, error=str(exc)
+            )
+            return None
+
+
+@contextmanager
+def open_systems(
+    ctx: RunContext,
+    loaded: LoadedRecipe,
+    stages: StageRunner,
+    store: CredentialStore,
+    variables: dict[str, Any],
+    which: tuple[str, ...] = ("source", "archive"),
+) -> Iterator[dict[str, System]]:
+    """Sessions on the recipe's systems, one driver per kind; all closed on the way out.
+
+    Credentials and settings come first: a missing credential or a broken template
+    stops the run before any system is contacted.
+    """
+    specs = {name: getattr(loaded.recipe, name) for name in which}
+    credentials = {name: store.get(spec.credential) for name, spec in specs.items()}
+    targets = {
+        name: render_setting(loaded, spec.base_url, variables, f"{name}.base_url")
+        for name, spec in specs.items()
+    }
+    drivers: dict[str, Driver] = {}
+    try:
+        systems = {}
+        for name, spec in specs.items():
+            if spec.driver not in drivers:
+                drivers[spec.driver] = registry.get(spec.driver).start(ctx.settings.env)
+            session = drivers[spec.driver].open(
+                SessionConfig(
+                    system=spec.system,
+                    spec=spec,
+                    target=targets[name],
+                    recipe=loaded,
+                    emit=ctx.log.event,
+                    on_success=stages.success_hook(spec.system),
+                )
+            )
+            systems[name] = System(spec.system, spec, targets[name], session, credentials[name])
+        yield systems
+    finally:
+        for driver in drivers.values():
+            driver.close()
