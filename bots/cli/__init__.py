@@ -1,0 +1,14 @@
+"""The command line. ``entry`` is the only place in the fleet that exits.
+
+Exit codes: 0 all archived; 1 some documents failed for business reasons; 2 usage,
+recipe or credential error; 3 system failure or circuit breaker; 75 the recipe is
+already running; 130/143 stopped by Ctrl-C/SIGTERM after finishing the current document.
+``logs verify``: 0 the run logs are intact, 1 something was edited, cut, removed or forged.
+``reconcile``: 0 the batch closes, 1 it does not. ``apply-review``: 0 every action applied
+or already in effect, 1 some refused. ``audit``: 0 written with the logs intact, 1 not intact.
+"""
+
+from . import keys, records, runs  # noqa: F401  (each registers its commands on `main`)
+from .app import Console, entry, main, report
+
+__all__ = ["Console", "entry", "main", "report"]

@@ -1,0 +1,137 @@
+"""The command line's frame: the group, its shared options, the console (output through
+the process's redactor), the run report, and ``entry``, the one place that exits."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+
+import click
+
+from .. import __version__
+from ..errors import EXIT_OK, FleetError
+from ..settings import PROJECT_ROOT, Settings
+
+# Heavy modules (the pipeline, Playwright, SQLAlchemy, pandas, rich) load inside the
+# commands that need them: `--help`, `check` and cron's no-op paths stay cheap.
+if TYPE_CHECKING:
+    from ..ledger import Ledger
+    from ..pipeline import RunSummary
+    from ..recipe import LoadedRecipe
+
+F = TypeVar("F", bound=Callable[..., Any])
+LOCAL_TIME = click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"])  # naive: local time
+
+
+@dataclass
+class Console:
+    """This process's output, through its redactor: every secret fetched is registered
+    there, so nothing printed can show one."""
+
+    redactor: Any = field(default=None)
+
+    def __post_init__(self) -> None:
+        if self.redactor is None:
+            from ..redaction import Redactor
+
+            self.redactor = Redactor()
+
+    def out(self, message: str) -> None:
+        click.echo(self.redactor.scrub(message))
+
+    def err(self, message: str) -> None:
+        click.echo(self.redactor.scrub(message), err=True)
+
+
+pass_console = click.make_pass_decorator(Console, ensure=True)
+
+
+def entry(args: Sequence[str] | None = None) -> NoReturn:
+    """The command line's entry point, and the only place that exits: a command returns
+    its exit code or raises; a fleet error becomes one clear line and its class's code."""
+    console = Console()
+    try:
+        code = main.main(args=args, prog_name="runner.py", standalone_mode=False, obj=console)
+    except click.ClickException as exc:
+        exc.show()
+        code = exc.exit_code
+    except click.Abort:
+        click.echo("Aborted!", err=True)
+        code = 130
+    except FleetError as exc:
+        console.err(f"error: {exc}")
+        code = exc.exit_code
+    sys.exit(code if isinstance(code, int) else EXIT_OK)
+
+
+def _resolve_recipe(recipe: str) -> Path:
+    """A path, or the name of a recipe in recipes/ (``demo`` → recipes/demo.yaml)."""
+    path = Path(recipe)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        return path
+    return PROJECT_ROOT / "recipes" / f"{recipe}.yaml"
+
+
+def _load(recipe: str) -> LoadedRecipe:
+    from ..recipe import load_recipe
+
+    return load_recipe(_resolve_recipe(recipe))
+
+
+def _ledger(settings: Settings) -> Ledger:
+    from ..ledger import Ledger
+    from ..pipeline.context import local_now
+
+    return Ledger(settings.ledger_url, local_now)
+
+
+def report(console: Console, summary: RunSummary) -> int:
+    """Failures to standard error, each with what to do next; the summary line; the code."""
+    from ..ledger import FailureKind
+
+    for key, reason, kind in summary.failures:
+        console.err(f"FAILED {summary.recipe} {key} ({kind}): {reason}")
+    for doc in summary.held:
+        console.err(f"HELD {summary.recipe} {doc.source_key}: {doc.last_error}")
+    if any(kind is FailureKind.SYSTEM for *_, kind in summary.failures):
+        console.err(
+            "next: system errors are retried by the next run; if they persist, check the system"
+        )
+    if any(kind is FailureKind.BUSINESS for *_, kind in summary.failures) or summary.held:
+        console.err(
+            "next: business failures are not retried as they stand. Fix the recipe (a changed "
+            "recipe retries them) or the data at the source, then "
+            f"`python runner.py retry {summary.recipe} KEY...`"
+        )
+    if summary.stopped_by:
+        console.err(f"stopped by {summary.stopped_by}; the next run carries on from here")
+    console.out(summary.line())
+    return summary.exit_code
+
+
+logs_option = click.option(
+    "--logs-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where run logs, staging files and the default ledger go "
+    "(default: logs/, or $FLEET_LOGS_DIR).",
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="rpa-fleet")
+def main() -> None:
+    """RPA bot fleet: capture reports from legacy systems into the archive system.
+
+    Exit codes: 0 all archived, 1 some documents failed, 2 usage/recipe/credential
+    error, 3 system failure.
+    """
+
+
+ledger_option = click.option(
+    "--ledger",
+    "ledger_url",
+    help="SQLAlchemy URL of the ledger (default: SQLite in the logs folder, or $FLEET_LEDGER_URL).",
+)

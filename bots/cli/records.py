@@ -1,0 +1,321 @@
+"""Commands over what runs left behind: export-bag, reconcile, apply-review, audit, logs."""
+
+from __future__ import annotations
+
+import os
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from .. import __version__
+from ..errors import EXIT_OK, UsageError
+from ..settings import Settings
+from .app import (
+    LOCAL_TIME,
+    Console,
+    _ledger,
+    _resolve_recipe,
+    ledger_option,
+    logs_option,
+    main,
+    pass_console,
+    report,
+)
+
+if TYPE_CHECKING:
+    pass
+
+
+@main.command("export-bag")
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="The bag's folder; must not exist yet (or be empty).",
+)
+@click.option("--run", "run_id", help="Bag what this run captured.")
+@click.option(
+    "--since",
+    type=LOCAL_TIME,
+    help="Bag what was captured since this date (local time), e.g. 2026-11-01.",
+)
+@click.option("--recipe", "recipe_name", help="Only this recipe's documents.")
+@click.option(
+    "--organization",
+    envvar="FLEET_ORGANIZATION",
+    required=True,
+    help="Source-Organization for bag-info.txt: who hands the records over "
+    "(or $FLEET_ORGANIZATION).",
+)
+@logs_option
+@ledger_option
+@pass_console
+def export_bag_command(
+    console: Console,
+    out: Path,
+    run_id: str | None,
+    since: datetime | None,
+    recipe_name: str | None,
+    organization: str,
+    logs_dir: Path | None,
+    ledger_url: str | None,
+) -> int:
+    """Write the captured files as a BagIt bag (RFC 8493) with their item metadata.
+
+    Say which documents with --run RUN_ID or --since DATE. The bag validates with the
+    `bagit` package (`bagit.py --validate DIR`), and carries item-metadata.csv.
+    """
+    from ..archival.bag import export_bag
+
+    if (run_id is None) == (since is None):
+        raise UsageError("say which documents to bag: --run RUN_ID or --since DATE (one of them)")
+    settings = Settings.from_env(os.environ, logs_dir=logs_dir, ledger_url=ledger_url)
+    ledger = _ledger(settings)
+    try:
+        when = since.astimezone() if since is not None else None
+        documents = ledger.captured(run_id=run_id, since=when, recipe=recipe_name)
+    finally:
+        ledger.close()
+    external_id = run_id or f"{recipe_name or 'fleet'}-since-{since:%Y%m%d}"
+    summary = export_bag(
+        documents,
+        out,
+        organization=organization,
+        external_id=external_id,
+        description=f"Reports captured by rpa-fleet {__version__}"
+        + (f" in run {run_id}" if run_id else f" since {since:%Y-%m-%d}"),
+    )
+    console.out(
+        f"bag {summary.path}: {summary.items} items, {summary.bytes} bytes "
+        f"(Payload-Oxum {summary.oxum}), validated"
+    )
+    return EXIT_OK
+
+
+@main.command("reconcile")
+@click.option(
+    "--recipe",
+    "recipes",
+    multiple=True,
+    help="A recipe (path or name in recipes/); repeat for more. Default: every recipe "
+    "the ledger holds documents of.",
+)
+@click.option(
+    "--since",
+    type=LOCAL_TIME,
+    help="Only documents first listed since this date (local time).",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The workbook to write (default: logs/reconcile/<batch id>.xlsx).",
+)
+@click.option(
+    "--no-inventory",
+    is_flag=True,
+    help="Compare with the newest inventory already taken instead of taking a fresh one "
+    "(with fixity) from the archive.",
+)
+@logs_option
+@ledger_option
+@click.option("--wait", "wait", type=float, default=None, help="Wait for a running capture.")
+@pass_console
+def reconcile_command(
+    console: Console,
+    recipes: tuple[str, ...],
+    since: datetime | None,
+    out: Path | None,
+    no_inventory: bool,
+    logs_dir: Path | None,
+    ledger_url: str | None,
+    wait: float | None,
+) -> int:
+    """Reconcile what the sources listed, what was captured and what the archive holds,
+    into a workbook for archivists (账物相符).
+
+    Takes a fresh inventory of the archive first, reading every file back when the
+    recipe has `archive.fixity` steps. Exit 0 when the batch closes (every row 一致 or
+    closed by a review), 1 when it does not, 2-3 as `run`.
+    """
+    from ..progress import progress_for
+    from ..reconcile.command import reconcile
+    from .runs import pipeline_run
+
+    settings = Settings.from_env(os.environ, logs_dir=logs_dir, ledger_url=ledger_url)
+    progress = progress_for(sys.stderr)
+    try:
+        outcome = reconcile(
+            settings,
+            [_resolve_recipe(r) for r in recipes],
+            since=since.astimezone() if since else None,
+            out=out,
+            inventory=None
+            if no_inventory
+            else lambda loaded: pipeline_run(
+                console,
+                "inventory",
+                loaded,
+                logs_dir,
+                ledger_url,
+                wait,
+                fixity=bool(loaded.recipe.archive.fixity),
+                progress=progress,
+            ),
+            progress=progress,
+        )
+    finally:
+        progress.close()
+    if outcome.inventory_failed is not None:
+        return report(console, outcome.inventory_failed)
+    console.out(f"{outcome.line} → {outcome.path}")
+    return 0 if outcome.closes else 1
+
+
+@main.command("apply-review")
+@click.argument("workbook", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@logs_option
+@ledger_option
+@pass_console
+def apply_review(
+    console: Console, workbook: Path, logs_dir: Path | None, ledger_url: str | None
+) -> int:
+    """Apply the actions a reviewer typed in WORKBOOK's 核对 Reconciliation sheet.
+
+    `recapture` on a 缺失 row: the next run uploads the document again; on 未下载 or
+    检测未通过: the next run tries it again. `ignore` (with a note): the row is closed.
+    The whole sheet is checked first; a bad row changes nothing. Every decision is
+    recorded (ledger, run log, the workbook kept as evidence). Exit 0 when every action
+    was applied or already in effect, 1 when some were refused (each says why).
+    """
+    from ..reconcile.review import Review, read_decisions
+
+    decisions = read_decisions(workbook)
+    if not decisions:
+        console.out(f"{workbook}: no actions in the 处理 Action column: nothing to apply")
+        return EXIT_OK
+    from ..pipeline.context import local_now
+
+    settings = Settings.from_env(os.environ, logs_dir=logs_dir, ledger_url=ledger_url)
+    ledger = _ledger(settings)
+    try:
+        review = Review(
+            ledger,
+            settings.runs_dir,
+            settings.logs_dir / "evidence",
+            workbook,
+            clock=local_now,
+            redactor=console.redactor,
+        )
+        applied = review.apply(decisions)
+    finally:
+        ledger.close()
+    for a in applied:
+        d = a.decision
+        line = f"{a.outcome.upper()} {d.action} {d.recipe}/{d.key} ({d.cell}): {a.reason}"
+        (console.err if a.outcome == "refused" else console.out)(line)
+    counts = {o: sum(a.outcome == o for a in applied) for o in ("applied", "unchanged", "refused")}
+    console.out(
+        f"review {review.review_id}: {counts['applied']} applied, {counts['unchanged']} "
+        f"already in effect, {counts['refused']} refused (log {review.log.path})"
+    )
+    return 1 if counts["refused"] else 0
+
+
+@main.command("audit")
+@click.option(
+    "--since",
+    required=True,
+    type=LOCAL_TIME,
+    help="The period's first day (local time), e.g. 2026-11-01.",
+)
+@click.option(
+    "--until",
+    type=LOCAL_TIME,
+    help="The end of the period, exclusive (default: now).",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The file to write: .html (one self-contained page) or .xlsx "
+    "(default: logs/audit/audit-SINCE.html).",
+)
+@logs_option
+@ledger_option
+@pass_console
+def audit_command(
+    console: Console,
+    since: datetime,
+    until: datetime | None,
+    out: Path | None,
+    logs_dir: Path | None,
+    ledger_url: str | None,
+) -> int:
+    """Write the auditor's view of a period: every run (who, host, recipe digest, start,
+    end, outcome), every document event with its evidence, and whether the run logs are
+    intact. Exit 0 when they are, 1 when `logs verify` finds them altered."""
+    from ..audit import collect, write_report
+
+    settings = Settings.from_env(os.environ, logs_dir=logs_dir, ledger_url=ledger_url)
+    path = out or settings.logs_dir / "audit" / f"audit-{since:%Y%m%d}.html"
+    ledger = _ledger(settings)
+    try:
+        found = collect(
+            ledger,
+            settings.runs_dir,
+            since.astimezone(),
+            until.astimezone() if until else None,
+        )
+    finally:
+        ledger.close()
+    write_report(found, path)
+    state = "intact" if found.logs.ok else "NOT intact"
+    console.out(
+        f"audit {path}: {len(found.runs)} runs, {len(found.events)} events; "
+        f"logs {state} (index head {found.index_head or 'none'})"
+    )
+    if not found.logs.ok:
+        console.err(f"TAMPERED: {found.logs.problems[0]}")
+        return 1
+    return EXIT_OK
+
+
+@main.group("logs")
+def logs_group() -> None:
+    """Check the run logs, which are hash-chained so that any edit shows."""
+
+
+@logs_group.command("verify")
+@click.argument("path", required=False, type=click.Path(path_type=Path))
+@logs_option
+@pass_console
+def logs_verify(console: Console, path: Path | None, logs_dir: Path | None) -> int:
+    """Check that no run log was edited, cut, removed or forged.
+
+    PATH is a runs folder or one run file (default: the runs folder under the logs
+    folder). Exit 0 when intact, 1 when anything is wrong: each problem goes to standard
+    error, the first (where the tampering starts) on the first line.
+    """
+    from ..logchain import verify
+
+    if path is None:
+        path = Settings.from_env(os.environ, logs_dir=logs_dir).runs_dir
+    checked = verify(path)
+    if checked.ok:
+        for warning in checked.warnings:
+            console.err(f"warning: {warning}")
+        console.out(f"logs intact: {checked.files} files, {checked.records} records")
+        return EXIT_OK
+    first, *rest = checked.problems
+    console.err(f"TAMPERED: {first}")
+    for problem in rest:
+        console.err(f"problem: {problem}")
+    for warning in checked.warnings:
+        console.err(f"warning: {warning}")
+    console.err(
+        f"logs NOT intact: {len(checked.problems)} problem(s) in {checked.files} files, "
+        f"{checked.records} records"
+    )
+    return 1

@@ -1,0 +1,211 @@
+"""Commands that run a recipe: run, inventory, retry, check, demo."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from ..errors import EXIT_OK, UsageError
+from ..settings import Settings
+from .app import (
+    Console,
+    _ledger,
+    _load,
+    ledger_option,
+    logs_option,
+    main,
+    pass_console,
+    report,
+)
+
+if TYPE_CHECKING:
+    from ..pipeline import RunSummary
+    from ..recipe import LoadedRecipe
+
+
+@main.command()
+@click.argument("recipe")
+@logs_option
+@ledger_option
+@click.option(
+    "--wait",
+    "wait",
+    type=float,
+    default=None,
+    is_flag=False,
+    flag_value=3600.0,
+    help="If the recipe is already running, wait for it (up to SECONDS, default 3600) "
+    "instead of exiting 75 at once.",
+    metavar="[SECONDS]",
+)
+@pass_console
+def run(
+    console: Console,
+    recipe: str,
+    logs_dir: Path | None,
+    ledger_url: str | None,
+    wait: float | None,
+) -> int:
+    """Run RECIPE once: list, download, archive and confirm what is new.
+
+    RECIPE is a path or a name in recipes/. Prints one summary line; failures go to
+    standard error, each saying what to do next.
+    """
+    loaded = _load(recipe)
+    return _reported(console, "capture", loaded, logs_dir, ledger_url, wait)
+
+
+def _reported(
+    console: Console,
+    action: str,
+    loaded: LoadedRecipe,
+    logs_dir: Path | None,
+    ledger_url: str | None,
+    wait: float | None,
+    **options: Any,
+) -> int:
+    """One run (a capture or an inventory) with a progress bar on a terminal, reported;
+    its exit code."""
+    from ..progress import progress_for
+
+    progress = progress_for(sys.stderr)
+    try:
+        summary = pipeline_run(
+            console, action, loaded, logs_dir, ledger_url, wait, progress=progress, **options
+        )
+    finally:
+        progress.close()
+    return report(console, summary)
+
+
+def pipeline_run(
+    console: Console,
+    action: str,
+    loaded: LoadedRecipe,
+    logs_dir: Path | None,
+    ledger_url: str | None,
+    wait: float | None,
+    **options: Any,
+) -> RunSummary:
+    """One run of the pipeline (``capture`` or ``inventory``) with the stop signals
+    handled: SIGTERM and Ctrl-C finish the document in hand, then stop."""
+    from credentials import open_store
+
+    from .. import pipeline
+    from ..resilience import StopFlag, install_stop_handlers
+
+    settings = Settings.from_env(os.environ, logs_dir=logs_dir, ledger_url=ledger_url)
+    store = open_store(os.environ, console.redactor)
+    stop = StopFlag()
+    restore = install_stop_handlers(stop)
+    work = pipeline.capture if action == "capture" else pipeline.inventory
+    try:
+        return work(loaded, settings, store, console.redactor, stop=stop, lock_wait=wait, **options)
+    finally:
+        restore()
+
+
+@main.command()
+@click.argument("recipe")
+@click.argument("keys", nargs=-1, required=True)
+@logs_option
+@ledger_option
+@pass_console
+def retry(
+    console: Console,
+    recipe: str,
+    keys: tuple[str, ...],
+    logs_dir: Path | None,
+    ledger_url: str | None,
+) -> int:
+    """Let the next run retry documents KEYS held after a business failure.
+
+    Use it once the cause is fixed at the source; a changed recipe needs no retry.
+    """
+    loaded = _load(recipe)
+    settings = Settings.from_env(os.environ, logs_dir=logs_dir, ledger_url=ledger_url)
+    ledger = _ledger(settings)
+    try:
+        released = ledger.release_held(loaded.name, list(keys))
+    finally:
+        ledger.close()
+    for key in keys:
+        what = "will be retried by the next run" if key in released else "not failed; nothing to do"
+        console.out(f"{key}: {what}")
+    return EXIT_OK
+
+
+@main.command()
+@click.argument("recipe")
+@click.option(
+    "--fixity", is_flag=True, help="Also download every item back and hash it (slow, thorough)."
+)
+@logs_option
+@ledger_option
+@click.option("--wait", "wait", type=float, default=None, help="Wait for a running capture.")
+@pass_console
+def inventory(
+    console: Console,
+    recipe: str,
+    fixity: bool,
+    logs_dir: Path | None,
+    ledger_url: str | None,
+    wait: float | None,
+) -> int:
+    """Record what the archive says it holds, from its own list pages (RECIPE's
+    `archive.inventory` steps). Reconciliation compares against it."""
+    loaded = _load(recipe)
+    if not loaded.recipe.archive.inventory:
+        raise UsageError(f"{loaded.path}: the recipe has no `archive.inventory` steps")
+    if fixity and not loaded.recipe.archive.fixity:
+        raise UsageError(f"{loaded.path}: --fixity needs `archive.fixity` steps in the recipe")
+    return _reported(console, "inventory", loaded, logs_dir, ledger_url, wait, fixity=fixity)
+
+
+@main.command()
+@click.argument("recipe")
+@pass_console
+def check(console: Console, recipe: str) -> int:
+    """Validate RECIPE without contacting any system."""
+    from ..recipe import walk_steps
+
+    loaded = _load(recipe)
+    r = loaded.recipe
+    steps = sum(
+        len(walk_steps(s))
+        for s in (
+            r.source.login,
+            r.source.listing,
+            r.source.download,
+            r.archive.login,
+            r.archive.upload,
+            r.archive.confirm,
+        )
+    )
+    console.out(
+        f"{loaded.path}: ok (recipe {r.recipe!r}, {steps} steps, sha256 {loaded.digest[:12]})"
+    )
+    return EXIT_OK
+
+
+@main.command()
+@logs_option
+@pass_console
+def demo(console: Console, logs_dir: Path | None) -> int:
+    """Start both simulators, run recipes/demo.yaml against them, report, stop them."""
+    from ..demo import describe, run_demo
+    from ..resilience import StopFlag, install_stop_handlers
+
+    stop = StopFlag()
+    restore = install_stop_handlers(stop)
+    try:
+        summary = run_demo(dict(os.environ), logs_dir, console.out, stop)
+    finally:
+        restore()
+    for line in describe(summary):
+        console.out(line)
+    return report(console, summary)
