@@ -457,6 +457,50 @@ def test_every_ledger_state_resumes_and_the_archive_holds_each_report_once(
     assert "S07" not in bench.source.keys_touched() | bench.archive.keys_touched()
 
 
+@pytest.mark.xfail(
+    raises=FileNotFoundError,
+    strict=True,
+    reason="the four-property checks open a staged file that is not there",
+)
+@pytest.mark.parametrize("failed", [False, True], ids=["uploading", "failed-from-uploading"])
+def test_an_uncertain_upload_whose_staged_file_vanished_is_held_and_the_run_goes_on(
+    bench: Bench, failed: bool
+) -> None:
+    report = REPORTS[0]
+    with bench.ledger() as ledger:
+        doc = ledger.record_listed("fake", report.id, report.row(), PREP_RUN)
+        doc = ledger.advance(
+            doc,
+            State.DOWNLOADED,
+            PREP_RUN,
+            sha256=report.sha256,
+            size=len(report.data),
+            staged_path=str(bench.staged_path(report)),  # never written, or cleaned up since
+            filename=report.filename,
+        )
+        doc = ledger.advance(doc, State.UPLOADING, PREP_RUN, file_format="CSV")
+        if failed:
+            ledger.advance(
+                doc,
+                State.FAILED,
+                PREP_RUN,
+                last_error="no answer to the upload",
+                failure_kind=FailureKind.SYSTEM,
+                failed_stage=State.UPLOADING,
+                failed_recipe_digest=OTHER_DIGEST,
+            )
+    bench.archive.ingest(report.id, expected_metadata(report), report.filename, report.data)
+
+    summary = bench.run()
+
+    assert [(key, kind) for key, _, kind in summary.failures] == [("R1", FailureKind.BUSINESS)]
+    assert "is gone" in summary.failures[0][1]
+    assert summary.exit_code == 1
+    assert bench.archive.count("upload", key="R1") == 0
+    assert keys(summary.archived) == ["R2", "R3"]
+    assert_archived_once(bench, REPORTS)
+
+
 # -- a lost answer, a refusal, a page where a file belongs ----------------------------
 
 
