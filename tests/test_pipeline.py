@@ -457,11 +457,6 @@ def test_every_ledger_state_resumes_and_the_archive_holds_each_report_once(
     assert "S07" not in bench.source.keys_touched() | bench.archive.keys_touched()
 
 
-@pytest.mark.xfail(
-    raises=FileNotFoundError,
-    strict=True,
-    reason="the four-property checks open a staged file that is not there",
-)
 @pytest.mark.parametrize("failed", [False, True], ids=["uploading", "failed-from-uploading"])
 def test_an_uncertain_upload_whose_staged_file_vanished_is_held_and_the_run_goes_on(
     bench: Bench, failed: bool
