@@ -7,6 +7,8 @@ PREMIS events that say what was looked at. A failed check holds the document
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from ..archival.checks import Check, ChecksFailed, Outcome, Property
 from ..archival.evidence import EventOutcome, EventType
 from ..archival.metadata import check_reference
@@ -18,6 +20,18 @@ from .run import CaptureRun
 def before_upload(run: CaptureRun, doc: Document) -> Prepared:
     """The four-property checks and the metadata; ChecksFailed stops the document here."""
     ctx = run.ctx
+    staged = Path(doc.staged_path or "")
+    if not staged.is_file():
+        # Only a document whose upload may have gone through comes here without its file
+        # (the others are fetched again): there is nothing to inspect. A person looks.
+        gone = Check.failed(
+            Property.AUTHENTICITY,
+            "digest_unchanged",
+            f"the staged file {staged} is gone, and the upload of it may have gone "
+            "through: look the document up in the archive",
+        )
+        record_checks(run, doc, [gone])
+        raise ChecksFailed([gone])
     prepared = prepare(doc, run.loaded, run.vars, ctx.clock().date())
     record_checks(run, doc, prepared.checks)
     key, report = doc.source_key, prepared.report

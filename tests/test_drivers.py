@@ -1,0 +1,49 @@
+"""Drivers: each step kind a driver's schema accepts has a handler, and a recipe that
+names a driver this installation lacks is refused at its `driver:` line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bots.drivers import names
+from bots.drivers.web.runner import HANDLERS as WEB_HANDLERS
+from bots.drivers.web.schema import WEB_STEPS
+from bots.errors import RecipeError
+from bots.recipe import load_recipe
+from tests.fakes import FAKE_STEPS, RECIPE, FakeArchive, FakeSource, FakeWorld, registered
+from tests.fakes import HANDLERS as FAKE_HANDLERS
+from tests.test_recipe import line_of, problems, write_variant
+
+
+def test_every_web_step_kind_has_a_handler() -> None:
+    assert set(WEB_HANDLERS) == set(WEB_STEPS)
+
+
+def test_every_fake_step_kind_has_a_handler() -> None:
+    assert set(FAKE_HANDLERS) == set(FAKE_STEPS)
+
+
+def test_a_recipe_naming_an_unknown_driver_fails_at_its_driver_line(tmp_path: Path) -> None:
+    path = write_variant(
+        tmp_path, "  credential: demo-erp\n", "  credential: demo-erp\n  driver: desk\n"
+    )
+    [(where, what)] = problems(path)
+    assert where == f"{path}:{line_of(path, 'driver: desk')}"
+    assert "unknown driver 'desk'" in what
+    assert what.endswith("drivers are: web")
+
+
+def test_the_fake_recipe_validates_only_while_the_fake_driver_is_registered() -> None:
+    world = FakeWorld(FakeSource([], {}), FakeArchive({}))
+    with registered(world):
+        assert "fake" in names()
+        loaded = load_recipe(RECIPE)
+        assert (loaded.recipe.source.driver, loaded.recipe.archive.driver) == ("fake", "fake")
+    assert "fake" not in names()
+    with pytest.raises(RecipeError) as info:
+        load_recipe(RECIPE)
+    where, what = info.value.problems[0]
+    assert where == f"{RECIPE}:{line_of(RECIPE, 'driver: fake')}"
+    assert "unknown driver 'fake'" in what

@@ -1,0 +1,685 @@
+"""The capture pipeline, in-process, against the fake driver's in-memory systems.
+
+No browser, no subprocess, no sleep: `retry.backoff` is 0 and the clock is frozen. Each
+test judges the run by what the fake systems hold and saw (every call is recorded),
+then by the exit code, the summary and the run log where that is the behaviour.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bots.errors import RecipeRuntimeError
+from bots.ledger import Document, FailureKind, Ledger, State
+from bots.pipeline import RunSummary, capture
+from bots.recipe import LoadedRecipe, load_recipe
+from bots.redaction import Redactor
+from bots.resilience import StopFlag
+from bots.settings import Settings
+from credentials import Credential
+from tests.conftest import FrozenClock
+from tests.fakes import (
+    RECIPE,
+    FakeArchive,
+    FakeSource,
+    FakeWorld,
+    MemoryStore,
+    Report,
+    csv_report,
+    registered,
+)
+
+PASSWORDS = {"fake-erp": "erp-Geheim-7731", "fake-archive": "arc-Sécret-0420"}
+USERS = {"fake-erp": "bot", "fake-archive": "archivist"}
+REPORTS = [
+    csv_report("R1", "2026年9月资产负债表", "2026-10-08"),
+    csv_report("R2", "2026年9月利润表", "2026-10-09"),
+    csv_report("R3", "2025年度财务决算报告", "2026-03-31", kind="年度财务决算报告"),
+]
+SCHEDULE = {
+    "月度财务报表": ("D10", "CWB"),
+    "年度财务决算报告": ("Y", "CWB"),
+    "销售明细": ("D10", "XSB"),
+}
+
+
+def expected_metadata(report: Report) -> dict[str, str]:
+    """What the archive must file each report with (tests/fakes/recipe.yaml, by hand)."""
+    retention, department = SCHEDULE[report.kind]
+    return {
+        "fonds": "Z109",
+        "category": "KU",
+        "year": report.date[:4],
+        "retention": retention,
+        "department": department,
+        "title": report.title,
+        "author": report.department,
+        "date": report.date.replace("-", ""),
+        "doc_number": "",
+        "classification": "内部",
+        "pages": "",
+        "remarks": f"源系统报表编号 {report.id}",
+    }
+
+
+@dataclass
+class Bench:
+    """One test's world: the fake systems, the settings, and the recipe it runs."""
+
+    world: FakeWorld
+    tmp: Path
+    clock: FrozenClock
+    redactor: Redactor
+    store: MemoryStore
+    settings: Settings
+    recipe_path: Path = RECIPE
+
+    @property
+    def source(self) -> FakeSource:
+        return self.world.source
+
+    @property
+    def archive(self) -> FakeArchive:
+        return self.world.archive
+
+    def loaded(self) -> LoadedRecipe:
+        return load_recipe(self.recipe_path)
+
+    def run(self, stop: StopFlag | None = None) -> RunSummary:
+        return capture(
+            self.loaded(), self.settings, self.store, self.redactor, clock=self.clock, stop=stop
+        )
+
+    def variant(self, old: str, new: str) -> None:
+        """Run a changed copy of the current recipe from now on."""
+        text = self.recipe_path.read_text(encoding="utf-8")
+        assert old in text, f"test is stale: {old!r} is not in {self.recipe_path}"
+        folder = self.tmp / "recipe"
+        folder.mkdir(exist_ok=True)
+        shutil.copy(RECIPE.parent / "schedule.yaml", folder / "schedule.yaml")
+        self.recipe_path = folder / "fake.yaml"
+        self.recipe_path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+    @contextmanager
+    def ledger(self) -> Iterator[Ledger]:
+        ledger = Ledger(self.settings.ledger_url, self.clock)
+        try:
+            yield ledger
+        finally:
+            ledger.close()
+
+    def doc(self, key: str) -> Document:
+        with self.ledger() as ledger:
+            found = ledger.get("fake", key)
+        assert found is not None, f"{key} is not in the ledger"
+        return found
+
+    def states(self) -> dict[str, State]:
+        with self.ledger() as ledger:
+            return {d.source_key: d.state for d in ledger.documents("fake")}
+
+    def staged_path(self, report: Report) -> Path:
+        return self.settings.staging_dir("fake") / report.id / report.filename
+
+
+@pytest.fixture
+def bench(tmp_path: Path, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch) -> Iterator[Bench]:
+    # No virus scanner on PATH: the check says not_run, and no scanner process starts.
+    empty = tmp_path / "empty-bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    world = FakeWorld(
+        FakeSource(REPORTS, {USERS["fake-erp"]: PASSWORDS["fake-erp"]}),
+        FakeArchive({USERS["fake-archive"]: PASSWORDS["fake-archive"]}),
+    )
+    redactor = Redactor()
+    store = MemoryStore(
+        redactor, [Credential(name, USERS[name], password) for name, password in PASSWORDS.items()]
+    )
+    settings = Settings(
+        logs_dir=tmp_path / "logs", ledger_url=f"sqlite:///{tmp_path}/ledger.sqlite3", env={}
+    )
+    with registered(world):
+        yield Bench(world, tmp_path, clock, redactor, store, settings)
+
+
+def events(summary: RunSummary, name: str) -> list[dict[str, Any]]:
+    lines = summary.log_path.read_text(encoding="utf-8").splitlines()
+    return [record for line in lines if (record := json.loads(line))["event"] == name]
+
+
+def assert_archived_once(bench: Bench, reports: list[Report]) -> None:
+    """The archive holds each report exactly once, with the bytes the source holds."""
+    for report in reports:
+        held = bench.archive.holding(report.id)
+        assert len(held) == 1, f"the archive holds {report.id} {len(held)} times"
+        assert held[0].sha256 == report.sha256
+        assert held[0].data == report.data
+
+
+def keys(docs: list[Document]) -> list[str]:
+    return [d.source_key for d in docs]
+
+
+# -- a whole capture -----------------------------------------------------------------
+
+
+def test_a_capture_archives_every_report_once_with_its_bytes_and_metadata(bench: Bench) -> None:
+    summary = bench.run()
+
+    assert summary.exit_code == 0, summary.line()
+    assert_archived_once(bench, REPORTS)
+    assert len(bench.archive.items) == len(REPORTS)
+    codes = {}
+    for report in REPORTS:
+        [item] = bench.archive.holding(report.id)
+        assert item.metadata == expected_metadata(report)
+        assert item.filename == report.filename
+        codes[report.id] = item.reference_code
+        # The ledger agrees with the archive, not only with itself.
+        doc = bench.doc(report.id)
+        assert doc.state is State.CONFIRMED
+        assert (doc.archive_id, doc.reference_code) == (item.archive_id, item.reference_code)
+        assert doc.sha256 == report.sha256
+        # Confirmed by reading the item back and by downloading the stored file back.
+        assert bench.archive.count("read", key=report.id, phase="confirm") == 1
+        assert bench.archive.count("download", key=report.id, phase="fixity") == 1
+    assert codes == {
+        "R1": "Z109-KU\u00b72026-D10-CWB-0001",
+        "R2": "Z109-KU\u00b72026-D10-CWB-0002",
+        "R3": "Z109-KU\u00b72026-Y-CWB-0001",
+    }
+    assert (summary.listed, summary.new, keys(summary.archived)) == (3, 3, ["R1", "R2", "R3"])
+    assert bench.source.logins == ["bot"] and bench.archive.logins == ["archivist"]
+    [check] = events(summary, "batch_check")
+    assert check["outcome"] == "ok"
+
+
+def test_a_second_run_uploads_nothing(bench: Bench) -> None:
+    bench.run()
+    downloads, uploads = bench.source.count("download"), bench.archive.count("upload")
+
+    second = bench.run()
+
+    assert second.exit_code == 0
+    assert (second.listed, second.new, second.archived) == (3, 0, [])
+    assert second.already_confirmed == 3
+    assert bench.source.count("download") == downloads
+    assert bench.archive.count("upload") == uploads
+    assert_archived_once(bench, REPORTS)
+
+
+# -- retries: one layer ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("system", "kind", "stage"),
+    [
+        ("source", "download", "download"),
+        ("archive", "upload", "upload"),
+        ("archive", "open", "confirm"),
+    ],
+)
+def test_a_step_failing_twice_costs_three_calls_of_it(
+    bench: Bench, system: str, kind: str, stage: str
+) -> None:
+    target = getattr(bench, system)
+    target.fail(kind, key="R1", phase=stage, times=2)
+
+    summary = bench.run()
+
+    assert target.count(kind, key="R1", phase=stage) == 3  # attempts=4: two failures, one success
+    assert summary.exit_code == 0, summary.line()
+    assert_archived_once(bench, REPORTS)
+    retries = events(summary, "retry")
+    assert [(r["key"], r["details"]["stage"]) for r in retries] == [("R1", stage)] * 2
+
+
+@pytest.mark.parametrize(
+    ("system", "kind", "failed_stage"),
+    [("source", "download", State.LISTED), ("archive", "upload", State.UPLOADING)],
+)
+def test_a_stage_out_of_attempts_fails_its_document_as_system_and_the_run_goes_on(
+    bench: Bench, system: str, kind: str, failed_stage: State
+) -> None:
+    target = getattr(bench, system)
+    target.fail(kind, key="R1", times=None)
+
+    summary = bench.run()
+
+    assert target.count(kind, key="R1") == 4  # attempts: 4, and no more
+    assert summary.exit_code == 3
+    assert [(key, kind) for key, _, kind in summary.failures] == [("R1", FailureKind.SYSTEM)]
+    assert summary.system_failure is None  # the run itself went on
+    doc = bench.doc("R1")
+    assert (doc.state, doc.failure_kind, doc.failed_stage) == (
+        State.FAILED,
+        FailureKind.SYSTEM,
+        failed_stage,
+    )
+    assert bench.archive.holding("R1") == []
+    assert_archived_once(bench, REPORTS[1:])
+
+    target.heal()
+    again = bench.run()
+
+    assert again.exit_code == 0, again.line()
+    assert keys(again.archived) == ["R1"]
+    assert_archived_once(bench, REPORTS)
+
+
+# -- a lost session ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("silently", [False, True], ids=["says-so", "silent"])
+def test_an_expired_session_costs_one_login_and_the_document_carries_on(
+    bench: Bench, silently: bool
+) -> None:
+    bench.source.expire("download", key="R2", silently=silently)
+
+    summary = bench.run()
+
+    assert bench.source.logins == ["bot", "bot"]  # the run's login, and one after the expiry
+    assert bench.source.count("download", key="R2") == 2
+    assert summary.exit_code == 0, summary.line()
+    assert keys(summary.archived) == ["R1", "R2", "R3"]
+    assert_archived_once(bench, REPORTS)
+    [lost] = events(summary, "session_lost")
+    assert (lost["key"], lost["details"]["stage"]) == ("R2", "download")
+    assert bench.doc("R2").attempts == 1  # carried on within its one attempt, not failed
+
+
+# -- the breaker ---------------------------------------------------------------------------
+
+
+def test_the_breaker_stops_the_run_and_the_next_run_resumes(bench: Bench) -> None:
+    bench.variant("breaker: 8", "breaker: 3")
+    bench.source.fail("download", times=None)
+
+    summary = bench.run()
+
+    assert summary.exit_code == 3
+    assert "run stopped by a system failure" in summary.line()
+    assert bench.source.count("download") == 3  # three errors in a row, then no more
+    assert bench.source.keys_touched() == {"R1"}
+    assert bench.archive.calls == []
+    assert bench.states() == {"R1": State.FAILED, "R2": State.LISTED, "R3": State.LISTED}
+    assert bench.doc("R1").failure_kind is FailureKind.SYSTEM
+    assert len(events(summary, "circuit_open")) == 1
+
+    bench.source.heal()
+    again = bench.run()
+
+    assert again.exit_code == 0, again.line()
+    assert keys(again.archived) == ["R1", "R2", "R3"]
+    assert_archived_once(bench, REPORTS)
+
+
+# -- resume from every state -----------------------------------------------------------------
+
+PREP_RUN = "prepared-by-test"
+OTHER_DIGEST = "0" * 64
+
+
+def _report(n: int, kind: str = "月度财务报表") -> Report:
+    return csv_report(f"S{n:02d}", f"2026年9月报表（{n}）", f"2026-10-{n:02d}", kind=kind)
+
+
+# key -> (how the ledger has it, (downloads, finds, uploads, confirms) this run must cost)
+RESUME: dict[str, tuple[str, tuple[int, int, int, int]]] = {
+    "S01": ("listed", (1, 0, 1, 1)),
+    "S02": ("downloaded", (0, 0, 1, 1)),
+    "S03": ("downloaded, its staged file gone", (1, 0, 1, 1)),
+    "S04": ("uploading, and the archive has it", (0, 1, 0, 1)),
+    "S05": ("uploading, and the archive has not", (0, 1, 1, 1)),
+    "S06": ("uploaded", (0, 0, 0, 1)),
+    "S07": ("confirmed", (0, 0, 0, 0)),
+    "S08": ("failed (system) from listed", (1, 0, 1, 1)),
+    "S09": ("failed (system) from downloaded", (0, 0, 1, 1)),
+    "S10": ("failed (system) from uploading, and the archive has it", (0, 1, 0, 1)),
+    "S11": ("failed (system) from uploaded", (0, 0, 0, 1)),
+    "S12": ("failed (business) under this recipe", (0, 0, 0, 0)),
+    "S13": ("failed (business) under another recipe", (0, 0, 1, 1)),
+}
+
+
+def _prepare(bench: Bench, ledger: Ledger, report: Report, how: str, digest: str) -> None:
+    """Put ``report`` in the ledger (through its methods only) as ``how`` says, with the
+    archive and the staging folder as a run that got that far would have left them."""
+    doc = ledger.record_listed("fake", report.id, report.row(), PREP_RUN)
+
+    def fail(doc: Document, kind: FailureKind, failed_digest: str = digest) -> Document:
+        return ledger.advance(
+            doc,
+            State.FAILED,
+            PREP_RUN,
+            last_error="an earlier run failed here",
+            failure_kind=kind,
+            failed_stage=doc.state,
+            failed_recipe_digest=failed_digest,
+        )
+
+    if how.endswith("from listed"):
+        fail(doc, FailureKind.SYSTEM)
+    if how == "listed" or how.endswith("from listed"):
+        return
+    staged = bench.staged_path(report)
+    staged.parent.mkdir(parents=True, exist_ok=True)
+    if "gone" not in how:
+        staged.write_bytes(report.data)
+    doc = ledger.advance(
+        doc,
+        State.DOWNLOADED,
+        PREP_RUN,
+        sha256=report.sha256,
+        size=len(report.data),
+        staged_path=str(staged),
+        filename=report.filename,
+        source_filename=report.filename,
+    )
+    if how.startswith("downloaded"):
+        return
+    if "(business)" in how:
+        fail(doc, FailureKind.BUSINESS, digest if "this recipe" in how else OTHER_DIGEST)
+        return
+    if how.endswith("from downloaded"):
+        fail(doc, FailureKind.SYSTEM)
+        return
+    doc = ledger.advance(doc, State.UPLOADING, PREP_RUN, file_format="CSV")
+    meta = expected_metadata(report)
+    if "archive has it" in how or "uploaded" in how or how == "confirmed":
+        # The upload went through before the run that sent it died.
+        item = bench.archive.ingest(report.id, meta, report.filename, report.data)
+    if how.startswith("uploading"):
+        return
+    if how.endswith("from uploading, and the archive has it"):
+        fail(doc, FailureKind.SYSTEM)
+        return
+    doc = ledger.advance(
+        doc,
+        State.UPLOADED,
+        PREP_RUN,
+        archive_id=item.archive_id,
+        reference_code=item.reference_code,
+        item_metadata=meta,
+    )
+    if how.endswith("from uploaded"):
+        fail(doc, FailureKind.SYSTEM)
+    elif how == "confirmed":
+        ledger.advance(doc, State.CONFIRMED, PREP_RUN)
+
+
+def test_every_ledger_state_resumes_and_the_archive_holds_each_report_once(
+    bench: Bench,
+) -> None:
+    reports = [_report(n) for n in range(1, len(RESUME) + 1)]
+    bench.source.reports = reports
+    digest = bench.loaded().digest
+    with bench.ledger() as ledger:
+        for report in reports:
+            _prepare(bench, ledger, report, RESUME[report.id][0], digest)
+    assert {k: s.value for k, s in bench.states().items()} == {
+        k: how.split(",")[0].split(" ")[0] for k, (how, _) in RESUME.items()
+    }
+    preserved = len(bench.archive.items)
+
+    summary = bench.run()
+
+    cost = {
+        r.id: (
+            bench.source.count("download", key=r.id),
+            bench.archive.count("find", key=r.id),
+            bench.archive.count("upload", key=r.id),
+            bench.archive.count("open", key=r.id, phase="confirm"),
+        )
+        for r in reports
+    }
+    assert cost == {key: calls for key, (_, calls) in RESUME.items()}
+    held = [r for r in reports if RESUME[r.id][0] == "failed (business) under this recipe"]
+    assert_archived_once(bench, [r for r in reports if r not in held])
+    assert [bench.archive.holding(r.id) for r in held] == [[]]
+    assert len(bench.archive.items) == len(reports) - len(held)
+    assert preserved == 5  # S04, S06, S07, S10, S11 were already there
+    assert bench.states() == {r.id: State.FAILED if r in held else State.CONFIRMED for r in reports}
+    assert keys(summary.held) == ["S12"]
+    assert summary.failures == []
+    assert summary.exit_code == 1  # a held report is still one to act on
+    # The confirmed one was not touched at all.
+    assert "S07" not in bench.source.keys_touched() | bench.archive.keys_touched()
+
+
+@pytest.mark.parametrize("failed", [False, True], ids=["uploading", "failed-from-uploading"])
+def test_an_uncertain_upload_whose_staged_file_vanished_is_held_and_the_run_goes_on(
+    bench: Bench, failed: bool
+) -> None:
+    report = REPORTS[0]
+    with bench.ledger() as ledger:
+        doc = ledger.record_listed("fake", report.id, report.row(), PREP_RUN)
+        doc = ledger.advance(
+            doc,
+            State.DOWNLOADED,
+            PREP_RUN,
+            sha256=report.sha256,
+            size=len(report.data),
+            staged_path=str(bench.staged_path(report)),  # never written, or cleaned up since
+            filename=report.filename,
+        )
+        doc = ledger.advance(doc, State.UPLOADING, PREP_RUN, file_format="CSV")
+        if failed:
+            ledger.advance(
+                doc,
+                State.FAILED,
+                PREP_RUN,
+                last_error="no answer to the upload",
+                failure_kind=FailureKind.SYSTEM,
+                failed_stage=State.UPLOADING,
+                failed_recipe_digest=OTHER_DIGEST,
+            )
+    bench.archive.ingest(report.id, expected_metadata(report), report.filename, report.data)
+
+    summary = bench.run()
+
+    assert [(key, kind) for key, _, kind in summary.failures] == [("R1", FailureKind.BUSINESS)]
+    assert "is gone" in summary.failures[0][1]
+    assert summary.exit_code == 1
+    assert bench.archive.count("upload", key="R1") == 0
+    assert keys(summary.archived) == ["R2", "R3"]
+    assert_archived_once(bench, REPORTS)
+
+
+# -- a lost answer, a refusal, a page where a file belongs ----------------------------
+
+
+def test_a_lost_upload_answer_is_looked_up_and_not_uploaded_again(bench: Bench) -> None:
+    bench.archive.lose_answer(key="R2")
+
+    summary = bench.run()
+
+    assert bench.archive.count("upload", key="R2") == 1
+    assert bench.archive.count("find", key="R2") == 1
+    assert summary.exit_code == 0, summary.line()
+    assert_archived_once(bench, REPORTS)
+    [item] = bench.archive.holding("R2")
+    [found] = events(summary, "find")
+    assert (found["key"], found["details"]["found"]) == ("R2", True)
+    assert bench.doc("R2").archive_id == item.archive_id
+
+
+def test_a_refused_upload_is_held_until_the_recipe_changes(bench: Bench) -> None:
+    bench.archive.refuse(key="R2", reason="题名与内容不符")
+
+    first = bench.run()
+
+    assert first.exit_code == 1
+    assert [(key, kind) for key, _, kind in first.failures] == [("R2", FailureKind.BUSINESS)]
+    assert "题名与内容不符" in first.failures[0][1]
+    assert bench.archive.count("upload", key="R2") == 1  # a refusal is never retried
+    assert bench.archive.holding("R2") == []
+    assert_archived_once(bench, [REPORTS[0], REPORTS[2]])
+
+    bench.archive.heal()
+    second = bench.run()
+
+    assert keys(second.held) == ["R2"] and second.exit_code == 1
+    assert bench.archive.count("upload", key="R2") == 1
+
+    bench.variant("description: the pipeline", "description: the changed pipeline")
+    third = bench.run()
+
+    assert third.exit_code == 0, third.line()
+    assert keys(third.archived) == ["R2"]
+    assert_archived_once(bench, REPORTS)
+
+
+def test_a_page_where_a_file_belongs_is_fetched_again_and_held_when_it_persists(
+    bench: Bench,
+) -> None:
+    bench.source.serve_html(key="R1", times=1)
+    bench.source.serve_html(key="R3", times=None)
+
+    summary = bench.run()
+
+    # Once: taken for a lost session, answered by a login, then the real file.
+    assert bench.source.count("download", key="R1") == 2
+    assert_archived_once(bench, REPORTS[:2])
+    # Every time: the report is held with the check that failed, never archived.
+    assert bench.archive.holding("R3") == []
+    assert [(key, kind) for key, _, kind in summary.failures] == [("R3", FailureKind.BUSINESS)]
+    failed = [
+        result["name"]
+        for record in events(summary, "checks")
+        if record["key"] == "R3"
+        for result in record["details"]["results"]
+        if result["outcome"] == "fail"
+    ]
+    assert failed == ["format_matches_extension"]
+    assert summary.exit_code == 1
+
+
+# -- stops ---------------------------------------------------------------------------------
+
+
+def test_a_stop_during_a_document_finishes_it_and_the_next_run_does_the_rest(
+    bench: Bench,
+) -> None:
+    stop = StopFlag()
+    bench.archive.hook("upload", lambda: stop.set("SIGTERM"), key="R1")
+
+    summary = bench.run(stop=stop)
+
+    assert (summary.stopped_by, summary.exit_code) == ("SIGTERM", 143)
+    assert keys(summary.archived) == ["R1"]
+    assert_archived_once(bench, REPORTS[:1])
+    assert bench.source.keys_touched() == {"R1"}
+    assert bench.states() == {"R1": State.CONFIRMED, "R2": State.LISTED, "R3": State.LISTED}
+    [stopped] = events(summary, "stop")
+    assert stopped["details"]["left_for_next_run"] == 2
+
+    again = bench.run(stop=StopFlag())
+
+    assert again.exit_code == 0, again.line()
+    assert keys(again.archived) == ["R2", "R3"]
+    assert_archived_once(bench, REPORTS)
+    assert bench.archive.count("upload", key="R1") == 1
+
+
+@pytest.mark.parametrize(("kind", "stage"), [("login", "login"), ("table", "list")])
+def test_a_stop_while_login_or_listing_backs_off_exits_143(
+    bench: Bench, kind: str, stage: str
+) -> None:
+    stop = StopFlag()
+    bench.source.fail(kind, times=None)
+    bench.source.hook(kind, lambda: stop.set("SIGTERM"))
+
+    summary = bench.run(stop=stop)
+
+    assert summary.exit_code == 143, summary.line()
+    assert (summary.stopped_by, summary.system_failure) == ("SIGTERM", None)
+    assert bench.source.count(kind) == 1  # the backoff was cut short: no second attempt
+    assert [r["details"]["stage"] for r in events(summary, "retry")] == [stage]
+    assert bench.archive.calls == []
+
+
+# -- recipe errors found while running -------------------------------------------------------
+
+
+def test_download_steps_that_produce_no_file_are_a_recipe_error_keeping_what_was_captured(
+    bench: Bench,
+) -> None:
+    bench.variant(
+        '    - download: {id: "{{ row.id }}"}',
+        '    - when: row.id != "R3"\n      download: {id: "{{ row.id }}"}',
+    )
+
+    with pytest.raises(RecipeRuntimeError) as info:
+        bench.run()
+
+    assert info.value.exit_code == 2
+    assert "R3 but no `download` step applied" in str(info.value)
+    assert_archived_once(bench, REPORTS[:2])
+    assert bench.archive.holding("R3") == []
+    assert bench.states() == {"R1": State.CONFIRMED, "R2": State.CONFIRMED, "R3": State.LISTED}
+    with bench.ledger() as ledger:
+        [run] = ledger.runs("fake")
+    assert run["outcome"] == "error"
+
+
+def test_a_base_url_template_error_is_a_usage_error_before_any_system_is_contacted(
+    bench: Bench,
+) -> None:
+    bench.variant("{{ env.FAKE_ERP_URL | default('fake://erp') }}", "{{ env.FAKE_ERP_URL }}")
+
+    with pytest.raises(RecipeRuntimeError) as info:
+        bench.run()
+
+    assert info.value.exit_code == 2
+    assert "source.base_url" in str(info.value)
+    assert bench.world.drivers_started == 0
+    assert bench.source.sessions_opened == bench.archive.sessions_opened == 0
+    assert bench.source.calls == [] and bench.archive.calls == []
+
+    # The same recipe, with the variable it reads set, reaches the source.
+    bench.settings = replace(bench.settings, env={"FAKE_ERP_URL": "fake://erp"})
+    assert bench.run().exit_code == 0
+    assert_archived_once(bench, REPORTS)
+
+
+# -- secrets -------------------------------------------------------------------------------
+
+
+def test_the_password_never_reaches_the_run_log_or_the_ledger(bench: Bench) -> None:
+    erp, archive = PASSWORDS["fake-erp"], PASSWORDS["fake-archive"]
+    # Systems that echo what was typed into their error pages: the secrets reach the
+    # fleet's error messages, which go to the run log and the ledger.
+    bench.source.fail("login", message=f"login form shown again (password={erp})")
+    bench.archive.fail("upload", key="R1", times=None, message=f"bad form: password={archive}")
+
+    summary = bench.run()
+
+    assert bench.archive.logins == ["archivist"]  # the passwords were really used
+    assert summary.exit_code == 3
+    log = summary.log_path.read_text(encoding="utf-8")
+    assert erp not in log and archive not in log
+    assert log.count("[REDACTED]") >= 2  # both messages were written, masked
+    with bench.ledger() as ledger:
+        db = ledger.url.removeprefix("sqlite:///")
+    with sqlite3.connect(db) as conn:
+        tables = [
+            name for (name,) in conn.execute("select name from sqlite_master where type='table'")
+        ]
+        dump = json.dumps(
+            [conn.execute(f"select * from {table}").fetchall() for table in tables],
+            ensure_ascii=False,
+            default=str,
+        )
+    assert erp not in dump and archive not in dump
+    assert "[REDACTED]" in (bench.doc("R1").last_error or "")
