@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from credentials import CredentialStore
-
 from ..archival.metadata import gaps_and_repeats
 from ..errors import Stopped, SystemFailure
 from ..ledger import Document
@@ -23,8 +21,14 @@ from ..settings import Settings
 from . import checks, confirm, download, listing, upload
 from .context import Clock, local_now, run_context
 from .document import DocumentWork
-from .inventory import _recipe_details
-from .run import CaptureRun, base_vars, open_systems, render_setting
+from .run import (
+    CaptureRun,
+    Credentials,
+    base_vars,
+    open_systems,
+    recipe_details,
+    render_setting,
+)
 from .stages import StageRunner, System
 from .summary import RunSummary
 
@@ -32,7 +36,7 @@ from .summary import RunSummary
 def capture(
     loaded: LoadedRecipe,
     settings: Settings,
-    store: CredentialStore,
+    store: Credentials,
     redactor: Redactor,
     *,
     clock: Clock = local_now,
@@ -51,7 +55,7 @@ def capture(
         stop=stop,
         progress=progress,
         lock_wait=lock_wait,
-        start_details=_recipe_details(loaded),
+        start_details=recipe_details(loaded),
     ) as ctx:
         variables = base_vars(ctx, loaded)
         run = CaptureRun(
@@ -71,7 +75,7 @@ def capture(
     return run.summary
 
 
-def _capture(run: CaptureRun, store: CredentialStore) -> None:
+def _capture(run: CaptureRun, store: Credentials) -> None:
     loaded, ctx = run.loaded, run.ctx
     source_spec = loaded.recipe.source
     window = {

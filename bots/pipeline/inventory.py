@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from credentials import CredentialStore
-
 from ..errors import FleetError, Stopped
 from ..files import StagedFile, byte_count
 from ..recipe import LoadedRecipe
@@ -20,7 +18,7 @@ from ..settings import Settings
 from .confirm import download_back
 from .context import Clock, RunContext, local_now, run_context
 from .listing import walk_table
-from .run import base_vars, open_systems
+from .run import Credentials, base_vars, open_systems, recipe_details
 from .stages import StageRunner, System
 from .summary import RunSummary
 
@@ -28,7 +26,7 @@ from .summary import RunSummary
 def inventory(
     loaded: LoadedRecipe,
     settings: Settings,
-    store: CredentialStore,
+    store: Credentials,
     redactor: Redactor,
     *,
     fixity: bool = False,
@@ -48,7 +46,7 @@ def inventory(
         stop=stop,
         progress=progress,
         lock_wait=lock_wait,
-        start_details=_recipe_details(loaded),
+        start_details=recipe_details(loaded),
     ) as ctx:
         summary = RunSummary(ctx.run_id, loaded.name, ctx.log.path, inventoried=0)
         try:
@@ -61,17 +59,8 @@ def inventory(
     return summary
 
 
-def _recipe_details(loaded: LoadedRecipe) -> dict[str, Any]:
-    return {
-        "recipe_file": str(loaded.path),
-        "recipe_digest": loaded.digest,
-        "retention_schedule": str(loaded.schedule.path),
-        "retention_schedule_digest": loaded.schedule.digest,
-    }
-
-
 def _take(
-    ctx: RunContext, loaded: LoadedRecipe, store: CredentialStore, summary: RunSummary, fixity: bool
+    ctx: RunContext, loaded: LoadedRecipe, store: Credentials, summary: RunSummary, fixity: bool
 ) -> None:
     spec = loaded.recipe.archive
     variables = base_vars(ctx, loaded)

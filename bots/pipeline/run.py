@@ -7,9 +7,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
-from credentials import CredentialStore
+from credentials import Credential
 
 from ..archival.evidence import Shot
 from ..drivers import Driver, ScreenshotRefused, SessionConfig, registry
@@ -19,6 +19,13 @@ from ..templating import TemplateProblem, render
 from .context import RunContext
 from .stages import StageRunner, System
 from .summary import RunSummary
+
+
+class Credentials(Protocol):
+    """Where a run gets its credentials (credentials.CredentialStore, or a test's)."""
+
+    def get(self, name: str) -> Credential: ...
+
 
 # Environment names a template may not read: the keyring's master key and its kin.
 _SECRET_ENV_WORDS = ("KEY", "PASSWORD", "SECRET", "TOKEN", "CREDENTIAL")
@@ -36,6 +43,16 @@ def base_vars(ctx: RunContext, loaded: LoadedRecipe) -> dict[str, Any]:
         "today": started.date().isoformat(),
         "now": started.isoformat(timespec="seconds"),
         "vars": loaded.recipe.vars,
+    }
+
+
+def recipe_details(loaded: LoadedRecipe) -> dict[str, Any]:
+    """What a run of a recipe says about it when it starts."""
+    return {
+        "recipe_file": str(loaded.path),
+        "recipe_digest": loaded.digest,
+        "retention_schedule": str(loaded.schedule.path),
+        "retention_schedule_digest": loaded.schedule.digest,
     }
 
 
@@ -85,7 +102,7 @@ def open_systems(
     ctx: RunContext,
     loaded: LoadedRecipe,
     stages: StageRunner,
-    store: CredentialStore,
+    store: Credentials,
     variables: dict[str, Any],
     which: tuple[str, ...] = ("source", "archive"),
 ) -> Iterator[dict[str, System]]:
