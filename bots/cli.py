@@ -16,21 +16,20 @@ import sys
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from credentials import KeyringSettings, create_key_file, open_store
-
 from . import __version__
-from .capture import Capture, RunSummary, local_now
 from .errors import EXIT_SYSTEM, EXIT_USAGE, CredentialError, FleetError, UsageError
-from .ledger import FailureKind, Ledger
-from .progress import progress_for
-from .recipe import LoadedRecipe, load_recipe, walk_steps
 from .redaction import Redactor
-from .resilience import STOP_EXIT_CODES, StopFlag, install_stop_handlers
 from .settings import PROJECT_ROOT, Settings
+
+# Everything else is imported by the commands that use it: `--help`, `check` and a run
+# that finds its recipe locked must not pay for Playwright, pandas, SQLAlchemy or rich.
+if TYPE_CHECKING:
+    from .capture import RunSummary
+    from .recipe import LoadedRecipe
 
 F = TypeVar("F", bound=Callable[..., Any])
 LOCAL_TIME = click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"])  # naive: local time
@@ -69,6 +68,9 @@ def _resolve_recipe(recipe: str) -> Path:
 
 def _report(summary: RunSummary) -> int:
     """Failures to standard error, each with what to do next; the summary line; the code."""
+    from .ledger import FailureKind
+    from .resilience import STOP_EXIT_CODES
+
     for key, reason, kind in summary.failures:
         _err(f"FAILED {summary.recipe} {key} ({kind}): {reason}")
     for doc in summary.held:
@@ -136,6 +138,8 @@ def run(recipe: str, logs_dir: Path | None, ledger_url: str | None, wait: float 
     RECIPE is a path or a name in recipes/. Prints one summary line; failures go to
     standard error, each saying what to do next.
     """
+    from .recipe import load_recipe
+
     loaded = load_recipe(_resolve_recipe(recipe))
     sys.exit(_run_capture(loaded, logs_dir, ledger_url, wait))
 
@@ -148,6 +152,8 @@ def _run_capture(
     **options: Any,
 ) -> int:
     """One Capture run (a capture or an inventory), reported; its exit code."""
+    from .progress import progress_for
+
     progress = progress_for(sys.stderr)
     try:
         summary = _capture(loaded, logs_dir, ledger_url, wait, progress=progress, **options)
@@ -164,6 +170,11 @@ def _capture(
     **options: Any,
 ) -> RunSummary:
     """One Capture run with the stop signals handled."""
+    from credentials import open_store
+
+    from .capture import Capture
+    from .resilience import StopFlag, install_stop_handlers
+
     settings = Settings.from_env(os.environ, logs_dir=logs_dir, ledger_url=ledger_url)
     store = open_store(os.environ, _redactor)
     stop = StopFlag()
@@ -189,6 +200,10 @@ def retry(
 
     Use it once the cause is fixed at the source; a changed recipe needs no retry.
     """
+    from .capture import local_now
+    from .ledger import Ledger
+    from .recipe import load_recipe
+
     loaded = load_recipe(_resolve_recipe(recipe))
     settings = Settings.from_env(os.environ, logs_dir=logs_dir, ledger_url=ledger_url)
     ledger = Ledger(settings.ledger_url, local_now)
@@ -215,6 +230,8 @@ def inventory(
 ) -> None:
     """Record what the archive says it holds, from its own list pages (RECIPE's
     `archive.inventory` steps). Reconciliation compares against it."""
+    from .recipe import load_recipe
+
     loaded = load_recipe(_resolve_recipe(recipe))
     if not loaded.recipe.archive.inventory:
         raise UsageError(f"{loaded.path}: the recipe has no `archive.inventory` steps")
@@ -228,6 +245,8 @@ def inventory(
 @_guard
 def check(recipe: str) -> None:
     """Validate RECIPE without contacting any system."""
+    from .recipe import load_recipe, walk_steps
+
     loaded: LoadedRecipe = load_recipe(_resolve_recipe(recipe))
     r = loaded.recipe
     steps = sum(
@@ -283,6 +302,8 @@ def export_bag_command(
     `bagit` package (`bagit.py --validate DIR`), and carries item-metadata.csv.
     """
     from .archival.bag import export_bag
+    from .capture import local_now
+    from .ledger import Ledger
 
     if (run_id is None) == (since is None):
         raise UsageError("say which documents to bag: --run RUN_ID or --since DATE (one of them)")
@@ -352,6 +373,7 @@ def reconcile_command(
     recipe has `archive.fixity` steps. Exit 0 when the batch closes (every row 一致 or
     closed by a review), 1 when it does not, 2-3 as `run`.
     """
+    from .progress import progress_for
     from .reconcile.command import reconcile
 
     settings = Settings.from_env(os.environ, logs_dir=logs_dir, ledger_url=ledger_url)
@@ -397,6 +419,8 @@ def apply_review(workbook: Path, logs_dir: Path | None, ledger_url: str | None) 
     recorded (ledger, run log, the workbook kept as evidence). Exit 0 when every action
     was applied or already in effect, 1 when some were refused (each says why).
     """
+    from .capture import local_now
+    from .ledger import Ledger
     from .reconcile.review import Review, read_decisions
 
     decisions = read_decisions(workbook)
@@ -461,6 +485,8 @@ def audit_command(
     end, outcome), every document event with its evidence, and whether the run logs are
     intact. Exit 0 when they are, 1 when `logs verify` finds them altered."""
     from .audit import collect, write_report
+    from .capture import local_now
+    from .ledger import Ledger
 
     settings = Settings.from_env(os.environ, logs_dir=logs_dir, ledger_url=ledger_url)
     path = out or settings.logs_dir / "audit" / f"audit-{since:%Y%m%d}.html"
@@ -530,6 +556,7 @@ def logs_verify(path: Path | None, logs_dir: Path | None) -> None:
 def demo(logs_dir: Path | None) -> None:
     """Start both simulators, run recipes/demo.yaml against them, report, stop them."""
     from .demo import describe, run_demo
+    from .resilience import StopFlag, install_stop_handlers
 
     stop = StopFlag()
     restore = install_stop_handlers(stop)
@@ -551,6 +578,8 @@ def credentials() -> None:
 @_guard
 def credentials_init() -> None:
     """Create the keyring master key file (owner-only), if there is none."""
+    from credentials import KeyringSettings, create_key_file
+
     settings = KeyringSettings.from_env(os.environ)
     if settings.key:
         _out("FLEET_KEYRING_KEY is set: no key file is needed")
@@ -568,6 +597,8 @@ def credentials_init() -> None:
 @_guard
 def credentials_set(name: str, username: str | None, password_stdin: bool) -> None:
     """Store the username and password of credential NAME."""
+    from credentials import open_store
+
     store = open_store(os.environ, _redactor)
     if username is None:
         username = click.prompt("username")
@@ -586,6 +617,8 @@ def credentials_set(name: str, username: str | None, password_stdin: bool) -> No
 @_guard
 def credentials_check(name: str) -> None:
     """Say whether credential NAME is stored (exit 2 when it is not)."""
+    from credentials import open_store
+
     store = open_store(os.environ, _redactor)
     credential = store.get(name)
     _out(f"credential {name!r} is stored (username {credential.username!r})")
