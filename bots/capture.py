@@ -24,10 +24,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Generic, NoReturn, TypeVar
-
-from playwright.sync_api import Browser, sync_playwright
-from playwright.sync_api import Error as PlaywrightError
+from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeVar
 
 from credentials import Credential, CredentialStore
 
@@ -67,7 +64,11 @@ from .runlog import RunLog
 from .settings import Settings
 from .templating import TemplateProblem, render
 from .web.browser import launch
-from .web.steps import StepRunner, TableCursor
+
+# Playwright (and web.steps, built on it) is imported where a browser is used: a run
+# that finds its recipe locked exits 75 without paying for it.
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
 
 Clock = Callable[[], datetime]
 SpecT = TypeVar("SpecT", SourceSystem, ArchiveSystem)
@@ -143,6 +144,8 @@ class _System(Generic[SpecT]):
         loaded: LoadedRecipe,
         log: RunLog,
     ) -> None:
+        from .web.steps import StepRunner
+
         self.spec: SpecT = spec
         self.name = spec.system
         self.credential = credential
@@ -325,6 +328,8 @@ class Capture:
         return summary
 
     def _run(self, summary: RunSummary) -> None:
+        from playwright.sync_api import sync_playwright
+
         source_spec, archive_spec = self.recipe.source, self.recipe.archive
         # Credentials first: a missing one should stop the run before any system is touched.
         source_cred = self.store.get(source_spec.credential)
@@ -506,6 +511,8 @@ class Capture:
         on_rows: Callable[[list[dict[str, str | None]], list[Any]], None] | None = None,
     ) -> list[dict[str, str | None]]:
         """Run steps holding one `table` as a stage; a retry resumes at the page reached."""
+        from .web.steps import TableCursor
+
         cursor = TableCursor()
         system.runner.cursor, system.runner.on_rows = cursor, on_rows
 
@@ -904,6 +911,8 @@ class Capture:
 
     def _inventory(self, summary: RunSummary) -> None:
         """Walk the archive's own list; with fixity, download each item back and hash it."""
+        from playwright.sync_api import sync_playwright
+
         spec = self.recipe.archive
         credential = self.store.get(spec.credential)
         url = self._render_setting(spec.base_url, "archive.base_url")
@@ -964,6 +973,8 @@ class Capture:
 
     def _screenshot(self, page: Any, key: str, what: str, target: Any = None) -> Shot | None:
         """Evidence is worth having, not worth failing a capture for: a miss is logged."""
+        from playwright.sync_api import Error as PlaywrightError
+
         try:
             return self.evidence.screenshot(page, key, what, target)
         except (ScreenshotRefused, PlaywrightError) as exc:

@@ -22,15 +22,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
-
-from playwright.sync_api import Error as PlaywrightError
-from playwright.sync_api import Locator, Page
+from typing import TYPE_CHECKING, Any
 
 from .. import __version__
 from ..files import safe_filename, sha256_file
 from ..ledger import Ledger
 from ..runlog import RunLog
+
+if TYPE_CHECKING:  # Playwright itself is imported only once a page is being looked at
+    from playwright.sync_api import Locator, Page
 
 
 class EventType(StrEnum):
@@ -75,6 +75,8 @@ _PASSWORD_FILLED = "() => [...document.querySelectorAll('input[type=password]')]
 
 
 def password_filled(page: Page) -> bool:
+    from playwright.sync_api import Error as PlaywrightError
+
     for frame in page.frames:
         try:
             if frame.evaluate(_PASSWORD_FILLED):
