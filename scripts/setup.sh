@@ -33,7 +33,8 @@ stamp=".venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
   echo "setup: installing Python packages into .venv" >&2
   .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e '.[test]'
+  # sims: the simulators' Flask/reportlab, for the demo and the tests (not in the wheel)
+  .venv/bin/python -m pip install -q -e '.[test,sims]'
   rm -f .venv/.installed-*
   touch "$stamp"
 fi

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import tomllib
 
 from ruamel.yaml import YAML
@@ -30,3 +31,40 @@ def test_ci_runs_the_readme_test_command() -> None:
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert "bash scripts/test.sh" in readme and "bash scripts/test.sh" in ci
     assert "bash scripts/demo.sh" in readme
+
+
+DEVELOPMENT_ONLY = ("flask", "werkzeug", "reportlab")
+
+
+def test_simulators_are_not_runtime_dependencies() -> None:
+    """Flask, Werkzeug and reportlab serve sims/ only: an install of the fleet lacks them."""
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    runtime = {_name(pin) for pin in pyproject["project"]["dependencies"]}
+    assert not runtime & set(DEVELOPMENT_ONLY), sorted(runtime & set(DEVELOPMENT_ONLY))
+    sims_extra = {_name(pin) for pin in pyproject["project"]["optional-dependencies"]["sims"]}
+    assert set(DEVELOPMENT_ONLY) <= sims_extra
+    packages = pyproject["tool"]["setuptools"]["packages"]["find"]["include"]
+    assert not [p for p in packages if p.startswith("sims")], "the wheel would carry sims/"
+    assert "sims" not in pyproject["tool"]["setuptools"].get("package-data", {})
+
+
+def test_the_product_never_imports_the_simulators() -> None:
+    """bots/ and credentials/ may name sims only as a subprocess to start (the demo)."""
+    offending = []
+    for path in sorted([*(ROOT / "bots").rglob("*.py"), *(ROOT / "credentials").rglob("*.py")]):
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            else:
+                continue
+            for name in names:
+                if name.partition(".")[0].lower() in ("sims", *DEVELOPMENT_ONLY):
+                    offending.append(f"{path.relative_to(ROOT)}:{node.lineno}: imports {name}")
+    assert not offending, "\n".join(offending)
+
+
+def _name(pin: str) -> str:
+    return pin.split("==")[0].split("[")[0].strip().lower()

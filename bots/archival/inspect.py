@@ -25,9 +25,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from openpyxl import load_workbook
-from openpyxl.utils import get_column_letter
-
 from .checks import Check, Property
 
 USABILITY = Property.USABILITY
@@ -336,6 +333,11 @@ def _open_xlsx(path: Path) -> _Opened:
 
 def _first_rows(path: Path) -> tuple[list[str], list[list[tuple[str, str]]]]:
     """Sheet names, and the non-empty cells of the first sheet's first rows."""
+    # Imported here, like RPA.PDF: openpyxl pulls in numpy, which a run that opens no
+    # workbook (or exits because its recipe is locked) should not pay for.
+    from openpyxl import load_workbook
+    from openpyxl.utils import get_column_letter
+
     # read_only streams the sheet XML instead of building every cell; it keeps the file
     # open until close(). data_only: the values a person sees, not the formulas.
     workbook = load_workbook(path, read_only=True, data_only=True)

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-
-from playwright.sync_api import Browser, Playwright
+from typing import TYPE_CHECKING
 
 from ...errors import BrowserNotFound
+
+if TYPE_CHECKING:  # only annotations here: the caller has imported Playwright already
+    from playwright.sync_api import Browser, Playwright
 
 # /usr/lib/chromium/chromium is the binary behind Debian's /usr/bin/chromium wrapper;
 # launching it directly skips the wrapper's harmless but noisy warning.
