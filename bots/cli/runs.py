@@ -23,6 +23,8 @@ from .app import (
 )
 
 if TYPE_CHECKING:
+    from credentials import Credential
+
     from ..pipeline import RunSummary
     from ..recipe import LoadedRecipe
 
@@ -82,6 +84,24 @@ def _reported(
     return report(console, summary)
 
 
+class _KeyringOnDemand:
+    """The credential store, opened when the run first asks for a credential: unlocking
+    the keyring costs an Argon2 derivation, which a run that finds its recipe locked
+    (cron's no-op path) need not pay."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self._store: Any = None
+
+    def get(self, name: str) -> Credential:
+        if self._store is None:
+            from credentials import open_store
+
+            self._store = open_store(os.environ, self.console.redactor)
+        credential: Credential = self._store.get(name)
+        return credential
+
+
 def pipeline_run(
     console: Console,
     action: str,
@@ -93,13 +113,11 @@ def pipeline_run(
 ) -> RunSummary:
     """One run of the pipeline (``capture`` or ``inventory``) with the stop signals
     handled: SIGTERM and Ctrl-C finish the document in hand, then stop."""
-    from credentials import open_store
-
     from .. import pipeline
     from ..resilience import StopFlag, install_stop_handlers
 
     settings = Settings.from_env(os.environ, logs_dir=logs_dir, ledger_url=ledger_url)
-    store = open_store(os.environ, console.redactor)
+    store = _KeyringOnDemand(console)
     stop = StopFlag()
     restore = install_stop_handlers(stop)
     work = pipeline.capture if action == "capture" else pipeline.inventory
