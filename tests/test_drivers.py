@@ -3,6 +3,7 @@ names a driver this installation lacks is refused at its `driver:` line."""
 
 from __future__ import annotations
 
+import ast
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from bots.drivers.web.runner import HANDLERS as WEB_HANDLERS
 from bots.drivers.web.schema import WEB_STEPS
 from bots.errors import RecipeError
 from bots.recipe import load_recipe
+from tests.conftest import ROOT
 from tests.fakes import FAKE_STEPS, RECIPE, FakeArchive, FakeSource, FakeWorld, registered
 from tests.fakes import HANDLERS as FAKE_HANDLERS
 from tests.test_recipe import line_of, problems, write_variant
@@ -47,3 +49,30 @@ def test_the_fake_recipe_validates_only_while_the_fake_driver_is_registered() ->
     where, what = info.value.problems[0]
     assert where == f"{RECIPE}:{line_of(RECIPE, 'driver: fake')}"
     assert "unknown driver 'fake'" in what
+
+
+def _imports(path: Path) -> list[tuple[int, str]]:
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.append((node.lineno, node.module))
+    return found
+
+
+def test_only_the_web_driver_imports_playwright() -> None:
+    """The pipeline, the archival code and the CLI speak to a driver session, never to a
+    browser: Playwright is the web driver's business alone."""
+    root = ROOT / "bots"
+    web = root / "drivers" / "web"
+    offending = [
+        f"{path.relative_to(ROOT)}:{line}: imports {name}"
+        for path in sorted([*root.rglob("*.py"), *(ROOT / "credentials").rglob("*.py")])
+        if web not in path.parents
+        for line, name in _imports(path)
+        if name.partition(".")[0] == "playwright"
+    ]
+    assert not offending, "\n".join(offending)
+    assert any(name.startswith("playwright") for _, name in _imports(web / "session.py"))
