@@ -1,32 +1,19 @@
-"""The ledger: the truth about each document, one row per (recipe, source key).
+"""The ledger's store: read and change documents and runs, each change one transaction.
 
-States move forward only: listed → downloaded → uploading → uploaded → confirmed, or to
-failed. ``uploading`` is written *before* the upload is submitted: a document found in it
-(or failed from it) may or may not be in the archive, and is looked up there before any
-new upload. Each change is one transaction that also checks the state it starts from, so
-two writers can never both advance the same document. SQLite by default; any SQLAlchemy
-URL (PostgreSQL) works the same.
+Each change also checks the state it starts from, so two writers can never both advance
+the same document. SQLite by default; any SQLAlchemy URL (PostgreSQL) works the same.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
-    Column,
-    DateTime,
     Engine,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    Text,
-    UniqueConstraint,
     create_engine,
     event,
     func,
@@ -38,242 +25,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, RowMapping
 from sqlalchemy.exc import IntegrityError
 
-from .errors import FleetError
-
-
-class State(StrEnum):
-    LISTED = "listed"
-    DOWNLOADED = "downloaded"
-    UPLOADING = "uploading"
-    UPLOADED = "uploaded"
-    CONFIRMED = "confirmed"
-    FAILED = "failed"
-
-
-# Where each state may go next. FAILED may resume at any stage whose effect is already
-# recorded (a file that was downloaded need not be fetched again).
-TRANSITIONS: dict[State, frozenset[State]] = {
-    State.LISTED: frozenset({State.DOWNLOADED, State.FAILED}),
-    State.DOWNLOADED: frozenset({State.DOWNLOADED, State.UPLOADING, State.FAILED}),
-    State.UPLOADING: frozenset({State.UPLOADED, State.FAILED}),
-    State.UPLOADED: frozenset({State.CONFIRMED, State.FAILED}),
-    State.FAILED: frozenset(
-        {State.DOWNLOADED, State.UPLOADING, State.UPLOADED, State.CONFIRMED, State.FAILED}
-    ),
-    State.CONFIRMED: frozenset(),
-}
-
-
-class FailureKind(StrEnum):
-    BUSINESS = "business"  # bad data or a refusal: not retried until the recipe changes
-    SYSTEM = "system"  # retries ran out: the next run tries again
-
-
-# What must be known before a document may be in a state.
-REQUIRED: dict[State, tuple[str, ...]] = {
-    State.DOWNLOADED: ("sha256", "size", "staged_path"),
-    State.UPLOADED: ("archive_id",),
-    State.CONFIRMED: ("archive_id",),
-    State.FAILED: ("last_error", "failure_kind", "failed_stage"),
-}
-
-metadata_obj = MetaData()
-
-documents = Table(
-    "documents",
-    metadata_obj,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("recipe", String(64), nullable=False),
-    Column("source_key", String(255), nullable=False),
-    Column("state", String(16), nullable=False),
-    Column("title", Text),
-    Column("listing", Text, nullable=False),  # the listing row as seen, JSON
-    Column("filename", Text),
-    Column("staged_path", Text),
-    Column("sha256", String(64)),
-    Column("size", Integer),
-    Column("item_metadata", Text),  # JSON, as sent to the archive
-    Column("archive_id", String(128)),
-    Column("reference_code", String(128)),
-    Column("attempts", Integer, nullable=False, default=0),
-    Column("last_error", Text),
-    Column("failure_kind", String(16)),
-    Column("failed_stage", String(16)),  # the state it failed from
-    Column("failed_recipe_digest", String(64)),  # which recipe version refused it
-    Column("source_filename", Text),  # the name the source sent, before it was made safe
-    Column("file_format", String(32)),  # sniffed from the bytes: "PDF 1.4", "XLSX", "CSV"
-    Column("last_run_id", String(64)),
-    # A reviewer asked for it to be captured again (runner.py apply-review): the next run
-    # takes it even when its source no longer lists it. Cleared when it is confirmed.
-    Column("recapture_requested_at", DateTime(timezone=True)),
-    Column("listed_at", DateTime(timezone=True), nullable=False),
-    Column("downloaded_at", DateTime(timezone=True)),
-    Column("uploaded_at", DateTime(timezone=True)),
-    Column("confirmed_at", DateTime(timezone=True)),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
-    UniqueConstraint("recipe", "source_key", name="uq_documents_recipe_key"),
-)
-
-runs = Table(
-    "runs",
-    metadata_obj,
-    Column("run_id", String(64), primary_key=True),
-    Column("recipe", String(64), nullable=False),
-    Column("recipe_digest", String(64), nullable=False),
-    Column("host", String(255), nullable=False),
-    Column("user", String(255), nullable=False),
-    Column("bot_version", String(32), nullable=False),
-    Column("log_path", Text, nullable=False),
-    Column("started_at", DateTime(timezone=True), nullable=False),
-    Column("ended_at", DateTime(timezone=True)),
-    Column("outcome", String(32)),
-    Column("counts", Text),  # JSON
-    Column("action", String(16)),  # "capture" or "inventory" (NULL: capture, older ledgers)
-)
-
-# The four-property checks, one row per document, run and check (bots.archival.checks).
-checks = Table(
-    "checks",
-    metadata_obj,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("recipe", String(64), nullable=False),
-    Column("source_key", String(255), nullable=False),
-    Column("run_id", String(64), nullable=False),
-    Column("property", String(16), nullable=False),
-    Column("name", String(64), nullable=False),
-    Column("outcome", String(16), nullable=False),
-    Column("reason", Text, nullable=False),
-    Column("checked_at", DateTime(timezone=True), nullable=False),
-)
-
-# PREMIS-style events (capture, message digest calculation, ...), one row per event.
-events = Table(
-    "events",
-    metadata_obj,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("event_id", String(36), nullable=False, unique=True),
-    Column("recipe", String(64), nullable=False),
-    Column("source_key", String(255), nullable=False),
-    Column("run_id", String(64), nullable=False),
-    Column("event_type", String(40), nullable=False),
-    Column("event_time", DateTime(timezone=True), nullable=False),
-    Column("outcome", String(16), nullable=False),
-    Column("detail", Text, nullable=False),
-    Column("agent", Text, nullable=False),  # "rpa-fleet 0.1.0 on host"
-    Column("evidence_path", Text),  # a screenshot under logs/evidence
-    Column("evidence_sha256", String(64)),
-)
-
-# What the archive said it held, per inventory run (bots.capture, action "inventory").
-inventory = Table(
-    "inventory",
-    metadata_obj,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("run_id", String(64), nullable=False),  # the inventory run: one snapshot
-    Column("recipe", String(64), nullable=False),
-    Column("archive_id", String(128), nullable=False),
-    Column("reference_code", String(128)),
-    Column("title", Text),
-    Column("size", Integer),
-    Column("sha256", String(64)),  # read back with --fixity; NULL when not read
-    Column("ingested_at", Text),  # as the archive shows it
-    Column("taken_at", DateTime(timezone=True), nullable=False),
-)
-
-
-# What each run's listing showed, one row per run and key: the ledger's documents keep
-# only the first sighting, and reconciliation's source listing is "what each run saw".
-sightings = Table(
-    "sightings",
-    metadata_obj,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("run_id", String(64), nullable=False, index=True),
-    Column("recipe", String(64), nullable=False),
-    Column("source_key", String(255), nullable=False),
-    Column("listing", Text, nullable=False),  # the row as this run saw it, JSON
-    Column("seen_at", DateTime(timezone=True), nullable=False),
-)
-
-# A reviewer's decision on one reconciliation row (runner.py apply-review), applied or not.
-reviews = Table(
-    "reviews",
-    metadata_obj,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("review_id", String(64), nullable=False),  # one apply-review: its run log's id
-    Column("recipe", String(64), nullable=False),
-    Column("source_key", String(255), nullable=False),
-    Column("archive_id", String(128)),  # as the workbook row showed it
-    Column("result", String(16), nullable=False),  # the row's result code (缺失, ...)
-    Column("action", String(16), nullable=False),  # recapture / ignore
-    Column("owner", Text),  # the reviewer, as typed in the owner column
-    Column("note", Text),
-    Column("outcome", String(16), nullable=False),  # applied / refused / unchanged
-    Column("reason", Text, nullable=False),
-    Column("workbook", Text, nullable=False),
-    Column("workbook_sha256", String(64), nullable=False),
-    Column("decided_by", Text, nullable=False),  # user@host who applied the workbook
-    Column("decided_at", DateTime(timezone=True), nullable=False),
-)
-
-
-class LedgerError(FleetError):
-    """A state change the ledger refuses: the caller's idea of the document is stale."""
-
-
-@dataclass(frozen=True)
-class Document:
-    """One document as the ledger knows it."""
-
-    recipe: str
-    source_key: str
-    state: State
-    title: str | None
-    listing: dict[str, Any]
-    filename: str | None
-    staged_path: str | None
-    sha256: str | None
-    size: int | None
-    item_metadata: dict[str, Any] | None
-    archive_id: str | None
-    reference_code: str | None
-    attempts: int
-    last_error: str | None
-    failure_kind: FailureKind | None = None
-    failed_stage: State | None = None
-    failed_recipe_digest: str | None = None
-    source_filename: str | None = None
-    file_format: str | None = None
-
-    @property
-    def upload_uncertain(self) -> bool:
-        """The upload may have gone through: look in the archive before uploading."""
-        return self.state is State.UPLOADING or (
-            self.state is State.FAILED and self.failed_stage is State.UPLOADING
-        )
-
-    @classmethod
-    def from_row(cls, row: RowMapping) -> Document:
-        return cls(
-            recipe=row["recipe"],
-            source_key=row["source_key"],
-            state=State(row["state"]),
-            title=row["title"],
-            listing=json.loads(row["listing"]),
-            filename=row["filename"],
-            staged_path=row["staged_path"],
-            sha256=row["sha256"],
-            size=row["size"],
-            item_metadata=json.loads(row["item_metadata"]) if row["item_metadata"] else None,
-            archive_id=row["archive_id"],
-            reference_code=row["reference_code"],
-            attempts=row["attempts"],
-            last_error=row["last_error"],
-            failure_kind=FailureKind(row["failure_kind"]) if row["failure_kind"] else None,
-            failed_stage=State(row["failed_stage"]) if row["failed_stage"] else None,
-            failed_recipe_digest=row["failed_recipe_digest"],
-            source_filename=row["source_filename"],
-            file_format=row["file_format"],
-        )
+from .schema import checks, documents, events, inventory, metadata, reviews, runs, sightings
+from .states import REQUIRED, TRANSITIONS, Document, LedgerError, State
 
 
 def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -305,7 +58,7 @@ class Ledger:
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_connect)
             event.listen(self.engine, "begin", _sqlite_begin)
-        metadata_obj.create_all(self.engine)
+        metadata.create_all(self.engine)
         self._add_missing_columns()
 
     def _add_missing_columns(self) -> None:

@@ -1,0 +1,25 @@
+"""The ledger: the truth about each document, one row per (recipe, source key).
+
+This file is the package's whole public API. ``schema`` holds the tables, ``states`` the
+document's state machine, ``store`` the ``Ledger`` that reads and changes them.
+"""
+
+from .schema import checks, documents, events, inventory, reviews, runs, sightings
+from .states import Document, FailureKind, LedgerError, State
+from .store import Ledger
+
+# The tables are exported only while reconcile, review and audit still select from them.
+__all__ = [
+    "Document",
+    "FailureKind",
+    "Ledger",
+    "LedgerError",
+    "State",
+    "checks",
+    "documents",
+    "events",
+    "inventory",
+    "reviews",
+    "runs",
+    "sightings",
+]
