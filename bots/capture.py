@@ -56,7 +56,7 @@ from .files import (
     safe_filename,
     sha256_file,
 )
-from .ledger import Document, FailureKind, Ledger, State
+from .ledger import Document, FailureKind, Ledger, Resume, State, is_held, resume_point
 from .lock import RecipeLock
 from .progress import NullProgress, Progress
 from .recipe import LoadedRecipe
@@ -548,10 +548,7 @@ class Capture:
                 summary.new += 1
             if doc.state is State.CONFIRMED:
                 summary.already_confirmed += 1
-            elif (
-                doc.failure_kind is FailureKind.BUSINESS
-                and doc.failed_recipe_digest == self.loaded.digest
-            ):
+            elif is_held(doc, self.loaded.digest):
                 summary.held.append(doc)  # same recipe, same refusal: not retried
             else:
                 pending.append(doc)
@@ -585,7 +582,8 @@ class Capture:
         self.log.event("document_start", key=doc.source_key, state=doc.state, attempt=doc.attempts)
         key = doc.source_key
 
-        if doc.archive_id is None and not doc.upload_uncertain and not self._staged_intact(doc):
+        resume = resume_point(doc, staged_intact=self._staged_intact(doc))
+        if resume is Resume.FETCH:
             staged = self._fetch_file(doc, source)
             doc = self._advance(
                 doc,
@@ -596,7 +594,7 @@ class Capture:
                 filename=staged.filename,
                 source_filename=staged.original,
             )
-        if doc.archive_id is None:
+        if resume in (Resume.FETCH, Resume.UPLOAD, Resume.FIND_THEN_UPLOAD):
             prepared = self._check_before_upload(doc)
             if not archive.logged_in:
                 self._login(archive)

@@ -1,11 +1,21 @@
 """The ledger: the truth about each document, one row per (recipe, source key).
 
 This file is the package's whole public API. ``schema`` holds the tables, ``states`` the
-document's state machine, ``store`` the ``Ledger`` that reads and changes them.
+document's state machine (its named transitions in one table, ``states.TABLE``), ``store``
+the ``Ledger`` that reads and changes them.
 """
 
 from .schema import checks, documents, events, inventory, reviews, runs, sightings
-from .states import Document, FailureKind, LedgerError, State
+from .states import (
+    Document,
+    FailureKind,
+    LedgerError,
+    Resume,
+    State,
+    Transition,
+    is_held,
+    resume_point,
+)
 from .store import Ledger
 
 # The tables are exported only while reconcile, review and audit still select from them.
@@ -14,11 +24,15 @@ __all__ = [
     "FailureKind",
     "Ledger",
     "LedgerError",
+    "Resume",
     "State",
+    "Transition",
     "checks",
     "documents",
     "events",
     "inventory",
+    "is_held",
+    "resume_point",
     "reviews",
     "runs",
     "sightings",

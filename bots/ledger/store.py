@@ -25,8 +25,9 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, RowMapping
 from sqlalchemy.exc import IntegrityError
 
+from . import states
 from .schema import checks, documents, events, inventory, metadata, reviews, runs, sightings
-from .states import REQUIRED, TRANSITIONS, Document, LedgerError, State
+from .states import Document, LedgerError, State, Transition
 
 
 def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -131,80 +132,31 @@ class Ledger:
             return found
 
     def advance(self, doc: Document, to: State, run_id: str, **fields: Any) -> Document:
-        """Move ``doc`` to ``to``, recording ``fields``, only if it is still in ``doc.state``."""
-        if to not in TRANSITIONS[doc.state]:
-            raise LedgerError(
-                f"document {doc.source_key!r} of recipe {doc.recipe!r} cannot go from "
-                f"{doc.state} to {to}"
-            )
-        merged = {**doc.__dict__, **fields}
-        missing = [name for name in REQUIRED.get(to, ()) if merged.get(name) in (None, "")]
-        if missing:
-            raise LedgerError(
-                f"document {doc.source_key!r} cannot be {to} without {', '.join(missing)}"
-            )
-        now = self._clock()
-        values: dict[str, Any] = {
-            "state": to.value,
-            "updated_at": now,
-            "last_run_id": run_id,
-            **{k: v for k, v in fields.items() if k != "item_metadata"},
-        }
-        if "item_metadata" in fields:
-            values["item_metadata"] = json.dumps(fields["item_metadata"], ensure_ascii=False)
-        for name in ("failure_kind", "failed_stage"):
-            if isinstance(values.get(name), StrEnum):
-                values[name] = values[name].value
-        if to is not State.FAILED:
-            values.update(
-                last_error=None, failure_kind=None, failed_stage=None, failed_recipe_digest=None
-            )
-            if to is not State.UPLOADING:
-                values[f"{to.value}_at"] = now
-            if to is State.CONFIRMED:
-                values["recapture_requested_at"] = None
+        """Move ``doc`` forward to ``to``, recording ``fields``, only if it is still in
+        ``doc.state`` (the forward transition into ``to``, see ``states.TABLE``)."""
+        return self.apply(doc, states.forward(doc, to), run_id, **fields)
+
+    def apply(self, doc: Document, transition: Transition, run_id: str, **fields: Any) -> Document:
+        """Take ``doc`` through ``transition``, recording ``fields``: one compare-and-set
+        ``UPDATE`` that lands only if the document is still as ``doc`` shows it."""
+        transition.check(doc, fields)
+        values = {**self._effects(transition), "last_run_id": run_id, **_encode(fields)}
         with self.engine.begin() as conn:
-            result = conn.execute(
-                update(documents)
-                .where(
-                    documents.c.recipe == doc.recipe,
-                    documents.c.source_key == doc.source_key,
-                    documents.c.state == doc.state.value,
-                )
-                .values(**values)
-            )
-            if result.rowcount != 1:
-                raise LedgerError(
-                    f"document {doc.source_key!r} of recipe {doc.recipe!r} changed under us "
-                    f"(expected state {doc.state})"
-                )
+            self._compare_and_set(conn, doc, values)
             found = self._fetch(conn, doc.recipe, doc.source_key)
         assert found is not None
         return found
 
     def release_held(self, recipe: str, keys: list[str]) -> list[str]:
-        """Let the next run retry documents held after a business failure."""
+        """Let the next run retry documents held after a business failure (``RELEASED``);
+        returns the keys released: those that are failed."""
+        released = []
         with self.engine.begin() as conn:
-            result = conn.execute(
-                update(documents)
-                .where(
-                    documents.c.recipe == recipe,
-                    documents.c.source_key.in_(keys),
-                    documents.c.state == State.FAILED.value,
-                )
-                .values(failed_recipe_digest=None, updated_at=self._clock())
-            )
-            released = [
-                r.source_key
-                for r in conn.execute(
-                    select(documents.c.source_key).where(
-                        documents.c.recipe == recipe,
-                        documents.c.source_key.in_(keys),
-                        documents.c.state == State.FAILED.value,
-                    )
-                )
-            ]
-        assert result.rowcount == len(released)
+            for key in keys:
+                doc = self._fetch(conn, recipe, key)
+                if doc is not None and states.RELEASED.allows(doc.state):
+                    self._compare_and_set(conn, doc, self._effects(states.RELEASED))
+                    released.append(key)
         return released
 
     def reopen(self, doc: Document, run_id: str) -> Document:
@@ -216,39 +168,43 @@ class Ledger:
         ``recapture`` after the archive's inventory showed the item missing; what the
         document was archived as is in that review's record and event.
         """
-        if doc.state is not State.CONFIRMED:
+        if not states.REOPENED.allows(doc.state):
             raise LedgerError(
                 f"document {doc.source_key!r} of recipe {doc.recipe!r} is {doc.state}, "
                 "not confirmed: there is nothing to reopen"
             )
+        return self.apply(doc, states.REOPENED, run_id)
+
+    def _effects(self, transition: Transition) -> dict[str, Any]:
+        """The columns ``transition`` sets whatever the caller records with it."""
         now = self._clock()
-        with self.engine.begin() as conn:
-            result = conn.execute(
-                update(documents)
-                .where(
-                    documents.c.recipe == doc.recipe,
-                    documents.c.source_key == doc.source_key,
-                    documents.c.state == State.CONFIRMED.value,
-                    documents.c.archive_id == doc.archive_id,
-                )
-                .values(
-                    state=State.DOWNLOADED.value,
-                    archive_id=None,
-                    reference_code=None,
-                    uploaded_at=None,
-                    confirmed_at=None,
-                    recapture_requested_at=now,
-                    last_run_id=run_id,
-                    updated_at=now,
-                )
+        values: dict[str, Any] = {"state": transition.to.value, "updated_at": now}
+        values.update(dict.fromkeys(transition.clears))
+        if transition.stamps:
+            values[transition.stamps] = now
+        return values
+
+    @staticmethod
+    def _compare_and_set(conn: Connection, doc: Document, values: dict[str, Any]) -> None:
+        """Write ``values`` only if the row is still as ``doc`` shows it; else refuse."""
+        result = conn.execute(
+            update(documents)
+            .where(
+                documents.c.recipe == doc.recipe,
+                documents.c.source_key == doc.source_key,
+                documents.c.state == doc.state.value,
+                # A reopen expects the archive id it saw: the same item, not a later one.
+                documents.c.archive_id.is_(None)
+                if doc.archive_id is None
+                else documents.c.archive_id == doc.archive_id,
             )
-            if result.rowcount != 1:
-                raise LedgerError(
-                    f"document {doc.source_key!r} of recipe {doc.recipe!r} changed under us"
-                )
-            found = self._fetch(conn, doc.recipe, doc.source_key)
-        assert found is not None
-        return found
+            .values(**values)
+        )
+        if result.rowcount != 1:
+            raise LedgerError(
+                f"document {doc.source_key!r} of recipe {doc.recipe!r} changed under us "
+                f"(expected state {doc.state})"
+            )
 
     def recaptures(self, recipe: str) -> list[Document]:
         """Documents a reviewer asked to capture again that are not confirmed yet."""
@@ -468,3 +424,14 @@ class Ledger:
                     insert(inventory),
                     [{"run_id": run_id, "recipe": recipe, "taken_at": now, **i} for i in items],
                 )
+
+
+def _encode(fields: dict[str, Any]) -> dict[str, Any]:
+    """Fields as columns: item metadata as JSON, enums as their values."""
+    values = dict(fields)
+    if "item_metadata" in values:
+        values["item_metadata"] = json.dumps(values["item_metadata"], ensure_ascii=False)
+    for name, value in values.items():
+        if isinstance(value, StrEnum):
+            values[name] = value.value
+    return values
