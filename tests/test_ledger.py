@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from bots.ledger import FailureKind, Ledger, LedgerError, State
+from bots.ledger import Document, FailureKind, Ledger, LedgerError, State
 from tests.conftest import FrozenClock
 
 
@@ -223,3 +225,102 @@ def test_a_concurrent_listing_of_the_same_key_is_absorbed(
     doc = ledger.record_listed("demo", "R000001", {"title": "ours"}, "run-ours")
     assert doc.title == "theirs" and doc.listing == first.listing
     assert len(ledger.documents("demo")) == 1
+
+
+# -- two writers, one document -------------------------------------------------------------
+
+
+def race(*writers: Callable[[], Document]) -> tuple[list[Document], list[LedgerError]]:
+    """Run the writers at the same moment, each on its own thread; what each got."""
+    barrier = threading.Barrier(len(writers))
+    won: list[Document] = []
+    lost: list[LedgerError] = []
+
+    def go(write: Callable[[], Document]) -> None:
+        barrier.wait()
+        try:
+            won.append(write())
+        except LedgerError as exc:
+            lost.append(exc)
+
+    threads = [threading.Thread(target=go, args=(w,)) for w in writers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    return won, lost
+
+
+@pytest.mark.parametrize("round_", range(5))
+def test_two_ledgers_never_both_take_one_document(ledger: Ledger, round_: int) -> None:
+    """Two processes' sessions (two Ledger objects on one database) holding the same
+    snapshot both try the same step: exactly one lands, the other is told."""
+    other = Ledger(ledger.url, ledger._clock)
+    try:
+        key = f"R{round_}"
+        doc = ledger.record_listed("demo", key, ROW, "run-1")
+        won, lost = race(lambda: ledger.count_attempt(doc), lambda: other.count_attempt(doc))
+        assert len(won) == 1 and len(lost) == 1 and "changed under us" in str(lost[0])
+        taken = won[0]
+        assert taken.attempts == 1 and ledger.get("demo", key) == taken
+
+        def download(on: Ledger) -> Callable[[], Document]:
+            return lambda: on.advance(
+                taken, State.DOWNLOADED, "run-x", sha256="ab" * 32, size=1, staged_path="/x"
+            )
+
+        won, lost = race(download(ledger), download(other))
+        assert len(won) == 1 and len(lost) == 1 and "changed under us" in str(lost[0])
+    finally:
+        other.close()
+
+
+def test_a_state_that_repeats_is_still_taken_once(ledger: Ledger) -> None:
+    """downloaded → downloaded leaves the state as it was: the attempt tells them apart."""
+    doc = ledger.count_attempt(downloaded(ledger))
+    ledger.count_attempt(doc)  # another run took it meanwhile
+    with pytest.raises(LedgerError, match="changed under us"):
+        ledger.advance(doc, State.DOWNLOADED, "run-2", sha256="cd" * 32, size=2, staged_path="/y")
+
+
+def test_a_stale_attempt_count_is_refused(ledger: Ledger) -> None:
+    doc = ledger.record_listed("demo", "R000001", ROW, "run-1")
+    ledger.count_attempt(doc)
+    with pytest.raises(LedgerError, match="changed under us"):
+        ledger.count_attempt(doc)
+    assert (ledger.get("demo", "R000001") or doc).attempts == 1
+
+
+def test_a_run_is_finished_once(ledger: Ledger) -> None:
+    ledger.start_run(
+        run_id="demo-1",
+        recipe="demo",
+        recipe_digest="d" * 64,
+        host="h",
+        user="u",
+        bot_version="0.1.0",
+        log_path="/logs/runs/demo-1.jsonl",
+    )
+    assert ledger.close_interrupted_runs("demo", current_run="demo-2") == ["demo-1"]
+    with pytest.raises(LedgerError, match="not open .*'interrupted'"):
+        ledger.finish_run("demo-1", "ok", {})  # declared dead meanwhile: not overwritten
+    assert [r["outcome"] for r in ledger.runs("demo")] == ["interrupted"]
+    assert ledger.close_interrupted_runs("demo", current_run="demo-2") == []
+
+
+def test_release_and_reopen_are_compare_and_set(ledger: Ledger) -> None:
+    held = ledger.advance(
+        ledger.count_attempt(downloaded(ledger)),
+        State.FAILED,
+        "run-1",
+        last_error="refused",
+        failure_kind=FailureKind.BUSINESS,
+        failed_stage=State.DOWNLOADED,
+        failed_recipe_digest="d1",
+    )
+    assert ledger.release_held("demo", ["R000001", "nope"]) == ["R000001"]
+    released = ledger.get("demo", "R000001")
+    assert released is not None and released.failed_recipe_digest is None
+    assert released.state is State.FAILED and released.attempts == held.attempts
+    with pytest.raises(LedgerError, match="not confirmed"):
+        ledger.reopen(released, "review-1")

@@ -193,6 +193,9 @@ class Ledger:
                 documents.c.recipe == doc.recipe,
                 documents.c.source_key == doc.source_key,
                 documents.c.state == doc.state.value,
+                # Attempts too: a state can repeat (downloaded → downloaded), an attempt
+                # cannot, so two runs holding one snapshot never both write.
+                documents.c.attempts == doc.attempts,
                 # A reopen expects the archive id it saw: the same item, not a later one.
                 documents.c.archive_id.is_(None)
                 if doc.archive_id is None
@@ -203,7 +206,7 @@ class Ledger:
         if result.rowcount != 1:
             raise LedgerError(
                 f"document {doc.source_key!r} of recipe {doc.recipe!r} changed under us "
-                f"(expected state {doc.state})"
+                f"(expected state {doc.state}, attempt {doc.attempts})"
             )
 
     def recaptures(self, recipe: str) -> list[Document]:
@@ -221,13 +224,12 @@ class Ledger:
             return [Document.from_row(r) for r in conn.execute(query).mappings()]
 
     def count_attempt(self, doc: Document) -> Document:
-        """Record that one more attempt at this document has started."""
+        """Record that one more attempt at this document has started: the moment a run
+        takes it. Compare-and-set like every change, so of two runs holding the same
+        snapshot only one takes it; the other gets ``LedgerError``."""
+        values = {"attempts": doc.attempts + 1, "updated_at": self._clock()}
         with self.engine.begin() as conn:
-            conn.execute(
-                update(documents)
-                .where(documents.c.recipe == doc.recipe, documents.c.source_key == doc.source_key)
-                .values(attempts=documents.c.attempts + 1, updated_at=self._clock())
-            )
+            self._compare_and_set(conn, doc, values)
             found = self._fetch(conn, doc.recipe, doc.source_key)
         assert found is not None
         return found
@@ -303,35 +305,43 @@ class Ledger:
             conn.execute(insert(runs).values(started_at=self._clock(), **values))
 
     def finish_run(self, run_id: str, outcome: str, counts: dict[str, int]) -> None:
+        """Close a run that is still open; one closed already (by another process that
+        took it for dead) is refused rather than overwritten."""
         with self.engine.begin() as conn:
-            conn.execute(
+            result = conn.execute(
                 update(runs)
-                .where(runs.c.run_id == run_id)
+                .where(runs.c.run_id == run_id, *_open_run())
                 .values(ended_at=self._clock(), outcome=outcome, counts=json.dumps(counts))
             )
+            if result.rowcount != 1:
+                found = conn.execute(select(runs.c.outcome).where(runs.c.run_id == run_id))
+                raise LedgerError(
+                    f"run {run_id} changed under us: it is not open "
+                    f"(outcome {found.scalar_one_or_none()!r}), so it was not closed as {outcome}"
+                )
 
     def close_interrupted_runs(self, recipe: str, current_run: str) -> list[str]:
         """Runs of ``recipe`` that never finished (killed): mark them, return their ids.
 
-        Called while holding the recipe's lock, so none of them can still be running.
+        Called while holding the recipe's lock, so none of them can still be running
+        on this machine. Each is marked only if it is still open.
         """
+        closed = []
         with self.engine.begin() as conn:
-            stale = [
-                r.run_id
-                for r in conn.execute(
-                    select(runs.c.run_id).where(
-                        runs.c.recipe == recipe,
-                        runs.c.ended_at.is_(None),
-                        runs.c.outcome.is_(None),
-                        runs.c.run_id != current_run,
-                    )
+            stale = conn.execute(
+                select(runs.c.run_id).where(
+                    runs.c.recipe == recipe, runs.c.run_id != current_run, *_open_run()
                 )
-            ]
-            if stale:
-                conn.execute(
-                    update(runs).where(runs.c.run_id.in_(stale)).values(outcome="interrupted")
+            ).scalars()
+            for run_id in list(stale):
+                result = conn.execute(
+                    update(runs)
+                    .where(runs.c.run_id == run_id, *_open_run())
+                    .values(outcome="interrupted")
                 )
-        return stale
+                if result.rowcount == 1:
+                    closed.append(run_id)
+        return closed
 
     def runs(self, recipe: str | None = None) -> Iterator[RowMapping]:
         query = select(runs).order_by(runs.c.started_at)
@@ -435,3 +445,8 @@ def _encode(fields: dict[str, Any]) -> dict[str, Any]:
         if isinstance(value, StrEnum):
             values[name] = value.value
     return values
+
+
+def _open_run() -> tuple[Any, ...]:
+    """A run neither finished nor marked interrupted."""
+    return (runs.c.ended_at.is_(None), runs.c.outcome.is_(None))
