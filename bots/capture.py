@@ -245,6 +245,9 @@ class Capture:
             lock.release()
 
     def _run_locked(self, lock: RecipeLock) -> RunSummary:
+        # First: a ledger this code cannot use (newer, unreachable) stops the run before
+        # it has a log to leave unfinished. A run writes, so it upgrades an older one.
+        self._ledger = ledger = Ledger.open(self.settings.ledger_url, self.clock)
         self._log = log = RunLog(
             self.log_path,
             run_id=self.run_id,
@@ -253,7 +256,6 @@ class Capture:
             clock=self.clock,
         )
         summary = RunSummary(self.run_id, self.recipe.recipe, self.log_path)
-        self._ledger = ledger = Ledger(self.settings.ledger_url, self.clock)
         ledger.start_run(
             run_id=self.run_id,
             recipe=self.recipe.recipe,

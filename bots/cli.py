@@ -6,6 +6,8 @@ already running; 130/143 stopped by Ctrl-C/SIGTERM after finishing the current d
 ``logs verify``: 0 the run logs are intact, 1 something was edited, cut, removed or forged.
 ``reconcile``: 0 the batch closes, 1 it does not. ``apply-review``: 0 every action applied
 or already in effect, 1 some refused. ``audit``: 0 written with the logs intact, 1 not intact.
+A ledger newer than this code: exit 2 from every command; an older one is upgraded by the
+commands that write and refused, with what to run, by those that only read (exit 2).
 """
 
 from __future__ import annotations
@@ -191,7 +193,7 @@ def retry(
     """
     loaded = load_recipe(_resolve_recipe(recipe))
     settings = Settings.from_env(os.environ, logs_dir=logs_dir, ledger_url=ledger_url)
-    ledger = Ledger(settings.ledger_url, local_now)
+    ledger = Ledger.open(settings.ledger_url, local_now)
     try:
         released = ledger.release_held(loaded.name, list(keys))
     finally:
@@ -287,7 +289,7 @@ def export_bag_command(
     if (run_id is None) == (since is None):
         raise UsageError("say which documents to bag: --run RUN_ID or --since DATE (one of them)")
     settings = Settings.from_env(os.environ, logs_dir=logs_dir, ledger_url=ledger_url)
-    ledger = Ledger(settings.ledger_url, local_now)
+    ledger = Ledger.open(settings.ledger_url, local_now, migrate=False)
     try:
         when = since.astimezone() if since is not None else None
         documents = ledger.captured(run_id=run_id, since=when, recipe=recipe_name)
@@ -404,7 +406,7 @@ def apply_review(workbook: Path, logs_dir: Path | None, ledger_url: str | None) 
         _out(f"{workbook}: no actions in the 处理 Action column: nothing to apply")
         return
     settings = Settings.from_env(os.environ, logs_dir=logs_dir, ledger_url=ledger_url)
-    ledger = Ledger(settings.ledger_url, local_now)
+    ledger = Ledger.open(settings.ledger_url, local_now)
     try:
         review = Review(
             ledger,
@@ -464,7 +466,7 @@ def audit_command(
 
     settings = Settings.from_env(os.environ, logs_dir=logs_dir, ledger_url=ledger_url)
     path = out or settings.logs_dir / "audit" / f"audit-{since:%Y%m%d}.html"
-    ledger = Ledger(settings.ledger_url, local_now)
+    ledger = Ledger.open(settings.ledger_url, local_now, migrate=False)
     try:
         report = collect(
             ledger,
@@ -483,6 +485,36 @@ def audit_command(
     if not report.logs.ok:
         _err(f"TAMPERED: {report.logs.problems[0]}")
         sys.exit(1)
+
+
+@main.group("ledger")
+def ledger_group() -> None:
+    """Look after the ledger itself."""
+
+
+@ledger_group.command("upgrade")
+@logs_option
+@ledger_option
+@_guard
+def ledger_upgrade(logs_dir: Path | None, ledger_url: str | None) -> None:
+    """Bring the ledger's schema up to this version of rpa-fleet.
+
+    Every command that writes (run, inventory, retry, reconcile, apply-review) does it
+    first anyway; audit and export-bag only read, and ask for this when the ledger is
+    behind. Safe to run while other processes use the ledger. Exit 2 when the ledger is
+    newer than this rpa-fleet.
+    """
+    settings = Settings.from_env(os.environ, logs_dir=logs_dir, ledger_url=ledger_url)
+    ledger = Ledger(settings.ledger_url, local_now)
+    try:
+        done = ledger.upgrade()
+    finally:
+        ledger.close()
+    name = ledger.engine.url.render_as_string(hide_password=True)
+    if done.before == done.after:
+        _out(f"ledger {name}: at version {done.after} already; nothing to do")
+    else:
+        _out(f"ledger {name}: upgraded from version {done.before} to {done.after}")
 
 
 @main.group("logs")

@@ -3,18 +3,30 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
-from pathlib import Path
+from collections.abc import Callable, Iterator
 
 import pytest
 
-from bots.ledger import Document, FailureKind, Ledger, LedgerError, State
+from bots.ledger import (
+    LATEST,
+    Document,
+    FailureKind,
+    Ledger,
+    LedgerError,
+    LedgerVersionError,
+    State,
+)
 from tests.conftest import FrozenClock
 
 
 @pytest.fixture
-def ledger(tmp_path: Path, clock: FrozenClock) -> Ledger:
-    return Ledger(f"sqlite:///{tmp_path / 'ledger.sqlite3'}", clock)
+def ledger(ledger_url: str, clock: FrozenClock) -> Iterator[Ledger]:
+    """A ledger on SQLite, and on PostgreSQL when FLEET_TEST_DATABASE_URL names one."""
+    opened = Ledger.open(ledger_url, clock)
+    try:
+        yield opened
+    finally:
+        opened.close()
 
 
 ROW = {"id": "R000001", "title": "2025年1月月度财务报表"}
@@ -164,16 +176,26 @@ def test_interrupted_runs_are_closed(ledger: Ledger) -> None:
     assert outcomes == {"demo-1": "interrupted", "demo-2": None}
 
 
-def test_an_older_ledger_gains_new_columns(tmp_path: Path, clock: FrozenClock) -> None:
-    import sqlite3
-
-    path = tmp_path / "old.sqlite3"
-    Ledger(f"sqlite:///{path}", clock).close()
-    with sqlite3.connect(path) as db:  # as version 0.1 wrote it: no failure columns
-        db.execute("ALTER TABLE documents DROP COLUMN failure_kind")
-    reopened = Ledger(f"sqlite:///{path}", clock)
-    doc = reopened.record_listed("demo", "R1", ROW, "run-1")
-    assert fail(reopened, doc).failure_kind is FailureKind.SYSTEM
+def test_an_older_ledger_gains_new_columns(ledger_url: str, clock: FrozenClock) -> None:
+    """A ledger from before versions (tables, no ledger_version) is recognised as such
+    and upgraded, keeping what it holds."""
+    old = Ledger.open(ledger_url, clock)
+    downloaded(old)
+    with old.engine.begin() as conn:  # as version 0.1 wrote it: no failure columns
+        conn.exec_driver_sql("DROP TABLE ledger_version")
+        conn.exec_driver_sql("ALTER TABLE documents DROP COLUMN failure_kind")
+    old.close()
+    with pytest.raises(LedgerVersionError, match="older rpa-fleet .*runner.py ledger upgrade"):
+        Ledger.open(ledger_url, clock, migrate=False)
+    reopened = Ledger.open(ledger_url, clock)
+    try:
+        assert reopened.version() == LATEST
+        kept = reopened.get("demo", "R000001")
+        assert kept is not None and kept.state is State.DOWNLOADED and kept.failure_kind is None
+        doc = reopened.record_listed("demo", "R1", ROW, "run-1")
+        assert fail(reopened, doc).failure_kind is FailureKind.SYSTEM
+    finally:
+        reopened.close()
 
 
 def test_attempts_are_counted(ledger: Ledger) -> None:
@@ -182,12 +204,13 @@ def test_attempts_are_counted(ledger: Ledger) -> None:
     assert doc.attempts == 2
 
 
-def test_ledger_survives_reopening(tmp_path: Path, clock: FrozenClock) -> None:
-    url = f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
-    first = Ledger(url, clock)
+def test_ledger_survives_reopening(ledger_url: str, clock: FrozenClock) -> None:
+    first = Ledger.open(ledger_url, clock)
     downloaded(first)
     first.close()
-    again = Ledger(url, clock).get("demo", "R000001")
+    reader = Ledger.open(ledger_url, clock, migrate=False)
+    again = reader.get("demo", "R000001")
+    reader.close()
     assert again is not None and again.state is State.DOWNLOADED and again.listing == ROW
 
 

@@ -14,66 +14,56 @@ from typing import Any
 
 from sqlalchemy import (
     Engine,
-    create_engine,
-    event,
     func,
     insert,
-    inspect,
     select,
     update,
 )
 from sqlalchemy.engine import Connection, RowMapping
 from sqlalchemy.exc import IntegrityError
 
-from . import states
-from .schema import checks, documents, events, inventory, metadata, reviews, runs, sightings
+from . import migrations, states
+from .engine import connect
+from .schema import checks, documents, events, inventory, reviews, runs, sightings
 from .states import Document, LedgerError, State, Transition
 
 
-def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
-    # WAL lets a reader (reconciliation, a person with sqlite3) look while a run writes;
-    # the busy timeout makes a second writer wait instead of failing at once.
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=FULL")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.close()
-    # pysqlite's own transaction handling breaks SAVEPOINT; SQLAlchemy's documented
-    # remedy is to switch it off and emit BEGIN ourselves (see _sqlite_begin).
-    dbapi_connection.isolation_level = None
-
-
-def _sqlite_begin(conn: Connection) -> None:
-    # IMMEDIATE takes the write lock up front: a transaction that reads and then writes
-    # cannot fail half-way with SQLITE_BUSY when another writer got there first.
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
-
-
 class Ledger:
-    """Read and advance documents and runs. ``clock`` returns an aware datetime."""
+    """Read and advance documents and runs. ``clock`` returns an aware datetime.
+
+    Making one connects to nothing and changes nothing: use ``Ledger.open``, which
+    upgrades the schema (writers) or checks it is current (readers).
+    """
 
     def __init__(self, url: str, clock: Callable[[], datetime]) -> None:
         self.url = url
         self._clock = clock
-        self.engine: Engine = create_engine(url, future=True)
-        if self.engine.dialect.name == "sqlite":
-            event.listen(self.engine, "connect", _sqlite_connect)
-            event.listen(self.engine, "begin", _sqlite_begin)
-        metadata.create_all(self.engine)
-        self._add_missing_columns()
+        self.engine: Engine = connect(url)
 
-    def _add_missing_columns(self) -> None:
-        """Ledgers written by an older version gain the newer (nullable) columns."""
-        with self.engine.begin() as conn:
-            inspector = inspect(conn)  # on this connection: a second one would wait for our lock
-            for table in (documents, runs, checks, events, inventory, sightings, reviews):
-                present = {c["name"] for c in inspector.get_columns(table.name)}
-                for column in table.columns:
-                    if column.name not in present and column.nullable:
-                        kind = column.type.compile(dialect=self.engine.dialect)
-                        conn.exec_driver_sql(
-                            f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'
-                        )
+    @classmethod
+    def open(cls, url: str, clock: Callable[[], datetime], *, migrate: bool = True) -> Ledger:
+        """The ledger at ``url``, ready to use. ``migrate``: bring its schema up to date
+        first (commands that write); otherwise refuse one that is behind, saying what to
+        run (commands that only read). Either way one newer than this code is refused
+        (``migrations.LedgerVersionError``, exit 2)."""
+        ledger = cls(url, clock)
+        try:
+            if migrate:
+                ledger.upgrade()
+            else:
+                migrations.check(ledger.engine)
+        except BaseException:
+            ledger.close()
+            raise
+        return ledger
+
+    def upgrade(self) -> migrations.Upgrade:
+        """Bring the schema up to date (see ``migrations.upgrade``)."""
+        return migrations.upgrade(self.engine)
+
+    def version(self) -> int:
+        """The schema's version; 0 before the first upgrade (or before versions)."""
+        return migrations.current_version(self.engine)
 
     def close(self) -> None:
         self.engine.dispose()
