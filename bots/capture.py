@@ -247,7 +247,9 @@ class Capture:
     def _run_locked(self, lock: RecipeLock) -> RunSummary:
         # First: a ledger this code cannot use (newer, unreachable) stops the run before
         # it has a log to leave unfinished. A run writes, so it upgrades an older one.
-        self._ledger = ledger = Ledger.open(self.settings.ledger_url, self.clock)
+        self._ledger = ledger = Ledger.open(
+            self.settings.ledger_url, self.clock, staging_root=self.settings.staging_root
+        )
         self._log = log = RunLog(
             self.log_path,
             run_id=self.run_id,

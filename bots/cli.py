@@ -193,7 +193,7 @@ def retry(
     """
     loaded = load_recipe(_resolve_recipe(recipe))
     settings = Settings.from_env(os.environ, logs_dir=logs_dir, ledger_url=ledger_url)
-    ledger = Ledger.open(settings.ledger_url, local_now)
+    ledger = Ledger.open(settings.ledger_url, local_now, staging_root=settings.staging_root)
     try:
         released = ledger.release_held(loaded.name, list(keys))
     finally:
@@ -289,7 +289,9 @@ def export_bag_command(
     if (run_id is None) == (since is None):
         raise UsageError("say which documents to bag: --run RUN_ID or --since DATE (one of them)")
     settings = Settings.from_env(os.environ, logs_dir=logs_dir, ledger_url=ledger_url)
-    ledger = Ledger.open(settings.ledger_url, local_now, migrate=False)
+    ledger = Ledger.open(
+        settings.ledger_url, local_now, staging_root=settings.staging_root, migrate=False
+    )
     try:
         when = since.astimezone() if since is not None else None
         documents = ledger.captured(run_id=run_id, since=when, recipe=recipe_name)
@@ -406,7 +408,7 @@ def apply_review(workbook: Path, logs_dir: Path | None, ledger_url: str | None) 
         _out(f"{workbook}: no actions in the 处理 Action column: nothing to apply")
         return
     settings = Settings.from_env(os.environ, logs_dir=logs_dir, ledger_url=ledger_url)
-    ledger = Ledger.open(settings.ledger_url, local_now)
+    ledger = Ledger.open(settings.ledger_url, local_now, staging_root=settings.staging_root)
     try:
         review = Review(
             ledger,
@@ -466,7 +468,9 @@ def audit_command(
 
     settings = Settings.from_env(os.environ, logs_dir=logs_dir, ledger_url=ledger_url)
     path = out or settings.logs_dir / "audit" / f"audit-{since:%Y%m%d}.html"
-    ledger = Ledger.open(settings.ledger_url, local_now, migrate=False)
+    ledger = Ledger.open(
+        settings.ledger_url, local_now, staging_root=settings.staging_root, migrate=False
+    )
     try:
         report = collect(
             ledger,
@@ -505,7 +509,7 @@ def ledger_upgrade(logs_dir: Path | None, ledger_url: str | None) -> None:
     newer than this rpa-fleet.
     """
     settings = Settings.from_env(os.environ, logs_dir=logs_dir, ledger_url=ledger_url)
-    ledger = Ledger(settings.ledger_url, local_now)
+    ledger = Ledger(settings.ledger_url, local_now, staging_root=settings.staging_root)
     try:
         done = ledger.upgrade()
     finally:

@@ -128,7 +128,9 @@ def page() -> Iterator[Page]:
 
 def evidence(tmp_path: Path) -> Evidence:
     clock = lambda: dt.datetime(2026, 11, 21, 2, 0, tzinfo=dt.UTC)  # noqa: E731
-    ledger = Ledger.open(f"sqlite:///{tmp_path / 'ledger.db'}", clock)
+    ledger = Ledger.open(
+        f"sqlite:///{tmp_path / 'ledger.db'}", clock, staging_root=tmp_path / "staging"
+    )
     log = RunLog(tmp_path / "run.jsonl", run_id="r1", recipe="t", redactor=Redactor(), clock=clock)
     return Evidence(ledger, log, run_id="r1", recipe="t", directory=tmp_path / "ev", clock=clock)
 

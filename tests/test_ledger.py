@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
+from sqlalchemy import select, update
 
 from bots.ledger import (
     LATEST,
@@ -15,14 +17,16 @@ from bots.ledger import (
     LedgerError,
     LedgerVersionError,
     State,
+    migrations,
 )
+from bots.ledger.schema import documents
 from tests.conftest import FrozenClock
 
 
 @pytest.fixture
 def ledger(ledger_url: str, clock: FrozenClock) -> Iterator[Ledger]:
     """A ledger on SQLite, and on PostgreSQL when FLEET_TEST_DATABASE_URL names one."""
-    opened = Ledger.open(ledger_url, clock)
+    opened = Ledger.open(ledger_url, clock, staging_root=STAGING)
     try:
         yield opened
     finally:
@@ -30,6 +34,8 @@ def ledger(ledger_url: str, clock: FrozenClock) -> Iterator[Ledger]:
 
 
 ROW = {"id": "R000001", "title": "2025年1月月度财务报表"}
+STAGING = Path("/srv/rpa-fleet/logs/staging")  # only ever joined, never touched
+STAGED = str(STAGING / "demo" / "R000001" / "x.pdf")
 
 
 def downloaded(ledger: Ledger):  # type: ignore[no-untyped-def]
@@ -40,7 +46,7 @@ def downloaded(ledger: Ledger):  # type: ignore[no-untyped-def]
         "run-1",
         sha256="ab" * 32,
         size=10,
-        staged_path="/x",
+        staged_path=STAGED,
         filename="x.pdf",
     )
 
@@ -130,7 +136,13 @@ def test_stale_document_cannot_advance(ledger: Ledger) -> None:
     fail(ledger, doc)
     with pytest.raises(LedgerError, match="changed under us"):
         ledger.advance(
-            doc, State.DOWNLOADED, "run-2", sha256="ab" * 32, size=1, staged_path="/x", filename="x"
+            doc,
+            State.DOWNLOADED,
+            "run-2",
+            sha256="ab" * 32,
+            size=1,
+            staged_path=STAGED,
+            filename="x",
         )
 
 
@@ -179,15 +191,15 @@ def test_interrupted_runs_are_closed(ledger: Ledger) -> None:
 def test_an_older_ledger_gains_new_columns(ledger_url: str, clock: FrozenClock) -> None:
     """A ledger from before versions (tables, no ledger_version) is recognised as such
     and upgraded, keeping what it holds."""
-    old = Ledger.open(ledger_url, clock)
+    old = Ledger.open(ledger_url, clock, staging_root=STAGING)
     downloaded(old)
     with old.engine.begin() as conn:  # as version 0.1 wrote it: no failure columns
         conn.exec_driver_sql("DROP TABLE ledger_version")
         conn.exec_driver_sql("ALTER TABLE documents DROP COLUMN failure_kind")
     old.close()
     with pytest.raises(LedgerVersionError, match="older rpa-fleet .*runner.py ledger upgrade"):
-        Ledger.open(ledger_url, clock, migrate=False)
-    reopened = Ledger.open(ledger_url, clock)
+        Ledger.open(ledger_url, clock, staging_root=STAGING, migrate=False)
+    reopened = Ledger.open(ledger_url, clock, staging_root=STAGING)
     try:
         assert reopened.version() == LATEST
         kept = reopened.get("demo", "R000001")
@@ -205,10 +217,10 @@ def test_attempts_are_counted(ledger: Ledger) -> None:
 
 
 def test_ledger_survives_reopening(ledger_url: str, clock: FrozenClock) -> None:
-    first = Ledger.open(ledger_url, clock)
+    first = Ledger.open(ledger_url, clock, staging_root=STAGING)
     downloaded(first)
     first.close()
-    reader = Ledger.open(ledger_url, clock, migrate=False)
+    reader = Ledger.open(ledger_url, clock, staging_root=STAGING, migrate=False)
     again = reader.get("demo", "R000001")
     reader.close()
     assert again is not None and again.state is State.DOWNLOADED and again.listing == ROW
@@ -233,18 +245,18 @@ def test_a_concurrent_listing_of_the_same_key_is_absorbed(
     ledger: Ledger, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Between our read and our insert another writer listed the key: theirs stands."""
-    other = Ledger(ledger.url, lambda: ledger._clock())
+    other = Ledger(ledger.url, lambda: ledger._clock(), staging_root=STAGING)
     real_fetch = Ledger._fetch
     calls = {"n": 0}
 
-    def fetch_racing(conn, recipe, key):  # type: ignore[no-untyped-def]
+    def fetch_racing(self, conn, recipe, key):  # type: ignore[no-untyped-def]
         calls["n"] += 1
         if calls["n"] == 1:  # our first look: nothing yet, then the other writer inserts
             return None
-        return real_fetch(conn, recipe, key)
+        return real_fetch(self, conn, recipe, key)
 
     first = other.record_listed("demo", "R000001", {"title": "theirs"}, "run-other")
-    monkeypatch.setattr(Ledger, "_fetch", staticmethod(fetch_racing))
+    monkeypatch.setattr(Ledger, "_fetch", fetch_racing)
     doc = ledger.record_listed("demo", "R000001", {"title": "ours"}, "run-ours")
     assert doc.title == "theirs" and doc.listing == first.listing
     assert len(ledger.documents("demo")) == 1
@@ -278,7 +290,7 @@ def race(*writers: Callable[[], Document]) -> tuple[list[Document], list[LedgerE
 def test_two_ledgers_never_both_take_one_document(ledger: Ledger, round_: int) -> None:
     """Two processes' sessions (two Ledger objects on one database) holding the same
     snapshot both try the same step: exactly one lands, the other is told."""
-    other = Ledger(ledger.url, ledger._clock)
+    other = Ledger(ledger.url, ledger._clock, staging_root=STAGING)
     try:
         key = f"R{round_}"
         doc = ledger.record_listed("demo", key, ROW, "run-1")
@@ -289,7 +301,7 @@ def test_two_ledgers_never_both_take_one_document(ledger: Ledger, round_: int) -
 
         def download(on: Ledger) -> Callable[[], Document]:
             return lambda: on.advance(
-                taken, State.DOWNLOADED, "run-x", sha256="ab" * 32, size=1, staged_path="/x"
+                taken, State.DOWNLOADED, "run-x", sha256="ab" * 32, size=1, staged_path=STAGED
             )
 
         won, lost = race(download(ledger), download(other))
@@ -303,7 +315,7 @@ def test_a_state_that_repeats_is_still_taken_once(ledger: Ledger) -> None:
     doc = ledger.count_attempt(downloaded(ledger))
     ledger.count_attempt(doc)  # another run took it meanwhile
     with pytest.raises(LedgerError, match="changed under us"):
-        ledger.advance(doc, State.DOWNLOADED, "run-2", sha256="cd" * 32, size=2, staged_path="/y")
+        ledger.advance(doc, State.DOWNLOADED, "run-2", sha256="cd" * 32, size=2, staged_path=STAGED)
 
 
 def test_a_stale_attempt_count_is_refused(ledger: Ledger) -> None:
@@ -347,3 +359,79 @@ def test_release_and_reopen_are_compare_and_set(ledger: Ledger) -> None:
     assert released.state is State.FAILED and released.attempts == held.attempts
     with pytest.raises(LedgerError, match="not confirmed"):
         ledger.reopen(released, "review-1")
+
+
+# -- staged files, relative to the staging root ---------------------------------------------
+
+
+def stored_staged_path(ledger: Ledger, key: str) -> str | None:
+    with ledger.engine.connect() as conn:
+        found = conn.execute(
+            select(documents.c.staged_path).where(documents.c.source_key == key)
+        ).scalar_one()
+    return found
+
+
+def test_staged_paths_are_stored_relative_to_the_staging_root(ledger: Ledger) -> None:
+    doc = downloaded(ledger)
+    assert doc.staged_path == STAGED  # callers see this machine's absolute path
+    assert stored_staged_path(ledger, "R000001") == "demo/R000001/x.pdf"
+
+
+def test_another_machine_finds_the_staged_file_under_its_own_root(ledger: Ledger) -> None:
+    downloaded(ledger)
+    elsewhere = Path("/data/fleet-2/staging")
+    other = Ledger(ledger.url, ledger._clock, staging_root=elsewhere)
+    try:
+        seen = other.get("demo", "R000001")
+        assert seen is not None and seen.staged_path == str(elsewhere / "demo/R000001/x.pdf")
+    finally:
+        other.close()
+
+
+@pytest.mark.parametrize(
+    "outside", ["/tmp/x.pdf", f"{STAGING}/../escaped.pdf", f"{STAGING}-2/demo/x.pdf"]
+)
+def test_a_staged_file_outside_the_root_is_refused(ledger: Ledger, outside: str) -> None:
+    doc = ledger.record_listed("demo", "R000001", ROW, "run-1")
+    with pytest.raises(LedgerError, match="outside the staging root"):
+        ledger.advance(
+            doc, State.DOWNLOADED, "run-1", sha256="ab" * 32, size=1, staged_path=outside
+        )
+    assert ledger.get("demo", "R000001") == doc
+
+
+def test_upgrading_makes_old_absolute_staged_paths_relative(
+    ledger: Ledger, clock: FrozenClock
+) -> None:
+    """Rows from before step 3 hold absolute paths: those under this machine's root become
+    relative; one elsewhere (another machine's) is kept, and read as it is."""
+    under = ledger.advance(
+        ledger.record_listed("demo", "R1", ROW, "run-1"),
+        State.DOWNLOADED,
+        "run-1",
+        sha256="ab" * 32,
+        size=1,
+        staged_path=str(STAGING / "demo" / "R1" / "a.pdf"),
+    )
+    downloaded(ledger)
+    with ledger.engine.begin() as conn:  # as the bot wrote them before step 3
+        conn.execute(
+            update(documents)
+            .where(documents.c.source_key == "R1")
+            .values(staged_path=str(STAGING / "demo" / "R1" / "a.pdf"))
+        )
+        conn.execute(
+            update(documents)
+            .where(documents.c.source_key == "R000001")
+            .values(staged_path="/elsewhere/staging/demo/R000001/x.pdf")
+        )
+        conn.execute(
+            migrations.ledger_version.delete().where(migrations.ledger_version.c.version >= 3)
+        )
+    assert ledger.upgrade().before == 2
+    assert stored_staged_path(ledger, "R1") == "demo/R1/a.pdf"
+    assert stored_staged_path(ledger, "R000001") == "/elsewhere/staging/demo/R000001/x.pdf"
+    assert ledger.get("demo", "R1") == under
+    kept = ledger.get("demo", "R000001")
+    assert kept is not None and kept.staged_path == "/elsewhere/staging/demo/R000001/x.pdf"

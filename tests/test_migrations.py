@@ -17,6 +17,8 @@ from bots.errors import EXIT_USAGE
 from bots.ledger import LATEST, Ledger, LedgerVersionError, Upgrade, migrations
 from tests.conftest import FrozenClock
 
+STAGING = Path("/srv/rpa-fleet/logs/staging")  # only ever joined, never touched
+
 
 def versions(ledger: Ledger) -> list[int]:
     with ledger.engine.connect() as conn:
@@ -30,7 +32,7 @@ def tables(ledger: Ledger) -> set[str]:
 
 
 def test_making_a_ledger_creates_nothing(ledger_url: str, clock: FrozenClock) -> None:
-    ledger = Ledger(ledger_url, clock)
+    ledger = Ledger(ledger_url, clock, staging_root=STAGING)
     try:
         assert ledger.version() == 0 and tables(ledger) == set()
     finally:
@@ -38,7 +40,7 @@ def test_making_a_ledger_creates_nothing(ledger_url: str, clock: FrozenClock) ->
 
 
 def test_open_creates_the_schema_once(ledger_url: str, clock: FrozenClock) -> None:
-    ledger = Ledger.open(ledger_url, clock)
+    ledger = Ledger.open(ledger_url, clock, staging_root=STAGING)
     try:
         assert ledger.version() == LATEST
         assert versions(ledger) == list(range(1, LATEST + 1))
@@ -51,24 +53,24 @@ def test_open_creates_the_schema_once(ledger_url: str, clock: FrozenClock) -> No
 
 def test_a_reader_is_told_what_to_run(ledger_url: str, clock: FrozenClock) -> None:
     with pytest.raises(LedgerVersionError, match="is empty .*`runner.py ledger upgrade`") as e:
-        Ledger.open(ledger_url, clock, migrate=False)
+        Ledger.open(ledger_url, clock, staging_root=STAGING, migrate=False)
     assert e.value.exit_code == EXIT_USAGE
-    ledger = Ledger.open(ledger_url, clock)
+    ledger = Ledger.open(ledger_url, clock, staging_root=STAGING)
     with ledger.engine.begin() as conn:  # as if only step 1 had run
         table = migrations.ledger_version
         conn.execute(table.delete().where(table.c.version > 1))
     ledger.close()
     with pytest.raises(LedgerVersionError, match=f"is at version 1; .* reads version {LATEST}"):
-        Ledger.open(ledger_url, clock, migrate=False)
-    Ledger.open(ledger_url, clock).close()  # a writer upgrades it
-    Ledger.open(ledger_url, clock, migrate=False).close()
+        Ledger.open(ledger_url, clock, staging_root=STAGING, migrate=False)
+    Ledger.open(ledger_url, clock, staging_root=STAGING).close()  # a writer upgrades it
+    Ledger.open(ledger_url, clock, staging_root=STAGING, migrate=False).close()
 
 
 @pytest.mark.parametrize("migrate", [True, False])
 def test_a_newer_ledger_is_refused_and_left_alone(
     ledger_url: str, clock: FrozenClock, migrate: bool
 ) -> None:
-    ledger = Ledger.open(ledger_url, clock)
+    ledger = Ledger.open(ledger_url, clock, staging_root=STAGING)
     with ledger.engine.begin() as conn:
         conn.execute(
             insert(migrations.ledger_version).values(
@@ -76,7 +78,7 @@ def test_a_newer_ledger_is_refused_and_left_alone(
             )
         )
     with pytest.raises(LedgerVersionError) as refused:
-        Ledger.open(ledger_url, clock, migrate=migrate)
+        Ledger.open(ledger_url, clock, staging_root=STAGING, migrate=migrate)
     message = str(refused.value)
     assert f"version {LATEST + 1}, newer than" in message
     assert f"up to version {LATEST}" in message and "left as it is" in message
@@ -88,7 +90,7 @@ def test_a_newer_ledger_is_refused_and_left_alone(
 def test_two_processes_upgrading_at_once(ledger_url: str, clock: FrozenClock) -> None:
     """Each its own connection, all at the same moment: one upgrades, the others find it
     done; every step is applied once."""
-    ledgers = [Ledger(ledger_url, clock) for _ in range(4)]
+    ledgers = [Ledger(ledger_url, clock, staging_root=STAGING) for _ in range(4)]
     barrier = threading.Barrier(len(ledgers))
     results: list[Upgrade] = []
     errors: list[BaseException] = []
@@ -118,9 +120,9 @@ def test_two_processes_upgrading_at_once(ledger_url: str, clock: FrozenClock) ->
 def test_a_failing_step_leaves_the_ledger_as_it_was(
     ledger_url: str, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ledger = Ledger.open(ledger_url, clock)
+    ledger = Ledger.open(ledger_url, clock, staging_root=STAGING)
 
-    def half_done(conn: Connection) -> None:
+    def half_done(conn: Connection, _root: Path) -> None:
         conn.exec_driver_sql("CREATE TABLE half_done (id INTEGER)")
         raise RuntimeError("the step failed half-way")
 

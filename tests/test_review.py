@@ -65,7 +65,7 @@ def download(ledger: Ledger, key: str, n: int, **evidence: Any) -> Document:
         "cap-1",
         sha256=f"{n:064x}",
         size=1000 + n,
-        staged_path=f"/staging/{key}.pdf",
+        staged_path=str(ledger.staging_root / f"{key}.pdf"),
         filename=f"{key}.pdf",
         **evidence,
     )
@@ -186,7 +186,9 @@ def reconcile(w: World, path: Path) -> Reconciliation:
 @pytest.fixture
 def world(tmp_path: Path, clock: FrozenClock) -> Iterator[World]:
     """R1 一致, R2 缺失, R3 摘要不符, R4 检测未通过, AX0001 多余."""
-    ledger = Ledger.open(f"sqlite:///{tmp_path / 'ledger.sqlite3'}", clock)
+    ledger = Ledger.open(
+        f"sqlite:///{tmp_path / 'ledger.sqlite3'}", clock, staging_root=tmp_path / "staging"
+    )
     w = World(ledger, clock, tmp_path)
     r1, _, r3 = confirm(ledger, "R1", 1), confirm(ledger, "R2", 2), confirm(ledger, "R3", 3)
     hold(ledger, "R4", 4)

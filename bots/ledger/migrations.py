@@ -18,9 +18,11 @@ with the transaction, so a step that fails leaves the ledger at its version befo
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 from sqlalchemy import (
     Column,
@@ -35,11 +37,12 @@ from sqlalchemy import (
     inspect,
     select,
     text,
+    update,
 )
 from sqlalchemy.engine import Connection
 
 from ..errors import UsageError
-from . import schema
+from . import rows, schema
 from .engine import begins_immediate
 
 ledger_version = Table(
@@ -62,7 +65,7 @@ class LedgerVersionError(UsageError):
 class Step:
     version: int
     does: str
-    apply: Callable[[Connection], None]
+    apply: Callable[[Connection, Path], None]  # (connection, this machine's staging root)
 
 
 @dataclass(frozen=True)
@@ -73,12 +76,15 @@ class Upgrade:
     after: int
 
 
-def _create_tables(conn: Connection) -> None:
+# Each step gets the connection (in the upgrade's transaction) and this machine's root.
+
+
+def _create_tables(conn: Connection, _root: Path) -> None:
     # checkfirst: a ledger from before versions already has some of them.
     schema.metadata.create_all(conn, checkfirst=True)
 
 
-def _add_missing_columns(conn: Connection) -> None:
+def _add_missing_columns(conn: Connection, _root: Path) -> None:
     """Ledgers written before versions existed gain the columns added since (nullable).
 
     Step 1 creates the tables as ``schema`` declares them today, so a column added to
@@ -93,9 +99,25 @@ def _add_missing_columns(conn: Connection) -> None:
                 conn.exec_driver_sql(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}')
 
 
+def _relative_staged_paths(conn: Connection, root: Path) -> None:
+    """Staged paths under this machine's staging root become relative to it (see
+    ``rows``); others (another root, another machine) are kept, and read as they are."""
+    documents = schema.documents
+    found = conn.execute(
+        select(documents.c.id, documents.c.staged_path).where(documents.c.staged_path.is_not(None))
+    )
+    for row_id, stored in list(found):
+        relative = rows.relative_if_under(root, stored)
+        if relative is not None:
+            conn.execute(
+                update(documents).where(documents.c.id == row_id).values(staged_path=relative)
+            )
+
+
 STEPS: tuple[Step, ...] = (
     Step(1, "create the tables", _create_tables),
     Step(2, "add the columns ledgers from before versions lack", _add_missing_columns),
+    Step(3, "store staged paths relative to the staging root", _relative_staged_paths),
 )
 LATEST = STEPS[-1].version
 assert [s.version for s in STEPS] == list(range(1, LATEST + 1)), "steps are numbered 1, 2, ..."
@@ -128,10 +150,11 @@ def check(engine: Engine) -> int:
     return found
 
 
-def upgrade(engine: Engine) -> Upgrade:
+def upgrade(engine: Engine, staging_root: Path) -> Upgrade:
     """Bring the ledger up to ``LATEST``: idempotent, one cheap read when it is current,
     safe when several processes run it at once. ``engine`` comes from
-    ``bots.ledger.engine.connect`` (on SQLite its transactions take the write lock)."""
+    ``bots.ledger.engine.connect`` (on SQLite its transactions take the write lock);
+    ``staging_root`` is this machine's staging folder (``Ledger.staging_root``)."""
     before = current_version(engine)
     _refuse_newer(engine, before)
     if before == LATEST:
@@ -142,7 +165,7 @@ def upgrade(engine: Engine) -> Upgrade:
         ledger_version.create(conn, checkfirst=True)
         _refuse_newer(engine, before)
         for step in STEPS[before:]:
-            step.apply(conn)
+            step.apply(conn, Path(os.path.abspath(staging_root)))
             conn.execute(
                 insert(ledger_version).values(
                     version=step.version, step=step.does, applied_at=datetime.now().astimezone()

@@ -15,13 +15,10 @@ compare-and-set ``UPDATE``; capture asks ``resume_point`` and ``is_held`` what t
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
-
-from sqlalchemy.engine import RowMapping
 
 from ..errors import FleetError
 
@@ -217,28 +214,4 @@ class Document:
         """The upload may have gone through: look in the archive before uploading."""
         return self.state is State.UPLOADING or (
             self.state is State.FAILED and self.failed_stage is State.UPLOADING
-        )
-
-    @classmethod
-    def from_row(cls, row: RowMapping) -> Document:
-        return cls(
-            recipe=row["recipe"],
-            source_key=row["source_key"],
-            state=State(row["state"]),
-            title=row["title"],
-            listing=json.loads(row["listing"]),
-            filename=row["filename"],
-            staged_path=row["staged_path"],
-            sha256=row["sha256"],
-            size=row["size"],
-            item_metadata=json.loads(row["item_metadata"]) if row["item_metadata"] else None,
-            archive_id=row["archive_id"],
-            reference_code=row["reference_code"],
-            attempts=row["attempts"],
-            last_error=row["last_error"],
-            failure_kind=FailureKind(row["failure_kind"]) if row["failure_kind"] else None,
-            failed_stage=State(row["failed_stage"]) if row["failed_stage"] else None,
-            failed_recipe_digest=row["failed_recipe_digest"],
-            source_filename=row["source_filename"],
-            file_format=row["file_format"],
         )

@@ -7,9 +7,10 @@ the same document. SQLite by default; any SQLAlchemy URL (PostgreSQL) works the 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, tzinfo
-from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
@@ -22,7 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, RowMapping
 from sqlalchemy.exc import IntegrityError
 
-from . import migrations, states
+from . import migrations, rows, states
 from .engine import connect
 from .schema import checks, documents, events, inventory, reviews, runs, sightings
 from .states import Document, LedgerError, State, Transition
@@ -35,18 +36,27 @@ class Ledger:
     upgrades the schema (writers) or checks it is current (readers).
     """
 
-    def __init__(self, url: str, clock: Callable[[], datetime]) -> None:
+    def __init__(self, url: str, clock: Callable[[], datetime], *, staging_root: Path) -> None:
         self.url = url
         self._clock = clock
+        # Staged files are stored relative to it, and read back as paths under it.
+        self.staging_root = Path(os.path.abspath(staging_root))
         self.engine: Engine = connect(url)
 
     @classmethod
-    def open(cls, url: str, clock: Callable[[], datetime], *, migrate: bool = True) -> Ledger:
+    def open(
+        cls,
+        url: str,
+        clock: Callable[[], datetime],
+        *,
+        staging_root: Path,
+        migrate: bool = True,
+    ) -> Ledger:
         """The ledger at ``url``, ready to use. ``migrate``: bring its schema up to date
         first (commands that write); otherwise refuse one that is behind, saying what to
         run (commands that only read). Either way one newer than this code is refused
         (``migrations.LedgerVersionError``, exit 2)."""
-        ledger = cls(url, clock)
+        ledger = cls(url, clock, staging_root=staging_root)
         try:
             if migrate:
                 ledger.upgrade()
@@ -59,7 +69,7 @@ class Ledger:
 
     def upgrade(self) -> migrations.Upgrade:
         """Bring the schema up to date (see ``migrations.upgrade``)."""
-        return migrations.upgrade(self.engine)
+        return migrations.upgrade(self.engine, self.staging_root)
 
     def version(self) -> int:
         """The schema's version; 0 before the first upgrade (or before versions)."""
@@ -81,14 +91,14 @@ class Ledger:
                 .mappings()
                 .first()
             )
-        return Document.from_row(row) if row else None
+        return rows.document(row, self.staging_root) if row else None
 
     def documents(self, recipe: str, states: set[State] | None = None) -> list[Document]:
         query = select(documents).where(documents.c.recipe == recipe).order_by(documents.c.id)
         if states:
             query = query.where(documents.c.state.in_([s.value for s in states]))
         with self.engine.connect() as conn:
-            return [Document.from_row(r) for r in conn.execute(query).mappings()]
+            return [rows.document(r, self.staging_root) for r in conn.execute(query).mappings()]
 
     def record_listed(self, recipe: str, key: str, row: dict[str, Any], run_id: str) -> Document:
         """Add a newly listed document, or return the one already known (unchanged)."""
@@ -130,7 +140,11 @@ class Ledger:
         """Take ``doc`` through ``transition``, recording ``fields``: one compare-and-set
         ``UPDATE`` that lands only if the document is still as ``doc`` shows it."""
         transition.check(doc, fields)
-        values = {**self._effects(transition), "last_run_id": run_id, **_encode(fields)}
+        values = {
+            **self._effects(transition),
+            "last_run_id": run_id,
+            **rows.encode(fields, self.staging_root),
+        }
         with self.engine.begin() as conn:
             self._compare_and_set(conn, doc, values)
             found = self._fetch(conn, doc.recipe, doc.source_key)
@@ -211,7 +225,7 @@ class Ledger:
             .order_by(documents.c.id)
         )
         with self.engine.connect() as conn:
-            return [Document.from_row(r) for r in conn.execute(query).mappings()]
+            return [rows.document(r, self.staging_root) for r in conn.execute(query).mappings()]
 
     def count_attempt(self, doc: Document) -> Document:
         """Record that one more attempt at this document has started: the moment a run
@@ -259,7 +273,7 @@ class Ledger:
             query = query.where(documents.c.recipe == recipe)
         query = query.order_by(documents.c.confirmed_at, documents.c.id)
         with self.engine.connect() as conn:
-            return [Document.from_row(r) for r in conn.execute(query).mappings()]
+            return [rows.document(r, self.staging_root) for r in conn.execute(query).mappings()]
 
     def now(self) -> datetime:
         """The ledger clock's time: what it stamps on every row."""
@@ -277,8 +291,7 @@ class Ledger:
         zone = self.zone
         return when.replace(tzinfo=zone) if when.tzinfo is None else when.astimezone(zone)
 
-    @staticmethod
-    def _fetch(conn: Connection, recipe: str, key: str) -> Document | None:
+    def _fetch(self, conn: Connection, recipe: str, key: str) -> Document | None:
         row = (
             conn.execute(
                 select(documents).where(documents.c.recipe == recipe, documents.c.source_key == key)
@@ -286,7 +299,7 @@ class Ledger:
             .mappings()
             .first()
         )
-        return Document.from_row(row) if row else None
+        return rows.document(row, self.staging_root) if row else None
 
     # -- runs --------------------------------------------------------------------
 
@@ -424,17 +437,6 @@ class Ledger:
                     insert(inventory),
                     [{"run_id": run_id, "recipe": recipe, "taken_at": now, **i} for i in items],
                 )
-
-
-def _encode(fields: dict[str, Any]) -> dict[str, Any]:
-    """Fields as columns: item metadata as JSON, enums as their values."""
-    values = dict(fields)
-    if "item_metadata" in values:
-        values["item_metadata"] = json.dumps(values["item_metadata"], ensure_ascii=False)
-    for name, value in values.items():
-        if isinstance(value, StrEnum):
-            values[name] = value.value
-    return values
 
 
 def _open_run() -> tuple[Any, ...]:

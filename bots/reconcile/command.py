@@ -47,7 +47,7 @@ def reconcile(
     one already in the ledger). A failed inventory stops here: a workbook built on an old
     one would tell the archivist the archive holds what it may no longer hold.
     """
-    ledger = Ledger.open(settings.ledger_url, local_now)
+    ledger = Ledger.open(settings.ledger_url, local_now, staging_root=settings.staging_root)
     try:
         loaded = _recipes(ledger, recipe_paths, need_files=inventory is not None)
         if not loaded:
