@@ -514,7 +514,7 @@ def ledger_upgrade(logs_dir: Path | None, ledger_url: str | None) -> None:
         done = ledger.upgrade()
     finally:
         ledger.close()
-    name = ledger.engine.url.render_as_string(hide_password=True)
+    name = ledger.name
     if done.before == done.after:
         _out(f"ledger {name}: at version {done.after} already; nothing to do")
     else:

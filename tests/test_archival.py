@@ -18,7 +18,7 @@ from bots.archival.metadata import (
     validate,
 )
 from bots.archival.schedule import NotCovered, load_schedule
-from bots.ledger import Ledger
+from bots.ledger import Ledger, queries
 from bots.redaction import Redactor
 from bots.runlog import RunLog
 from bots.web.browser import launch
@@ -164,7 +164,6 @@ def test_event_details_reach_the_ledger_scrubbed(tmp_path: Path) -> None:
     ev.log._redactor.register("hunter2-Secret")
     ev.event("R1", EventType.CAPTURE, EventOutcome.SUCCESS, {"url": "http://x/?pw=hunter2-Secret"})
     ev.log.close("ok")
-    with ev.ledger.engine.connect() as conn:
-        [detail] = conn.exec_driver_sql("select detail from events").scalars()
+    [detail] = [event["detail"] for event in queries.table_rows(ev.ledger, "events")]
     assert "hunter2-Secret" not in detail and "http://x/?pw=" in detail
     assert "hunter2-Secret" not in (tmp_path / "run.jsonl").read_text(encoding="utf-8")

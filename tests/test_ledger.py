@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import update
 
 from bots.ledger import (
     LATEST,
@@ -18,6 +18,7 @@ from bots.ledger import (
     LedgerVersionError,
     State,
     migrations,
+    queries,
 )
 from bots.ledger.schema import documents
 from tests.conftest import FrozenClock
@@ -365,11 +366,8 @@ def test_release_and_reopen_are_compare_and_set(ledger: Ledger) -> None:
 
 
 def stored_staged_path(ledger: Ledger, key: str) -> str | None:
-    with ledger.engine.connect() as conn:
-        found = conn.execute(
-            select(documents.c.staged_path).where(documents.c.source_key == key)
-        ).scalar_one()
-    return found
+    [row] = queries.table_rows(ledger, "documents", source_key=key)
+    return row["staged_path"]  # type: ignore[no-any-return]
 
 
 def test_staged_paths_are_stored_relative_to_the_staging_root(ledger: Ledger) -> None:

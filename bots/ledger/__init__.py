@@ -1,13 +1,20 @@
 """The ledger: the truth about each document, one row per (recipe, source key).
 
-This file is the package's whole public API. ``schema`` holds the tables, ``migrations``
-their version and the steps that create and upgrade them, ``states`` the document's state
-machine (its named transitions in one table, ``states.TABLE``), ``store`` the ``Ledger``
-that reads and changes them, ``engine`` the connection set-up they share.
+This file is the package's whole public API. Inside: ``schema`` (the tables),
+``migrations`` (their version, and the ordered steps that create and upgrade them),
+``states`` (the document's state machine: named transitions in one table, where a
+document resumes, which are held), ``store`` (the ``Ledger``: every document change one
+compare-and-set transaction), ``records`` (runs, checks, events and the other records
+beside the documents), ``rows`` (documents to and from rows, staged paths relative to
+the staging root), ``engine`` (the connection set-up they share) and ``queries`` (what
+reconciliation, review and the audit read).
+
+Open one with ``Ledger.open(url, clock, staging_root=...)``: it upgrades the schema
+first, or with ``migrate=False`` only checks that it is current.
 """
 
+from . import queries, states
 from .migrations import LATEST, LedgerVersionError, Upgrade, upgrade
-from .schema import checks, documents, events, inventory, reviews, runs, sightings
 from .states import (
     Document,
     FailureKind,
@@ -20,26 +27,20 @@ from .states import (
 )
 from .store import Ledger
 
-# The tables are exported only while reconcile, review and audit still select from them.
 __all__ = [
+    "LATEST",
     "Document",
     "FailureKind",
     "Ledger",
-    "LATEST",
     "LedgerError",
     "LedgerVersionError",
     "Resume",
     "State",
     "Transition",
     "Upgrade",
-    "checks",
-    "documents",
-    "events",
-    "inventory",
     "is_held",
+    "queries",
     "resume_point",
-    "reviews",
-    "runs",
-    "sightings",
+    "states",
     "upgrade",
 ]

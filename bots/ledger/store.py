@@ -1,35 +1,33 @@
-"""The ledger's store: read and change documents and runs, each change one transaction.
+"""The ledger's store: ``Ledger``, which reads documents and changes them, each change
+one compare-and-set transaction.
 
-Each change also checks the state it starts from, so two writers can never both advance
-the same document. SQLite by default; any SQLAlchemy URL (PostgreSQL) works the same.
+Every document write expects the state, attempt count and archive id its caller saw,
+so two writers (sessions, processes, machines) holding one snapshot never both land.
+SQLite by default; any SQLAlchemy URL (PostgreSQL) works the same. The records beside
+the documents (runs, checks, events, ...) are in ``records``.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import (
-    Engine,
-    func,
-    insert,
-    select,
-    update,
-)
-from sqlalchemy.engine import Connection, RowMapping
+from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from . import migrations, rows, states
 from .engine import connect
-from .schema import checks, documents, events, inventory, reviews, runs, sightings
+from .records import Records
+from .schema import documents
 from .states import Document, LedgerError, State, Transition
 
 
-class Ledger:
+class Ledger(Records):
     """Read and advance documents and runs. ``clock`` returns an aware datetime.
 
     Making one connects to nothing and changes nothing: use ``Ledger.open``, which
@@ -70,6 +68,17 @@ class Ledger:
     def upgrade(self) -> migrations.Upgrade:
         """Bring the schema up to date (see ``migrations.upgrade``)."""
         return migrations.upgrade(self.engine, self.staging_root)
+
+    @property
+    def name(self) -> str:
+        """The ledger's URL without its password, to show."""
+        return self.engine.url.render_as_string(hide_password=True)
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
 
     def version(self) -> int:
         """The schema's version; 0 before the first upgrade (or before versions)."""
@@ -301,81 +310,6 @@ class Ledger:
         )
         return rows.document(row, self.staging_root) if row else None
 
-    # -- runs --------------------------------------------------------------------
-
-    def start_run(self, **values: Any) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(insert(runs).values(started_at=self._clock(), **values))
-
-    def finish_run(self, run_id: str, outcome: str, counts: dict[str, int]) -> None:
-        """Close a run that is still open; one closed already (by another process that
-        took it for dead) is refused rather than overwritten."""
-        with self.engine.begin() as conn:
-            result = conn.execute(
-                update(runs)
-                .where(runs.c.run_id == run_id, *_open_run())
-                .values(ended_at=self._clock(), outcome=outcome, counts=json.dumps(counts))
-            )
-            if result.rowcount != 1:
-                found = conn.execute(select(runs.c.outcome).where(runs.c.run_id == run_id))
-                raise LedgerError(
-                    f"run {run_id} changed under us: it is not open "
-                    f"(outcome {found.scalar_one_or_none()!r}), so it was not closed as {outcome}"
-                )
-
-    def close_interrupted_runs(self, recipe: str, current_run: str) -> list[str]:
-        """Runs of ``recipe`` that never finished (killed): mark them, return their ids.
-
-        Called while holding the recipe's lock, so none of them can still be running
-        on this machine. Each is marked only if it is still open.
-        """
-        closed = []
-        with self.engine.begin() as conn:
-            stale = conn.execute(
-                select(runs.c.run_id).where(
-                    runs.c.recipe == recipe, runs.c.run_id != current_run, *_open_run()
-                )
-            ).scalars()
-            for run_id in list(stale):
-                result = conn.execute(
-                    update(runs)
-                    .where(runs.c.run_id == run_id, *_open_run())
-                    .values(outcome="interrupted")
-                )
-                if result.rowcount == 1:
-                    closed.append(run_id)
-        return closed
-
-    def runs(self, recipe: str | None = None) -> Iterator[RowMapping]:
-        query = select(runs).order_by(runs.c.started_at)
-        if recipe:
-            query = query.where(runs.c.recipe == recipe)
-        with self.engine.connect() as conn:
-            yield from conn.execute(query).mappings().all()
-
-    # -- evidence ------------------------------------------------------------------
-
-    def record_checks(
-        self, recipe: str, key: str, run_id: str, results: list[dict[str, str]]
-    ) -> None:
-        """One row per check: ``property``, ``name``, ``outcome``, ``reason``."""
-        if not results:
-            return
-        now = self._clock()
-        with self.engine.begin() as conn:
-            conn.execute(
-                insert(checks),
-                [
-                    {"recipe": recipe, "source_key": key, "run_id": run_id, "checked_at": now, **r}
-                    for r in results
-                ],
-            )
-
-    def record_event(self, **values: Any) -> None:
-        """A PREMIS-style event (see bots.archival.evidence)."""
-        with self.engine.begin() as conn:
-            conn.execute(insert(events).values(**values))
-
     def holder_of_reference(self, reference_code: str, but: tuple[str, str]) -> str | None:
         """The key of another document that holds ``reference_code``, if any."""
         query = select(documents.c.recipe, documents.c.source_key).where(
@@ -396,49 +330,3 @@ class Ledger:
         )
         with self.engine.connect() as conn:
             return [code for (code,) in conn.execute(query)]
-
-    # -- listings and reviews ------------------------------------------------------------
-
-    def record_sightings(
-        self, run_id: str, recipe: str, rows: list[tuple[str, dict[str, Any]]]
-    ) -> None:
-        """What one run's listing showed: (key, row) pairs, in the order seen."""
-        if not rows:
-            return
-        now = self._clock()
-        with self.engine.begin() as conn:
-            conn.execute(
-                insert(sightings),
-                [
-                    {
-                        "run_id": run_id,
-                        "recipe": recipe,
-                        "source_key": key,
-                        "listing": json.dumps(row, ensure_ascii=False, sort_keys=True),
-                        "seen_at": now,
-                    }
-                    for key, row in rows
-                ],
-            )
-
-    def record_review(self, **values: Any) -> None:
-        """One reviewer decision (see ``reviews``); ``decided_at`` is now."""
-        with self.engine.begin() as conn:
-            conn.execute(insert(reviews).values(decided_at=self._clock(), **values))
-
-    # -- archive inventory -----------------------------------------------------------
-
-    def record_inventory(self, run_id: str, recipe: str, items: list[dict[str, Any]]) -> None:
-        """One snapshot of what the archive holds (rows: archive_id, reference_code, ...)."""
-        now = self._clock()
-        with self.engine.begin() as conn:
-            if items:
-                conn.execute(
-                    insert(inventory),
-                    [{"run_id": run_id, "recipe": recipe, "taken_at": now, **i} for i in items],
-                )
-
-
-def _open_run() -> tuple[Any, ...]:
-    """A run neither finished nor marked interrupted."""
-    return (runs.c.ended_at.is_(None), runs.c.outcome.is_(None))

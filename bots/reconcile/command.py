@@ -9,12 +9,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import select
-
 from .. import __version__
 from ..capture import RunSummary, local_now
 from ..errors import UsageError
-from ..ledger import Ledger, documents
+from ..ledger import Ledger, queries
 from ..logchain import verify
 from ..progress import Progress
 from ..recipe import LoadedRecipe, load_recipe
@@ -72,7 +70,7 @@ def reconcile(
                 "run reconcile without --no-inventory"
             )
         in_frames = set().union(*(set(p.ledger["archive_id"].dropna()) for p in parts))
-        claimed = _archive_ids(ledger) - in_frames
+        claimed = queries.archive_ids(ledger) - in_frames
     finally:
         ledger.close()
 
@@ -105,8 +103,7 @@ def _recipes(
     if paths:
         loaded = [load_recipe(p) for p in paths]
         return {r.recipe.recipe: r for r in loaded}
-    with ledger.engine.connect() as conn:
-        names = sorted(conn.execute(select(documents.c.recipe).distinct()).scalars())
+    names = queries.recipes(ledger)
     found: dict[str, LoadedRecipe | None] = {}
     for name in names:
         path = PROJECT_ROOT / "recipes" / f"{name}.yaml"
@@ -138,13 +135,3 @@ def _inputs(
         source_system=loaded.recipe.source.system if loaded else None,
         archive_system=loaded.recipe.archive.system if loaded else None,
     )
-
-
-def _archive_ids(ledger: Ledger) -> set[str]:
-    """Every archive id a ledger document holds, whatever its recipe or date."""
-    with ledger.engine.connect() as conn:
-        return set(
-            conn.execute(
-                select(documents.c.archive_id).where(documents.c.archive_id.is_not(None))
-            ).scalars()
-        )
