@@ -433,3 +433,24 @@ def test_upgrading_makes_old_absolute_staged_paths_relative(
     assert ledger.get("demo", "R1") == under
     kept = ledger.get("demo", "R000001")
     assert kept is not None and kept.staged_path == "/elsewhere/staging/demo/R000001/x.pdf"
+
+
+def test_a_file_of_several_gibibytes_is_recorded(ledger: Ledger) -> None:
+    """Sizes are 64-bit on both databases (PostgreSQL's INTEGER stops at 2 GiB)."""
+    size = 5 * (1 << 30)
+    doc = ledger.record_listed("demo", "BIG", ROW, "run-1")
+    doc = ledger.advance(doc, State.DOWNLOADED, "run-1", sha256="ab", size=size, staged_path=STAGED)
+    ledger.record_inventory("inv-1", "demo", [{"archive_id": "A1", "size": size}])
+    assert (ledger.get("demo", "BIG") or doc).size == size
+    assert [r["size"] for r in queries.table_rows(ledger, "inventory")] == [size]
+
+
+def test_an_older_postgresql_ledger_gets_64_bit_sizes(ledger: Ledger) -> None:
+    if ledger.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite's INTEGER is 64-bit already")
+    with ledger.engine.begin() as conn:  # as step 1 created it before sizes were BIGINT
+        conn.exec_driver_sql("ALTER TABLE documents ALTER COLUMN size TYPE INTEGER")
+        version = migrations.ledger_version
+        conn.execute(version.delete().where(version.c.version >= 4))
+    assert ledger.upgrade().before == 3
+    test_a_file_of_several_gibibytes_is_recorded(ledger)

@@ -25,6 +25,7 @@ from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import (
+    BigInteger,
     Column,
     DateTime,
     Engine,
@@ -114,10 +115,23 @@ def _relative_staged_paths(conn: Connection, root: Path) -> None:
             )
 
 
+def _sizes_in_64_bits(conn: Connection, _root: Path) -> None:
+    """File sizes as 64-bit integers. PostgreSQL ledgers created before had INTEGER, which
+    refuses a file of 2 GiB or more; SQLite's INTEGER is 64-bit already."""
+    if conn.dialect.name != "postgresql":
+        return
+    inspector = inspect(conn)
+    for table in (schema.documents, schema.inventory):
+        kinds = {c["name"]: c["type"] for c in inspector.get_columns(table.name)}
+        if not isinstance(kinds["size"], BigInteger):
+            conn.exec_driver_sql(f"ALTER TABLE {table.name} ALTER COLUMN size TYPE BIGINT")
+
+
 STEPS: tuple[Step, ...] = (
     Step(1, "create the tables", _create_tables),
     Step(2, "add the columns ledgers from before versions lack", _add_missing_columns),
     Step(3, "store staged paths relative to the staging root", _relative_staged_paths),
+    Step(4, "file sizes as 64-bit integers", _sizes_in_64_bits),
 )
 LATEST = STEPS[-1].version
 assert [s.version for s in STEPS] == list(range(1, LATEST + 1)), "steps are numbered 1, 2, ..."

@@ -9,6 +9,7 @@ One row per document in ``documents``; the rest are records that only grow: ``ru
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Column,
     DateTime,
     Integer,
@@ -33,7 +34,7 @@ documents = Table(
     Column("filename", Text),
     Column("staged_path", Text),
     Column("sha256", String(64)),
-    Column("size", Integer),
+    Column("size", BigInteger),  # bytes: PostgreSQL's INTEGER would stop at 2 GiB
     Column("item_metadata", Text),  # JSON, as sent to the archive
     Column("archive_id", String(128)),
     Column("reference_code", String(128)),
@@ -116,7 +117,7 @@ inventory = Table(
     Column("archive_id", String(128), nullable=False),
     Column("reference_code", String(128)),
     Column("title", Text),
-    Column("size", Integer),
+    Column("size", BigInteger),
     Column("sha256", String(64)),  # read back with --fixity; NULL when not read
     Column("ingested_at", Text),  # as the archive shows it
     Column("taken_at", DateTime(timezone=True), nullable=False),
