@@ -45,14 +45,12 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.hyperlink import Hyperlink
 from openpyxl.worksheet.worksheet import Worksheet
-from sqlalchemy import Table, func, select
-from sqlalchemy.engine import Connection
 
 from . import __version__
 from .archival.evidence import EventType
 from .errors import UsageError
 from .files import sha256_file
-from .ledger import Ledger, events, runs
+from .ledger import Ledger, queries
 from .logchain import VerifyReport, verify
 from .runlog import INDEX_NAME, read_last_line
 from .timezones import local_zone, zone_name
@@ -186,9 +184,8 @@ def collect(
     # the chain this value ends; read after it, it could name a run never verified.
     head = _index_head(runs_dir)
     logs = _verify_logs(runs_dir, ledger)
-    with ledger.engine.connect() as conn:
-        run_frame = _read(conn, runs, "started_at", RUN_FIELDS, start, end, runs.c.run_id)
-        event_frame = _read(conn, events, "event_time", EVENT_FIELDS, start, end, events.c.id)
+    read = queries.runs_and_events(ledger, start, end, RUN_FIELDS, EVENT_FIELDS)
+    run_frame, event_frame = _plain(read[0]), _plain(read[1])
     run_frame["started_at"] = _aware(run_frame["started_at"], zone)
     run_frame["ended_at"] = _aware(run_frame["ended_at"], zone)
     # Older ledgers have no action column values: those runs were captures.
@@ -206,20 +203,8 @@ def collect(
     )
 
 
-def _read(
-    conn: Connection,
-    table: Table,
-    time_column: str,
-    fields: Sequence[str],
-    start: datetime,
-    end: datetime | None,
-    tiebreak: Any,
-) -> pd.DataFrame:
-    column = table.c[time_column]
-    query = select(*(table.c[name] for name in fields)).where(column >= start)
-    if end is not None:
-        query = query.where(column < end)
-    frame = pd.read_sql(query.order_by(column, tiebreak), conn)
+def _plain(frame: pd.DataFrame) -> pd.DataFrame:
+    """Python objects, missing values as None (not NaN/NaT), for the page and the book."""
     return frame.astype(object).where(frame.notna(), None).reset_index(drop=True)
 
 
@@ -263,8 +248,7 @@ def _verify_logs(runs_dir: Path, ledger: Ledger) -> VerifyReport:
     """verify(runs_dir); a missing folder is tampering only if the ledger knows of runs."""
     if runs_dir.exists():
         return verify(runs_dir)
-    with ledger.engine.connect() as conn:
-        known = conn.execute(select(func.count()).select_from(runs)).scalar_one()
+    known = queries.run_count(ledger)
     if known:
         return VerifyReport(
             problems=[f"{runs_dir}: no such runs folder, yet the ledger records {known} run(s)"]

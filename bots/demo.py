@@ -139,7 +139,9 @@ def _reconcile_and_audit(
         return
     echo(f"demo: {outcome.line} → {outcome.path}")
     today = local_now().replace(hour=0, minute=0, second=0, microsecond=0)
-    ledger = Ledger(settings.ledger_url, local_now)
+    ledger = Ledger.open(
+        settings.ledger_url, local_now, staging_root=settings.staging_root, migrate=False
+    )
     try:
         report = collect(ledger, settings.runs_dir, today)
     finally:

@@ -27,5 +27,10 @@ class Settings:
     def runs_dir(self) -> Path:
         return self.logs_dir / "runs"
 
+    @property
+    def staging_root(self) -> Path:
+        """Where downloads are staged; the ledger stores staged paths relative to it."""
+        return self.logs_dir / "staging"
+
     def staging_dir(self, recipe: str) -> Path:
-        return self.logs_dir / "staging" / recipe
+        return self.staging_root / recipe

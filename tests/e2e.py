@@ -11,7 +11,6 @@ import json
 import os
 import re
 import shutil
-import sqlite3
 import subprocess
 import sys
 import time
@@ -21,8 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import make_url
+
 from bots.demo import simulator
+from bots.ledger import LATEST, Ledger, queries
+from bots.pipeline import local_now
 from bots.redaction import Redactor
+from bots.settings import Settings
 from credentials import open_store
 from sims.control import get_json, post_json
 
@@ -155,17 +159,23 @@ def set_faults(url: str, config: dict[str, Any]) -> Any:
     return post_json(f"{url}/_sim/faults", config)
 
 
+def ledger_rows(logs_dir: Path, table: str, **equal: Any) -> list[dict[str, Any]]:
+    """Rows of one ledger table as stored (``equal``: column=value filters), read through
+    the ledger's API from the ledger the world's commands use; none while there is no
+    ledger yet (no file, or its schema not committed: a running bot may be creating it)."""
+    settings = Settings.from_env(os.environ, logs_dir=logs_dir)
+    url = make_url(settings.ledger_url)
+    if url.get_backend_name() == "sqlite" and not Path(url.database or "").exists():
+        return []  # looking must not create it
+    with Ledger(settings.ledger_url, local_now, staging_root=settings.staging_root) as ledger:
+        if ledger.version() < LATEST:
+            return []
+        return queries.table_rows(ledger, table, **equal)
+
+
 def ledger_documents(logs_dir: Path) -> dict[str, dict[str, Any]]:
     """Every ledger document row by source key; empty when there is no ledger yet."""
-    path = logs_dir / "ledger.sqlite3"
-    if not path.exists():
-        return {}
-    db = sqlite3.connect(path)
-    try:
-        db.row_factory = sqlite3.Row
-        return {row["source_key"]: dict(row) for row in db.execute("select * from documents")}
-    finally:
-        db.close()
+    return {row["source_key"]: row for row in ledger_rows(logs_dir, "documents")}
 
 
 def recipe_variant(

@@ -20,7 +20,7 @@ from bots.archival.metadata import (
 from bots.archival.schedule import NotCovered, load_schedule
 from bots.drivers.web.browser import launch
 from bots.drivers.web.session import password_filled, screenshot_page
-from bots.ledger import Ledger
+from bots.ledger import Ledger, queries
 from bots.redaction import Redactor
 from bots.runlog import RunLog
 from tests.conftest import ROOT
@@ -139,7 +139,9 @@ class PageSession:
 
 def evidence(tmp_path: Path) -> Evidence:
     clock = lambda: dt.datetime(2026, 11, 21, 2, 0, tzinfo=dt.UTC)  # noqa: E731
-    ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.db'}", clock)
+    ledger = Ledger.open(
+        f"sqlite:///{tmp_path / 'ledger.db'}", clock, staging_root=tmp_path / "staging"
+    )
     log = RunLog(tmp_path / "run.jsonl", run_id="r1", recipe="t", redactor=Redactor(), clock=clock)
     return Evidence(ledger, log, run_id="r1", recipe="t", directory=tmp_path / "ev", clock=clock)
 
@@ -175,7 +177,6 @@ def test_event_details_reach_the_ledger_scrubbed(tmp_path: Path) -> None:
     ev.log._redactor.register("hunter2-Secret")
     ev.event("R1", EventType.CAPTURE, EventOutcome.SUCCESS, {"url": "http://x/?pw=hunter2-Secret"})
     ev.log.close("ok")
-    with ev.ledger.engine.connect() as conn:
-        [detail] = conn.exec_driver_sql("select detail from events").scalars()
+    [detail] = [event["detail"] for event in queries.table_rows(ev.ledger, "events")]
     assert "hunter2-Secret" not in detail and "http://x/?pw=" in detail
     assert "hunter2-Secret" not in (tmp_path / "run.jsonl").read_text(encoding="utf-8")

@@ -135,7 +135,13 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("TZ", "Asia/Shanghai")
     clock = FrozenClock()
-    w = World(tmp_path, Ledger(f"sqlite:///{tmp_path / 'ledger.sqlite3'}", clock), clock)
+    w = World(
+        tmp_path,
+        Ledger.open(
+            f"sqlite:///{tmp_path / 'ledger.sqlite3'}", clock, staging_root=tmp_path / "staging"
+        ),
+        clock,
+    )
     w.run(
         BEFORE,
         datetime(2026, 11, 20, 10, 0, tzinfo=TZ8),

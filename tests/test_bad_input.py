@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import re
-import sqlite3
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from tests.e2e import (
     World,
     files_containing,
     ledger_documents,
+    ledger_rows,
     line_of,
     publish_reports,
     recipe_variant,
@@ -314,16 +314,10 @@ def test_hostile_file_names_are_archived_under_safe_names_inside_staging(
         archived = by_digest[reports[key]["sha256"]]["filename"]
         assert "/" not in archived and not CONTROL.search(archived), repr(archived)
     # The security check says what was cleaned, so the record shows the name was hostile.
-    db = sqlite3.connect(w.logs_dir / "ledger.sqlite3")
-    try:
-        reasons = {
-            key: reason
-            for key, reason in db.execute(
-                "select source_key, reason from checks where name = 'filename_safe'"
-            )
-        }
-    finally:
-        db.close()
+    reasons = {
+        check["source_key"]: check["reason"]
+        for check in ledger_rows(w.logs_dir, "checks", name="filename_safe")
+    }
     for key in keys:
         assert reasons[key].startswith("cleaned: removed "), reasons[key]
 

@@ -29,7 +29,7 @@ REF_CSV = "Z109-KU·2025-D10-CWB-0002"
 
 @pytest.fixture
 def ledger(tmp_path: Path, clock: FrozenClock) -> Ledger:
-    return Ledger(f"sqlite:///{tmp_path / 'l.db'}", clock)
+    return Ledger.open(f"sqlite:///{tmp_path / 'l.db'}", clock, staging_root=tmp_path / "staging")
 
 
 def capture(

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -29,6 +28,7 @@ from tests.e2e import (
     run_log_of,
     world,
 )
+from tests.e2e import ledger_rows as e2e_ledger_rows
 from tests.test_e2e_capture import assert_archive_holds_exactly, summary_counts, write_variant
 
 pytestmark = pytest.mark.e2e
@@ -46,12 +46,7 @@ PREMIS_TYPES = {
 
 
 def ledger_rows(w: World, table: str) -> list[dict[str, Any]]:
-    db = sqlite3.connect(w.logs_dir / "ledger.sqlite3")
-    try:
-        db.row_factory = sqlite3.Row
-        return [dict(r) for r in db.execute(f"select * from {table}")]  # noqa: S608 - fixed names
-    finally:
-        db.close()
+    return e2e_ledger_rows(w.logs_dir, table)
 
 
 @pytest.fixture(scope="module")

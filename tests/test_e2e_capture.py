@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import sqlite3
 import subprocess
 import sys
 from collections import Counter
@@ -24,6 +23,7 @@ from tests.e2e import (
     World,
     files_containing,
     get_json,
+    ledger_rows,
     recipe_variant,
     simulator_requests,
     world,
@@ -145,10 +145,10 @@ def test_after_publish_a_run_archives_exactly_the_new_reports(captured: World) -
 
 def test_ledger_and_run_log_agree_with_the_archive(captured: World) -> None:
     items = {i["archive_id"]: i for i in captured.archive_state()}
-    with sqlite3.connect(captured.logs_dir / "ledger.sqlite3") as db:
-        rows = db.execute(
-            "select source_key, state, sha256, archive_id, reference_code from documents"
-        ).fetchall()
+    rows = [
+        (d["source_key"], d["state"], d["sha256"], d["archive_id"], d["reference_code"])
+        for d in ledger_rows(captured.logs_dir, "documents")
+    ]
     assert {state for _, state, *_ in rows} == {"confirmed"}
     assert {archive_id for *_, archive_id, _ in rows} == set(items)
     for _, _, sha256, archive_id, reference_code in rows:

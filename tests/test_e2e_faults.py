@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -15,7 +14,7 @@ from typing import Any
 import pytest
 
 from sims.control import get_json, post_json
-from tests.e2e import ROOT, World, world
+from tests.e2e import ROOT, World, ledger_rows, world
 from tests.test_e2e_capture import assert_archive_holds_exactly, summary_counts, write_variant
 
 pytestmark = pytest.mark.e2e
@@ -104,10 +103,9 @@ def test_sigterm_finishes_the_document_then_stops(tmp_path: Path) -> None:
             stderr=subprocess.PIPE,
             text=True,
         )
-        ledger = w.logs_dir / "ledger.sqlite3"
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline and proc.poll() is None:
-            if _confirmed_so_far(ledger) >= 2:
+            if _count(w, "confirmed") >= 2:
                 break
             time.sleep(0.2)
         os.kill(proc.pid, signal.SIGTERM)
@@ -115,8 +113,8 @@ def test_sigterm_finishes_the_document_then_stops(tmp_path: Path) -> None:
         assert proc.returncode == 143, out + err
         assert "stopped by SIGTERM" in out and "the next run carries on" in err
         # Nothing half-done: every document is either untouched or confirmed.
-        assert _count(ledger, "confirmed") == len(w.archive_state())
-        assert _count(ledger, "uploading") == 0 and _count(ledger, "uploaded") == 0
+        assert _count(w, "confirmed") == len(w.archive_state())
+        assert _count(w, "uploading") == 0 and _count(w, "uploaded") == 0
         assert [e["outcome"] for e in events(w, "run_end")] == ["stopped"]
         finished = w.run()
         assert finished.code == 0, finished.output
@@ -124,19 +122,7 @@ def test_sigterm_finishes_the_document_then_stops(tmp_path: Path) -> None:
         assert summary_counts(finished.stdout)["listed"] == 10
 
 
-def _confirmed_so_far(ledger: Path) -> int:
-    """Poll the running bot's ledger: before the bot has created the file or its schema
-    (the file appears a moment before its tables), nothing is confirmed yet."""
-    if not ledger.exists():
-        return 0
-    try:
-        return _count(ledger, "confirmed")
-    except sqlite3.OperationalError as exc:
-        if "no such table" in str(exc):
-            return 0
-        raise
-
-
-def _count(ledger: Path, state: str) -> int:
-    with sqlite3.connect(f"file:{ledger}?mode=ro", uri=True, timeout=10) as db:
-        return db.execute("select count(*) from documents where state=?", (state,)).fetchone()[0]
+def _count(w: World, state: str) -> int:
+    """Documents in ``state``, also while the bot runs: before it has created the ledger
+    or committed its schema (the file appears a moment before its tables), none."""
+    return len(ledger_rows(w.logs_dir, "documents", state=state))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +10,7 @@ from typing import Any
 import pytest
 
 from sims.control import post_json
-from tests.e2e import ROOT, World, world
+from tests.e2e import ROOT, World, ledger_rows, world
 
 pytestmark = pytest.mark.e2e
 
@@ -29,16 +28,9 @@ def inventory(w: World, *args: str) -> subprocess.CompletedProcess[str]:
 
 def snapshot(w: World) -> dict[str, dict[str, Any]]:
     """The newest inventory in the ledger, by archive id."""
-    db = sqlite3.connect(w.logs_dir / "ledger.sqlite3")
-    try:
-        db.row_factory = sqlite3.Row
-        [run_id] = db.execute(
-            "select run_id from runs where action = 'inventory' order by started_at desc limit 1"
-        ).fetchone()
-        rows = db.execute("select * from inventory where run_id = ?", (run_id,))
-        return {r["archive_id"]: dict(r) for r in rows}
-    finally:
-        db.close()
+    runs = ledger_rows(w.logs_dir, "runs", action="inventory")
+    newest = max(runs, key=lambda r: r["started_at"])["run_id"]
+    return {r["archive_id"]: r for r in ledger_rows(w.logs_dir, "inventory", run_id=newest)}
 
 
 def test_inventory_reads_the_archive_and_fixity_finds_tampering(tmp_path: Path) -> None:

@@ -12,7 +12,6 @@ import pty
 import re
 import select
 import shutil
-import sqlite3
 import subprocess
 import sys
 import time
@@ -24,7 +23,7 @@ import pytest
 from openpyxl import load_workbook
 
 from sims.control import post_json
-from tests.e2e import ROOT, World, recipe_variant, world
+from tests.e2e import ROOT, World, ledger_rows, recipe_variant, world
 from tests.office import to_pdf
 
 pytestmark = pytest.mark.e2e
@@ -82,15 +81,6 @@ def review(path: Path, actions: dict[str, tuple[str, str, str]]) -> None:
     book.save(path)
 
 
-def ledger_rows(w: World, sql: str) -> list[dict[str, Any]]:
-    db = sqlite3.connect(w.logs_dir / "ledger.sqlite3")
-    try:
-        db.row_factory = sqlite3.Row
-        return [dict(r) for r in db.execute(sql)]
-    finally:
-        db.close()
-
-
 def test_reconcile_tamper_review_recapture(tmp_path: Path) -> None:
     with world(tmp_path, reports=REPORTS) as w:
         assert w.run().code == 0
@@ -124,10 +114,7 @@ def test_reconcile_tamper_review_recapture(tmp_path: Path) -> None:
         assert {r["Source id"] for r in listing} == truth
 
         # The archive loses one item and damages another.
-        by_key = {
-            d["source_key"]: d
-            for d in ledger_rows(w, "select source_key, archive_id, sha256 from documents")
-        }
+        by_key = {d["source_key"]: d for d in ledger_rows(w.logs_dir, "documents")}
         gone_key, rotten_key, fine_key = sorted(truth)[1], sorted(truth)[4], sorted(truth)[6]
         gone, rotten = by_key[gone_key]["archive_id"], by_key[rotten_key]["archive_id"]
         post_json(f"{w.archive_url}/_sim/tamper", {"delete": gone})
@@ -194,15 +181,13 @@ def test_reconcile_tamper_review_recapture(tmp_path: Path) -> None:
         assert batch(third)["批次是否闭合 Batch closes"] == "是 Y"
 
         # Every decision is in the audit trail: ledger, document events, run log, evidence.
-        decisions = ledger_rows(w, "select source_key, action, outcome, owner from reviews")
+        decisions = ledger_rows(w.logs_dir, "reviews")
         assert {(d["source_key"], d["action"], d["outcome"]) for d in decisions} >= {
             (gone_key, "recapture", "applied"),
             (rotten_key, "ignore", "applied"),
             (fine_key, "recapture", "refused"),
         }
-        events = ledger_rows(
-            w, "select source_key, evidence_path from events where event_type = 'review decision'"
-        )
+        events = ledger_rows(w.logs_dir, "events", event_type="review decision")
         assert {e["source_key"] for e in events} == {gone_key, rotten_key, fine_key}
         assert all(Path(e["evidence_path"]).is_file() for e in events)
 
@@ -218,7 +203,7 @@ def the_auditors_view(w: World, tmp_path: Path) -> None:
     done = runner(w, "audit", "--since", today, "--out", str(page))
     assert done.returncode == 0, done.stdout + done.stderr
     html = page.read_text(encoding="utf-8")
-    runs = ledger_rows(w, "select run_id, action, recipe_digest from runs")
+    runs = ledger_rows(w.logs_dir, "runs")
     assert {r["action"] for r in runs} == {"capture", "inventory", "review"}
     for run in runs:
         assert run["run_id"] in html and run["recipe_digest"] in html
@@ -321,7 +306,7 @@ def test_recapture_of_a_report_the_source_no_longer_lists(tmp_path: Path) -> Non
     the ledger's row and staged file are enough, and nothing else is touched."""
     with world(tmp_path, reports=3) as w:
         assert w.run().code == 0
-        docs = ledger_rows(w, "select source_key, archive_id, sha256 from documents")
+        docs = ledger_rows(w.logs_dir, "documents")
         lost = docs[0]
         post_json(f"{w.archive_url}/_sim/tamper", {"delete": lost["archive_id"]})
         book = tmp_path / "review.xlsx"
@@ -338,6 +323,7 @@ def test_recapture_of_a_report_the_source_no_longer_lists(tmp_path: Path) -> Non
         after = {i["archive_id"]: i for i in w.archive_state()}
         [new] = set(after) - before
         assert after[new]["sha256"] == lost["sha256"] and set(after) >= before
-        assert ledger_rows(
-            w, f"select state, recapture_requested_at from documents where archive_id = '{new}'"
-        ) == [{"state": "confirmed", "recapture_requested_at": None}]
+        assert [
+            {"state": d["state"], "recapture_requested_at": d["recapture_requested_at"]}
+            for d in ledger_rows(w.logs_dir, "documents", archive_id=new)
+        ] == [{"state": "confirmed", "recapture_requested_at": None}]

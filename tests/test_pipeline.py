@@ -111,7 +111,9 @@ class Bench:
 
     @contextmanager
     def ledger(self) -> Iterator[Ledger]:
-        ledger = Ledger(self.settings.ledger_url, self.clock)
+        ledger = Ledger.open(
+            self.settings.ledger_url, self.clock, staging_root=self.settings.staging_root
+        )
         try:
             yield ledger
         finally:

@@ -15,12 +15,9 @@ import pandas as pd
 import pytest
 from openpyxl import Workbook, load_workbook
 from openpyxl.utils import get_column_letter
-from sqlalchemy import Table, select
 
 from bots.errors import UsageError
-from bots.ledger import Document, FailureKind, Ledger, LedgerError, State, documents, events
-from bots.ledger import reviews as reviews_table
-from bots.ledger import runs as runs_table
+from bots.ledger import Document, FailureKind, Ledger, LedgerError, State, queries
 from bots.logchain import verify
 from bots.reconcile.classify import Result
 from bots.reconcile.report import BatchFacts, RecipeInputs, Reconciliation, build
@@ -65,7 +62,7 @@ def download(ledger: Ledger, key: str, n: int, **evidence: Any) -> Document:
         "cap-1",
         sha256=f"{n:064x}",
         size=1000 + n,
-        staged_path=f"/staging/{key}.pdf",
+        staged_path=str(ledger.staging_root / f"{key}.pdf"),
         filename=f"{key}.pdf",
         **evidence,
     )
@@ -133,9 +130,7 @@ def documents_frame(ledger: Ledger) -> pd.DataFrame:
     a ledger that holds both uploaded and not yet uploaded documents (see
     test_the_ledger_frame_reads_documents_not_yet_uploaded), and these tests are about the
     review, not about that."""
-    query = select(documents).where(documents.c.recipe == RECIPE).order_by(documents.c.id)
-    with ledger.engine.connect() as conn:
-        found = conn.execute(query).mappings().all()
+    found = queries.table_rows(ledger, "documents", recipe=RECIPE)
     records = []
     for row in found:
         meta = json.loads(row["item_metadata"]) if row["item_metadata"] else None
@@ -186,7 +181,9 @@ def reconcile(w: World, path: Path) -> Reconciliation:
 @pytest.fixture
 def world(tmp_path: Path, clock: FrozenClock) -> Iterator[World]:
     """R1 一致, R2 缺失, R3 摘要不符, R4 检测未通过, AX0001 多余."""
-    ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.sqlite3'}", clock)
+    ledger = Ledger.open(
+        f"sqlite:///{tmp_path / 'ledger.sqlite3'}", clock, staging_root=tmp_path / "staging"
+    )
     w = World(ledger, clock, tmp_path)
     r1, _, r3 = confirm(ledger, "R1", 1), confirm(ledger, "R2", 2), confirm(ledger, "R3", 3)
     hold(ledger, "R4", 4)
@@ -257,10 +254,8 @@ def apply(w: World, path: Path) -> tuple[Review, list[Applied]]:
     return r, r.apply(read_decisions(path))
 
 
-def rows(w: World, table: Table) -> list[dict[str, Any]]:
-    with w.ledger.engine.connect() as conn:
-        query = select(table).order_by(*table.primary_key)
-        return [dict(r) for r in conn.execute(query).mappings()]
+def rows(w: World, table: str) -> list[dict[str, Any]]:
+    return queries.table_rows(w.ledger, table)
 
 
 def sha256(path: Path) -> str:
@@ -406,7 +401,7 @@ def test_recapture_of_a_missing_document_reopens_it_with_its_evidence(
 
     digest = sha256(book)
     assert r.sha256 == digest
-    [decision] = rows(world, reviews_table)
+    [decision] = rows(world, "reviews")
     assert decision["review_id"] == r.review_id
     assert (decision["recipe"], decision["source_key"], decision["archive_id"]) == (
         RECIPE,
@@ -421,7 +416,7 @@ def test_recapture_of_a_missing_document_reopens_it_with_its_evidence(
     assert decision["owner"] == "王档案" and decision["note"] == "the archive lost it"
     assert decision["workbook_sha256"] == digest and decision["workbook"] == str(book)
 
-    [event] = [e for e in rows(world, events) if e["event_type"] == "review decision"]
+    [event] = [e for e in rows(world, "events") if e["event_type"] == "review decision"]
     assert event["source_key"] == "R2" and event["run_id"] == r.review_id
     assert event["outcome"] == "success"
     kept = Path(event["evidence_path"])
@@ -438,7 +433,7 @@ def test_recapture_of_a_missing_document_reopens_it_with_its_evidence(
     records = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
     assert [rec["event"] for rec in records] == ["review_start", "premis", "run_end"]
 
-    [run] = [run for run in rows(world, runs_table) if run["action"] == "review"]
+    [run] = [run for run in rows(world, "runs") if run["action"] == "review"]
     assert run["run_id"] == r.review_id and run["outcome"] == "ok"
     assert run["recipe_digest"] == digest
     assert json.loads(run["counts"]) == {"applied": 1, "unchanged": 0, "refused": 0}
@@ -452,7 +447,7 @@ def test_the_same_recapture_again_is_unchanged(world: World, book: Path) -> None
     assert [a.outcome for a in again] == ["unchanged"]
     assert "already being recaptured" in again[0].reason
     assert get(world, "R2").state is State.DOWNLOADED
-    assert [d["outcome"] for d in rows(world, reviews_table)] == ["applied", "unchanged"]
+    assert [d["outcome"] for d in rows(world, "reviews")] == ["applied", "unchanged"]
     assert verify(world.runs_dir).ok
 
 
@@ -481,11 +476,11 @@ def test_recapture_is_refused_while_the_newest_inventory_holds_the_item(
     doc = get(world, "R2")
     assert doc.state is State.CONFIRMED and doc.archive_id == "A0002"
     assert world.ledger.recaptures(RECIPE) == []
-    [decision] = rows(world, reviews_table)
+    [decision] = rows(world, "reviews")
     assert decision["outcome"] == "refused" and decision["reason"] == a.reason
-    [event] = [e for e in rows(world, events) if e["event_type"] == "review decision"]
+    [event] = [e for e in rows(world, "events") if e["event_type"] == "review decision"]
     assert event["outcome"] == "failure"
-    [run] = [run for run in rows(world, runs_table) if run["run_id"] == r.review_id]
+    [run] = [run for run in rows(world, "runs") if run["run_id"] == r.review_id]
     assert run["outcome"] == "partial"
 
 
@@ -527,7 +522,7 @@ def test_ignore_is_applied_once_and_closes_the_row_in_the_next_workbook(
     assert [a.outcome for a in first] == ["applied"]
     assert [a.outcome for a in again] == ["unchanged"]
     assert "already closed" in again[0].reason
-    assert [(d["action"], d["outcome"]) for d in rows(world, reviews_table)] == [
+    assert [(d["action"], d["outcome"]) for d in rows(world, "reviews")] == [
         ("ignore", "applied"),
         ("ignore", "unchanged"),
     ]
@@ -566,10 +561,8 @@ def test_confirming_a_reopened_document_ends_the_recapture(world: World) -> None
     doc = world.ledger.advance(doc, State.CONFIRMED, "cap-2")
     assert doc.archive_id == "A0099"
     assert world.ledger.recaptures(RECIPE) == []
-    with world.ledger.engine.connect() as conn:
-        requested = conn.execute(
-            select(documents.c.recapture_requested_at).where(documents.c.source_key == "R2")
-        ).scalar_one()
+    [row] = queries.table_rows(world.ledger, "documents", source_key="R2")
+    requested = row["recapture_requested_at"]
     assert requested is None
 
 

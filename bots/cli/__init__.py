@@ -6,6 +6,8 @@ already running; 130/143 stopped by Ctrl-C/SIGTERM after finishing the current d
 ``logs verify``: 0 the run logs are intact, 1 something was edited, cut, removed or forged.
 ``reconcile``: 0 the batch closes, 1 it does not. ``apply-review``: 0 every action applied
 or already in effect, 1 some refused. ``audit``: 0 written with the logs intact, 1 not intact.
+A ledger newer than this code: exit 2 from every command; an older one is upgraded by the
+commands that write and refused, with what to run, by those that only read (exit 2).
 """
 
 from . import keys, records, runs  # noqa: F401  (each registers its commands on `main`)

@@ -3,7 +3,6 @@ the process's redactor), the run report, and ``entry``, the one place that exits
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,22 +48,25 @@ class Console:
 pass_console = click.make_pass_decorator(Console, ensure=True)
 
 
+class FleetGroup(click.Group):
+    """The one layer that turns outcomes into exit codes: a command returns its code or
+    raises; a fleet error becomes one clear line (through the redactor) and its class's
+    code. Click's own ``main`` then exits with it."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        console = ctx.ensure_object(Console)
+        try:
+            code = super().invoke(ctx)
+        except FleetError as exc:
+            console.err(f"error: {exc}")
+            code = exc.exit_code
+        ctx.exit(code if isinstance(code, int) else EXIT_OK)
+
+
 def entry(args: Sequence[str] | None = None) -> NoReturn:
-    """The command line's entry point, and the only place that exits: a command returns
-    its exit code or raises; a fleet error becomes one clear line and its class's code."""
-    console = Console()
-    try:
-        code = main.main(args=args, prog_name="runner.py", standalone_mode=False, obj=console)
-    except click.ClickException as exc:
-        exc.show()
-        code = exc.exit_code
-    except click.Abort:
-        click.echo("Aborted!", err=True)
-        code = 130
-    except FleetError as exc:
-        console.err(f"error: {exc}")
-        code = exc.exit_code
-    sys.exit(code if isinstance(code, int) else EXIT_OK)
+    """The command line's entry point (runner.py): this process's console, then click."""
+    main.main(args=args, prog_name="runner.py", obj=Console())
+    raise AssertionError("click's main exits")  # pragma: no cover
 
 
 def _resolve_recipe(recipe: str) -> Path:
@@ -81,11 +83,15 @@ def _load(recipe: str) -> LoadedRecipe:
     return load_recipe(_resolve_recipe(recipe))
 
 
-def _ledger(settings: Settings) -> Ledger:
+def _ledger(settings: Settings, *, migrate: bool = True) -> Ledger:
+    """The ledger, upgraded first by commands that write (``migrate``); a command that
+    only reads refuses a ledger that is behind, saying what to run."""
     from ..ledger import Ledger
     from ..pipeline.context import local_now
 
-    return Ledger(settings.ledger_url, local_now)
+    return Ledger.open(
+        settings.ledger_url, local_now, staging_root=settings.staging_root, migrate=migrate
+    )
 
 
 def report(console: Console, summary: RunSummary) -> int:
@@ -120,7 +126,7 @@ logs_option = click.option(
 )
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=FleetGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="rpa-fleet")
 def main() -> None:
     """RPA bot fleet: capture reports from legacy systems into the archive system.

@@ -73,7 +73,7 @@ def export_bag_command(
     if (run_id is None) == (since is None):
         raise UsageError("say which documents to bag: --run RUN_ID or --since DATE (one of them)")
     settings = Settings.from_env(os.environ, logs_dir=logs_dir, ledger_url=ledger_url)
-    ledger = _ledger(settings)
+    ledger = _ledger(settings, migrate=False)
     try:
         when = since.astimezone() if since is not None else None
         documents = ledger.captured(run_id=run_id, since=when, recipe=recipe_name)
@@ -260,7 +260,7 @@ def audit_command(
 
     settings = Settings.from_env(os.environ, logs_dir=logs_dir, ledger_url=ledger_url)
     path = out or settings.logs_dir / "audit" / f"audit-{since:%Y%m%d}.html"
-    ledger = _ledger(settings)
+    ledger = _ledger(settings, migrate=False)
     try:
         found = collect(
             ledger,
@@ -319,3 +319,36 @@ def logs_verify(console: Console, path: Path | None, logs_dir: Path | None) -> i
         f"{checked.records} records"
     )
     return 1
+
+
+@main.group("ledger")
+def ledger_group() -> None:
+    """Look after the ledger itself."""
+
+
+@ledger_group.command("upgrade")
+@logs_option
+@ledger_option
+@pass_console
+def ledger_upgrade(console: Console, logs_dir: Path | None, ledger_url: str | None) -> int:
+    """Bring the ledger's schema up to this version of rpa-fleet.
+
+    Every command that writes (run, inventory, retry, reconcile, apply-review) does it
+    first anyway; audit and export-bag only read, and ask for this when the ledger is
+    behind. Safe to run while other processes use the ledger. Exit 2 when the ledger is
+    newer than this rpa-fleet.
+    """
+    from ..ledger import Ledger
+    from ..pipeline.context import local_now
+
+    settings = Settings.from_env(os.environ, logs_dir=logs_dir, ledger_url=ledger_url)
+    ledger = Ledger(settings.ledger_url, local_now, staging_root=settings.staging_root)
+    try:
+        done = ledger.upgrade()
+    finally:
+        ledger.close()
+    if done.before == done.after:
+        console.out(f"ledger {ledger.name}: at version {done.after} already; nothing to do")
+    else:
+        console.out(f"ledger {ledger.name}: upgraded from version {done.before} to {done.after}")
+    return EXIT_OK

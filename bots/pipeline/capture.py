@@ -13,7 +13,7 @@ from typing import Any
 
 from ..archival.metadata import gaps_and_repeats
 from ..errors import Stopped, SystemFailure
-from ..ledger import Document
+from ..ledger import Resume, resume_point
 from ..recipe import LoadedRecipe
 from ..redaction import Redactor
 from ..resilience import StopFlag
@@ -109,9 +109,11 @@ def _capture(run: CaptureRun, store: Credentials) -> None:
 
 def _one(run: CaptureRun, work: DocumentWork, source: System, archive: System) -> None:
     """One document, from wherever the ledger says it stands, to confirmed."""
-    doc: Document = work.doc
-    if doc.archive_id is None:
-        if not doc.upload_uncertain and not download.staged_intact(doc):
+    resume = resume_point(work.doc, staged_intact=lambda: download.staged_intact(work.doc))
+    if resume is Resume.DONE:
+        return
+    if resume is not Resume.CONFIRM:  # no archive id yet
+        if resume is Resume.FETCH:
             download.fetch(run, work, source)
         prepared = checks.before_upload(run, work.doc)
         if not archive.logged_in:

@@ -78,7 +78,6 @@ def run_context(
     lock: bool = True,
     lock_wait: float | None = None,
     start_details: dict[str, Any] | None = None,
-    ledger_factory: Callable[[str, Clock], Ledger] = Ledger,
 ) -> Iterator[RunContext]:
     """Start a run of ``name`` (holding its lock when ``lock``), yield its context, and
     close it: on an error the outcome is "error" (or "stopped"), and the error is logged.
@@ -94,6 +93,10 @@ def run_context(
             held.acquire(wait=lock_wait, now=clock, run_id=run_id)  # or Locked
             stack.callback(held.release)
         memory.reset_peak()
+        # The ledger first: one this code cannot use (newer, unreachable) stops the run
+        # before it has a log to leave unfinished. A run writes, so it upgrades an older one.
+        ledger = Ledger.open(settings.ledger_url, clock, staging_root=settings.staging_root)
+        stack.callback(ledger.close)
         log = RunLog(
             settings.runs_dir / f"{run_id}.jsonl",
             run_id=run_id,
@@ -101,8 +104,6 @@ def run_context(
             redactor=redactor,
             clock=clock,
         )
-        ledger = ledger_factory(settings.ledger_url, clock)
-        stack.callback(ledger.close)
         agent = Agent.this_bot()
         ledger.start_run(
             run_id=run_id,

@@ -13,7 +13,7 @@ from typing import Any
 
 from ..drivers import Row, RowsHook, StepContext, TableCursor
 from ..errors import FleetError, RecipeRuntimeError, SystemFailure
-from ..ledger import Document, FailureKind, State
+from ..ledger import Document, State, is_held
 from ..recipe.steps import of_kind
 from ..templating import TemplateProblem, render
 from .run import CaptureRun
@@ -111,10 +111,7 @@ def _pending(
             summary.new += 1
         if doc.state is State.CONFIRMED:
             summary.already_confirmed += 1
-        elif (
-            doc.failure_kind is FailureKind.BUSINESS
-            and doc.failed_recipe_digest == run.loaded.digest
-        ):
+        elif is_held(doc, run.loaded.digest):
             summary.held.append(doc)  # same recipe, same refusal: not retried
         else:
             pending.append(doc)

@@ -9,11 +9,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import select
-
 from .. import __version__
 from ..errors import UsageError
-from ..ledger import Ledger, documents
+from ..ledger import Ledger, queries
 from ..logchain import verify
 from ..pipeline.context import local_now
 from ..pipeline.summary import RunSummary
@@ -48,7 +46,7 @@ def reconcile(
     one already in the ledger). A failed inventory stops here: a workbook built on an old
     one would tell the archivist the archive holds what it may no longer hold.
     """
-    ledger = Ledger(settings.ledger_url, local_now)
+    ledger = Ledger.open(settings.ledger_url, local_now, staging_root=settings.staging_root)
     try:
         loaded = _recipes(ledger, recipe_paths, need_files=inventory is not None)
         if not loaded:
@@ -73,7 +71,7 @@ def reconcile(
                 "run reconcile without --no-inventory"
             )
         in_frames = set().union(*(set(p.ledger["archive_id"].dropna()) for p in parts))
-        claimed = _archive_ids(ledger) - in_frames
+        claimed = queries.archive_ids(ledger) - in_frames
     finally:
         ledger.close()
 
@@ -106,8 +104,7 @@ def _recipes(
     if paths:
         loaded = [load_recipe(p) for p in paths]
         return {r.recipe.recipe: r for r in loaded}
-    with ledger.engine.connect() as conn:
-        names = sorted(conn.execute(select(documents.c.recipe).distinct()).scalars())
+    names = queries.recipes(ledger)
     found: dict[str, LoadedRecipe | None] = {}
     for name in names:
         path = PROJECT_ROOT / "recipes" / f"{name}.yaml"
@@ -139,13 +136,3 @@ def _inputs(
         source_system=loaded.recipe.source.system if loaded else None,
         archive_system=loaded.recipe.archive.system if loaded else None,
     )
-
-
-def _archive_ids(ledger: Ledger) -> set[str]:
-    """Every archive id a ledger document holds, whatever its recipe or date."""
-    with ledger.engine.connect() as conn:
-        return set(
-            conn.execute(
-                select(documents.c.archive_id).where(documents.c.archive_id.is_not(None))
-            ).scalars()
-        )

@@ -35,13 +35,12 @@ import pandas as pd
 from openpyxl import load_workbook
 from openpyxl.utils import get_column_letter
 from openpyxl.utils.exceptions import InvalidFileException
-from sqlalchemy import select
 
 from .. import __version__
 from ..archival.evidence import Agent, EventOutcome, EventType, Evidence, Shot
 from ..errors import UsageError
 from ..files import sha256_file
-from ..ledger import FailureKind, Ledger, LedgerError, State, reviews
+from ..ledger import FailureKind, Ledger, LedgerError, State, queries
 from ..redaction import Redactor
 from ..runlog import RunLog
 from .classify import Result
@@ -231,16 +230,8 @@ class Review:
         return self._recapture(d)
 
     def _ignore(self, d: Decision) -> tuple[str, str]:
-        query = select(reviews.c.id).where(
-            reviews.c.recipe == d.recipe,
-            reviews.c.source_key == d.key,
-            reviews.c.result == d.result,
-            reviews.c.action == "ignore",
-            reviews.c.outcome == "applied",
-        )
-        with self.ledger.engine.connect() as conn:
-            if conn.execute(query).first() is not None:
-                return "unchanged", f"{d.result} on {d.key} was already closed by an earlier review"
+        if queries.is_closed_by_review(self.ledger, d.recipe, d.key, d.result):
+            return "unchanged", f"{d.result} on {d.key} was already closed by an earlier review"
         return "applied", f"{d.result} closed: {d.note}"
 
     def _recapture(self, d: Decision) -> tuple[str, str]:

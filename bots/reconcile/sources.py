@@ -1,7 +1,8 @@
-"""The reconciliation's inputs as DataFrames, read straight from the ledger with SQL.
+"""The reconciliation's inputs as DataFrames, in the shapes ``report`` and ``classify`` take.
 
-Read with ``pandas.read_sql`` over SQLAlchemy Core selects, not document by document:
-100,000 rows arrive as columns in a second, and JSON columns are decoded column-wise.
+The ledger reads them (``bots.ledger.queries``: ``pandas.read_sql`` over Core selects,
+not document by document); here they are renamed and their JSON columns decoded
+column-wise.
 """
 
 from __future__ import annotations
@@ -11,18 +12,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import pandas as pd
-from sqlalchemy import select
 
-from ..ledger import Ledger, checks, documents, inventory, reviews, runs, sightings
+from ..ledger import Ledger, queries
 
 
 def ledger_frame(ledger: Ledger, recipe: str, since: datetime | None = None) -> pd.DataFrame:
     """One row per document of ``recipe`` (listed at or after ``since``), classify()'s shape."""
-    query = select(documents).where(documents.c.recipe == recipe).order_by(documents.c.id)
-    if since is not None:
-        query = query.where(documents.c.listed_at >= ledger.wall_time(since))
-    with ledger.engine.connect() as conn:
-        frame = pd.read_sql(query, conn)
+    frame = queries.documents_frame(ledger, recipe, since)
     metadata = frame["item_metadata"].map(_json)
     listing = frame["listing"].map(_json)
     sent_title = metadata.map(lambda m: m.get("title") if m else None)
@@ -60,39 +56,17 @@ class InventoryRun:
 
 def inventory_frame(ledger: Ledger, recipe: str) -> tuple[InventoryRun | None, pd.DataFrame]:
     """The newest finished inventory of ``recipe``'s archive, and which run took it."""
-    columns = ["archive_id", "reference_code", "title", "size", "sha256", "ingested_at"]
-    with ledger.engine.connect() as conn:
-        row = conn.execute(
-            select(runs.c.run_id, runs.c.started_at)
-            .where(runs.c.recipe == recipe, runs.c.action == "inventory", runs.c.outcome == "ok")
-            .order_by(runs.c.started_at.desc())
-            .limit(1)
-        ).first()
-        if row is None:
-            return None, pd.DataFrame(columns=columns)
-        latest = row.run_id
-        frame = pd.read_sql(
-            select(*(inventory.c[c] for c in columns))
-            .where(inventory.c.run_id == latest)
-            .order_by(inventory.c.id),
-            conn,
-        )
+    run, frame = queries.newest_inventory(ledger, recipe)
+    if run is None:
+        return None, frame
     frame["size"] = frame["size"].astype("Int64")
-    taken = InventoryRun(latest, row.started_at, int(frame["sha256"].notna().sum()))
-    return taken, frame
+    run_id, started_at = run
+    return InventoryRun(run_id, started_at, int(frame["sha256"].notna().sum())), frame
 
 
 def sightings_frame(ledger: Ledger, recipe: str, since: datetime | None = None) -> pd.DataFrame:
     """What each run's listing showed: run_id, key, seen_at, listing (dict)."""
-    query = (
-        select(sightings.c.run_id, sightings.c.source_key, sightings.c.seen_at, sightings.c.listing)
-        .where(sightings.c.recipe == recipe)
-        .order_by(sightings.c.id)
-    )
-    if since is not None:
-        query = query.where(sightings.c.seen_at >= ledger.wall_time(since))
-    with ledger.engine.connect() as conn:
-        frame = pd.read_sql(query, conn)
+    frame = queries.sightings_frame(ledger, recipe, since)
     frame["listing"] = frame["listing"].map(_json)
     return frame.rename(columns={"source_key": "key"})
 
@@ -100,42 +74,13 @@ def sightings_frame(ledger: Ledger, recipe: str, since: datetime | None = None) 
 def checks_frame(ledger: Ledger, recipe: str) -> pd.DataFrame:
     """Every recorded check of ``recipe``'s documents, oldest first: key, run_id,
     property, name, outcome, reason, checked_at."""
-    query = (
-        select(
-            checks.c.source_key,
-            checks.c.run_id,
-            checks.c.property,
-            checks.c.name,
-            checks.c.outcome,
-            checks.c.reason,
-            checks.c.checked_at,
-        )
-        .where(checks.c.recipe == recipe)
-        .order_by(checks.c.id)
-    )
-    with ledger.engine.connect() as conn:
-        frame = pd.read_sql(query, conn)
-    return frame.rename(columns={"source_key": "key"})
+    return queries.checks_frame(ledger, recipe).rename(columns={"source_key": "key"})
 
 
 def reviews_frame(ledger: Ledger, recipe: str) -> pd.DataFrame:
     """Reviewers' decisions that took effect, oldest first: key, result, action, owner,
     note, decided_at."""
-    query = (
-        select(
-            reviews.c.source_key,
-            reviews.c.archive_id,
-            reviews.c.result,
-            reviews.c.action,
-            reviews.c.owner,
-            reviews.c.note,
-            reviews.c.decided_at,
-        )
-        .where(reviews.c.recipe == recipe, reviews.c.outcome == "applied")
-        .order_by(reviews.c.id)
-    )
-    with ledger.engine.connect() as conn:
-        frame = pd.read_sql(query, conn)
+    frame = queries.applied_reviews_frame(ledger, recipe)
     return frame.rename(columns={"source_key": "key"})
 
 

@@ -1,0 +1,47 @@
+"""One SQLAlchemy engine per ledger URL, set up so that writers wait for each other.
+
+SQLite: WAL (a reader can look while a run writes), a busy timeout (a second writer
+waits instead of failing) and ``BEGIN IMMEDIATE`` (a transaction that reads and then
+writes takes the write lock up front). PostgreSQL needs nothing here: its row locks and
+compare-and-set updates do the same, and migrations take an advisory lock.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import Connection
+
+
+def connect(url: str) -> Engine:
+    """The ledger's engine for ``url`` (no connection is made yet)."""
+    engine = create_engine(url)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_connect)
+        event.listen(engine, "begin", _sqlite_begin)
+    return engine
+
+
+def begins_immediate(engine: Engine) -> bool:
+    """Whether ``engine``'s SQLite transactions take the write lock as they begin."""
+    return event.contains(engine, "begin", _sqlite_begin)
+
+
+def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    # WAL lets a reader (reconciliation, a person with sqlite3) look while a run writes;
+    # the busy timeout makes a second writer wait instead of failing at once.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+    # pysqlite's own transaction handling breaks SAVEPOINT; SQLAlchemy's documented
+    # remedy is to switch it off and emit BEGIN ourselves (see _sqlite_begin).
+    dbapi_connection.isolation_level = None
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    # IMMEDIATE takes the write lock up front: a transaction that reads and then writes
+    # cannot fail half-way with SQLITE_BUSY when another writer got there first.
+    conn.exec_driver_sql("BEGIN IMMEDIATE")

@@ -1,0 +1,162 @@
+"""The ledger's tables, as SQLAlchemy Core declares them (the schema migrations create).
+
+One row per document in ``documents``; the rest are records that only grow: ``runs``,
+``checks``, ``events``, ``inventory``, ``sightings``, ``reviews``. Times are
+``DateTime(timezone=True)``: an instant on PostgreSQL, the clock's wall time on SQLite
+(which drops the offset; see ``Ledger.wall_time``).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+documents = Table(
+    "documents",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("recipe", String(64), nullable=False),
+    Column("source_key", String(255), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("title", Text),
+    Column("listing", Text, nullable=False),  # the listing row as seen, JSON
+    Column("filename", Text),
+    Column("staged_path", Text),
+    Column("sha256", String(64)),
+    Column("size", BigInteger),  # bytes: PostgreSQL's INTEGER would stop at 2 GiB
+    Column("item_metadata", Text),  # JSON, as sent to the archive
+    Column("archive_id", String(128)),
+    Column("reference_code", String(128)),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", Text),
+    Column("failure_kind", String(16)),
+    Column("failed_stage", String(16)),  # the state it failed from
+    Column("failed_recipe_digest", String(64)),  # which recipe version refused it
+    Column("source_filename", Text),  # the name the source sent, before it was made safe
+    Column("file_format", String(32)),  # sniffed from the bytes: "PDF 1.4", "XLSX", "CSV"
+    Column("last_run_id", String(64)),
+    # A reviewer asked for it to be captured again (runner.py apply-review): the next run
+    # takes it even when its source no longer lists it. Cleared when it is confirmed.
+    Column("recapture_requested_at", DateTime(timezone=True)),
+    Column("listed_at", DateTime(timezone=True), nullable=False),
+    Column("downloaded_at", DateTime(timezone=True)),
+    Column("uploaded_at", DateTime(timezone=True)),
+    Column("confirmed_at", DateTime(timezone=True)),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("recipe", "source_key", name="uq_documents_recipe_key"),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("run_id", String(64), primary_key=True),
+    Column("recipe", String(64), nullable=False),
+    Column("recipe_digest", String(64), nullable=False),
+    Column("host", String(255), nullable=False),
+    Column("user", String(255), nullable=False),
+    Column("bot_version", String(32), nullable=False),
+    Column("log_path", Text, nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("ended_at", DateTime(timezone=True)),
+    Column("outcome", String(32)),
+    Column("counts", Text),  # JSON
+    Column("action", String(16)),  # "capture" or "inventory" (NULL: capture, older ledgers)
+)
+
+# The four-property checks, one row per document, run and check (bots.archival.checks).
+checks = Table(
+    "checks",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("recipe", String(64), nullable=False),
+    Column("source_key", String(255), nullable=False),
+    Column("run_id", String(64), nullable=False),
+    Column("property", String(16), nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("checked_at", DateTime(timezone=True), nullable=False),
+)
+
+# PREMIS-style events (capture, message digest calculation, ...), one row per event.
+events = Table(
+    "events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("event_id", String(36), nullable=False, unique=True),
+    Column("recipe", String(64), nullable=False),
+    Column("source_key", String(255), nullable=False),
+    Column("run_id", String(64), nullable=False),
+    Column("event_type", String(40), nullable=False),
+    Column("event_time", DateTime(timezone=True), nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("detail", Text, nullable=False),
+    Column("agent", Text, nullable=False),  # "rpa-fleet 0.1.0 on host"
+    Column("evidence_path", Text),  # a screenshot under logs/evidence
+    Column("evidence_sha256", String(64)),
+)
+
+# What the archive said it held, per inventory run (bots.capture, action "inventory").
+inventory = Table(
+    "inventory",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(64), nullable=False),  # the inventory run: one snapshot
+    Column("recipe", String(64), nullable=False),
+    Column("archive_id", String(128), nullable=False),
+    Column("reference_code", String(128)),
+    Column("title", Text),
+    Column("size", BigInteger),
+    Column("sha256", String(64)),  # read back with --fixity; NULL when not read
+    Column("ingested_at", Text),  # as the archive shows it
+    Column("taken_at", DateTime(timezone=True), nullable=False),
+)
+
+
+# What each run's listing showed, one row per run and key: the ledger's documents keep
+# only the first sighting, and reconciliation's source listing is "what each run saw".
+sightings = Table(
+    "sightings",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(64), nullable=False, index=True),
+    Column("recipe", String(64), nullable=False),
+    Column("source_key", String(255), nullable=False),
+    Column("listing", Text, nullable=False),  # the row as this run saw it, JSON
+    Column("seen_at", DateTime(timezone=True), nullable=False),
+)
+
+# A reviewer's decision on one reconciliation row (runner.py apply-review), applied or not.
+reviews = Table(
+    "reviews",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("review_id", String(64), nullable=False),  # one apply-review: its run log's id
+    Column("recipe", String(64), nullable=False),
+    Column("source_key", String(255), nullable=False),
+    Column("archive_id", String(128)),  # as the workbook row showed it
+    Column("result", String(16), nullable=False),  # the row's result code (缺失, ...)
+    Column("action", String(16), nullable=False),  # recapture / ignore
+    Column("owner", Text),  # the reviewer, as typed in the owner column
+    Column("note", Text),
+    Column("outcome", String(16), nullable=False),  # applied / refused / unchanged
+    Column("reason", Text, nullable=False),
+    Column("workbook", Text, nullable=False),
+    Column("workbook_sha256", String(64), nullable=False),
+    Column("decided_by", Text, nullable=False),  # user@host who applied the workbook
+    Column("decided_at", DateTime(timezone=True), nullable=False),
+)
+
+
+TABLES = (documents, runs, checks, events, inventory, sightings, reviews)

@@ -1,0 +1,151 @@
+"""The ledger's schema version: created once, upgraded in order, never by accident, and
+never by two processes at once; a ledger newer than the code is left alone."""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import insert, inspect, select
+from sqlalchemy.engine import Connection
+
+from bots.cli import main
+from bots.errors import EXIT_USAGE
+from bots.ledger import LATEST, Ledger, LedgerVersionError, Upgrade, migrations
+from tests.conftest import FrozenClock
+
+STAGING = Path("/srv/rpa-fleet/logs/staging")  # only ever joined, never touched
+
+
+def versions(ledger: Ledger) -> list[int]:
+    with ledger.engine.connect() as conn:
+        table = migrations.ledger_version
+        return list(conn.execute(select(table.c.version).order_by(table.c.version)).scalars())
+
+
+def tables(ledger: Ledger) -> set[str]:
+    with ledger.engine.connect() as conn:
+        return set(inspect(conn).get_table_names())
+
+
+def test_making_a_ledger_creates_nothing(ledger_url: str, clock: FrozenClock) -> None:
+    ledger = Ledger(ledger_url, clock, staging_root=STAGING)
+    try:
+        assert ledger.version() == 0 and tables(ledger) == set()
+    finally:
+        ledger.close()
+
+
+def test_open_creates_the_schema_once(ledger_url: str, clock: FrozenClock) -> None:
+    ledger = Ledger.open(ledger_url, clock, staging_root=STAGING)
+    try:
+        assert ledger.version() == LATEST
+        assert versions(ledger) == list(range(1, LATEST + 1))
+        assert {"documents", "runs", "checks", "events", "inventory", "sightings"} < tables(ledger)
+        assert ledger.upgrade() == Upgrade(LATEST, LATEST)  # current: nothing to do
+        assert versions(ledger) == list(range(1, LATEST + 1))
+    finally:
+        ledger.close()
+
+
+def test_a_reader_is_told_what_to_run(ledger_url: str, clock: FrozenClock) -> None:
+    with pytest.raises(LedgerVersionError, match="is empty .*`runner.py ledger upgrade`") as e:
+        Ledger.open(ledger_url, clock, staging_root=STAGING, migrate=False)
+    assert e.value.exit_code == EXIT_USAGE
+    ledger = Ledger.open(ledger_url, clock, staging_root=STAGING)
+    with ledger.engine.begin() as conn:  # as if only step 1 had run
+        table = migrations.ledger_version
+        conn.execute(table.delete().where(table.c.version > 1))
+    ledger.close()
+    with pytest.raises(LedgerVersionError, match=f"is at version 1; .* reads version {LATEST}"):
+        Ledger.open(ledger_url, clock, staging_root=STAGING, migrate=False)
+    Ledger.open(ledger_url, clock, staging_root=STAGING).close()  # a writer upgrades it
+    Ledger.open(ledger_url, clock, staging_root=STAGING, migrate=False).close()
+
+
+@pytest.mark.parametrize("migrate", [True, False])
+def test_a_newer_ledger_is_refused_and_left_alone(
+    ledger_url: str, clock: FrozenClock, migrate: bool
+) -> None:
+    ledger = Ledger.open(ledger_url, clock, staging_root=STAGING)
+    with ledger.engine.begin() as conn:
+        conn.execute(
+            insert(migrations.ledger_version).values(
+                version=LATEST + 1, step="from the future", applied_at=datetime.now().astimezone()
+            )
+        )
+    with pytest.raises(LedgerVersionError) as refused:
+        Ledger.open(ledger_url, clock, staging_root=STAGING, migrate=migrate)
+    message = str(refused.value)
+    assert f"version {LATEST + 1}, newer than" in message
+    assert f"up to version {LATEST}" in message and "left as it is" in message
+    assert refused.value.exit_code == EXIT_USAGE
+    assert versions(ledger) == [*range(1, LATEST + 1), LATEST + 1]
+    ledger.close()
+
+
+def test_two_processes_upgrading_at_once(ledger_url: str, clock: FrozenClock) -> None:
+    """Each its own connection, all at the same moment: one upgrades, the others find it
+    done; every step is applied once."""
+    ledgers = [Ledger(ledger_url, clock, staging_root=STAGING) for _ in range(4)]
+    barrier = threading.Barrier(len(ledgers))
+    results: list[Upgrade] = []
+    errors: list[BaseException] = []
+
+    def go(ledger: Ledger) -> None:
+        barrier.wait()
+        try:
+            results.append(ledger.upgrade())
+        except BaseException as exc:  # noqa: BLE001 - reported below, whatever it is
+            errors.append(exc)
+
+    threads = [threading.Thread(target=go, args=(ledger,)) for ledger in ledgers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    try:
+        assert errors == []
+        assert sorted(r.before for r in results) == [0, *[LATEST] * (len(ledgers) - 1)]
+        assert {r.after for r in results} == {LATEST}
+        assert versions(ledgers[0]) == list(range(1, LATEST + 1))
+    finally:
+        for ledger in ledgers:
+            ledger.close()
+
+
+def test_a_failing_step_leaves_the_ledger_as_it_was(
+    ledger_url: str, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ledger = Ledger.open(ledger_url, clock, staging_root=STAGING)
+
+    def half_done(conn: Connection, _root: Path) -> None:
+        conn.exec_driver_sql("CREATE TABLE half_done (id INTEGER)")
+        raise RuntimeError("the step failed half-way")
+
+    broken = migrations.Step(LATEST + 1, "a step that fails", half_done)
+    monkeypatch.setattr(migrations, "STEPS", (*migrations.STEPS, broken))
+    monkeypatch.setattr(migrations, "LATEST", LATEST + 1)
+    with pytest.raises(RuntimeError, match="half-way"):
+        ledger.upgrade()
+    assert ledger.version() == LATEST and "half_done" not in tables(ledger)
+    ledger.close()
+
+
+def test_the_upgrade_command(tmp_path: Path) -> None:
+    env = {"FLEET_LOGS_DIR": str(tmp_path / "logs")}
+    (tmp_path / "logs").mkdir()
+    runner = CliRunner()
+    read = runner.invoke(main, ["audit", "--since", "2026-11-01"], env=env)
+    assert read.exit_code == EXIT_USAGE
+    assert "Run `runner.py ledger upgrade`" in read.output
+    first = runner.invoke(main, ["ledger", "upgrade"], env=env)
+    assert first.exit_code == 0, first.output
+    assert f"upgraded from version 0 to {LATEST}" in first.output
+    again = runner.invoke(main, ["ledger", "upgrade"], env=env)
+    assert again.exit_code == 0 and f"at version {LATEST} already" in again.output
+    read = runner.invoke(main, ["audit", "--since", "2026-11-01"], env=env)
+    assert read.exit_code == 0, read.output
