@@ -31,6 +31,7 @@ from bots.reconcile.sources import (
 )
 from bots.reconcile.workbook import write_workbook
 from bots.redaction import Redactor
+from bots.settings import Settings
 from tests.conftest import FrozenClock
 
 RECIPE = "demo"
@@ -238,14 +239,8 @@ def type_actions(
 
 
 def review(w: World, path: Path) -> Review:
-    return Review(
-        w.ledger,
-        w.runs_dir,
-        w.evidence_dir,
-        path,
-        clock=w.clock,
-        redactor=Redactor(),
-    )
+    settings = Settings.from_env({}, logs_dir=w.tmp / "logs")
+    return Review(settings, path, clock=w.clock, redactor=Redactor(), ledger=w.ledger)
 
 
 def apply(w: World, path: Path) -> tuple[Review, list[Applied]]:

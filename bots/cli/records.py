@@ -199,19 +199,8 @@ def apply_review(
     from ..pipeline.context import local_now
 
     settings = Settings.from_env(os.environ, logs_dir=logs_dir, ledger_url=ledger_url)
-    ledger = _ledger(settings)
-    try:
-        review = Review(
-            ledger,
-            settings.runs_dir,
-            settings.logs_dir / "evidence",
-            workbook,
-            clock=local_now,
-            redactor=console.redactor,
-        )
-        applied = review.apply(decisions)
-    finally:
-        ledger.close()
+    review = Review(settings, workbook, clock=local_now, redactor=console.redactor)
+    applied = review.apply(decisions)
     for a in applied:
         d = a.decision
         line = f"{a.outcome.upper()} {d.action} {d.recipe}/{d.key} ({d.cell}): {a.reason}"
@@ -219,7 +208,7 @@ def apply_review(
     counts = {o: sum(a.outcome == o for a in applied) for o in ("applied", "unchanged", "refused")}
     console.out(
         f"review {review.review_id}: {counts['applied']} applied, {counts['unchanged']} "
-        f"already in effect, {counts['refused']} refused (log {review.log.path})"
+        f"already in effect, {counts['refused']} refused (log {review.log_path})"
     )
     return 1 if counts["refused"] else 0
 

@@ -78,14 +78,17 @@ def run_context(
     lock: bool = True,
     lock_wait: float | None = None,
     start_details: dict[str, Any] | None = None,
+    start_event: str = "run_start",
+    run_id: str | None = None,
+    ledger: Ledger | None = None,
 ) -> Iterator[RunContext]:
     """Start a run of ``name`` (holding its lock when ``lock``), yield its context, and
     close it: on an error the outcome is "error" (or "stopped"), and the error is logged.
 
     ``digest`` is what the run worked from (a recipe's digest, a workbook's SHA-256).
+    A ``ledger`` given is used and left open; otherwise the run opens (and upgrades) its own.
     """
-    started = clock()
-    run_id = new_run_id(name, started)
+    run_id = run_id or new_run_id(name, clock())
     with ExitStack() as stack:
         held: RecipeLock | None = None
         if lock:
@@ -95,8 +98,9 @@ def run_context(
         memory.reset_peak()
         # The ledger first: one this code cannot use (newer, unreachable) stops the run
         # before it has a log to leave unfinished. A run writes, so it upgrades an older one.
-        ledger = Ledger.open(settings.ledger_url, clock, staging_root=settings.staging_root)
-        stack.callback(ledger.close)
+        if ledger is None:
+            ledger = Ledger.open(settings.ledger_url, clock, staging_root=settings.staging_root)
+            stack.callback(ledger.close)
         log = RunLog(
             settings.runs_dir / f"{run_id}.jsonl",
             run_id=run_id,
@@ -139,7 +143,7 @@ def run_context(
             lock=held,
         )
         log.event(
-            "run_start",
+            start_event,
             action=action,
             bot_version=__version__,
             host=socket.gethostname(),

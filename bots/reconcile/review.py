@@ -21,7 +21,6 @@ logs/evidence with its SHA-256, as the reviewer's signed word.
 from __future__ import annotations
 
 import getpass
-import secrets
 import shutil
 import socket
 from collections.abc import Callable
@@ -36,13 +35,13 @@ from openpyxl import load_workbook
 from openpyxl.utils import get_column_letter
 from openpyxl.utils.exceptions import InvalidFileException
 
-from .. import __version__
 from ..archival.evidence import Agent, EventOutcome, EventType, Evidence, Shot
 from ..errors import UsageError
 from ..files import sha256_file
 from ..ledger import FailureKind, Ledger, LedgerError, State, queries
+from ..pipeline.context import RunContext, new_run_id, run_context
 from ..redaction import Redactor
-from ..runlog import RunLog
+from ..settings import Settings
 from .classify import Result
 from .sources import InventoryRun, inventory_frame
 from .workbook import ACTIONS, COLUMNS, SHEET_NAMES
@@ -148,74 +147,69 @@ def _letter(index: int) -> str:
 
 
 class Review:
-    """Applies one workbook's decisions; a run log of its own records each of them."""
+    """Applies one workbook's decisions, as a run of its own: a `runs` row (the workbook's
+    digest as what it worked from), a run log recording each decision, the workbook kept
+    as the evidence every decision points at."""
 
     def __init__(
         self,
-        ledger: Ledger,
-        runs_dir: Path,
-        evidence_dir: Path,
+        settings: Settings,
         workbook: Path,
         *,
         clock: Callable[[], datetime],
         redactor: Redactor,
+        ledger: Ledger | None = None,
     ) -> None:
-        self.ledger = ledger
+        self.settings = settings
         self.clock = clock
+        self.redactor = redactor
+        self.given_ledger = ledger
         self.workbook = workbook
         self.sha256 = sha256_file(workbook)[0]
-        started = clock()
-        self.review_id = f"review-{started:%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
+        self.review_id = new_run_id("review", clock())
         self.who = f"{getpass.getuser()}@{socket.gethostname()}"
-        self.log = RunLog(
-            runs_dir / f"{self.review_id}.jsonl",
-            run_id=self.review_id,
-            recipe="review",
-            redactor=redactor,
-            clock=clock,
-        )
-        # The reviewer's file as it was applied: the evidence every decision points at.
-        kept = evidence_dir / "reviews" / f"{self.review_id}.xlsx"
-        kept.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(workbook, kept)
-        self.kept = Shot(kept, self.sha256)
-        self.evidence_dir = evidence_dir
+        self.log_path = settings.runs_dir / f"{self.review_id}.jsonl"
         self._inventories: dict[str, tuple[InventoryRun | None, pd.DataFrame]] = {}
-        # A run like any other for the auditor: who applied which workbook (by digest), when.
-        ledger.start_run(
-            run_id=self.review_id,
-            recipe="review",
-            recipe_digest=self.sha256,
-            host=socket.gethostname(),
-            user=getpass.getuser(),
-            bot_version=__version__,
-            log_path=str(self.log.path),
-            action="review",
-        )
-        self.log.event(
-            "review_start",
-            workbook=str(workbook),
-            workbook_sha256=self.sha256,
-            kept_as=str(kept),
-            by=self.who,
-        )
 
     def apply(self, decisions: list[Decision]) -> list[Applied]:
+        # The reviewer's file as it was applied: the evidence every decision points at.
+        evidence_dir = self.settings.logs_dir / "evidence"
+        kept = evidence_dir / "reviews" / f"{self.review_id}.xlsx"
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(self.workbook, kept)
+        self.kept = Shot(kept, self.sha256)
         done: list[Applied] = []
-        outcome = "error"
-        try:
-            for decision in decisions:
-                outcome_, reason = self._decide(decision)
-                applied = Applied(decision, outcome_, reason)
-                self._record(applied)
-                done.append(applied)
-            outcome = "partial" if any(a.outcome == "refused" for a in done) else "ok"
-        finally:
-            counts = {
-                o: sum(a.outcome == o for a in done) for o in ("applied", "unchanged", "refused")
-            }
-            self.log.close(outcome, **counts)
-            self.ledger.finish_run(self.review_id, outcome, counts)
+        with run_context(
+            name="review",
+            action="review",
+            settings=self.settings,
+            redactor=self.redactor,
+            digest=self.sha256,
+            clock=self.clock,
+            lock=False,  # a review works documents one compare-and-set at a time
+            run_id=self.review_id,
+            ledger=self.given_ledger,
+            start_event="review_start",
+            start_details={
+                "workbook": str(self.workbook),
+                "workbook_sha256": self.sha256,
+                "kept_as": str(kept),
+                "by": self.who,
+            },
+        ) as ctx:
+            self.ledger, self.log = ctx.ledger, ctx.log
+            try:
+                for decision in decisions:
+                    outcome, reason = self._decide(decision)
+                    applied = Applied(decision, outcome, reason)
+                    self._record(applied, ctx)
+                    done.append(applied)
+            finally:
+                ctx.counts = {
+                    o: sum(a.outcome == o for a in done)
+                    for o in ("applied", "unchanged", "refused")
+                }
+            ctx.outcome = "partial" if any(a.outcome == "refused" for a in done) else "ok"
         return done
 
     def _inventory(self, recipe: str) -> tuple[InventoryRun | None, pd.DataFrame]:
@@ -279,7 +273,7 @@ class Review:
         }
         return "refused", refusals.get(d.result, f"unknown result {d.result!r}")
 
-    def _record(self, a: Applied) -> None:
+    def _record(self, a: Applied, ctx: RunContext) -> None:
         d = a.decision
         detail = {
             "action": d.action,
@@ -309,12 +303,12 @@ class Review:
             decided_by=self.who,
         )
         evidence = Evidence(
-            self.ledger,
-            self.log,
-            run_id=self.review_id,
+            ctx.ledger,
+            ctx.log,
+            run_id=ctx.run_id,
             recipe=d.recipe,
-            directory=self.evidence_dir,
-            clock=self.clock,
+            directory=ctx.settings.logs_dir / "evidence",
+            clock=ctx.clock,
             agent=Agent("rpa-fleet apply-review", Agent.this_bot().version, socket.gethostname()),
         )
         outcome = EventOutcome.FAILURE if a.outcome == "refused" else EventOutcome.SUCCESS
