@@ -19,14 +19,14 @@ from ..redaction import Redactor
 from ..resilience import StopFlag
 from ..settings import Settings
 from . import checks, confirm, download, listing, upload
-from .context import Clock, local_now, run_context
+from .context import Clock, local_now
 from .document import DocumentWork
 from .run import (
     CaptureRun,
     Credentials,
     base_vars,
     open_systems,
-    recipe_details,
+    recipe_run,
     render_setting,
 )
 from .stages import StageRunner, System
@@ -45,17 +45,15 @@ def capture(
     progress: Any = None,
 ) -> RunSummary:
     """Run ``loaded`` once (holding its lock) and say what happened."""
-    with run_context(
-        name=loaded.name,
-        action="capture",
-        settings=settings,
-        redactor=redactor,
-        digest=loaded.digest,
+    with recipe_run(
+        loaded,
+        "capture",
+        settings,
+        redactor,
         clock=clock,
         stop=stop,
         progress=progress,
         lock_wait=lock_wait,
-        start_details=recipe_details(loaded),
     ) as ctx:
         variables = base_vars(ctx, loaded)
         run = CaptureRun(

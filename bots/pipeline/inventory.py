@@ -16,9 +16,9 @@ from ..redaction import Redactor
 from ..resilience import StopFlag
 from ..settings import Settings
 from .confirm import download_back
-from .context import Clock, RunContext, local_now, run_context
+from .context import Clock, RunContext, local_now
 from .listing import walk_table
-from .run import Credentials, base_vars, open_systems, recipe_details
+from .run import Credentials, base_vars, open_systems, recipe_run
 from .stages import StageRunner, System
 from .summary import RunSummary
 
@@ -36,17 +36,15 @@ def inventory(
     progress: Any = None,
 ) -> RunSummary:
     """Take one inventory of the recipe's archive (holding the recipe's lock)."""
-    with run_context(
-        name=loaded.name,
-        action="inventory",
-        settings=settings,
-        redactor=redactor,
-        digest=loaded.digest,
+    with recipe_run(
+        loaded,
+        "inventory",
+        settings,
+        redactor,
         clock=clock,
         stop=stop,
         progress=progress,
         lock_wait=lock_wait,
-        start_details=recipe_details(loaded),
     ) as ctx:
         summary = RunSummary(ctx.run_id, loaded.name, ctx.log.path, inventoried=0)
         try:

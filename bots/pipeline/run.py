@@ -5,7 +5,7 @@ confirm) are functions over it."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -15,8 +15,10 @@ from ..archival.evidence import Shot
 from ..drivers import Driver, ScreenshotRefused, SessionConfig, registry
 from ..errors import RecipeRuntimeError
 from ..recipe import LoadedRecipe
+from ..redaction import Redactor
+from ..settings import Settings
 from ..templating import TemplateProblem, render
-from .context import RunContext
+from .context import RunContext, run_context
 from .stages import StageRunner, System
 from .summary import RunSummary
 
@@ -54,6 +56,22 @@ def recipe_details(loaded: LoadedRecipe) -> dict[str, Any]:
         "retention_schedule": str(loaded.schedule.path),
         "retention_schedule_digest": loaded.schedule.digest,
     }
+
+
+def recipe_run(
+    loaded: LoadedRecipe, action: str, settings: Settings, redactor: Redactor, **options: Any
+) -> AbstractContextManager[RunContext]:
+    """A run of one recipe (capture, inventory): holding its lock, saying what recipe and
+    retention schedule (by digest) it works from."""
+    return run_context(
+        name=loaded.name,
+        action=action,
+        settings=settings,
+        redactor=redactor,
+        digest=loaded.digest,
+        start_details=recipe_details(loaded),
+        **options,
+    )
 
 
 def render_setting(
