@@ -133,6 +133,7 @@ def _reconcile_and_audit(
             recipe, settings, store, redactor, stop=stop, fixity=True
         ),
         progress=NullProgress(),
+        redactor=redactor,
     )
     if outcome.inventory_failed is not None:
         echo(f"demo: the inventory failed: {outcome.inventory_failed.line()}")

@@ -165,6 +165,7 @@ def reconcile_command(
                 progress=progress,
             ),
             progress=progress,
+            redactor=console.redactor,
         )
     finally:
         progress.close()

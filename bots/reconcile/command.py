@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-import secrets
-import socket
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from .. import __version__
 from ..errors import UsageError
+from ..files import sha256_file
 from ..ledger import Ledger, queries
 from ..logchain import verify
-from ..pipeline.context import local_now
+from ..pipeline.context import RunContext, local_now, run_context
 from ..pipeline.summary import RunSummary
 from ..progress import Progress
 from ..recipe import LoadedRecipe, load_recipe
+from ..redaction import Redactor
 from ..settings import PROJECT_ROOT, Settings
 from .report import BatchFacts, RecipeInputs, build
 from .sources import checks_frame, inventory_frame, ledger_frame, reviews_frame, sightings_frame
@@ -39,49 +39,74 @@ def reconcile(
     out: Path | None,
     inventory: Callable[[LoadedRecipe], RunSummary] | None,
     progress: Progress,
+    redactor: Redactor,
 ) -> Outcome:
     """Reconcile the recipes (default: every recipe the ledger knows) into ``out``.
 
     ``inventory`` takes a fresh inventory of one recipe's archive (None: use the newest
-    one already in the ledger). A failed inventory stops here: a workbook built on an old
-    one would tell the archivist the archive holds what it may no longer hold.
+    one already in the ledger); each is a run of its own. A failed inventory stops here:
+    a workbook built on an old one would tell the archivist the archive holds what it may
+    no longer hold. The reconciliation itself is a run too (action "reconcile"; its run
+    id is the batch id), so the auditor sees who reconciled what, when, with what result.
     """
     ledger = Ledger.open(settings.ledger_url, local_now, staging_root=settings.staging_root)
     try:
         loaded = _recipes(ledger, recipe_paths, need_files=inventory is not None)
-        if not loaded:
-            raise UsageError("the ledger holds no documents yet: nothing to reconcile")
-        if inventory is not None:
-            for recipe in loaded.values():
-                assert recipe is not None  # need_files
-                if not recipe.recipe.archive.inventory:
-                    raise UsageError(
-                        f"{recipe.path}: no `archive.inventory` steps, so the archive cannot "
-                        "be asked what it holds; add them, or use --no-inventory"
-                    )
-                summary = inventory(recipe)
-                if summary.exit_code or summary.stopped_by:
-                    return Outcome(inventory_failed=summary)
-        progress.stage("reconciling")
-        parts = [_inputs(ledger, name, recipe, since) for name, recipe in loaded.items()]
-        missing = [p.recipe for p in parts if p.inventory_run is None]
-        if missing:
-            raise UsageError(
-                f"no inventory of the archive for {', '.join(missing)} yet: "
-                "run reconcile without --no-inventory"
-            )
-        in_frames = set().union(*(set(p.ledger["archive_id"].dropna()) for p in parts))
-        claimed = queries.archive_ids(ledger) - in_frames
     finally:
         ledger.close()
+    if not loaded:
+        raise UsageError("the ledger holds no documents yet: nothing to reconcile")
+    if inventory is not None:
+        for recipe in loaded.values():
+            assert recipe is not None  # need_files
+            if not recipe.recipe.archive.inventory:
+                raise UsageError(
+                    f"{recipe.path}: no `archive.inventory` steps, so the archive cannot "
+                    "be asked what it holds; add them, or use --no-inventory"
+                )
+            summary = inventory(recipe)
+            if summary.exit_code or summary.stopped_by:
+                return Outcome(inventory_failed=summary)
+    with run_context(
+        name="reconcile",
+        action="reconcile",
+        settings=settings,
+        redactor=redactor,
+        digest=_digest(loaded),
+        clock=local_now,
+        progress=progress,
+        lock=False,  # it reads; the inventories it took held their recipes' locks
+        start_details={
+            "recipes": {name: r.digest if r else None for name, r in loaded.items()},
+            "since": since.isoformat() if since else None,
+        },
+    ) as ctx:
+        outcome = _reconcile(ctx, loaded, since, out)
+    return outcome
 
-    now = local_now()
-    batch_id = f"reconcile-{now:%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
-    logs = verify(settings.runs_dir)
+
+def _reconcile(
+    ctx: RunContext,
+    loaded: dict[str, LoadedRecipe | None],
+    since: datetime | None,
+    out: Path | None,
+) -> Outcome:
+    settings, ledger = ctx.settings, ctx.ledger
+    ctx.progress.stage("reconciling")
+    parts = [_inputs(ledger, name, recipe, since) for name, recipe in loaded.items()]
+    missing = [p.recipe for p in parts if p.inventory_run is None]
+    if missing:
+        raise UsageError(
+            f"no inventory of the archive for {', '.join(missing)} yet: "
+            "run reconcile without --no-inventory"
+        )
+    in_frames = set().union(*(set(p.ledger["archive_id"].dropna()) for p in parts))
+    claimed = queries.archive_ids(ledger) - in_frames
+    logs = verify(settings.runs_dir)  # this run's own log is open: a warning, not a fault
     facts = BatchFacts(
-        batch_id=batch_id,
-        written_at=now,
-        bot=f"rpa-fleet {__version__} on {socket.gethostname()}",
+        batch_id=ctx.run_id,
+        written_at=ctx.clock(),
+        bot=str(ctx.agent),
         since=since,
         logs=(
             f"intact: {logs.files} files, {logs.records} records (runner.py logs verify)"
@@ -91,10 +116,27 @@ def reconcile(
         claimed_elsewhere=frozenset(claimed),
     )
     result = build(parts, facts)
-    path = out or settings.logs_dir / "reconcile" / f"{batch_id}.xlsx"
-    progress.stage(f"writing {path.name}")
-    write_workbook(result.sheets, path, title=f"核对 Reconciliation {batch_id}")
+    path = out or settings.logs_dir / "reconcile" / f"{ctx.run_id}.xlsx"
+    ctx.progress.stage(f"writing {path.name}")
+    write_workbook(result.sheets, path, title=f"核对 Reconciliation {ctx.run_id}")
+    ctx.log.event(
+        "workbook",
+        path=str(path),
+        sha256=sha256_file(path)[0],
+        rows=len(result.rows),
+        results=result.counts,
+        closes=result.closes,
+        inventories={p.recipe: p.inventory_run.run_id for p in parts if p.inventory_run},
+    )
+    ctx.outcome = "ok" if result.closes else "partial"
+    ctx.counts = {"rows": len(result.rows), **{str(k): v for k, v in result.counts.items()}}
     return Outcome(path=path, line=result.line(), closes=result.closes)
+
+
+def _digest(loaded: dict[str, LoadedRecipe | None]) -> str:
+    """What a reconciliation works from: the recipes (and schedules), by their digests."""
+    lines = "".join(f"{name}\t{r.digest if r else '-'}\n" for name, r in sorted(loaded.items()))
+    return hashlib.sha256(lines.encode()).hexdigest()
 
 
 def _recipes(
