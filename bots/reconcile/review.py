@@ -44,8 +44,8 @@ from ..ledger import FailureKind, Ledger, LedgerError, State, queries
 from ..redaction import Redactor
 from ..runlog import RunLog
 from .classify import Result
+from .columns import ACTIONS, COLUMNS, SHEET_NAMES
 from .sources import InventoryRun, inventory_frame
-from .workbook import ACTIONS, COLUMNS, SHEET_NAMES
 
 SHEET = dict(SHEET_NAMES)["reconciliation"]
 NEEDED = ("recipe", "key", "archive_id", "result", "action", "owner", "note")
