@@ -13,9 +13,10 @@ import pytest
 from openpyxl import load_workbook
 
 from bots.reconcile.classify import RESULT_ENGLISH, Result
+from bots.reconcile.columns import COLUMNS, SHEET_NAMES
 from bots.reconcile.report import CAUSES, BatchFacts, RecipeInputs, Reconciliation, build
 from bots.reconcile.sources import InventoryRun
-from bots.reconcile.workbook import COLUMNS, SHEET_NAMES, write_workbook
+from bots.reconcile.workbook import write_workbook
 
 CST = timezone(timedelta(hours=8))
 LISTED = pd.Timestamp("2026-11-20 09:00:00")  # sources read naive wall times from SQLite

@@ -14,14 +14,8 @@ from openpyxl.styles.numbers import is_date_format
 from openpyxl.workbook.workbook import Workbook
 
 from bots.reconcile.classify import OUTPUT_COLUMNS, RESULT_ENGLISH, Result
-from bots.reconcile.workbook import (
-    COLUMNS,
-    RESULT_FILLS,
-    SHEET_NAMES,
-    Sheets,
-    headers,
-    write_workbook,
-)
+from bots.reconcile.columns import COLUMNS, SHEET_NAMES, headers
+from bots.reconcile.workbook import RESULT_FILLS, Sheets, write_workbook
 from tests.office import to_pdf
 
 CST = "Asia/Shanghai"

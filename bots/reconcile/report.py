@@ -15,8 +15,9 @@ from datetime import datetime
 import pandas as pd
 
 from .classify import RESULT_ENGLISH, Result, batch_closes, classify, summary
+from .columns import YES
 from .sources import InventoryRun
-from .workbook import YES, Sheets
+from .workbook import Sheets
 
 
 @dataclass

@@ -43,8 +43,8 @@ from ..pipeline.context import RunContext, new_run_id, run_context
 from ..redaction import Redactor
 from ..settings import Settings
 from .classify import Result
+from .columns import ACTIONS, COLUMNS, SHEET_NAMES
 from .sources import InventoryRun, inventory_frame
-from .workbook import ACTIONS, COLUMNS, SHEET_NAMES
 
 SHEET = dict(SHEET_NAMES)["reconciliation"]
 NEEDED = ("recipe", "key", "archive_id", "result", "action", "owner", "note")
