@@ -27,7 +27,12 @@ from ..timezones import zone_name
 from .gather import AuditReport
 
 # Values shown bilingually, Chinese first; anything else is shown as it is.
-ACTIONS = {"capture": "采集 capture", "inventory": "盘点 inventory", "review": "审核 review"}
+ACTIONS = {
+    "capture": "采集 capture",
+    "inventory": "盘点 inventory",
+    "review": "审核 review",
+    "reconcile": "核对 reconcile",
+}
 RUN_OUTCOMES = {
     "ok": ("成功 ok", "ok"),
     "partial": ("部分失败 partial", "warn"),
