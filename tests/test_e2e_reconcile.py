@@ -196,15 +196,16 @@ def test_reconcile_tamper_review_recapture(tmp_path: Path) -> None:
 
 
 def the_auditors_view(w: World, tmp_path: Path) -> None:
-    """`audit` lists every run the ledger has (captures, inventories, the review) and the
-    review decisions, with working evidence links, and says the logs are intact."""
+    """`audit` lists every run the ledger has (captures, inventories, reconciliations, the
+    review) and the review decisions, with working evidence links, and says the logs are
+    intact."""
     today = time.strftime("%Y-%m-%d")
     page = tmp_path / "auditor" / "audit.html"
     done = runner(w, "audit", "--since", today, "--out", str(page))
     assert done.returncode == 0, done.stdout + done.stderr
     html = page.read_text(encoding="utf-8")
     runs = ledger_rows(w.logs_dir, "runs")
-    assert {r["action"] for r in runs} == {"capture", "inventory", "review"}
+    assert {r["action"] for r in runs} == {"capture", "inventory", "reconcile", "review"}
     for run in runs:
         assert run["run_id"] in html and run["recipe_digest"] in html
     assert "review decision" in html and "Logs intact" in html
