@@ -91,16 +91,7 @@ class Ledger(Records):
 
     def get(self, recipe: str, key: str) -> Document | None:
         with self.engine.connect() as conn:
-            row = (
-                conn.execute(
-                    select(documents).where(
-                        documents.c.recipe == recipe, documents.c.source_key == key
-                    )
-                )
-                .mappings()
-                .first()
-            )
-        return rows.document(row, self.staging_root) if row else None
+            return self._fetch(conn, recipe, key)
 
     def documents(self, recipe: str, states: set[State] | None = None) -> list[Document]:
         query = select(documents).where(documents.c.recipe == recipe).order_by(documents.c.id)
