@@ -17,7 +17,6 @@ import argparse
 import os
 import random
 import signal
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -30,12 +29,17 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from sqlalchemy.exc import SQLAlchemyError  # noqa: E402
+
 from bots.demo import simulator  # noqa: E402
+from bots.ledger import Ledger, State  # noqa: E402
+from bots.pipeline import local_now  # noqa: E402
 from bots.redaction import Redactor  # noqa: E402
 from credentials import open_store  # noqa: E402
 from sims.control import get_json, post_json  # noqa: E402
 
 SEEDED_CATALOGUE_MAX = 300  # the ERP seeds at most a year of reports; the rest are published
+RECIPE = "demo"  # the recipe the chaos run captures with
 POLL = 0.2  # seconds between looks at the ledger while waiting for a kill point
 RUN_TIMEOUT = 3600.0
 
@@ -79,15 +83,18 @@ class ChaosResult:
         )
 
 
+def _ledger(path: Path) -> Ledger:
+    """The running bot's ledger, through its own API (no upgrade: the bot does that)."""
+    return Ledger(f"sqlite:///{path}", local_now, staging_root=path.parent / "staging")
+
+
 def _confirmed(ledger: Path) -> int:
     if not ledger.exists():
         return 0
     try:
-        with sqlite3.connect(f"file:{ledger}?mode=ro", uri=True, timeout=5) as db:
-            return db.execute("select count(*) from documents where state='confirmed'").fetchone()[
-                0
-            ]
-    except sqlite3.OperationalError:  # being created, or locked for a moment
+        with _ledger(ledger) as opened:
+            return opened.state_counts(RECIPE).get(State.CONFIRMED.value, 0)
+    except SQLAlchemyError:  # being created, or locked for a moment
         return 0
 
 
@@ -178,7 +185,7 @@ def chaos(
         restarts = 0
         while len(exit_codes) < kills + 25:
             proc = subprocess.Popen(
-                [sys.executable, "runner.py", "run", "recipes/demo.yaml"],
+                [sys.executable, "runner.py", "run", f"recipes/{RECIPE}.yaml"],
                 cwd=ROOT,
                 env=env,
                 stdout=subprocess.PIPE,
@@ -250,12 +257,9 @@ def _judge(
         if k in truth and any(i["sha256"] != truth[k]["sha256"] for i in found)
     )
     extra = sorted(k for k in by_key if k not in truth)
-    with sqlite3.connect(f"file:{ledger}?mode=ro", uri=True) as db:
+    with _ledger(ledger) as opened:
         rows = {
-            key: (state, archive_id, sha256)
-            for key, state, archive_id, sha256 in db.execute(
-                "select source_key, state, archive_id, sha256 from documents"
-            )
+            d.source_key: (d.state.value, d.archive_id, d.sha256) for d in opened.documents(RECIPE)
         }
     disagree = sorted(
         k
