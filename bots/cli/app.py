@@ -1,17 +1,19 @@
 """The command line's frame: the group, its shared options, the console (output through
-the process's redactor), the run report, and ``entry``, the one place that exits."""
+the process's redactor), the run report, and ``entry``. Nothing below the command group
+exits: commands return codes or raise, the group turns both into the exit code."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
 from .. import __version__
 from ..errors import EXIT_OK, FleetError
+from ..redaction import Redactor  # cheap: json only
 from ..settings import PROJECT_ROOT, Settings
 
 # Heavy modules (the pipeline, Playwright, SQLAlchemy, pandas, rich) load inside the
@@ -21,7 +23,6 @@ if TYPE_CHECKING:
     from ..pipeline import RunSummary
     from ..recipe import LoadedRecipe
 
-F = TypeVar("F", bound=Callable[..., Any])
 LOCAL_TIME = click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"])  # naive: local time
 
 
@@ -30,13 +31,7 @@ class Console:
     """This process's output, through its redactor: every secret fetched is registered
     there, so nothing printed can show one."""
 
-    redactor: Any = field(default=None)
-
-    def __post_init__(self) -> None:
-        if self.redactor is None:
-            from ..redaction import Redactor
-
-            self.redactor = Redactor()
+    redactor: Redactor = field(default_factory=Redactor)
 
     def out(self, message: str) -> None:
         click.echo(self.redactor.scrub(message))
