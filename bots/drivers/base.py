@@ -51,6 +51,11 @@ class StepContext:
     staging_dir: Path | None = None  # where a `download` step puts its file
     cursor: TableCursor | None = None  # the listing's progress, across attempts
     on_rows: RowsHook | None = None
+    # Called by the driver immediately before it sends a request that may commit (a
+    # `submit`, or a non-idempotent request the page makes during upload steps): the
+    # pipeline records its intent to upload durably there, so a failure before that
+    # moment is known not to have reached the archive.
+    on_commit: Callable[[], None] | None = None
 
 
 @dataclass
