@@ -98,6 +98,12 @@ class BusinessError(FleetError):
     exit_code = EXIT_DOCUMENT_FAILURES
 
 
+class NotFound(BusinessError):
+    """The system answered that what was asked for is not there (HTTP 404 or 410) while an
+    item it acknowledged was being read back: asking again every night will not make it
+    appear. The confirm stage turns it into a hold that names the archive id."""
+
+
 # -- system: the run stops, or the stage retries -------------------------------------
 
 

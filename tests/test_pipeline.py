@@ -17,11 +17,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
+from bots.cli import main
 from bots.errors import RecipeRuntimeError
-from bots.ledger import Document, FailureKind, Ledger, State
-from bots.pipeline import RunSummary, capture
+from bots.ledger import Document, FailureKind, Ledger, State, is_held
+from bots.pipeline import RunSummary, capture, inventory
 from bots.recipe import LoadedRecipe, load_recipe
+from bots.reconcile.classify import Result, classify
+from bots.reconcile.review import Decision, Review
+from bots.reconcile.sources import inventory_frame, ledger_frame
 from bots.redaction import Redactor
 from bots.resilience import StopFlag
 from bots.settings import Settings
@@ -685,3 +690,220 @@ def test_the_password_never_reaches_the_run_log_or_the_ledger(bench: Bench) -> N
         )
     assert erp not in dump and archive not in dump
     assert "[REDACTED]" in (bench.doc("R1").last_error or "")
+
+
+# -- an id the archive does not bear out: held by name, and a way out -----------------------
+
+
+def retry_command(bench: Bench, *keys: str) -> tuple[int, str]:
+    """``runner.py retry`` on the bench's recipe and ledger: its exit code and output."""
+    result = CliRunner().invoke(
+        main,
+        [
+            "retry",
+            str(bench.recipe_path),
+            *keys,
+            "--logs-dir",
+            str(bench.settings.logs_dir),
+            "--ledger",
+            bench.settings.ledger_url,
+        ],
+    )
+    return result.exit_code, result.output
+
+
+def test_an_id_the_archive_does_not_hold_is_held_by_name_and_retry_finds_before_uploading(
+    bench: Bench,
+) -> None:
+    bench.archive.acknowledge_only(key="R2")  # answers with an id, keeps nothing
+
+    first = bench.run()
+
+    # A business finding with a way out, not a system error: held once, by name.
+    assert first.exit_code == 1, first.line()
+    assert [(key, kind) for key, _, kind in first.failures] == [("R2", FailureKind.BUSINESS)]
+    reason = first.failures[0][1]
+    assert "not held by the archive" in reason and "R2 as A00002" in reason
+    assert "runner.py retry fake R2" in reason and "`find`" in reason
+    assert bench.archive.count("open", key="R2", phase="confirm") == 1  # not retried
+    doc = bench.doc("R2")
+    assert (doc.state, doc.failed_stage, doc.archive_id) == (
+        State.FAILED,
+        State.UPLOADED,
+        "A00002",
+    )
+    assert_archived_once(bench, [REPORTS[0], REPORTS[2]])
+
+    # The next night: reported as held, not read back again and again.
+    second = bench.run()
+    assert keys(second.held) == ["R2"] and second.exit_code == 1
+    assert bench.archive.count("open", key="R2", phase="confirm") == 1
+
+    code, said = retry_command(bench, "R2")
+
+    assert code == 0, said
+    assert said == (
+        "R2: failed (business) at uploaded → uploading: forgot archive id A00002 "
+        "(Z109-KU·2026-D10-CWB-0002); the next run looks it up with `find` before "
+        "uploading again\n"
+    )
+    doc = bench.doc("R2")
+    assert (doc.state, doc.archive_id, doc.reference_code) == (State.UPLOADING, None, None)
+
+    third = bench.run()
+
+    assert third.exit_code == 0, third.line()
+    assert keys(third.archived) == ["R2"]
+    assert bench.archive.count("find", key="R2") == 1  # looked first, found nothing
+    assert bench.archive.count("upload", key="R2") == 2  # the lost one, and this one
+    assert_archived_once(bench, REPORTS)
+    [item] = bench.archive.holding("R2")
+    assert bench.doc("R2").archive_id == item.archive_id == "A00004"
+
+
+def test_a_wrong_id_is_forgotten_by_retry_and_find_confirms_the_copy_the_archive_holds(
+    bench: Bench,
+) -> None:
+    """Uploaded under an id that is not the item's: the retry goes through `find`, which
+    finds the one copy the archive holds; nothing is uploaded again."""
+    report = REPORTS[1]
+    with bench.ledger() as ledger:
+        doc = ledger.record_listed("fake", report.id, report.row(), PREP_RUN)
+        staged = bench.staged_path(report)
+        staged.parent.mkdir(parents=True)
+        staged.write_bytes(report.data)
+        doc = ledger.advance(
+            doc,
+            State.DOWNLOADED,
+            PREP_RUN,
+            sha256=report.sha256,
+            size=len(report.data),
+            staged_path=str(staged),
+            filename=report.filename,
+        )
+        doc = ledger.advance(doc, State.UPLOADING, PREP_RUN, file_format="CSV")
+        held = bench.archive.ingest(
+            report.id, expected_metadata(report), report.filename, report.data
+        )
+        ledger.advance(
+            doc,
+            State.UPLOADED,
+            PREP_RUN,
+            archive_id="A09999",  # read off the wrong element of the answer page
+            item_metadata=expected_metadata(report),
+        )
+
+    code, said = retry_command(bench, "R2", "R9")
+
+    assert code == 2  # R9 is not in the ledger
+    assert said.splitlines() == [
+        "R2: uploaded → uploading: forgot archive id A09999; the next run looks it up "
+        "with `find` before uploading again",
+        "R9: not in the ledger for recipe fake; nothing done",
+    ]
+
+    summary = bench.run()
+
+    assert summary.exit_code == 0, summary.line()
+    assert bench.archive.count("find", key="R2") == 1
+    assert bench.archive.count("upload", key="R2") == 0
+    assert_archived_once(bench, REPORTS)
+    assert bench.doc("R2").archive_id == held.archive_id
+
+
+def test_a_fixity_download_that_finds_nothing_holds_the_document_by_name(bench: Bench) -> None:
+    def vanish() -> None:
+        bench.archive.items[:] = [i for i in bench.archive.items if i.source_key != "R3"]
+
+    bench.archive.hook("download", vanish, key="R3", phase="fixity")
+
+    summary = bench.run()
+
+    assert [(key, kind) for key, _, kind in summary.failures] == [("R3", FailureKind.BUSINESS)]
+    reason = summary.failures[0][1]
+    assert "not held by the archive" in reason and "A00003" in reason and "HTTP 404" in reason
+    assert bench.archive.count("download", key="R3", phase="fixity") == 1  # not retried
+    assert summary.exit_code == 1
+
+
+def test_retry_says_what_it_did_from_every_state(bench: Bench) -> None:
+    reports = [_report(n) for n in range(1, len(RESUME) + 1)]
+    bench.source.reports = reports
+    digest = bench.loaded().digest
+    with bench.ledger() as ledger:
+        for report in reports:
+            _prepare(bench, ledger, report, RESUME[report.id][0], digest)
+
+    code, said = retry_command(bench, *(r.id for r in reports))
+
+    assert code == 0, said
+    lines = dict(line.split(": ", 1) for line in said.splitlines())
+    assert lines["S01"].startswith("listed, not failed: the next run takes it up anyway")
+    assert lines["S04"].startswith("uploading, not failed")
+    assert lines["S06"].startswith("uploaded → uploading: forgot archive id A00002")
+    assert lines["S07"].startswith("confirmed as A00003: nothing to retry")
+    assert lines["S08"] == "failed (system) at listed, not held (a system failure is " + (
+        "retried anyway); the next run downloads it again"
+    )
+    assert lines["S10"].startswith("failed (system) at uploading, not held")
+    assert lines["S10"].endswith(
+        "looks it up with `find` before uploading again (its upload may have gone through)"
+    )
+    assert lines["S11"].startswith("failed (system) at uploaded → uploading: forgot archive id")
+    assert lines["S12"].startswith("failed (business) at downloaded, released from its hold")
+    with bench.ledger() as ledger:
+        assert not is_held(ledger.get("fake", "S12"), digest)  # type: ignore[arg-type]
+
+    summary = bench.run()
+
+    assert summary.exit_code == 0, summary.line()
+    assert_archived_once(bench, reports)
+    # The forgotten ids were looked up, and found: nothing was uploaded twice.
+    assert [bench.archive.count("upload", key=k) for k in ("S06", "S11")] == [0, 0]
+
+
+def test_a_reviewers_recapture_of_an_id_the_archive_does_not_hold_finds_then_uploads(
+    bench: Bench,
+) -> None:
+    bench.archive.acknowledge_only(key="R2")
+    assert bench.run().exit_code == 1
+    taken = inventory(
+        bench.loaded(), bench.settings, bench.store, bench.redactor, clock=bench.clock
+    )
+    assert taken.exit_code == 0, taken.line()
+    with bench.ledger() as ledger:
+        _, items = inventory_frame(ledger, "fake")
+        classified = classify(ledger_frame(ledger, "fake"), items)
+    result = dict(zip(classified["key"], classified["result"], strict=True))
+    assert result == {"R1": Result.MATCH, "R2": Result.MISSING, "R3": Result.MATCH}
+    workbook = bench.tmp / "review.xlsx"
+    workbook.write_bytes(b"the reviewer's workbook")
+    decision = Decision(
+        cell="核对 Reconciliation!Q3",
+        recipe="fake",
+        key="R2",
+        archive_id="A00002",
+        result=Result.MISSING.value,
+        action="recapture",
+        owner="王档案",
+        note="the archive never kept it",
+    )
+    review = Review(bench.settings, workbook, clock=bench.clock, redactor=bench.redactor)
+
+    [applied] = review.apply([decision])
+
+    assert applied.outcome == "applied", applied.reason
+    assert "forgot archive id A00002" in applied.reason and "`find`" in applied.reason
+    assert bench.doc("R2").state is State.UPLOADING
+    [again] = Review(bench.settings, workbook, clock=bench.clock, redactor=bench.redactor).apply(
+        [decision]
+    )
+    assert again.outcome == "unchanged"
+
+    bench.source.reports = [REPORTS[0], REPORTS[2]]  # no longer listed: taken all the same
+    summary = bench.run()
+
+    assert summary.exit_code == 0, summary.line()
+    assert keys(summary.archived) == ["R2"]
+    assert bench.archive.count("find", key="R2") == 1
+    assert_archived_once(bench, REPORTS)

@@ -38,6 +38,8 @@ EXPECTED: dict[str, tuple[set[State], State]] = {
     "failed": ({L, D, U, UD, F}, F),
     "reopened": ({C}, D),
     "released": ({F}, F),
+    "archive id forgotten": ({UD, F}, U),
+    "recapture, find first": ({UD, F}, U),
 }
 
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from ..errors import EXIT_OK, UsageError
+from ..errors import EXIT_OK, EXIT_USAGE, UsageError
 from ..settings import Settings
 from .app import (
     Console,
@@ -140,21 +140,34 @@ def retry(
     logs_dir: Path | None,
     ledger_url: str | None,
 ) -> int:
-    """Let the next run retry documents KEYS held after a business failure.
+    """Take documents KEYS up again once the cause is fixed, from whatever state they are in.
 
-    Use it once the cause is fixed at the source; a changed recipe needs no retry.
+    A held document is released; one failed or uploaded with an archive id the archive
+    does not bear out (reading it back found nothing) forgets that id, and the next run
+    looks it up with `find` before uploading it again. Each key's line says what was
+    done. A changed recipe retries its held documents without this.
     """
+    from ..pipeline.retry import retry_document
+
     loaded = _load(recipe)
     settings = Settings.from_env(os.environ, logs_dir=logs_dir, ledger_url=ledger_url)
+    can_find = bool(loaded.recipe.archive.find)
     ledger = _ledger(settings)
+    code = EXIT_OK
     try:
-        released = ledger.release_held(loaded.name, list(keys))
+        for key in keys:
+            doc = ledger.get(loaded.name, key)
+            if doc is None:
+                console.out(f"{key}: not in the ledger for recipe {loaded.name}; nothing done")
+                code = EXIT_USAGE
+                continue
+            done = retry_document(ledger, doc, can_find=can_find)
+            if done.refused:
+                code = EXIT_USAGE
+            console.out(f"{key}: {done.said}")
     finally:
         ledger.close()
-    for key in keys:
-        what = "will be retried by the next run" if key in released else "not failed; nothing to do"
-        console.out(f"{key}: {what}")
-    return EXIT_OK
+    return code
 
 
 @main.command()

@@ -5,9 +5,12 @@ The README's diagram, ``listed → downloaded → uploading → uploaded → con
 start from, the state it ends in, what must be known for it, the time it stamps and the
 columns it clears. ``uploading`` is written *before* the upload is submitted: a document
 found in it (or failed from it) may or may not be in the archive, and is looked up there
-before any new upload. Two transitions go back, each by name only: ``REOPENED`` (a
-reviewer's recapture of a confirmed document the archive lost) and ``RELEASED`` (a held
-document the next run may retry).
+before any new upload. Four transitions go back, each by name only: ``REOPENED`` (a
+reviewer's recapture of a confirmed document the archive lost), ``RELEASED`` (a held
+document the next run may retry), and ``ID_FORGOTTEN`` / ``RECAPTURE_FIND_FIRST``
+(``runner.py retry`` / a reviewer's recapture of a document whose archive id the archive
+does not bear out: the id is forgotten and the document goes back to ``uploading``, so
+the next run looks it up with `find` before it uploads anything again).
 
 Everything here is pure: the store (``bots.ledger.store``) applies a transition as one
 compare-and-set ``UPDATE``; capture asks ``resume_point`` and ``is_held`` what to do.
@@ -130,7 +133,38 @@ RELEASED = Transition(  # held no longer: the next run tries it again
     clears=("failed_recipe_digest",),
 )
 
-TABLE = (DOWNLOADED, UPLOAD_INTENDED, UPLOADED, CONFIRMED, FAILED, REOPENED, RELEASED)
+# The archive gave an id it does not bear out (reading the item back found nothing, or a
+# person says the id is wrong): the id and what came with it are forgotten, and the
+# document is "the upload may have gone through" again, so that the next run looks it up
+# with `find` first and a copy the archive does hold is found, never uploaded twice.
+_FORGET = (*_FAILURE, "archive_id", "reference_code", "uploaded_at")
+ID_FORGOTTEN = Transition(  # runner.py retry
+    "archive id forgotten",
+    _from(State.UPLOADED, State.FAILED),
+    State.UPLOADING,
+    requires=("archive_id",),
+    clears=_FORGET,
+)
+RECAPTURE_FIND_FIRST = Transition(  # a reviewer's recapture: taken even when no longer listed
+    "recapture, find first",
+    _from(State.UPLOADED, State.FAILED),
+    State.UPLOADING,
+    requires=("archive_id",),
+    stamps="recapture_requested_at",
+    clears=_FORGET,
+)
+
+TABLE = (
+    DOWNLOADED,
+    UPLOAD_INTENDED,
+    UPLOADED,
+    CONFIRMED,
+    FAILED,
+    REOPENED,
+    RELEASED,
+    ID_FORGOTTEN,
+    RECAPTURE_FIND_FIRST,
+)
 FORWARD = (DOWNLOADED, UPLOAD_INTENDED, UPLOADED, CONFIRMED, FAILED)
 _BY_TARGET = {t.to: t for t in FORWARD}
 

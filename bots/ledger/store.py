@@ -136,13 +136,16 @@ class Ledger(Records):
         ``doc.state`` (the forward transition into ``to``, see ``states.TABLE``)."""
         return self.apply(doc, states.forward(doc, to), run_id, **fields)
 
-    def apply(self, doc: Document, transition: Transition, run_id: str, **fields: Any) -> Document:
+    def apply(
+        self, doc: Document, transition: Transition, run_id: str | None, **fields: Any
+    ) -> Document:
         """Take ``doc`` through ``transition``, recording ``fields``: one compare-and-set
-        ``UPDATE`` that lands only if the document is still as ``doc`` shows it."""
+        ``UPDATE`` that lands only if the document is still as ``doc`` shows it.
+        ``run_id`` None (a command that is not a run, ``retry``) keeps ``last_run_id``."""
         transition.check(doc, fields)
         values = {
             **self._effects(transition),
-            "last_run_id": run_id,
+            **({"last_run_id": run_id} if run_id is not None else {}),
             **rows.encode(fields, self.staging_root),
         }
         with self.engine.begin() as conn:

@@ -3,17 +3,24 @@
 A digest the archive reports must be the one taken at download; with `fixity` steps the
 stored file is downloaded back, hashed and discarded (the fixity check). Then the
 document is CONFIRMED: the one state a later run never touches.
+
+An archive that acknowledged an item (gave an id) and then does not hold it (the read-back
+or the file answers 404/410, or a confirm `reject_if` fires) is a business finding, not a
+system error to repeat every night: the document is held (``NotHeld``) with a reason that
+names the id and says the way out (``runner.py retry``, or a reviewer's ``recapture``,
+which forget the id and look the document up with `find` before uploading again).
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from ..archival.checks import Check, ChecksFailed, Property
 from ..archival.evidence import EventOutcome, EventType
 from ..archival.preingest import file_vars
 from ..drivers import StepContext
-from ..errors import BusinessError, RecipeRuntimeError
+from ..errors import BusinessError, NotFound, RecipeRuntimeError, StepFailed
 from ..files import StagedFile
 from ..ledger import Document, State
 from ..recipe import LoadedRecipe
@@ -22,6 +29,26 @@ from .context import RunContext
 from .document import DocumentWork
 from .run import CaptureRun
 from .stages import System
+
+
+class NotHeld(BusinessError):
+    """The archive acknowledged a document under an id, but does not hold that item."""
+
+    def __init__(self, doc: Document, answer: str) -> None:
+        code = f" ({doc.reference_code})" if doc.reference_code else ""
+        super().__init__(
+            f"not held by the archive: it acknowledged {doc.source_key} as "
+            f"{doc.archive_id}{code}, but reading it back found nothing ({answer}). "
+            f"Look for the document in the archive; then `runner.py retry {doc.recipe} "
+            f"{doc.source_key}` (or `recapture` on its 缺失 row) forgets {doc.archive_id}, "
+            "and the next run looks the document up with `find` before uploading it again"
+        )
+        self.archive_id = doc.archive_id
+
+
+# What a fixity download says when the stored file is not there. The transfer step reports
+# an HTTP error as a failed step; only these two statuses mean "not held".
+_FILE_NOT_THERE = re.compile(r"\bHTTP (404|410)\b")
 
 
 def confirm(run: CaptureRun, work: DocumentWork, archive: System) -> None:
@@ -40,7 +67,10 @@ def _read_back(run: CaptureRun, doc: Document, archive: System) -> None:
     }
     if archive.spec.confirm:
         context = StepContext(variables, phase="confirm", key=doc.source_key)
-        archive.session.run(archive.spec.confirm, context)
+        try:
+            archive.session.run(archive.spec.confirm, context)
+        except BusinessError as exc:  # HTTP 404/410, or the recipe's `reject_if` fired
+            raise NotHeld(doc, str(exc)) from exc
         reported = variables.get("sha256")
         if reported is not None and reported.lower() != (doc.sha256 or "").lower():
             raise BusinessError(
@@ -56,7 +86,14 @@ def _read_back(run: CaptureRun, doc: Document, archive: System) -> None:
 
 def _fixity(run: CaptureRun, doc: Document, archive: System, variables: dict[str, Any]) -> None:
     """Download the stored file back; its SHA-256 must be the one taken at download."""
-    back = download_back(run.ctx, run.loaded, archive, variables, doc.source_key)
+    try:
+        back = download_back(run.ctx, run.loaded, archive, variables, doc.source_key)
+    except NotFound as exc:
+        raise NotHeld(doc, str(exc)) from exc
+    except StepFailed as exc:
+        if not _FILE_NOT_THERE.search(str(exc)):
+            raise
+        raise NotHeld(doc, str(exc)) from exc
     same = back.sha256 == doc.sha256
     name = "fixity_read_back"
     check = (

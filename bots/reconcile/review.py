@@ -7,7 +7,10 @@ and ``runner.py apply-review FILE.xlsx`` reads it here:
 - ``recapture`` on a 缺失 row (confirmed, but the archive's inventory no longer shows it)
   reopens the document: the next run uploads the captured file again. Only when the
   newest inventory still lacks the item, so that a stale workbook cannot archive a second
-  copy. On 未下载 / 检测未通过 it releases a held document for the next run.
+  copy. A 缺失 row whose document never got confirmed under its archive id (the archive
+  acknowledged an id it does not hold) forgets the id: the next run looks the document
+  up with `find` before uploading it again. On a document without an archive id (缺失,
+  未下载, 检测未通过) it does what ``runner.py retry`` does: a held one is released.
 - ``ignore`` closes the row with the reviewer's note (a note is required: it is what an
   auditor reads). Later reconciliations show the row closed while the finding stays the
   same.
@@ -38,10 +41,12 @@ from openpyxl.utils.exceptions import InvalidFileException
 from ..archival.evidence import Agent, EventOutcome, EventType, Evidence, Shot
 from ..errors import UsageError
 from ..files import sha256_file
-from ..ledger import FailureKind, Ledger, LedgerError, State, queries
+from ..ledger import Document, Ledger, LedgerError, State, queries
 from ..pipeline.context import RunContext, new_run_id, run_context
+from ..pipeline.retry import retry_document
+from ..recipe import load_recipe
 from ..redaction import Redactor
-from ..settings import Settings
+from ..settings import PROJECT_ROOT, Settings
 from .classify import Result
 from .columns import ACTIONS, COLUMNS, SHEET_NAMES
 from .sources import InventoryRun, inventory_frame
@@ -170,6 +175,7 @@ class Review:
         self.who = f"{getpass.getuser()}@{socket.gethostname()}"
         self.log_path = settings.runs_dir / f"{self.review_id}.jsonl"
         self._inventories: dict[str, tuple[InventoryRun | None, pd.DataFrame]] = {}
+        self._finds: dict[str, bool] = {}
 
     def apply(self, decisions: list[Decision]) -> list[Applied]:
         # The reviewer's file as it was applied: the evidence every decision points at.
@@ -230,14 +236,16 @@ class Review:
 
     def _recapture(self, d: Decision) -> tuple[str, str]:
         doc = self.ledger.get(d.recipe, d.key)
-        if d.result == Result.MISSING.value:
+        if d.result in (Result.MISSING.value, Result.NOT_DOWNLOADED.value, Result.REJECTED.value):
             if doc is None:
                 return "refused", f"the ledger has no document {d.key} of recipe {d.recipe}"
-            if doc.state is not State.CONFIRMED or doc.archive_id != d.archive_id:
+            if doc.archive_id != d.archive_id:
                 return "unchanged", (
                     f"already being recaptured or recaptured (now {doc.state}, archive id "
                     f"{doc.archive_id or 'none yet'})"
                 )
+            if doc.archive_id is None:
+                return self._take_up(doc)
             taken, inventory = self._inventory(d.recipe)
             if taken is None:
                 return "refused", "no inventory of the archive: run reconcile first"
@@ -246,6 +254,11 @@ class Review:
                     f"the newest inventory ({taken.run_id}) shows {doc.archive_id} in the "
                     "archive: recapturing would archive it twice. Reconcile again."
                 )
+            if doc.state is not State.CONFIRMED:
+                # Acknowledged under an id the archive does not hold (held "not held by
+                # the archive", or uploaded and never confirmed): forget the id; the next
+                # run looks the document up with `find` before uploading it again.
+                return self._take_up(doc)
             try:
                 self.ledger.reopen(doc, self.review_id)
             except LedgerError as exc:
@@ -254,13 +267,6 @@ class Review:
                 f"reopened: was {doc.archive_id} ({doc.reference_code}); the next run "
                 "uploads the captured file again"
             )
-        if d.result in (Result.NOT_DOWNLOADED.value, Result.REJECTED.value):
-            if doc is None:
-                return "refused", f"the ledger has no document {d.key} of recipe {d.recipe}"
-            if doc.state is State.FAILED and doc.failure_kind is FailureKind.BUSINESS:
-                self.ledger.release_held(d.recipe, [d.key])
-                return "applied", "released: the next run tries it again"
-            return "unchanged", f"it is {doc.state}: the next run tries it anyway"
         refusals = {
             Result.MATCH.value: "the archive holds it as captured: nothing to recapture",
             Result.EXTRA.value: "no source listed it: there is nothing to capture",
@@ -272,6 +278,32 @@ class Review:
             Result.METADATA_MISMATCH.value: "correct the record in the archive, or ignore",
         }
         return "refused", refusals.get(d.result, f"unknown result {d.result!r}")
+
+    def _take_up(self, doc: Document) -> tuple[str, str]:
+        """Any state but confirmed: what ``runner.py retry`` does, as a reviewer's."""
+        try:
+            done = retry_document(
+                self.ledger,
+                doc,
+                can_find=self._can_find(doc.recipe),
+                run_id=self.review_id,
+                reviewer=True,
+            )
+        except LedgerError as exc:
+            return "refused", str(exc)
+        if done.refused:
+            return "refused", done.said
+        return ("applied" if done.changed else "unchanged"), done.said
+
+    def _can_find(self, recipe: str) -> bool:
+        """Whether ``recipe`` has `find` steps (its file in recipes/); assumed so when the
+        file is not there to say (the run that takes the document up will tell)."""
+        if recipe not in self._finds:
+            path = PROJECT_ROOT / "recipes" / f"{recipe}.yaml"
+            self._finds[recipe] = (
+                bool(load_recipe(path).recipe.archive.find) if path.is_file() else True
+            )
+        return self._finds[recipe]
 
     def _record(self, a: Applied, ctx: RunContext) -> None:
         d = a.decision

@@ -21,6 +21,7 @@ from bots.drivers import unregister as unregister_driver
 from bots.errors import (
     BusinessError,
     DriverError,
+    NotFound,
     SessionExpired,
     StepFailed,
     TransientError,
@@ -94,7 +95,13 @@ def _open(call: Call) -> None:
     call.request()
     path = call.render(call.args)
     call.session.path = path
-    call.session.view = call.system.show(path)
+    view = call.system.show(path)
+    if view is None:
+        message = f"{call.system.name} answered HTTP 404 for {call.session.location}"
+        if call.context.phase in ("confirm", "fixity"):  # as the web driver's `goto`
+            raise NotFound(message)
+        raise call.failed(message)
+    call.session.view = view
 
 
 @handles("login")
@@ -160,6 +167,8 @@ def _upload(call: Call) -> None:
         raise BusinessError(f"{archive.name} refused: {answer.effects['refuse']}")
     metadata = dict(call.context.variables.get("meta") or {})
     item = archive.ingest(key, metadata, path.name, path.read_bytes())
+    if "acknowledge_only" in answer.effects:
+        archive.items.remove(item)
     if "lose_answer" in answer.effects:
         raise TransientError(f"no answer from {archive.name}: whether it was taken is unknown")
     call.session.view = {"archive_id": item.archive_id, "reference_code": item.reference_code}

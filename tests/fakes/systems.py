@@ -64,7 +64,8 @@ class Answer:
 
     failure: str | None = None  # a scripted transient failure's message
     logged_out: str | None = None  # "loud" (it says so) or "silent" (the page is wrong)
-    effects: dict[str, str] = field(default_factory=dict)  # lose_answer, refuse, html
+    # lose_answer, refuse, html, acknowledge_only
+    effects: dict[str, str] = field(default_factory=dict)
 
 
 class FakeSystem:
@@ -190,7 +191,8 @@ class FakeSystem:
 
     # What each system serves; the source and the archive override what they have.
 
-    def show(self, path: str) -> dict[str, str]:
+    def show(self, path: str) -> dict[str, str] | None:
+        """What the page at ``path`` shows; None: there is no such page (HTTP 404)."""
         return {}
 
     def rows(self) -> list[dict[str, str]]:
@@ -287,6 +289,9 @@ class FakeArchive(FakeSystem):
     def __init__(self, users: dict[str, str]) -> None:
         super().__init__("fake archive", "fake://archive", users)
         self.items: list[Item] = []
+        # Ids and item numbers given out, never reused (an item removed keeps its number).
+        self.issued: list[str] = []
+        self._numbers: dict[str, int] = {}
 
     def lose_answer(self, *, key: str | None = None, times: int | None = 1) -> None:
         """Uploads are filed, then their answer is lost: the outcome is unknown."""
@@ -297,6 +302,11 @@ class FakeArchive(FakeSystem):
     ) -> None:
         """Uploads are refused (a business error): nothing is filed."""
         self._effect("upload", "refuse", key, times, reason)
+
+    def acknowledge_only(self, *, key: str | None = None, times: int | None = 1) -> None:
+        """Uploads are answered with an id, but nothing is kept: reading back that id
+        answers "not found" (a form that saved nothing, and an id read off the page)."""
+        self._effect("upload", "acknowledge_only", key, times)
 
     def holding(self, source_key: str) -> list[Item]:
         return [i for i in self.items if i.source_key == source_key]
@@ -309,9 +319,10 @@ class FakeArchive(FakeSystem):
         if missing:
             raise BusinessError(f"{self.name} refused: missing {', '.join(missing)}")
         group = "{fonds}-{category}\u00b7{year}-{retention}-{department}".format(**metadata)
-        number = 1 + sum(i.reference_code.rsplit("-", 1)[0] == group for i in self.items)
+        number = self._numbers[group] = self._numbers.get(group, 0) + 1
+        self.issued.append(f"A{len(self.issued) + 1:05d}")
         item = Item(
-            archive_id=f"A{len(self.items) + 1:05d}",
+            archive_id=self.issued[-1],
             reference_code=f"{group}-{number:04d}",
             source_key=source_key,
             metadata=dict(metadata),
@@ -324,15 +335,16 @@ class FakeArchive(FakeSystem):
     def item(self, archive_id: str) -> Item | None:
         return next((i for i in self.items if i.archive_id == archive_id), None)
 
-    def show(self, path: str) -> dict[str, str]:
+    def show(self, path: str) -> dict[str, str] | None:
         if path.startswith("/items/"):
             item = self.item(path.removeprefix("/items/"))
-            if item is not None:
-                return {
-                    "archive_id": item.archive_id,
-                    "reference_code": item.reference_code,
-                    "sha256": item.sha256,
-                }
+            if item is None:
+                return None  # HTTP 404
+            return {
+                "archive_id": item.archive_id,
+                "reference_code": item.reference_code,
+                "sha256": item.sha256,
+            }
         return {}
 
     def rows(self) -> list[dict[str, str]]:

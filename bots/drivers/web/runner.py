@@ -21,10 +21,15 @@ from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Frame as PwFrame
 from playwright.sync_api import Page, Response
 
-from ...errors import BusinessError, SessionExpired, StepFailed, TransientError
+from ...errors import BusinessError, NotFound, SessionExpired, StepFailed, TransientError
 from ...recipe.steps import StepBase
 from ...templating import TemplateProblem, evaluate, render
 from ..base import SessionConfig, StepContext, StepOutcome
+
+# Reading back an item the archive acknowledged (confirm, fixity): these answers mean it
+# does not hold it, which no retry changes (elsewhere they are a step that failed).
+NOT_THERE = frozenset({404, 410})
+READ_BACK_PHASES = frozenset({"confirm", "fixity"})
 
 Scope = Page | PwFrame
 
@@ -62,10 +67,19 @@ class Call:
         return StepFailed(self.where, self.step.kind, problem, url_of(self.scope))
 
     def arrived(self, response: Response | None, url: str) -> None:
-        """After a navigation: a 5xx is worth a retry; a login form means log in again."""
+        """After a navigation: a 5xx is worth a retry; a login form means log in again; a
+        404/410 while reading an item back means the archive does not hold it."""
         runner = self.runner
         if response is not None and response.status >= 500:
             raise TransientError(
+                f"{self.where}: {runner.system} answered HTTP {response.status} for {url}"
+            )
+        if (
+            response is not None
+            and response.status in NOT_THERE
+            and self.context.phase in READ_BACK_PHASES
+        ):
+            raise NotFound(
                 f"{self.where}: {runner.system} answered HTTP {response.status} for {url}"
             )
         marker = runner.logged_out
