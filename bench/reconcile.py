@@ -80,7 +80,8 @@ def synthetic(documents: int, seed: int = 7) -> tuple[pd.DataFrame, pd.DataFrame
     extras = pd.DataFrame(
         {
             "archive_id": [f"X{n:07d}" for n in range(documents // 100)],
-            "reference_code": "Z109-KU·2025-D10-CWB-9999",
+            # filed by hand: codes of their own (a code one of ours has would be a copy)
+            "reference_code": [f"Z109-WS·2025-D10-BGS-{n:04d}" for n in range(documents // 100)],
             "title": "手工归档",
             "size": 1,
             "sha256": None,

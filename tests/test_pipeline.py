@@ -23,8 +23,10 @@ from bots.cli import main
 from bots.errors import RecipeRuntimeError
 from bots.ledger import Document, FailureKind, Ledger, State, is_held
 from bots.pipeline import RunSummary, capture, inventory
+from bots.progress import NullProgress
 from bots.recipe import LoadedRecipe, load_recipe
 from bots.reconcile.classify import Result, classify
+from bots.reconcile.command import reconcile
 from bots.reconcile.review import Decision, Review
 from bots.reconcile.sources import inventory_frame, ledger_frame
 from bots.redaction import Redactor
@@ -907,3 +909,35 @@ def test_a_reviewers_recapture_of_an_id_the_archive_does_not_hold_finds_then_upl
     assert keys(summary.archived) == ["R2"]
     assert bench.archive.count("find", key="R2") == 1
     assert_archived_once(bench, REPORTS)
+
+
+# -- reconciliation against an archive whose list shows no sizes ----------------------------
+
+
+def test_reconcile_closes_the_batch_when_the_list_shows_no_size_and_read_backs_match(
+    bench: Bench,
+) -> None:
+    bench.variant(
+        "fields: [archive_id, reference_code, title, size]",
+        "fields: [archive_id, reference_code, title]",
+    )
+    assert bench.run().exit_code == 0
+    loaded = bench.loaded()
+    taken = inventory(loaded, bench.settings, bench.store, bench.redactor, clock=bench.clock)
+    assert taken.exit_code == 0, taken.line()
+
+    outcome = reconcile(
+        bench.settings,
+        [bench.recipe_path],
+        since=None,
+        out=bench.tmp / "batch.xlsx",
+        inventory=None,
+        progress=NullProgress(),
+        redactor=bench.redactor,
+    )
+
+    assert outcome.closes, outcome.line
+    assert outcome.line.startswith("reconciled 3 rows: 3 一致")
+    with bench.ledger() as ledger:
+        frame = ledger_frame(ledger, "fake")
+    assert list(frame["read_back_sha256"]) == [r.sha256 for r in REPORTS]

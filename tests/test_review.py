@@ -154,6 +154,7 @@ def documents_frame(ledger: Ledger) -> pd.DataFrame:
                 "downloaded_at": row["downloaded_at"],
                 "confirmed_at": row["confirmed_at"],
                 "last_error": row["last_error"],
+                "read_back_sha256": None,  # no fixity events in these ledgers
             }
         )
     frame = pd.DataFrame(records)
@@ -188,7 +189,14 @@ def world(tmp_path: Path, clock: FrozenClock) -> Iterator[World]:
     w = World(ledger, clock, tmp_path)
     r1, _, r3 = confirm(ledger, "R1", 1), confirm(ledger, "R2", 2), confirm(ledger, "R3", 3)
     hold(ledger, "R4", 4)
-    extra = {**as_item(r1), "archive_id": EXTRA, "title": "手工录入", "size": 5, "sha256": None}
+    extra = {
+        **as_item(r1),
+        "archive_id": EXTRA,
+        "reference_code": "Z109-WS·2025-D10-BGS-0001",  # filed by hand: its own code
+        "title": "手工录入",
+        "size": 5,
+        "sha256": None,
+    }
     take_inventory(w, "inv-1", [as_item(r1), as_item(r3, sha256="f" * 64), extra])
     try:
         yield w

@@ -60,6 +60,21 @@ def newest_inventory(
     return (row.run_id, row.started_at), frame
 
 
+def fixity_events_frame(ledger: Ledger, recipe: str) -> pd.DataFrame:
+    """The successful fixity checks of ``recipe``'s documents (the digest the archive
+    gave back, on its record or by download), oldest first: source_key, detail (JSON)."""
+    query = (
+        select(events.c.source_key, events.c.detail)
+        .where(
+            events.c.recipe == recipe,
+            events.c.event_type == "fixity check",
+            events.c.outcome == "success",
+        )
+        .order_by(events.c.id)
+    )
+    return _frame(ledger, query)
+
+
 def sightings_frame(ledger: Ledger, recipe: str, since: datetime | None = None) -> pd.DataFrame:
     """What each run's listing showed (seen at or after ``since``): run_id, source_key,
     seen_at, listing (JSON text)."""

@@ -72,7 +72,23 @@ def _read_back(run: CaptureRun, doc: Document, archive: System) -> None:
         except BusinessError as exc:  # HTTP 404/410, or the recipe's `reject_if` fired
             raise NotHeld(doc, str(exc)) from exc
         reported = variables.get("sha256")
-        if reported is not None and reported.lower() != (doc.sha256 or "").lower():
+        if reported:
+            same = reported.lower() == (doc.sha256 or "").lower()
+            # The archive's own word on the bytes, kept: reconciliation compares with it
+            # when the archive's list shows no size or digest.
+            run.ctx.evidence.event(
+                doc.source_key,
+                EventType.FIXITY,
+                EventOutcome.SUCCESS if same else EventOutcome.FAILURE,
+                {
+                    "algorithm": "SHA-256",
+                    "expected": doc.sha256,
+                    "read_back": reported.lower(),
+                    "archive_id": doc.archive_id,
+                    "method": "the archive's record",
+                },
+            )
+        if reported and reported.lower() != (doc.sha256 or "").lower():
             raise BusinessError(
                 f"the archive holds {doc.archive_id} with SHA-256 {reported}, but the file "
                 f"downloaded had {doc.sha256}: the archived copy is not the captured file"
@@ -117,6 +133,7 @@ def _fixity(run: CaptureRun, doc: Document, archive: System, variables: dict[str
             "read_back": back.sha256,
             "size": back.size,
             "archive_id": doc.archive_id,
+            "method": "downloaded back",
         },
     )
     if not same:

@@ -67,16 +67,22 @@ class Reconciliation:
 # Why a result comes about, and what clears it: the discrepancy register's words.
 CAUSES: dict[Result, tuple[str, str]] = {
     Result.MISSING: (
-        "captured and confirmed, but the archive's list no longer shows it",
+        "captured, but the archive's list does not show it (lost since it was confirmed, "
+        "or acknowledged under an id the archive never held)",
         "recapture (apply-review), after asking the archive's administrator why it went",
     ),
     Result.EXTRA: (
-        "the archive holds an item no source listing had (filed by hand, or by another producer)",
+        "the archive holds an item no source listing had and that is no copy of a captured "
+        "document (filed by hand, or by another producer)",
         "ignore with a note once its origin is known",
     ),
+    # One source document, several archive items (一件多档): copies are recognised by the
+    # same digest, else the same reference code, else the same title (and size where the
+    # archive's list shows one); see classify._copies.
     Result.DUPLICATE: (
-        "the archive holds another copy (same title and size) besides the one captured",
-        "have the archive's administrator remove the copy; ignore once done",
+        "the archive holds more than one item for one captured document (copies: the same "
+        "digest, else the same reference code, else the same title and size)",
+        "have the archive's administrator remove the extra copies; ignore once done",
     ),
     Result.DIGEST_MISMATCH: (
         "the bytes the archive returns are not the bytes captured",
@@ -84,8 +90,10 @@ CAUSES: dict[Result, tuple[str, str]] = {
         "reads 缺失 and can be recaptured",
     ),
     Result.METADATA_MISMATCH: (
-        "the archive shows another reference code or title than was sent",
-        "correct the record in the archive, or ignore with a note",
+        "the archive shows another reference code or title than was sent, or holds the "
+        "document under another archive id than the ledger's",
+        "correct the record in the archive, or ignore with a note; a wrong archive id: "
+        "runner.py retry looks the document up with `find`",
     ),
     Result.NOT_DOWNLOADED: (
         "listed by the source, never downloaded (still pending, or failing)",

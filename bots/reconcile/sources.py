@@ -41,8 +41,29 @@ def ledger_frame(ledger: Ledger, recipe: str, since: datetime | None = None) -> 
             "downloaded_at": frame["downloaded_at"],
             "confirmed_at": frame["confirmed_at"],
             "last_error": frame["last_error"],
+            "read_back_sha256": _read_back(ledger, recipe, frame),
         }
     )
+
+
+def _read_back(ledger: Ledger, recipe: str, documents: pd.DataFrame) -> pd.Series:
+    """Per document, the digest the archive gave back for the archive id it holds now
+    (the newest successful fixity check of that id); NA where none was read."""
+    checks = queries.fixity_events_frame(ledger, recipe)
+    if not len(checks) or not len(documents):
+        return pd.Series(pd.NA, index=documents.index, dtype="string")
+    detail = checks["detail"].map(_json)
+    read = pd.DataFrame(
+        {
+            "source_key": checks["source_key"],
+            "archive_id": detail.map(lambda d: (d or {}).get("archive_id")),
+            "read_back_sha256": detail.map(lambda d: (d or {}).get("read_back")),
+        }
+    ).drop_duplicates(["source_key", "archive_id"], keep="last")
+    found = documents.loc[:, ["source_key", "archive_id"]].merge(
+        read, on=["source_key", "archive_id"], how="left"
+    )
+    return pd.Series(found["read_back_sha256"].to_numpy(), index=documents.index, dtype="string")
 
 
 @dataclass(frozen=True)
