@@ -3,18 +3,19 @@ never by two processes at once; a ledger newer than the code is left alone."""
 
 from __future__ import annotations
 
+import json
 import threading
 from datetime import datetime
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import insert, inspect, select
+from sqlalchemy import delete, insert, inspect, select
 from sqlalchemy.engine import Connection
 
 from bots.cli import main
 from bots.errors import EXIT_USAGE
-from bots.ledger import LATEST, Ledger, LedgerVersionError, Upgrade, migrations
+from bots.ledger import LATEST, Ledger, LedgerVersionError, Upgrade, migrations, schema
 from tests.conftest import FrozenClock
 
 STAGING = Path("/srv/rpa-fleet/logs/staging")  # only ever joined, never touched
@@ -149,3 +150,70 @@ def test_the_upgrade_command(tmp_path: Path) -> None:
     assert again.exit_code == 0 and f"at version {LATEST} already" in again.output
     read = runner.invoke(main, ["audit", "--since", "2026-11-01"], env=env)
     assert read.exit_code == 0, read.output
+
+
+def test_step_5_scopes_reference_codes_by_the_archive_that_gave_them(
+    ledger_url: str, clock: FrozenClock
+) -> None:
+    """A ledger at version 4 (no ``archive_system``) gains the column and its index; its
+    uploaded documents learn their archive from their ingestion events."""
+    ledger = Ledger.open(ledger_url, clock, staging_root=STAGING)
+    documents, events = schema.documents, schema.events
+    with ledger.engine.begin() as conn:  # back to version 4, as that code wrote it
+        conn.exec_driver_sql("DROP INDEX ix_documents_archive_reference")
+        conn.exec_driver_sql("ALTER TABLE documents DROP COLUMN archive_system")
+        conn.execute(
+            delete(migrations.ledger_version).where(migrations.ledger_version.c.version == 5)
+        )
+        now = clock()
+        for n, (recipe, archive_id) in enumerate(
+            [("a", "A1"), ("b", "B1"), ("b", "B2"), ("c", None), ("c", "C1")], 1
+        ):
+            key = f"R{n}"
+            conn.execute(  # only the columns version 4 has
+                insert(documents).values(
+                    recipe=recipe,
+                    source_key=key,
+                    state="uploaded" if archive_id else "listed",
+                    listing="{}",
+                    archive_id=archive_id,
+                    reference_code="Z109-KU·2026-D10-CWB-0001" if archive_id else None,
+                    attempts=1,
+                    listed_at=now,
+                    updated_at=now,
+                )
+            )
+        gave = {"R1": "档案馆 A", "R2": "档案馆 B", "R3": "档案馆 B"}  # R5: no event
+        for n, (key, system) in enumerate(gave.items()):
+            archive_id = {"R1": "A1", "R2": "B1", "R3": "B2"}[key]
+            conn.execute(
+                insert(events).values(
+                    event_id=f"e{n}",
+                    recipe="a" if key == "R1" else "b",
+                    source_key=key,
+                    run_id="run-1",
+                    event_type="ingestion",
+                    event_time=now,
+                    outcome="success",
+                    detail=json.dumps({"archive_id": archive_id, "system": system}),
+                    agent="rpa-fleet test",
+                )
+            )
+    assert ledger.version() == 4
+
+    assert ledger.upgrade() == Upgrade(4, LATEST)
+
+    with ledger.engine.connect() as conn:
+        indexes = {i["name"] for i in inspect(conn).get_indexes("documents")}
+        found = dict(conn.execute(select(documents.c.source_key, documents.c.archive_system)).all())
+    assert "ix_documents_archive_reference" in indexes
+    assert found == {"R1": "档案馆 A", "R2": "档案馆 B", "R3": "档案馆 B", "R4": None, "R5": None}
+    code = "Z109-KU·2026-D10-CWB-0001"
+    # The same code in two archives is no conflict; within one archive it is.
+    assert ledger.holder_of_reference(code, ("a", "R1"), "档案馆 A") is None
+    assert ledger.holder_of_reference(code, ("b", "R2"), "档案馆 B") == "b/R3"
+    # Not recorded (R5): counted as its own recipe's archive, and only its.
+    assert ledger.holder_of_reference(code, ("c", "R9"), "档案馆 C") == "c/R5"
+    assert ledger.holder_of_reference(code, ("d", "R9"), "档案馆 C") is None
+    assert ledger.upgrade() == Upgrade(LATEST, LATEST)
+    ledger.close()

@@ -941,3 +941,53 @@ def test_reconcile_closes_the_batch_when_the_list_shows_no_size_and_read_backs_m
     with bench.ledger() as ledger:
         frame = ledger_frame(ledger, "fake")
     assert list(frame["read_back_sha256"]) == [r.sha256 for r in REPORTS]
+
+
+# -- reference codes: unique within the archive that assigned them ----------------------------
+
+
+def test_two_archives_sharing_a_fonds_code_do_not_refuse_each_others_codes(bench: Bench) -> None:
+    second = FakeArchive({USERS["fake-archive"]: PASSWORDS["fake-archive"]}, "档案馆 B", "fake://b")
+    bench.world.others.append(second)
+    assert bench.run().exit_code == 0
+    codes = {r.id: bench.doc(r.id).reference_code for r in REPORTS}
+    bench.variant("recipe: fake\n", "recipe: fake-b\n")
+    bench.variant(
+        "system: fake archive\n  base_url: fake://archive", "system: 档案馆 B\n  base_url: fake://b"
+    )
+
+    summary = bench.run()
+
+    # Archive B numbers its own items: the same codes, in another archive.
+    assert summary.exit_code == 0, summary.line()
+    assert {r.id: second.holding(r.id)[0].reference_code for r in REPORTS} == codes
+    with bench.ledger() as ledger:
+        docs = ledger.documents("fake-b")
+    assert [(d.state, d.archive_system) for d in docs] == [(State.CONFIRMED, "档案馆 B")] * 3
+    assert bench.doc("R1").archive_system == "fake archive"
+
+
+def test_a_code_another_recipe_holds_in_the_same_archive_is_refused(bench: Bench) -> None:
+    with bench.ledger() as ledger:  # another recipe, filing into the same archive
+        doc = ledger.record_listed("other", "X1", {"id": "X1"}, PREP_RUN)
+        staged = bench.settings.staging_dir("other") / "X1.csv"
+        staged.parent.mkdir(parents=True)
+        staged.write_bytes(b"x")
+        doc = ledger.advance(
+            doc, State.DOWNLOADED, PREP_RUN, sha256="0" * 64, size=1, staged_path=str(staged)
+        )
+        doc = ledger.advance(doc, State.UPLOADING, PREP_RUN)
+        ledger.advance(
+            doc,
+            State.UPLOADED,
+            PREP_RUN,
+            archive_id="Z1",
+            reference_code="Z109-KU\u00b72026-D10-CWB-0001",
+            archive_system="fake archive",
+        )
+
+    summary = bench.run()
+
+    assert [(key, kind) for key, _, kind in summary.failures] == [("R1", FailureKind.BUSINESS)]
+    assert "is also held by other/X1 in fake archive" in summary.failures[0][1]
+    assert keys(summary.archived) == ["R2", "R3"]

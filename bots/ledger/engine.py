@@ -8,6 +8,8 @@ compare-and-set updates do the same, and migrations take an advisory lock.
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -32,9 +34,20 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     # WAL lets a reader (reconciliation, a person with sqlite3) look while a run writes;
     # the busy timeout makes a second writer wait instead of failing at once.
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA busy_timeout=30000")
+    # Switching a new database to WAL needs it to itself, and SQLite answers "locked" at
+    # once (no busy handler) while another connection is in a transaction: two
+    # processes upgrading one new ledger met that. Wait for it, as for any writer.
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            break
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+    cursor.execute("PRAGMA synchronous=FULL")
     cursor.close()
     # pysqlite's own transaction handling breaks SAVEPOINT; SQLAlchemy's documented
     # remedy is to switch it off and emit BEGIN ourselves (see _sqlite_begin).

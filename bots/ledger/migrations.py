@@ -18,11 +18,13 @@ with the transaction, so a step that fails leaves the ledger at its version befo
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -127,11 +129,66 @@ def _sizes_in_64_bits(conn: Connection, _root: Path) -> None:
             conn.exec_driver_sql(f"ALTER TABLE {table.name} ALTER COLUMN size TYPE BIGINT")
 
 
+def _reference_codes_per_archive(conn: Connection, _root: Path) -> None:
+    """Reference codes are unique within the archive that assigned them, not the whole
+    ledger: documents record that archive (``archive_system``, the recipe's archive
+    `system` name) beside the code, with an index to look holders up by both. Documents
+    already uploaded get it from their ingestion event, which names the system that gave
+    the id; those without one keep NULL (read as "this recipe's archive")."""
+    documents, events = schema.documents, schema.events
+    inspector = inspect(conn)
+    present = {c["name"] for c in inspector.get_columns(documents.name)}
+    if "archive_system" not in present:  # a ledger from before versions got it in step 2
+        kind = documents.c.archive_system.type.compile(dialect=conn.dialect)
+        conn.exec_driver_sql(f'ALTER TABLE {documents.name} ADD COLUMN "archive_system" {kind}')
+    index = next(i for i in documents.indexes if i.name == "ix_documents_archive_reference")
+    if index.name not in {i["name"] for i in inspector.get_indexes(documents.name)}:
+        index.create(conn)
+    # Which system gave which id, as each ingestion event recorded it (newest last).
+    gave: dict[tuple[str, str, str], str] = {}
+    found = conn.execute(
+        select(events.c.recipe, events.c.source_key, events.c.detail)
+        .where(events.c.event_type == "ingestion")
+        .order_by(events.c.id)
+    )
+    for recipe, key, stored in found:
+        detail = _json_object(stored)
+        archive_id, system = detail.get("archive_id"), detail.get("system")
+        if isinstance(archive_id, str) and isinstance(system, str) and system:
+            gave[(recipe, key, archive_id)] = system
+    held = conn.execute(
+        select(
+            documents.c.id, documents.c.recipe, documents.c.source_key, documents.c.archive_id
+        ).where(documents.c.archive_id.is_not(None), documents.c.archive_system.is_(None))
+    )
+    by_system: dict[str, list[int]] = {}
+    for row_id, recipe, key, archive_id in list(held):
+        system = gave.get((recipe, key, archive_id))
+        if system is not None:
+            by_system.setdefault(system, []).append(row_id)
+    for system, ids in by_system.items():
+        for start in range(0, len(ids), 500):  # bounded IN lists
+            conn.execute(
+                update(documents)
+                .where(documents.c.id.in_(ids[start : start + 500]))
+                .values(archive_system=system)
+            )
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    try:
+        found = json.loads(text)
+    except ValueError:
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
 STEPS: tuple[Step, ...] = (
     Step(1, "create the tables", _create_tables),
     Step(2, "add the columns ledgers from before versions lack", _add_missing_columns),
     Step(3, "store staged paths relative to the staging root", _relative_staged_paths),
     Step(4, "file sizes as 64-bit integers", _sizes_in_64_bits),
+    Step(5, "reference codes unique per archive system", _reference_codes_per_archive),
 )
 LATEST = STEPS[-1].version
 assert [s.version for s in STEPS] == list(range(1, LATEST + 1)), "steps are numbered 1, 2, ..."

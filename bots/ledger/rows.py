@@ -86,4 +86,5 @@ def document(row: RowMapping, root: Path) -> Document:
         failed_recipe_digest=row["failed_recipe_digest"],
         source_filename=row["source_filename"],
         file_format=row["file_format"],
+        archive_system=row["archive_system"],
     )

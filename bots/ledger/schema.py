@@ -12,6 +12,7 @@ from sqlalchemy import (
     BigInteger,
     Column,
     DateTime,
+    Index,
     Integer,
     MetaData,
     String,
@@ -38,6 +39,9 @@ documents = Table(
     Column("item_metadata", Text),  # JSON, as sent to the archive
     Column("archive_id", String(128)),
     Column("reference_code", String(128)),
+    # The archive that gave the archive id and reference code (the recipe's archive
+    # `system` name): a reference code is unique within the archive that assigned it.
+    Column("archive_system", String(255)),
     Column("attempts", Integer, nullable=False, default=0),
     Column("last_error", Text),
     Column("failure_kind", String(16)),
@@ -55,6 +59,9 @@ documents = Table(
     Column("confirmed_at", DateTime(timezone=True)),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("recipe", "source_key", name="uq_documents_recipe_key"),
+    # Who else holds a code, within one archive (checks.reference). Not unique: a code
+    # the archive gave twice must still be recorded, on the document it holds back.
+    Index("ix_documents_archive_reference", "archive_system", "reference_code"),
 )
 
 runs = Table(

@@ -124,7 +124,7 @@ REOPENED = Transition(  # the archive lost a confirmed document: upload the stag
     _from(State.CONFIRMED),
     State.DOWNLOADED,
     stamps="recapture_requested_at",
-    clears=("archive_id", "reference_code", "uploaded_at", "confirmed_at"),
+    clears=("archive_id", "reference_code", "archive_system", "uploaded_at", "confirmed_at"),
 )
 RELEASED = Transition(  # held no longer: the next run tries it again
     "released",
@@ -137,7 +137,7 @@ RELEASED = Transition(  # held no longer: the next run tries it again
 # person says the id is wrong): the id and what came with it are forgotten, and the
 # document is "the upload may have gone through" again, so that the next run looks it up
 # with `find` first and a copy the archive does hold is found, never uploaded twice.
-_FORGET = (*_FAILURE, "archive_id", "reference_code", "uploaded_at")
+_FORGET = (*_FAILURE, "archive_id", "reference_code", "archive_system", "uploaded_at")
 ID_FORGOTTEN = Transition(  # runner.py retry
     "archive id forgotten",
     _from(State.UPLOADED, State.FAILED),
@@ -245,6 +245,7 @@ class Document:
     failed_recipe_digest: str | None = None
     source_filename: str | None = None
     file_format: str | None = None
+    archive_system: str | None = None  # the archive that gave archive_id, reference_code
 
     @property
     def upload_uncertain(self) -> bool:

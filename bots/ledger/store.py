@@ -16,7 +16,7 @@ from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy import Engine, and_, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
@@ -304,10 +304,24 @@ class Ledger(Records):
         )
         return rows.document(row, self.staging_root) if row else None
 
-    def holder_of_reference(self, reference_code: str, but: tuple[str, str]) -> str | None:
-        """The key of another document that holds ``reference_code``, if any."""
+    def holder_of_reference(
+        self, reference_code: str, but: tuple[str, str], archive_system: str
+    ) -> str | None:
+        """The key of another document that holds ``reference_code`` in the archive
+        ``archive_system`` (a recipe's archive `system` name), if any.
+
+        A reference code is unique within the archive that assigned it: two archives
+        that share a fonds code each number their own items. A document whose archive is
+        not recorded (uploaded before ledger version 5, with no ingestion event to tell)
+        counts as its own recipe's, as ``but``'s recipe is ``archive_system``'s.
+        """
+        recipe = but[0]
         query = select(documents.c.recipe, documents.c.source_key).where(
-            documents.c.reference_code == reference_code
+            documents.c.reference_code == reference_code,
+            or_(
+                documents.c.archive_system == archive_system,
+                and_(documents.c.archive_system.is_(None), documents.c.recipe == recipe),
+            ),
         )
         with self.engine.connect() as conn:
             for recipe, key in conn.execute(query):

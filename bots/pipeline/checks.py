@@ -66,7 +66,8 @@ def before_upload(run: CaptureRun, doc: Document) -> Prepared:
 
 
 def reference(run: CaptureRun, doc: Document) -> None:
-    """The code the archive assigned follows the rule, and no other document has it."""
+    """The code the archive assigned follows the rule, and no other document has it in
+    the same archive (codes are unique within the archive that assigned them)."""
     code, meta = doc.reference_code, doc.item_metadata or {}
     name = "reference_code"
     if not code:
@@ -75,8 +76,14 @@ def reference(run: CaptureRun, doc: Document) -> None:
         )
     elif problem := check_reference(code, meta):
         check = Check.failed(Property.AUTHENTICITY, name, problem)
-    elif holder := run.ctx.ledger.holder_of_reference(code, (doc.recipe, doc.source_key)):
-        check = Check.failed(Property.AUTHENTICITY, name, f"{code} is also held by {holder}")
+    elif holder := run.ctx.ledger.holder_of_reference(
+        code, (doc.recipe, doc.source_key), run.loaded.recipe.archive.system
+    ):
+        check = Check.failed(
+            Property.AUTHENTICITY,
+            name,
+            f"{code} is also held by {holder} in {run.loaded.recipe.archive.system}",
+        )
     else:
         check = Check.passed(Property.AUTHENTICITY, name, f"{code} follows the rule")
     record_checks(run, doc, [check])

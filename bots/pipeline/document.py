@@ -38,6 +38,9 @@ class DocumentWork:
     def advance(self, to: State, **fields: Any) -> Document:
         """Move the document to ``to`` in the ledger (compare-and-set), and log it."""
         ctx = self.run.ctx
+        if to is State.UPLOADED:
+            # The archive that gave the id and the code: codes are unique within it.
+            fields.setdefault("archive_system", self.run.loaded.recipe.archive.system)
         new = ctx.ledger.advance(self.doc, to, ctx.run_id, **fields)
         ctx.log.event(
             "state",

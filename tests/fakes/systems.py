@@ -286,8 +286,10 @@ class Item:
 class FakeArchive(FakeSystem):
     """The archive: items with ids and reference codes, found by source key."""
 
-    def __init__(self, users: dict[str, str]) -> None:
-        super().__init__("fake archive", "fake://archive", users)
+    def __init__(
+        self, users: dict[str, str], name: str = "fake archive", url: str = "fake://archive"
+    ) -> None:
+        super().__init__(name, url, users)
         self.items: list[Item] = []
         # Ids and item numbers given out, never reused (an item removed keeps its number).
         self.issued: list[str] = []
@@ -376,7 +378,9 @@ class FakeWorld:
         self.source = source
         self.archive = archive
         self.drivers_started = 0
+        self.others: list[FakeSystem] = []  # more systems, for recipes that name them
 
     @property
     def systems(self) -> dict[str, FakeSystem]:
-        return {self.source.url: self.source, self.archive.url: self.archive}
+        found = {self.source.url: self.source, self.archive.url: self.archive}
+        return {**found, **{system.url: system for system in self.others}}
