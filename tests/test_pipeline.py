@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from bots.errors import RecipeRuntimeError
+from bots.errors import RecipeError, RecipeRuntimeError
 from bots.ledger import Document, FailureKind, Ledger, State
 from bots.pipeline import RunSummary, capture
 from bots.recipe import LoadedRecipe, load_recipe
@@ -28,6 +28,7 @@ from bots.settings import Settings
 from credentials import Credential
 from tests.conftest import FrozenClock
 from tests.fakes import (
+    LISTINGS_RECIPE,
     RECIPE,
     FakeArchive,
     FakeSource,
@@ -685,3 +686,249 @@ def test_the_password_never_reaches_the_run_log_or_the_ledger(bench: Bench) -> N
         )
     assert erp not in dump and archive not in dump
     assert "[REDACTED]" in (bench.doc("R1").last_error or "")
+
+
+# -- several listings, and detail pages -------------------------------------------------------
+
+LISTED = [
+    csv_report("I1", "2026年9月资产负债表", "2026-10-08", detail={"severity": "高"}),
+    csv_report("I2", "2026年9月利润表", "2026-10-09", detail={"severity": "低"}),
+    csv_report(
+        "C1",
+        "2025年度财务决算报告",
+        "2026-03-31",
+        kind="年度财务决算报告",
+        detail={"severity": "中", "owner": "王会计"},
+    ),
+    # In both lists: two documents, one per listing.
+    csv_report("X1", "2026年9月现金流量表", "2026-10-10", detail={"severity": "高", "owner": "李"}),
+]
+LISTS = {"/incidents": ["I1", "I2", "X1"], "/changes": ["C1", "X1"]}
+# source key -> (listing, report id), as tests/fakes/listings.yaml keys them.
+LISTED_KEYS = {
+    "incidents/I1": ("incidents", "I1"),
+    "incidents/I2": ("incidents", "I2"),
+    "incidents/X1": ("incidents", "X1"),
+    "CHG-C1": ("changes", "C1"),
+    "CHG-X1": ("changes", "X1"),
+}
+
+
+def listed_metadata(report: Report, listing: str) -> dict[str, str]:
+    """What the archive must file a report with under tests/fakes/listings.yaml."""
+    return {
+        **expected_metadata(report),
+        "author": report.detail["owner"] if listing == "changes" else report.department,
+        "remarks": f"源系统报表编号 {report.id}（{listing}，{report.detail['severity']}）",
+    }
+
+
+@pytest.fixture
+def listings(bench: Bench) -> Bench:
+    """The bench with tests/fakes/listings.yaml and a source with two lists."""
+    bench.recipe_path = LISTINGS_RECIPE
+    bench.source.reports = list(LISTED)
+    bench.source.lists = {path: list(ids) for path, ids in LISTS.items()}
+    return bench
+
+
+def test_two_listings_archive_every_document_once_under_prefixed_keys(listings: Bench) -> None:
+    summary = listings.run()
+
+    assert summary.exit_code == 0, summary.line()
+    assert (summary.listed, summary.new) == (5, 5)
+    assert keys(summary.archived) == list(LISTED_KEYS)  # each listing in turn, in order
+    assert sorted(i.source_key for i in listings.archive.items) == sorted(LISTED_KEYS)
+    for key, (listing, ident) in LISTED_KEYS.items():
+        report = listings.source.report(ident)
+        [item] = listings.archive.holding(key)
+        assert item.data == report.data
+        assert item.metadata == listed_metadata(report, listing)
+        doc = listings.doc(key)
+        assert (doc.state, doc.listing_name, doc.archive_id) == (
+            State.CONFIRMED,
+            listing,
+            item.archive_id,
+        )
+        # The changes listing downloads with its own steps, the incidents with the source's.
+        assert listings.source.count("open", key=key, phase="download") == (listing == "changes")
+    # Each listing its own walk: incidents in two pages (page_size 2), changes in one.
+    assert listings.source.count("table", phase="list") == 3
+
+
+def test_detail_fields_reach_the_metadata_and_the_ledger_and_are_read_once(
+    listings: Bench,
+) -> None:
+    summary = listings.run()
+
+    assert summary.exit_code == 0, summary.line()
+    for key, (listing, ident) in LISTED_KEYS.items():
+        report = listings.source.report(ident)
+        wanted = {"severity"} | ({"owner"} if listing == "changes" else set())
+        # Only the report's own page shows them; its listing row never does.
+        assert listings.doc(key).listing == report.row()
+        assert listings.doc(key).detail == {n: report.detail[n] for n in wanted}
+        assert listings.source.count("read", key=key, phase="detail") == len(wanted)
+    [item] = listings.archive.holding("CHG-C1")
+    assert item.metadata["author"] == "王会计"
+    assert item.metadata["remarks"].endswith("（changes，中）")
+    details = {e["key"]: e["details"] for e in events(summary, "detail")}
+    assert details["CHG-C1"] == {
+        "listing": "changes",
+        "fields": {"severity": "中", "owner": "王会计"},
+    }
+    assert set(details) == set(LISTED_KEYS)
+
+
+class Crash(Exception):
+    """The machine going down: not an error the fleet knows, nothing catches it."""
+
+
+def test_a_crash_after_download_resumes_with_the_detail_fields_it_read(listings: Bench) -> None:
+    def crash() -> None:
+        raise Crash("power cut")
+
+    listings.archive.hook("login", crash)  # after the first document is downloaded
+
+    with pytest.raises(Crash):
+        listings.run()
+
+    first = listings.doc("incidents/I1")
+    assert first.state is State.DOWNLOADED and first.detail == {"severity": "高"}
+    assert listings.archive.items == []
+    # The detail page changes since: the document keeps what was read with its file.
+    listings.source.reports[0] = replace(LISTED[0], detail={"severity": "改过"})
+
+    again = listings.run()
+
+    assert again.exit_code == 0, again.line()
+    assert listings.source.count("open", key="incidents/I1", phase="detail") == 1
+    assert listings.source.count("download", key="incidents/I1") == 1
+    [item] = listings.archive.holding("incidents/I1")
+    assert item.metadata == listed_metadata(LISTED[0], "incidents")
+    assert sorted(i.source_key for i in listings.archive.items) == sorted(LISTED_KEYS)
+
+
+def test_a_recapture_no_longer_listed_is_fetched_with_its_own_listings_steps(
+    listings: Bench,
+) -> None:
+    listings.run()
+    # The archive lost the item, a reviewer asked for it again, its staged file is gone,
+    # and the source lists it no more.
+    [lost] = listings.archive.holding("CHG-C1")
+    listings.archive.items.remove(lost)
+    with listings.ledger() as ledger:
+        doc = ledger.reopen(listings.doc("CHG-C1"), PREP_RUN)
+    Path(doc.staged_path or "").unlink()
+    listings.source.lists["/changes"] = ["X1"]
+
+    summary = listings.run()
+
+    assert summary.exit_code == 0, summary.line()
+    assert keys(summary.archived) == ["CHG-C1"]
+    # The changes listing's detail (owner) and download (its own page) steps, again.
+    assert listings.source.count("read", key="CHG-C1", phase="detail") == 4
+    assert listings.source.count("open", key="CHG-C1", phase="download") == 2
+    [item] = listings.archive.holding("CHG-C1")
+    assert item.metadata == listed_metadata(listings.source.report("C1"), "changes")
+
+
+def test_one_list_with_detail_keeps_its_keys_and_its_rows_gain_the_fields(bench: Bench) -> None:
+    bench.source.reports = [replace(r, detail={"severity": "高"}) for r in REPORTS]
+    bench.variant(
+        "  list:\n",
+        '  detail:\n    - open: "/reports/{{ row.id }}"\n'
+        "    - read: {what: severity, into: severity}\n  list:\n",
+    )
+    bench.variant(
+        '报表编号 {{ row.id }}"', '报表编号 {{ row.id }} {{ row.severity }}{{ listing }}"'
+    )
+
+    summary = bench.run()
+
+    assert summary.exit_code == 0, summary.line()
+    assert_archived_once(bench, REPORTS)
+    for report in REPORTS:
+        [item] = bench.archive.holding(report.id)
+        assert item.metadata["remarks"] == f"源系统报表编号 {report.id} 高"
+        doc = bench.doc(report.id)
+        assert (doc.listing_name, doc.detail) == (None, {"severity": "高"})
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "at", "problem"),
+    [
+        (
+            "  listings:\n",
+            '  list:\n    - table: {key: "{{ row.id }}", fields: [id]}\n  listings:\n',
+            "  listings:",
+            "`list` and `listings` are exclusive",
+        ),
+        ("    - name: changes", "    - name: incidents", "  listings:", "already used"),
+        ("    - name: changes", "    - name: 2changes", "name: 2changes", "should match pattern"),
+        (
+            "      key_prefix: CHG-",
+            '      key_prefix: "incidents/C"',
+            "  listings:",
+            "the key prefix 'incidents/' of listing 'incidents' begins the prefix 'incidents/C'",
+        ),
+        (
+            '        - table:\n            key: "{{ row.id }}"\n'
+            "            fields: [id, title, kind, department, date, size]\n      detail:\n",
+            "      detail:\n",
+            "      steps:",
+            "`steps` must contain exactly one `table` step",
+        ),
+        (
+            '  download:\n    - download: {id: "{{ row.id }}"}\n\n',
+            "\n",
+            "source:",
+            "listing(s) 'incidents' have no `download` of their own",
+        ),
+        ("into: severity}", "into: listing}", "into: listing}", "would overwrite a name"),
+        (
+            "      detail:\n",
+            "      detail:\n        - download: {id: x}\n",
+            "      detail:",
+            "cannot appear in detail",
+        ),
+    ],
+    ids=[
+        "exclusive",
+        "duplicate-name",
+        "bad-name",
+        "prefixes-meet",
+        "no-table",
+        "no-download",
+        "reserved",
+        "detail-download",
+    ],
+)
+def test_listings_mistakes_are_named_with_file_and_line(
+    bench: Bench, old: str, new: str, at: str, problem: str
+) -> None:
+    bench.recipe_path = LISTINGS_RECIPE
+    bench.variant(old, new)
+
+    with pytest.raises(RecipeError) as info:
+        bench.loaded()
+
+    [(where, what)] = info.value.problems
+    assert problem in what
+    text = bench.recipe_path.read_text(encoding="utf-8").splitlines()
+    line = max(n for n, t in enumerate(text, 1) if at in t)  # the last: the second listing's
+    assert where == f"{bench.recipe_path}:{line}"
+
+
+def test_a_recipe_with_neither_list_nor_listings_is_refused(bench: Bench) -> None:
+    bench.variant(
+        '  list:\n    - open: /reports\n    - table:\n        key: "{{ row.id }}"\n'
+        "        fields: [id, title, kind, department, date, size]\n",
+        "",
+    )
+
+    with pytest.raises(RecipeError) as info:
+        bench.loaded()
+
+    problems = info.value.problems
+    assert any("`list` or `listings` is required" in what for _, what in problems), problems

@@ -69,14 +69,17 @@ def prepare(
     checks = [_digest_unchanged(doc, path), *report.checks]
     variables = {
         **context,
-        "row": doc.listing,
+        "row": doc.row,  # the listing's row with its detail fields
+        "listing": doc.listing_name or "",
         "file": file_vars(doc, report),
         "content": content_vars(report),
     }
     checks.append(_listed_size(doc, loaded, variables))
 
     try:
-        classification: Classification | None = loaded.schedule.classify(doc.listing, context)
+        classification: Classification | None = loaded.schedule.classify(
+            doc.row, {**context, "listing": doc.listing_name or ""}
+        )
         assert classification is not None
         checks.append(
             Check.passed(

@@ -32,7 +32,8 @@ def confirm(run: CaptureRun, work: DocumentWork, archive: System) -> None:
 def _read_back(run: CaptureRun, doc: Document, archive: System) -> None:
     variables = {
         **run.vars,
-        "row": doc.listing,
+        "row": doc.row,
+        "listing": doc.listing_name or "",
         "file": file_vars(doc),
         "meta": doc.item_metadata or {},
         "archive_id": doc.archive_id,

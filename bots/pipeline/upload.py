@@ -35,7 +35,8 @@ def _attempt(run: CaptureRun, work: DocumentWork, archive: System, prepared: Pre
     doc = work.doc
     variables = {
         **run.vars,
-        "row": doc.listing,
+        "row": doc.row,
+        "listing": doc.listing_name or "",
         "meta": prepared.metadata,
         "file": file_vars(doc, prepared.report),
     }

@@ -2,9 +2,9 @@
 
 The two systems (`source`, `archive`) each name a driver (`driver:`, default `web`); the
 driver brings the vocabulary of their steps (bots.drivers), and this module the rules
-every driver's sections obey: one `table` in `list`, a `download` in `download`, an
-`upload` that reads `archive_id` back, and so on. ``recipe_model()`` builds the model
-for the drivers registered now.
+every driver's sections obey: one `table` in `list` (or in each of `listings`), a
+`download` in `download`, an `upload` that reads `archive_id` back, and so on.
+``recipe_model()`` builds the model for the drivers registered now.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import codecs
 import difflib
 import re
+from dataclasses import dataclass
 from functools import cache
 from typing import Annotated, Any, Generic, TypeVar, Union
 
@@ -21,8 +22,10 @@ from pydantic import (
     Discriminator,
     Field,
     Tag,
+    ValidationInfo,
     create_model,
     field_validator,
+    model_validator,
 )
 from pydantic_core import PydanticCustomError
 
@@ -43,6 +46,8 @@ from .steps import (
 __all__ = [
     "RESERVED_NAMES",
     "ArchiveSystem",
+    "Listing",
+    "ListingPlan",
     "Recipe",
     "SourceSystem",
     "StepBase",
@@ -92,26 +97,145 @@ class SystemBase(Strict, Generic[StepT]):
         return steps
 
 
+def _table_steps(steps: list[Any], where: str) -> list[Any]:
+    if count(steps, "table") != 1:
+        raise ValueError(f"`{where}` must contain exactly one `table` step")
+    _forbid(steps, ("download", "upload"), where)
+    return steps
+
+
+def _download_steps(steps: list[Any] | None) -> list[Any] | None:
+    if steps is None:
+        return None
+    if count(steps, "download") < 1:
+        raise ValueError("`download` must contain a `download` step")
+    _forbid(steps, ("table", "upload"), "download")
+    return steps
+
+
+def _detail_steps(steps: list[Any] | None) -> list[Any] | None:
+    # Detail pages are read, never listed, downloaded from or uploaded to.
+    if steps is not None:
+        _forbid(steps, ("table", "download", "upload"), "detail")
+    return steps
+
+
+class Listing(Strict, Generic[StepT]):
+    """One of several listings of a source (`source.listings`): its own list pages, its
+    keys under their own prefix, and optionally its own detail and download steps."""
+
+    name: Identifier  # the template variable `listing` holds it
+    key_prefix: str | None = None  # default "<name>/": prefixed to the table's key
+    steps: list[StepT] = Field(min_length=1)
+    detail: list[StepT] | None = None  # else the source's `detail`
+    download: list[StepT] | None = Field(None, min_length=1)  # else the source's `download`
+    line: int = Field(0, alias="__line__")
+
+    @property
+    def prefix(self) -> str:
+        return f"{self.name}/" if self.key_prefix is None else self.key_prefix
+
+    @field_validator("steps")
+    @classmethod
+    def _one_table(cls, steps: list[Any]) -> list[Any]:
+        return _table_steps(steps, "steps")
+
+    _downloads = field_validator("download")(_download_steps)
+    _details = field_validator("detail")(_detail_steps)
+
+
+@dataclass(frozen=True)
+class ListingPlan:
+    """One listing as a run works it, whichever form the recipe used: `list` is one plan
+    named "" with no key prefix (keys exactly as before `listings` existed)."""
+
+    name: str
+    prefix: str
+    steps: list[Any]
+    detail: list[Any]  # empty: no detail pages
+    download: list[Any]
+
+
 class SourceSystem(SystemBase[StepT], Generic[StepT]):
     window: Window
-    listing: list[StepT] = Field(alias="list", min_length=1)
-    download: list[StepT] = Field(min_length=1)
+    # `list` (one listing, keys as the table renders them) or `listings` (several, keys
+    # prefixed); exactly one of them.
+    listing: list[StepT] | None = Field(None, alias="list", min_length=1)
+    listings: list[Listing[StepT]] | None = Field(None, min_length=1)
+    # Steps run for each row not yet downloaded, before its download: their `read`s
+    # become row fields (row.<into>). A listing's own `detail` replaces them.
+    detail: list[StepT] | None = None
+    download: list[StepT] | None = Field(None, min_length=1)
 
     @field_validator("listing")
     @classmethod
-    def _one_table(cls, steps: list[Any]) -> list[Any]:
-        if count(steps, "table") != 1:
-            raise ValueError("`list` must contain exactly one `table` step")
-        _forbid(steps, ("download", "upload"), "list")
-        return steps
+    def _one_table(cls, steps: list[Any] | None) -> list[Any] | None:
+        return None if steps is None else _table_steps(steps, "list")
 
-    @field_validator("download")
+    @field_validator("listings")
     @classmethod
-    def _downloads(cls, steps: list[Any]) -> list[Any]:
-        if count(steps, "download") < 1:
-            raise ValueError("`download` must contain a `download` step")
-        _forbid(steps, ("table", "upload"), "download")
-        return steps
+    def _listings(cls, listings: list[Any] | None, info: ValidationInfo) -> list[Any] | None:
+        if listings is None:
+            return None
+        if info.data.get("listing") is not None:
+            raise ValueError("`list` and `listings` are exclusive: use one of them")
+        seen: dict[str, int] = {}
+        for item in listings:
+            if item.name in seen:
+                raise ValueError(
+                    f"the name {item.name!r} (line {item.line}) is already used by the "
+                    f"listing at line {seen[item.name]}; names must be unique"
+                )
+            seen[item.name] = item.line
+        # Keys of different listings must never meet: no prefix may begin another.
+        for one in listings:
+            for other in listings:
+                if one is not other and other.prefix.startswith(one.prefix):
+                    raise ValueError(
+                        f"the key prefix {one.prefix!r} of listing {one.name!r} begins the "
+                        f"prefix {other.prefix!r} of listing {other.name!r}: their keys "
+                        "could meet; give each listing a prefix of its own"
+                    )
+        return listings
+
+    _downloads = field_validator("download")(_download_steps)
+    _details = field_validator("detail")(_detail_steps)
+
+    @model_validator(mode="after")
+    def _one_form(self) -> SourceSystem[StepT]:
+        if self.listing is None and self.listings is None:
+            raise ValueError("`list` or `listings` is required (one of them)")
+        if self.download is None:
+            if self.listings is None:
+                raise ValueError("`download` is required with `list`")
+            lacking = [item.name for item in self.listings if item.download is None]
+            if lacking:
+                raise ValueError(
+                    f"`download` is required: listing(s) {', '.join(map(repr, lacking))} "
+                    "have no `download` of their own"
+                )
+        return self
+
+    def plans(self) -> list[ListingPlan]:
+        """The listings a capture walks, in the recipe's order."""
+        if self.listings is None:
+            assert self.listing is not None and self.download is not None
+            return [ListingPlan("", "", self.listing, self.detail or [], self.download)]
+        return [
+            ListingPlan(
+                item.name,
+                item.prefix,
+                item.steps,
+                (item.detail if item.detail is not None else self.detail) or [],
+                item.download or self.download or [],
+            )
+            for item in self.listings
+        ]
+
+    def plan(self, name: str | None) -> ListingPlan | None:
+        """The listing a document came from (the ledger's ``listing_name``; None or "":
+        the `list` form); None when the recipe no longer has it."""
+        return next((p for p in self.plans() if p.name == (name or "")), None)
 
 
 class ArchiveSystem(SystemBase[StepT], Generic[StepT]):

@@ -35,6 +35,7 @@ RESERVED_NAMES = frozenset(
         "now",
         "window",
         "credential",
+        "listing",
     }
 )
 

@@ -23,10 +23,13 @@ from .systems import (
 )
 
 RECIPE = Path(__file__).resolve().parent / "recipe.yaml"
+# The same systems with two listings (incidents, changes) and detail pages.
+LISTINGS_RECIPE = RECIPE.with_name("listings.yaml")
 
 __all__ = [
     "FAKE_STEPS",
     "HANDLERS",
+    "LISTINGS_RECIPE",
     "LOGIN_PAGE",
     "NAME",
     "RECIPE",

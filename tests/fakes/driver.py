@@ -113,7 +113,7 @@ def _table(call: Call) -> None:
     cursor = context.cursor
     while not cursor.done:
         call.request()  # one call per page: a retry resumes at the page reached
-        rows = call.system.rows()
+        rows = call.system.rows(call.session.path)
         start = cursor.pages * args.page_size
         page = rows[start : start + args.page_size]
         missing = sorted({f for f in args.fields for row in page if f not in row})

@@ -193,7 +193,8 @@ class FakeSystem:
     def show(self, path: str) -> dict[str, str]:
         return {}
 
-    def rows(self) -> list[dict[str, str]]:
+    def rows(self, path: str) -> list[dict[str, str]]:
+        """The list shown at ``path`` (the page the session opened last)."""
         raise AssertionError(f"{self.name} has no list to read")
 
     def fetch(self, ident: str) -> tuple[str, bytes] | None:
@@ -211,6 +212,8 @@ class Report:
     date: str  # YYYY-MM-DD
     filename: str
     data: bytes
+    # Shown only on the report's own page (``/reports/<id>``), never in a list.
+    detail: dict[str, str] = field(default_factory=dict, compare=False)
 
     @property
     def sha256(self) -> str:
@@ -234,21 +237,34 @@ def csv_report(
     *,
     kind: str = "月度财务报表",
     department: str = "财务部",
+    detail: dict[str, str] | None = None,
 ) -> Report:
     """A small UTF-8 CSV report that passes every four-property check."""
     text = (
         f"{title}\n编制部门：{department}\n报表编号,{ident}\n科目,期末余额\n"
         f"货币资金,{len(ident) * 1000 + 17}.00\n应收账款,{len(title) * 100}.50\n"
     )
-    return Report(ident, title, kind, department, date, f"{title}.csv", text.encode("utf-8"))
+    return Report(
+        ident, title, kind, department, date, f"{title}.csv", text.encode("utf-8"), detail or {}
+    )
 
 
 class FakeSource(FakeSystem):
-    """The legacy system: a list of reports, each with its file."""
+    """The legacy system: a list of reports, each with its file and its own page.
 
-    def __init__(self, reports: list[Report], users: dict[str, str]) -> None:
+    ``reports`` is the list every path shows; ``lists`` gives some paths lists of their
+    own (several listings: ``/incidents``, ``/changes``), drawn from the same reports.
+    """
+
+    def __init__(
+        self,
+        reports: list[Report],
+        users: dict[str, str],
+        lists: dict[str, list[str]] | None = None,
+    ) -> None:
         super().__init__("fake ERP", "fake://erp", users)
         self.reports = list(reports)
+        self.lists = dict(lists or {})  # path -> report ids, in order
 
     def serve_html(self, *, key: str | None = None, times: int | None = 1) -> None:
         """Downloads answer with the login page where the file should be (HTTP 200)."""
@@ -257,8 +273,18 @@ class FakeSource(FakeSystem):
     def report(self, ident: str) -> Report:
         return next(r for r in self.reports if r.id == ident)
 
-    def rows(self) -> list[dict[str, str]]:
+    def rows(self, path: str) -> list[dict[str, str]]:
+        if path in self.lists:
+            return [self.report(ident).row() for ident in self.lists[path]]
         return [r.row() for r in self.reports]
+
+    def show(self, path: str) -> dict[str, str]:
+        """A report's own page shows its detail fields, and nothing else does."""
+        if path.startswith("/reports/"):
+            found = [r for r in self.reports if r.id == path.removeprefix("/reports/")]
+            if found:
+                return dict(found[0].detail)
+        return {}
 
     def fetch(self, ident: str) -> tuple[str, bytes] | None:
         found = [r for r in self.reports if r.id == ident]
@@ -287,6 +313,7 @@ class FakeArchive(FakeSystem):
     def __init__(self, users: dict[str, str]) -> None:
         super().__init__("fake archive", "fake://archive", users)
         self.items: list[Item] = []
+        self.ingested = 0  # ids are never given twice, even after an item is lost
 
     def lose_answer(self, *, key: str | None = None, times: int | None = 1) -> None:
         """Uploads are filed, then their answer is lost: the outcome is unknown."""
@@ -310,8 +337,9 @@ class FakeArchive(FakeSystem):
             raise BusinessError(f"{self.name} refused: missing {', '.join(missing)}")
         group = "{fonds}-{category}\u00b7{year}-{retention}-{department}".format(**metadata)
         number = 1 + sum(i.reference_code.rsplit("-", 1)[0] == group for i in self.items)
+        self.ingested += 1
         item = Item(
-            archive_id=f"A{len(self.items) + 1:05d}",
+            archive_id=f"A{self.ingested:05d}",
             reference_code=f"{group}-{number:04d}",
             source_key=source_key,
             metadata=dict(metadata),
@@ -335,7 +363,7 @@ class FakeArchive(FakeSystem):
                 }
         return {}
 
-    def rows(self) -> list[dict[str, str]]:
+    def rows(self, path: str) -> list[dict[str, str]]:
         return [
             {
                 "archive_id": i.archive_id,
