@@ -20,7 +20,7 @@ from ..errors import BusinessError, Incomplete, RecipeRuntimeError, UnexpectedPa
 from ..files import StagedFile, safe_filename, sha256_file
 from ..ledger import Document, State
 from ..recipe.model import ListingPlan
-from ..recipe.steps import of_kind
+from ..recipe.steps import assigned
 from .checks import record_checks
 from .document import DocumentWork
 from .run import CaptureRun
@@ -127,8 +127,8 @@ def _detail(
     variables: dict[str, Any] = {**run.vars, "row": row, "listing": plan.name}
     context = StepContext(variables, phase="detail", key=doc.source_key)
     source.session.run(plan.detail, context)
-    names = [step.args.into for step in of_kind(plan.detail, "read")]
-    fields = {n: str(variables[n]) for n in dict.fromkeys(names) if variables.get(n) is not None}
+    names = assigned(plan.detail)
+    fields = {n: str(variables[n]) for n in names if variables.get(n) is not None}
     run.ctx.log.event("detail", key=doc.source_key, listing=plan.name or None, fields=fields)
     return fields
 

@@ -27,7 +27,7 @@ from ..templating import (
     is_template,
 )
 from .model import Recipe, recipe_model
-from .steps import of_kind
+from .steps import CONDITION_TAGS, assigned, of_kind
 
 # Lists whose mappings are steps or rules: each of those mappings gets its line, so that
 # an error found while running can still point into the file.
@@ -149,7 +149,7 @@ def _row_fields(recipe: Recipe) -> set[str]:
     fields: set[str] = set()
     for plan in recipe.source.plans():
         fields |= _table_fields(plan.steps)
-        fields |= {step.args.into for step in of_kind(plan.detail, "read")}
+        fields |= set(assigned(plan.detail))
     return fields
 
 
@@ -233,6 +233,14 @@ def _own_loc(err: Any) -> tuple[Any, ...]:
     loc = tuple(err["loc"])
     if len(loc) > 1 and loc[0] in ("source", "archive") and loc[1] in registry.names():
         loc = loc[:1] + loc[2:]
+    # A step's `when` sits beside its action, not inside it: drop the step's union tag
+    # before it; and `when` is an expression or a page condition: drop the form's tag.
+    loc = tuple(
+        part
+        for index, part in enumerate(loc)
+        if not (index and loc[index - 1] == "when" and part in CONDITION_TAGS)
+        and not (isinstance(part, str) and loc[index + 1 : index + 2] == ("when",))
+    )
     if err["type"] == "unknown_driver":
         loc = (*loc, "driver")
     return loc

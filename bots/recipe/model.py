@@ -12,6 +12,7 @@ from __future__ import annotations
 import codecs
 import difflib
 import re
+import zoneinfo
 from dataclasses import dataclass
 from functools import cache
 from typing import Annotated, Any, Generic, TypeVar, Union
@@ -38,6 +39,7 @@ from .steps import (
     Seconds,
     StepBase,
     Strict,
+    assigned,
     count,
     of_kind,
     walk_steps,
@@ -65,7 +67,31 @@ def _forbid(steps: list[Any], kinds: tuple[str, ...], where: str) -> None:
 
 
 def _reads(steps: list[Any]) -> set[str]:
-    return {s.args.into for s in of_kind(steps, "read")}
+    """The variables the steps fill: `read` into them, or `set` them."""
+    return set(assigned(steps))
+
+
+# A language tag as browsers take it: en, en-US, zh-Hans-CN, de-CH-1996.
+LOCALE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+
+
+def _locale(tag: str) -> str:
+    if not LOCALE.match(tag):
+        hint = f" (did you mean {tag.replace('_', '-')!r}?)" if "_" in tag else ""
+        raise ValueError(f"locale {tag!r} is not a language tag such as en-US or zh-CN{hint}")
+    return tag
+
+
+def _timezone(name: str) -> str:
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+        close = difflib.get_close_matches(name, sorted(zoneinfo.available_timezones()), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ValueError(
+            f"unknown time zone {name!r}{hint}; an IANA name such as Europe/Berlin"
+        ) from exc
+    return name
 
 
 class Window(Strict):
@@ -88,6 +114,10 @@ class SystemBase(Strict, Generic[StepT]):
     # A selector present only when the session is gone (the login form): after a failure,
     # or on a page reached by navigation, it means "log in again", not "retry".
     logged_out: str | None = None
+    # The user's language and time zone the system sees (web: the browser's locale,
+    # Accept-Language and timezone); absent: the machine's own.
+    locale: Annotated[str, AfterValidator(_locale)] | None = None
+    timezone: Annotated[str, AfterValidator(_timezone)] | None = None
     login: list[StepT] = Field(min_length=1)
 
     @field_validator("login")

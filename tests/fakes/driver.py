@@ -26,7 +26,7 @@ from bots.errors import (
     TransientError,
 )
 from bots.files import StagingWriter, check_received
-from bots.recipe.steps import StepBase
+from bots.recipe.steps import PageCondition, StepBase, assign, extract
 from bots.templating import TemplateProblem, evaluate, render
 
 from .steps import FAKE_STEPS, FakeStep
@@ -181,7 +181,16 @@ def _read(call: Call) -> None:
     value = call.session.view.get(args.what)
     if value is None and not args.optional:
         raise call.failed(f"the page shows no {args.what}")
+    if value is not None and args.pattern is not None:
+        shown, value = value, extract(args.pattern, value)
+        if value is None and not args.optional:
+            raise call.failed(f"pattern {args.pattern!r} does not match the value read: {shown!r}")
     call.context.variables[args.into] = value or ""
+
+
+@handles("set")
+def _set(call: Call) -> None:
+    assign(call.args, call.context.variables)
 
 
 class FakeSession:
@@ -203,7 +212,7 @@ class FakeSession:
         for step in steps:
             where = self.config.recipe.where(step.line)
             try:
-                if step.when is not None and not evaluate(step.when, context.variables):
+                if not self.applies(step.when, context):
                     continue
                 HANDLERS[step.kind](Call(self, step, context, outcome))
             except TemplateProblem as exc:
@@ -219,6 +228,17 @@ class FakeSession:
                 url=self.location,
             )
         return outcome
+
+    def applies(self, when: str | PageCondition | None, context: StepContext) -> bool:
+        """A step's condition: an expression, or a page condition in the fake's terms:
+        its selector names a value the page shows now (``archive_id`` after an upload or
+        a find). The fake's pages never change by themselves: ``timeout`` waits for nothing."""
+        if when is None:
+            return True
+        if isinstance(when, str):
+            return bool(evaluate(when, context.variables))
+        shown = bool(self.view.get(render(when.selector, context.variables)))
+        return shown == when.present
 
     def is_logged_out(self) -> bool:
         return not self.system.is_live(self.id)

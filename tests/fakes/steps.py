@@ -12,7 +12,15 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
-from bots.recipe.steps import RESERVED_NAMES, Identifier, StepBase, Strict, step_union
+from bots.recipe.steps import (
+    RESERVED_NAMES,
+    Identifier,
+    Pattern,
+    StepBase,
+    Strict,
+    step_union,
+    vocabulary,
+)
 
 
 class LoginArgs(Strict):
@@ -43,6 +51,7 @@ class ReadArgs(Strict):
     what: Identifier  # a value the system shows now: archive_id, reference_code, sha256
     into: Identifier
     optional: bool = False  # nothing shown: the variable is empty (a search miss)
+    pattern: Pattern | None = None  # keep the first group of its match (as the web's read)
 
     @field_validator("into")
     @classmethod
@@ -80,13 +89,15 @@ class Read(StepBase):
     read: ReadArgs
 
 
-FAKE_STEPS: dict[str, type[StepBase]] = {
-    "open": Open,
-    "login": Login,
-    "table": Table,
-    "download": Download,
-    "upload": Upload,
-    "find": Find,
-    "read": Read,
-}
+FAKE_STEPS: dict[str, type[StepBase]] = vocabulary(
+    {
+        "open": Open,
+        "login": Login,
+        "table": Table,
+        "download": Download,
+        "upload": Upload,
+        "find": Find,
+        "read": Read,
+    }
+)
 FakeStep: Any = step_union(FAKE_STEPS)

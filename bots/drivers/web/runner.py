@@ -20,9 +20,10 @@ from urllib.parse import urljoin, urlsplit
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Frame as PwFrame
 from playwright.sync_api import Page, Response
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from ...errors import BusinessError, SessionExpired, StepFailed, TransientError
-from ...recipe.steps import StepBase
+from ...recipe.steps import PageCondition, StepBase, assign
 from ...templating import TemplateProblem, evaluate, render
 from ..base import SessionConfig, StepContext, StepOutcome
 
@@ -99,6 +100,12 @@ def handles(kind: str) -> Callable[[Handler], Handler]:
     return register
 
 
+@handles("set")
+def set_variables(call: Call) -> None:
+    """The shared `set` step: computed variables (bots.recipe.steps.assign)."""
+    assign(call.args, call.variables)
+
+
 class StepRunner:
     """Runs steps on one page of one system, as its session's configuration says."""
 
@@ -129,7 +136,7 @@ class StepRunner:
         for step in steps:
             where = self.recipe.where(step.line)
             try:
-                if step.when is not None and not evaluate(step.when, context.variables):
+                if not self.applies(step.when, scope, context):
                     continue
                 HANDLERS[step.kind](Call(self, step, scope, context, outcome))
             except TemplateProblem as exc:
@@ -147,11 +154,25 @@ class StepRunner:
                 url=url_of(scope),
             )
 
+    def applies(self, when: str | PageCondition | None, scope: Scope, context: StepContext) -> bool:
+        """Does a step's condition hold? An expression over the variables, or a look at
+        ``scope`` (the page or the frame the step runs in)."""
+        if when is None:
+            return True
+        if isinstance(when, str):
+            return bool(evaluate(when, context.variables))
+        target = scope.locator(render(when.selector, context.variables))
+        found = target.count() > 0
+        if not found and when.timeout:
+            try:
+                target.first.wait_for(state="attached", timeout=when.timeout * 1000)
+                found = True
+            except PlaywrightTimeout:
+                found = False
+        return found == when.present
+
     def absolute(self, url: str) -> str:
-        """Recipe URLs are relative to the system's base URL (which may have a path)."""
-        if urlsplit(url).scheme:
-            return url
-        return urljoin(self.base_url.rstrip("/") + "/", url.lstrip("/"))
+        return join_url(self.base_url, url)
 
     def is_logged_out(self) -> bool:
         """Does the page, or any of its frames, show the logged-out marker?"""
@@ -161,6 +182,29 @@ class StepRunner:
             return any(frame.locator(self.logged_out).count() > 0 for frame in self.page.frames)
         except PlaywrightError:
             return False
+
+
+def join_url(base_url: str, url: str) -> str:
+    """A recipe URL against the system's base URL (which may have a path).
+
+    A full URL is taken as it is; ``/x`` and ``x`` both mean the base URL's path + ``x``;
+    a path that already begins with the base URL's path is not prefixed again
+    (base ``http://h/support/``: ``/support/`` and ``support/`` stay, ``/login`` is
+    ``http://h/support/login``)."""
+    if urlsplit(url).scheme:
+        return url
+    if url.startswith("//"):  # another host, same scheme
+        return urljoin(base_url, url)
+    base = urlsplit(base_url)
+    prefix = base.path.rstrip("/")
+    path = "/" + url.lstrip("/")
+    if (
+        prefix
+        and path.startswith(prefix)
+        and path[len(prefix) : len(prefix) + 1] in ("", "/", "?", "#")
+    ):
+        return f"{base.scheme}://{base.netloc}{path}"
+    return f"{base.scheme}://{base.netloc}{prefix}{path}"
 
 
 def url_of(scope: Scope) -> str:

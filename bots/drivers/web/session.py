@@ -52,12 +52,27 @@ def screenshot_page(page: Page, path: Path, target: Any = None) -> None:
         raise ScreenshotRefused(f"the screenshot failed: {exc}") from exc
 
 
+def context_options(spec: Any) -> dict[str, Any]:
+    """The browser context's locale and time zone, as the system's recipe section says;
+    what it does not say stays the machine's (Chromium's own default)."""
+    options: dict[str, Any] = {}
+    locale = getattr(spec, "locale", None)
+    if locale:
+        # navigator.language(s), number and date formats, and the Accept-Language header
+        # (which the fleet's own HTTP client copies: bots.drivers.web.http).
+        options["locale"] = locale
+    timezone = getattr(spec, "timezone", None)
+    if timezone:
+        options["timezone_id"] = timezone
+    return options
+
+
 class WebSession:
     """A browser context and its page on one system."""
 
     def __init__(self, browser: Browser, config: SessionConfig) -> None:
         self.config = config
-        self.context = browser.new_context(accept_downloads=True, locale="zh-CN")
+        self.context = browser.new_context(accept_downloads=True, **context_options(config.spec))
         self.page = self.context.new_page()
         self.runner = StepRunner(self.page, config)
 
