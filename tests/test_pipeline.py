@@ -29,6 +29,7 @@ from credentials import Credential
 from tests.conftest import FrozenClock
 from tests.fakes import (
     LISTINGS_RECIPE,
+    PROFILE_RECIPE,
     RECIPE,
     FakeArchive,
     FakeSource,
@@ -100,6 +101,10 @@ class Bench:
             self.loaded(), self.settings, self.store, self.redactor, clock=self.clock, stop=stop
         )
 
+    @property
+    def name(self) -> str:
+        return self.loaded().name
+
     def variant(self, old: str, new: str) -> None:
         """Run a changed copy of the current recipe from now on."""
         text = self.recipe_path.read_text(encoding="utf-8")
@@ -122,16 +127,16 @@ class Bench:
 
     def doc(self, key: str) -> Document:
         with self.ledger() as ledger:
-            found = ledger.get("fake", key)
+            found = ledger.get(self.name, key)
         assert found is not None, f"{key} is not in the ledger"
         return found
 
     def states(self) -> dict[str, State]:
         with self.ledger() as ledger:
-            return {d.source_key: d.state for d in ledger.documents("fake")}
+            return {d.source_key: d.state for d in ledger.documents(self.name)}
 
     def staged_path(self, report: Report) -> Path:
-        return self.settings.staging_dir("fake") / report.id / report.filename
+        return self.settings.staging_dir(self.name) / report.id / report.filename
 
 
 @pytest.fixture
@@ -654,6 +659,129 @@ def test_a_base_url_template_error_is_a_usage_error_before_any_system_is_contact
     bench.settings = replace(bench.settings, env={"FAKE_ERP_URL": "fake://erp"})
     assert bench.run().exit_code == 0
     assert_archived_once(bench, REPORTS)
+
+
+# -- metadata profiles ---------------------------------------------------------------------
+
+
+def profile_metadata(report: Report) -> dict[str, Any]:
+    """What the archive with its own fields must file each report with
+    (tests/fakes/profile.yaml, by hand): a list field arrives as its items."""
+    annual = SCHEDULE[report.kind][0] == "Y"
+    return {
+        "report_id": report.id,
+        "title": report.title,
+        "source_system": "fake ERP",
+        "report_date": report.date,
+        "retention_years": "30" if annual else "10",
+        "tags": ["finance", "annual" if annual else "monthly", report.department],
+    }
+
+
+@pytest.fixture
+def profile_bench(bench: Bench) -> Bench:
+    """The archive of tests/fakes/profile.yaml: its own required fields, no reference codes."""
+    bench.recipe_path = PROFILE_RECIPE
+    bench.archive.codes = False
+    bench.archive.required = ("report_id", "source_system", "retention_years")
+    return bench
+
+
+def check_results(summary: RunSummary, key: str) -> dict[str, tuple[str, str]]:
+    """The checks recorded for ``key`` in this run: name -> (outcome, reason)."""
+    return {
+        result["name"]: (result["outcome"], result["reason"])
+        for record in events(summary, "checks")
+        if record["key"] == key
+        for result in record["details"]["results"]
+    }
+
+
+def test_an_archive_with_its_own_fields_receives_them_as_the_profile_maps_them(
+    profile_bench: Bench,
+) -> None:
+    bench = profile_bench
+
+    summary = bench.run()
+
+    assert summary.exit_code == 0, summary.line()
+    assert_archived_once(bench, REPORTS)
+    for report in REPORTS:
+        [item] = bench.archive.holding(report.id)
+        assert item.metadata == profile_metadata(report)  # the archive's own ground truth
+        assert item.reference_code == ""
+        doc = bench.doc(report.id)
+        assert doc.state is State.CONFIRMED
+        assert doc.item_metadata == profile_metadata(report)
+        results = check_results(summary, report.id)
+        assert results["metadata_valid"][0] == "pass"
+        assert results["mandatory_fields"][0] == "pass"
+        # No codes in this profile: the code check is skipped, not failed.
+        assert results["reference_code"] == (
+            "not_run",
+            "the metadata profile has no reference codes (standard: none)",
+        )
+        assert "retention_not_shorter" not in results  # a DA/T rule
+    [batch] = events(summary, "batch_check")
+    assert batch["outcome"] == "ok" and batch["details"]["item_number_breaks"] == {}
+
+
+def test_a_value_outside_its_fields_rules_is_held_naming_the_field_by_its_label(
+    profile_bench: Bench,
+) -> None:
+    bench = profile_bench
+    bench.variant("values: [1, 3, 10, 30]", "values: [1, 3, 30]")  # 10 years no longer allowed
+    odd = csv_report("X-4", "2025年度销售决算报告", "2026-03-31", kind="年度财务决算报告")
+    bench.source.reports.append(odd)
+
+    summary = bench.run()
+
+    assert summary.exit_code == 1, summary.line()
+    assert_archived_once(bench, [REPORTS[2]])  # the annual report: 30 years, id R3
+    reasons = {key: reason for key, reason, kind in summary.failures}
+    assert {kind for *_, kind in summary.failures} == {FailureKind.BUSINESS}
+    for key in ("R1", "R2"):
+        assert bench.archive.holding(key) == []
+        assert (
+            "Retention (years) (retention_years): '10' is not one of '1', '3', '30'" in reasons[key]
+        )
+    assert bench.archive.holding("X-4") == []
+    assert "Report ID (report_id): 'X-4' does not match the pattern ^R\\d+$" in reasons["X-4"]
+    outcome, reason = check_results(summary, "X-4")["metadata_valid"]
+    assert outcome == "fail" and reason.startswith("Report ID (report_id)")
+
+
+def test_dat46_and_the_archives_own_fields_together(bench: Bench) -> None:
+    bench.variant(
+        "metadata:\n  fonds: Z109\n",
+        "metadata_profile:\n"
+        "  fields:\n"
+        '    report_id: {label: 报表编号, required: true, pattern: "^R\\\\d+$"}\n'
+        "    tags: {label: 标签, type: list}\n"
+        "metadata:\n"
+        '  report_id: "{{ row.id }}"\n'
+        '  tags: "{{ row.kind }}; {{ row.department }};"\n'
+        "  fonds: Z109\n",
+    )
+
+    summary = bench.run()
+
+    assert summary.exit_code == 0, summary.line()
+    assert_archived_once(bench, REPORTS)
+    for report in REPORTS:
+        [item] = bench.archive.holding(report.id)
+        assert item.metadata == {
+            **expected_metadata(report),
+            "report_id": report.id,
+            "tags": [report.kind, report.department],
+        }
+        assert check_results(summary, report.id)["reference_code"][0] == "pass"
+    codes = {r.id: bench.archive.holding(r.id)[0].reference_code for r in REPORTS}
+    assert codes == {
+        "R1": "Z109-KU\u00b72026-D10-CWB-0001",
+        "R2": "Z109-KU\u00b72026-D10-CWB-0002",
+        "R3": "Z109-KU\u00b72026-Y-CWB-0001",
+    }
 
 
 # -- secrets -------------------------------------------------------------------------------

@@ -440,3 +440,91 @@ def test_set_counts_as_reading_the_archive_id(tmp_path: Path) -> None:
         "    - set: {archive_id: \"{{ shown | search('A([0-9]+)') }}\"}",
     )
     assert load_recipe(path).recipe.archive.upload[-2].kind == "set"
+
+
+# -- metadata profiles ----------------------------------------------------------------------
+
+PROFILE = """metadata_profile:
+  fields:
+    report_id: {label: Report ID, required: true, pattern: "^R\\\\d+$"}
+    retention_years: {label: Retention (years), type: integer, values: [1, 3, 10, 30]}
+    tags: {label: Tags, type: list}
+metadata:
+  report_id: "{{ row.id }}"
+"""
+
+
+def profile_variant(tmp_path: Path, profile: str = PROFILE, old: str = "", new: str = "") -> Path:
+    path = write_variant(tmp_path, "metadata:\n", profile)
+    if old:
+        text = path.read_text(encoding="utf-8")
+        assert old in text, f"test is stale: {old!r}"
+        path.write_text(text.replace(old, new, 1), encoding="utf-8")
+    return path
+
+
+def test_custom_fields_load_beside_the_dat46_ones(tmp_path: Path) -> None:
+    profile = load_recipe(profile_variant(tmp_path)).recipe.metadata_profile
+    assert profile.dat46 and profile.has_codes
+    assert profile.labels() == {
+        "report_id": "Report ID",
+        "retention_years": "Retention (years)",
+        "tags": "Tags",
+    }
+    assert profile.required()[-1] == "report_id"
+
+
+def test_unknown_metadata_field_suggests_a_custom_one(tmp_path: Path) -> None:
+    path = profile_variant(tmp_path, old='  report_id: "{{', new='  report_ids: "{{')
+    [(where, what)] = problems(path)
+    assert where == f"{path}:{line_of(path, 'metadata:')}"
+    assert "unknown metadata field 'report_ids'" in what and "did you mean 'report_id'" in what
+    assert "report_id (Report ID)" in what  # the fields listed include the profile's
+
+
+def test_a_required_custom_field_must_be_mapped(tmp_path: Path) -> None:
+    path = profile_variant(tmp_path, old='  report_id: "{{ row.id }}"\n', new="")
+    [(where, what)] = problems(path)
+    assert where == f"{path}:{line_of(path, 'metadata:')}"
+    assert "mandatory metadata missing: report_id (Report ID)" in what
+
+
+def test_a_custom_field_may_not_take_a_dat46_name_under_dat46(tmp_path: Path) -> None:
+    path = profile_variant(tmp_path, old="    tags: {label: Tags", new="    title: {label: Tags")
+    [(where, what)] = problems(path)
+    assert where == f"{path}:{line_of(path, 'metadata_profile:') + 1}"  # its `fields:`
+    assert "custom field 'title' (题名) has the name of a DA/T 46 field" in what
+
+
+def test_a_bad_pattern_is_named_at_its_line(tmp_path: Path) -> None:
+    path = profile_variant(tmp_path, old='pattern: "^R\\\\d+$"', new='pattern: "^R(\\\\d+$"')
+    [(where, what)] = problems(path)
+    assert where == f"{path}:{line_of(path, 'report_id: {label')}"
+    assert "metadata_profile.fields.report_id.pattern" in what
+    assert "invalid regular expression" in what
+
+
+def test_allowed_values_must_have_the_fields_type(tmp_path: Path) -> None:
+    path = profile_variant(tmp_path, old="values: [1, 3, 10, 30]", new="values: [1, three]")
+    [(where, what)] = problems(path)
+    assert where == f"{path}:{line_of(path, 'retention_years: {label')}"
+    assert "allowed value 'three': 'three' must be a whole number" in what
+
+
+def test_standard_none_drops_the_dat46_fields(tmp_path: Path) -> None:
+    path = profile_variant(
+        tmp_path, old="metadata_profile:\n", new="metadata_profile:\n  standard: none\n"
+    )
+    [(where, what)] = problems(path)  # the demo's DA/T fields are unknown now
+    assert where == f"{path}:{line_of(path, 'metadata:')}"
+    assert "unknown metadata field 'fonds'" in what
+    assert "the fields are: report_id (Report ID), retention_years" in what
+
+
+def test_unknown_standard_is_refused(tmp_path: Path) -> None:
+    path = profile_variant(
+        tmp_path, old="metadata_profile:\n", new="metadata_profile:\n  standard: dat47\n"
+    )
+    [(where, what)] = problems(path)
+    assert where == f"{path}:{line_of(path, 'standard: dat47')}"
+    assert "'dat46' or 'none'" in what

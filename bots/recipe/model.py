@@ -14,6 +14,7 @@ import difflib
 import re
 import zoneinfo
 from dataclasses import dataclass
+from enum import StrEnum
 from functools import cache
 from typing import Annotated, Any, Generic, TypeVar, Union
 
@@ -31,7 +32,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from ..archival.metadata import FIELDS as METADATA_FIELDS
-from ..archival.metadata import MANDATORY
+from ..archival.metadata import MANDATORY, value_problem
 from ..drivers import registry
 from .steps import (
     RESERVED_NAMES,
@@ -50,8 +51,12 @@ __all__ = [
     "ArchiveSystem",
     "Listing",
     "ListingPlan",
+    "FieldType",
+    "MetadataProfile",
+    "ProfileField",
     "Recipe",
     "SourceSystem",
+    "Standard",
     "StepBase",
     "recipe_model",
     "walk_steps",
@@ -375,16 +380,109 @@ class FileRules(Strict):
         return name
 
 
-def _metadata_fields(fields: dict[str, str]) -> dict[str, str]:
-    unknown = [name for name in fields if name not in METADATA_FIELDS]
-    for name in unknown:
-        close = difflib.get_close_matches(name, list(METADATA_FIELDS), n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise ValueError(
-            f"unknown metadata field {name!r}{hint}; the fields are: "
-            + ", ".join(f"{n} {s.label}" for n, s in METADATA_FIELDS.items())
+class Standard(StrEnum):
+    """Which standard's item fields (and reference-code rule) a profile starts from."""
+
+    DAT46 = "dat46"  # DA/T 46 fields, their rules, reference codes (档号) and continuity
+    NONE = "none"  # only the profile's own fields; no reference codes to check
+
+
+class FieldType(StrEnum):
+    TEXT = "text"
+    INTEGER = "integer"
+    DATE = "date"  # YYYY-MM-DD or YYYYMMDD
+    LIST = "list"  # values separated by ";" once rendered
+
+
+class ProfileField(Strict):
+    """One of the target archive's own fields: what a value must be to be sent."""
+
+    label: str = Field(min_length=1)  # as the archive's form and the exports show it
+    type: FieldType = FieldType.TEXT  # noqa: A003 - the recipe's own word
+    required: bool = False
+    pattern: str | None = None  # Python regex the whole value (each list item) must match
+    values: list[str | int] | None = Field(default=None, min_length=1)  # allowed values
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, pattern: str | None) -> str | None:
+        if pattern is not None:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"invalid regular expression {pattern!r}: {exc}") from exc
+        return pattern
+
+    @model_validator(mode="after")
+    def _values_fit_type(self) -> ProfileField:
+        for value in self.values or ():
+            if problem := value_problem(self, str(value)):
+                raise ValueError(f"allowed value {value!r}: {problem}")
+        return self
+
+
+class MetadataProfile(Strict):
+    """The fields item metadata may map: DA/T 46's (``standard: dat46``), the archive's
+    own (``fields``), or both."""
+
+    standard: Standard = Standard.DAT46
+    fields: dict[Identifier, ProfileField] = Field(default_factory=dict)
+
+    @field_validator("fields")
+    @classmethod
+    def _no_clash(cls, fields: dict[str, ProfileField], info: ValidationInfo) -> Any:
+        if info.data.get("standard") is Standard.DAT46:
+            clash = [n for n in fields if n in METADATA_FIELDS]
+            if clash:
+                raise ValueError(
+                    "custom field "
+                    + ", ".join(f"{n!r} ({METADATA_FIELDS[n].label})" for n in clash)
+                    + " has the name of a DA/T 46 field; rename it, or use `standard: none`"
+                )
+        return fields
+
+    @property
+    def dat46(self) -> bool:
+        """The DA/T 46 fields and their rules apply."""
+        return self.standard is Standard.DAT46
+
+    @property
+    def has_codes(self) -> bool:
+        """Items get reference codes (档号) that follow the DA/T rule, numbered
+        continuously: the checks after upload and the batch's continuity apply."""
+        return self.standard is Standard.DAT46
+
+    def names(self) -> dict[str, str]:
+        """Every field the metadata may map -> how it is named to a person."""
+        dat = (
+            {n: f"{n} ({s.label})" for n, s in METADATA_FIELDS.items()}
+            if self.standard is Standard.DAT46
+            else {}
         )
-    missing = [f"{n} ({METADATA_FIELDS[n].label})" for n in MANDATORY if n not in fields]
+        return {**dat, **{n: f"{n} ({f.label})" for n, f in self.fields.items()}}
+
+    def required(self) -> list[str]:
+        dat = list(MANDATORY) if self.standard is Standard.DAT46 else []
+        return dat + [n for n, f in self.fields.items() if f.required]
+
+    def labels(self) -> dict[str, str]:
+        """The custom fields' names -> labels, for exports."""
+        return {n: f.label for n, f in self.fields.items()}
+
+
+def _metadata_fields(fields: dict[str, str], info: ValidationInfo) -> dict[str, str]:
+    profile = info.data.get("metadata_profile")
+    if not isinstance(profile, MetadataProfile):
+        return fields  # the profile's own error is reported; nothing to check against
+    known = profile.names()
+    for name in fields:
+        if name in known:
+            continue
+        close = difflib.get_close_matches(name, list(known), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        shown = ", ".join(known.values()) or "none (the profile declares no fields)"
+        raise ValueError(f"unknown metadata field {name!r}{hint}; the fields are: {shown}")
+    missing = [known[n] for n in profile.required() if n not in fields]
     if missing:
         raise ValueError(f"mandatory metadata missing: {', '.join(missing)}")
     return fields
@@ -400,8 +498,11 @@ class Recipe(Strict):
     # The systems, over their drivers' steps: `recipe_model()` validates them for real.
     source: SourceSystem[Any]
     archive: ArchiveSystem[Any]
-    # Item metadata (DA/T 46 fields, bots.archival.metadata): templates over the row, the
-    # file, its content and the schedule's classification.
+    # Which fields item metadata has: DA/T 46's (default) and/or the archive's own.
+    # Declared before `metadata`, which is validated against it.
+    metadata_profile: MetadataProfile = Field(default_factory=MetadataProfile)
+    # Item metadata (the profile's fields): templates over the row, the file, its content
+    # and the schedule's classification.
     metadata: Annotated[dict[Identifier, str], AfterValidator(_metadata_fields)]
     # The retention schedule file (保管期限表), relative to the recipe's folder.
     retention_schedule: str = Field(min_length=1)

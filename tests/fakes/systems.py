@@ -307,13 +307,26 @@ class Item:
         return hashlib.sha256(self.data).hexdigest()
 
 
-class FakeArchive(FakeSystem):
-    """The archive: items with ids and reference codes, found by source key."""
+# The fields the archive numbers an item by: fonds-category·year-retention-department.
+CODE_GROUP = ("fonds", "category", "year", "retention", "department")
 
-    def __init__(self, users: dict[str, str]) -> None:
+
+class FakeArchive(FakeSystem):
+    """The archive: items with ids and reference codes, found by source key.
+
+    ``codes=False`` plays an archive with its own fields and no reference codes (a
+    recipe's ``metadata_profile`` with ``standard: none``): it refuses an item without
+    its ``required`` fields and assigns no code.
+    """
+
+    def __init__(
+        self, users: dict[str, str], *, codes: bool = True, required: tuple[str, ...] = ()
+    ) -> None:
         super().__init__("fake archive", "fake://archive", users)
         self.items: list[Item] = []
         self.ingested = 0  # ids are never given twice, even after an item is lost
+        self.codes = codes
+        self.required = required or (CODE_GROUP if codes else ())
 
     def lose_answer(self, *, key: str | None = None, times: int | None = 1) -> None:
         """Uploads are filed, then their answer is lost: the outcome is unknown."""
@@ -330,17 +343,20 @@ class FakeArchive(FakeSystem):
 
     def ingest(self, source_key: str, metadata: dict[str, Any], filename: str, data: bytes) -> Item:
         """File an item; its reference code is numbered within its group:
-        fonds-category·year-retention-department-NNNN (the demo archive's rule)."""
-        needed = ("fonds", "category", "year", "retention", "department")
-        missing = [name for name in needed if not metadata.get(name)]
+        fonds-category·year-retention-department-NNNN (the demo archive's rule), unless
+        this archive has no codes."""
+        missing = [name for name in self.required if not metadata.get(name)]
         if missing:
             raise BusinessError(f"{self.name} refused: missing {', '.join(missing)}")
-        group = "{fonds}-{category}\u00b7{year}-{retention}-{department}".format(**metadata)
-        number = 1 + sum(i.reference_code.rsplit("-", 1)[0] == group for i in self.items)
+        code = ""
+        if self.codes:
+            group = "{fonds}-{category}\u00b7{year}-{retention}-{department}".format(**metadata)
+            number = 1 + sum(i.reference_code.rsplit("-", 1)[0] == group for i in self.items)
+            code = f"{group}-{number:04d}"
         self.ingested += 1
         item = Item(
             archive_id=f"A{self.ingested:05d}",
-            reference_code=f"{group}-{number:04d}",
+            reference_code=code,
             source_key=source_key,
             metadata=dict(metadata),
             filename=filename,
