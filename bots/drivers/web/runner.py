@@ -26,6 +26,7 @@ from ...errors import BusinessError, SessionExpired, StepFailed, TransientError
 from ...recipe.steps import PageCondition, StepBase, assign
 from ...templating import TemplateProblem, evaluate, render
 from ..base import SessionConfig, StepContext, StepOutcome
+from .commit import CommitRoute
 
 Scope = Page | PwFrame
 
@@ -119,11 +120,35 @@ class StepRunner:
         self.max_bytes = int(self.recipe.recipe.limits.max_file_mb * 1024 * 1024)
         # file input name -> the path an `upload` step set, for a `submit` in the same run
         self.files: dict[str, str] = {}
+        # While upload steps run: the page's committing requests, sent by us (commit.py).
+        self.commit: CommitRoute | None = None
 
     def run(self, steps: Sequence[StepBase], context: StepContext) -> StepOutcome:
         outcome = StepOutcome()
         self.files = {}
-        self.run_in(steps, self.page, context, outcome)
+        if context.phase != "upload":
+            self.run_in(steps, self.page, context, outcome)
+            return outcome
+        guard = CommitRoute(
+            self.page.context,
+            system=self.system,
+            timeout=self.recipe.recipe.timeouts.download,
+            files=lambda: self.files,
+            on_commit=context.on_commit,
+        )
+        self.commit = guard
+        try:
+            with guard:
+                try:
+                    self.run_in(steps, self.page, context, outcome)
+                except Exception as exc:
+                    # A lost answer explains whatever failed after it (the page waited
+                    # for an answer that never came): that is the error the stage needs.
+                    guard.raise_failure(exc)
+                    raise
+                guard.raise_failure()
+        finally:
+            self.commit = None
         return outcome
 
     def run_in(
@@ -135,10 +160,14 @@ class StepRunner:
     ) -> None:
         for step in steps:
             where = self.recipe.where(step.line)
+            if self.commit is not None:
+                self.commit.where = where
             try:
                 if not self.applies(step.when, scope, context):
                     continue
                 HANDLERS[step.kind](Call(self, step, scope, context, outcome))
+                if self.commit is not None:
+                    self.commit.raise_failure()  # the page's upload failed in this step
             except TemplateProblem as exc:
                 raise BusinessError(f"{where}: {exc}") from exc
             except PlaywrightError as exc:  # TimeoutError included

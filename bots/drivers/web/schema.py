@@ -208,9 +208,14 @@ class SubmitArgs(Strict):
     the response is lost on a pre-opened connection, which archives a document twice
     without anyone seeing it. Here a lost response is an error the bot sees, and the
     document is looked up (`find`) before any new attempt.
+
+    The pressed button's name and value are sent as a browser sends them (some servers
+    read which one was pressed): ``button`` selects it; by default it is the form's first
+    submit button, as when Enter is pressed in a field.
     """
 
     form: str
+    button: str | None = None
     timeout: Seconds | None = None
 
     @model_validator(mode="before")

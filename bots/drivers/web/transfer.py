@@ -142,18 +142,28 @@ def upload(call: Call) -> None:
     path = call.render(call.args.file)
     if not Path(path).is_file():
         raise call.failed(f"no file to upload at {path}")
-    target = call.scope.locator(call.render(call.args.selector))
+    selector = call.render(call.args.selector)
+    target = call.scope.locator(selector)
     target.set_input_files(path, timeout=call.ms())
+    # For a `submit` step (by the input's name), and for the page's own upload requests
+    # (commit.py, by the file's name): the browser will not tell us the file's contents.
     name = target.get_attribute("name", timeout=call.ms())
-    if name:
-        call.runner.files[name] = path  # for a `submit` step: the browser will not tell us
+    call.runner.files[name or f"({selector})"] = path
 
 
 @handles("submit")
 def submit(call: Call) -> None:
     runner = call.runner
     form = call.scope.locator(call.render(call.args.form))
-    fields, action, method = form.evaluate(_FORM_DATA_JS)
+    pressed = None
+    if call.args.button is not None:
+        pressed = call.scope.locator(call.render(call.args.button)).element_handle(
+            timeout=call.ms()
+        )
+    found = form.evaluate(_FORM_DATA_JS, pressed)
+    if isinstance(found, str):
+        raise call.failed(found)
+    fields, action, method = found
     url = urljoin(url_of(call.scope), action or url_of(call.scope))
     timeout = call.args.timeout or runner.recipe.recipe.timeouts.download
     data: dict[str, list[str]] = {}  # lists: a name may repeat (multiple selects)
@@ -178,6 +188,8 @@ def submit(call: Call) -> None:
         ]
         try:
             with client_for(runner.page, url, timeout) as client:
+                if call.context.on_commit is not None:
+                    call.context.on_commit()  # the durable intent, before anything leaves
                 response = client.request(method, url, data=data, files=files or None)
         except httpx.HTTPError as exc:
             # A lost response: the outcome is unknown, which is what `find` is for.
@@ -217,12 +229,35 @@ def _show(call: Call, response: httpx.Response, url: str) -> None:
 
 
 # The successful controls of a form (HTML 4.3.5 / the HTML standard's "constructing the
-# entry list"), as [name, value, is_file], plus its action and method.
-_FORM_DATA_JS = """form => {
+# entry list"), as [name, value, is_file], plus its action and method; or a string saying
+# why the form cannot be sent. The submitter (the button given, else the form's first
+# submit button) counts as pressed: its name and value are sent, an image button's as
+# name.x and name.y, and its formaction and formmethod win over the form's.
+_FORM_DATA_JS = """(form, pressed) => {
+  const isSubmit = el => (el.tagName === "BUTTON" && el.type === "submit")
+    || (el.tagName === "INPUT" && ["submit", "image"].includes(el.type));
+  // form.elements leaves image buttons out (for old pages' sake): put them back in order.
+  const controls = [...new Set([...form.elements, ...form.querySelectorAll("input[type=image]"),
+    ...(pressed && pressed.form === form ? [pressed] : [])])];
+  controls.sort((a, b) => a.compareDocumentPosition(b) & Node.DOCUMENT_POSITION_FOLLOWING ? -1 : 1);
+  let submitter = pressed;
+  if (submitter) {
+    if (!isSubmit(submitter)) return "the button given is not a submit button";
+    if (submitter.form !== form) return "the button given does not belong to the form";
+    if (submitter.disabled) return "the button given is disabled";
+  } else {
+    submitter = controls.find(el => isSubmit(el) && !el.disabled) || null;
+  }
   const fields = [];
-  for (const el of form.elements) {
-    if (!el.name || el.disabled || el.matches("fieldset:disabled *")) continue;
+  for (const el of controls) {
     const type = (el.type || "").toLowerCase();
+    if (el === submitter && type === "image") {  // "x" and "y" when it has no name
+      const prefix = el.name ? el.name + "." : "";
+      fields.push([prefix + "x", "0", false], [prefix + "y", "0", false]);
+      continue;
+    }
+    if (!el.name || el.disabled || el.matches("fieldset:disabled *")) continue;
+    if (el === submitter) { fields.push([el.name, el.value, false]); continue; }
     if (["submit", "button", "reset", "image"].includes(type)) continue;
     if ((type === "checkbox" || type === "radio") && !el.checked) continue;
     if (type === "file") { fields.push([el.name, "", true]); continue; }
@@ -232,5 +267,9 @@ _FORM_DATA_JS = """form => {
     }
     fields.push([el.name, el.value, false]);
   }
-  return [fields, form.getAttribute("action") || "", (form.method || "get").toUpperCase()];
+  const action = (submitter && submitter.getAttribute("formaction"))
+    || form.getAttribute("action") || "";
+  const method = (submitter && submitter.hasAttribute("formmethod") && submitter.formMethod)
+    || form.method || "get";
+  return [fields, action, method.toUpperCase()];
 }"""
