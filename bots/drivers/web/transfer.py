@@ -102,6 +102,8 @@ def _stream(
     url: str,
     original: str,
 ) -> StagedFile:
+    # Content-Length counts the bytes on the wire: with a Content-Encoding (gzip) the
+    # file staged is the decoded one, longer, and only the wire count can be compared.
     writer = StagingWriter(final, original=original)
     try:
         try:
@@ -113,9 +115,11 @@ def _stream(
             if expected is None:
                 raise
             # The connection closed before the declared length arrived.
-            raise Incomplete(_incomplete(call, final.name, writer.size, expected, url)) from exc
-        if expected is not None and expected != writer.size:
-            raise Incomplete(_incomplete(call, final.name, writer.size, expected, url))
+            got = response.num_bytes_downloaded
+            raise Incomplete(_incomplete(call, final.name, got, expected, url)) from exc
+        if expected is not None and expected != response.num_bytes_downloaded:
+            got = response.num_bytes_downloaded
+            raise Incomplete(_incomplete(call, final.name, got, expected, url))
     except BaseException:
         writer.abort()
         raise
@@ -176,6 +180,8 @@ def submit(call: Call) -> None:
             )
             for name in file_names
         ]
+        if call.context.on_commit is not None:
+            call.context.on_commit()  # the form may commit: the intent is recorded first
         try:
             with client_for(runner.page, url, timeout) as client:
                 response = client.request(method, url, data=data, files=files or None)
