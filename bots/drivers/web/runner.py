@@ -9,7 +9,8 @@ at once: a 5xx answer or a login page after a navigation.
 A step that fails on a page that answered normally (its frame's last navigation 2xx or
 3xx and loaded, no 5xx or dropped request since, no logged-out marker) is a recipe
 problem (``RecipeStepError``: the selector, the URL and what the page showed), not
-worth another attempt. On a page that did not answer it stays a retryable ``StepFailed``.
+worth another attempt. On a page that did not answer it stays a retryable ``StepFailed``,
+and so does a `wait_for` that timed out: it waits for the system (a job to finish).
 
 Handlers are registered by step kind (``@handles("click")``) in ``HANDLERS``; a test
 proves that every kind of the web driver's schema has one.
@@ -129,6 +130,10 @@ class StepRunner:
         # the frames that met a 5xx or a dropped request since (a page's own requests).
         self.navigations: dict[PwFrame, int] = {}
         self.troubled: set[PwFrame] = set()
+        self.arrivals = 0  # navigation answers so far, in any frame
+        # Each frame's latest navigation request and how the frame stood before it: a
+        # navigation the browser turns into a download leaves the page as it was.
+        self._latest: dict[PwFrame, tuple[Request, int]] = {}
         page.on("request", self._request)
         page.on("response", self._response)
         page.on("requestfailed", self._failed)
@@ -157,7 +162,9 @@ class StepRunner:
             except PlaywrightError as exc:  # TimeoutError included
                 raise self._judge(step, scope, context, first_line(exc)) from exc
             except StepFailed as exc:  # a handler's own wait that timed out on the page
-                if not isinstance(exc.__cause__, PlaywrightError):
+                nested = exc.where != where  # judged already, by the step that raised it
+                waits = step.kind in WAITS_FOR_THE_SYSTEM
+                if nested or waits or not isinstance(exc.__cause__, PlaywrightError):
                     raise
                 raise self._judge(step, scope, context, exc.problem) from exc
             self.config.on_success()
@@ -176,21 +183,29 @@ class StepRunner:
     def _request(self, request: Request) -> None:
         if request.is_navigation_request():
             with _page_gone():
-                self.navigations[request.frame] = PENDING
-                self.troubled.discard(request.frame)
+                frame = request.frame
+                self._latest[frame] = (request, self.navigations.get(frame, PENDING))
+                self.navigations[frame] = PENDING
+                self.troubled.discard(frame)
 
     def _response(self, response: Response) -> None:
         with _page_gone():
             frame = response.frame
             if response.request.is_navigation_request():
                 self.navigations[frame] = response.status
+                self.arrivals += 1
             elif response.status >= 500:
                 self.troubled.add(frame)
 
     def _failed(self, request: Request) -> None:
         with _page_gone():
             if "ERR_ABORTED" in (request.failure or ""):
-                return  # left for another page, or a download the browser took over
+                # Left for another page, or a download the browser took over: the frame
+                # shows what it showed before.
+                latest = self._latest.get(request.frame)
+                if latest is not None and latest[0] is request:
+                    self.navigations[request.frame] = latest[1]
+                return
             if request.is_navigation_request():
                 self.navigations[request.frame] = DROPPED
             else:
@@ -237,6 +252,10 @@ class StepRunner:
         except PlaywrightError:
             return False
 
+
+# Steps that wait for the system to produce something (a job's download link): their
+# timeout means the system was not done in time, even on a page that answered normally.
+WAITS_FOR_THE_SYSTEM = frozenset({"wait_for"})
 
 # How a navigation ended, besides its HTTP status.
 PENDING = 0  # sent, no answer (yet)

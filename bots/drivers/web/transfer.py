@@ -8,6 +8,7 @@ from urllib.parse import urljoin
 
 import httpx
 from playwright.sync_api import Route
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from ...errors import Incomplete, TransientError, UnexpectedPage
 from ...files import (
@@ -37,8 +38,18 @@ def download(call: Call) -> None:
     else:
         # Waiting for the download to *start* gets the step's time: a click answered by
         # an error page instead of a file should not cost the whole download's time.
-        with runner.page.expect_download(timeout=call.ms()) as info:
-            call.scope.locator(call.render(args.click)).click(timeout=call.ms())
+        arrivals = runner.arrivals
+        try:
+            with runner.page.expect_download(timeout=call.ms()) as info:
+                call.scope.locator(call.render(args.click)).click(timeout=call.ms())
+        except PlaywrightTimeout as exc:
+            if runner.arrivals > arrivals:  # the click brought a page, not a file
+                raise UnexpectedPage(
+                    f"{call.where}: an HTML page arrived at {url_of(call.scope)} where a file "
+                    "was expected (often the login page of an expired session, or a busy "
+                    "server)"
+                ) from exc
+            raise
         saved = info.value
         failure = saved.failure()
         if failure:
