@@ -27,7 +27,7 @@ from bots.drivers import SessionConfig, StepContext
 from bots.drivers.base import ScreenshotRefused
 from bots.drivers.web.schema import WebStep
 from bots.drivers.web.session import WebDriver, WebSession
-from bots.errors import Incomplete, RecipeStepError, StepFailed
+from bots.errors import Incomplete, RecipeStepError, StepFailed, UnexpectedPage
 from bots.recipe import load_recipe
 from bots.recipe.model import Timeouts
 from tests.conftest import ROOT
@@ -45,6 +45,11 @@ XHR_500 = (
     "<script>fetch('/boom')</script></body></html>"
 )
 LOGIN = "<!DOCTYPE html><html><body><form name=loginForm><input name=u></form></body></html>"
+LINKS = (
+    "<!DOCTYPE html><html><head><title>下载</title></head><body>"
+    "<a id=busy href='/busy'>busy</a> <a id=file href='/attachment.csv'>file</a></body></html>"
+)
+BUSY = "<!DOCTYPE html><html><body><font class=msg>系统繁忙，请稍后再试</font></body></html>"
 ROWS = (
     "<!DOCTYPE html><html><body><table id=grid>"
     "<tr class=row style='display: contents'><td>R1</td></tr>"
@@ -77,6 +82,12 @@ class Handler(BaseHTTPRequestHandler):
             self.send(500, b"<html><body>500</body></html>", html)
         elif self.path == "/login":
             self.send(200, LOGIN.encode(), html)
+        elif self.path == "/links":
+            self.send(200, LINKS.encode(), html)
+        elif self.path == "/busy":
+            self.send(200, BUSY.encode(), html)
+        elif self.path == "/attachment.csv":
+            self.send(200, REPORT, "text/csv", Content_Disposition="attachment; filename=r.csv")
         elif self.path == "/rows":
             self.send(200, ROWS.encode(), html)
         elif self.path == "/slow":
@@ -216,3 +227,23 @@ def test_an_invisible_row_costs_about_a_second_for_its_picture(
     with pytest.raises(ScreenshotRefused):
         web.session.screenshot(tmp_path / "row.png", target)
     assert time.monotonic() - started < 2.5
+
+
+def test_a_download_click_answered_by_a_page_is_an_unexpected_page(
+    web: Web, tmp_path: Path
+) -> None:
+    web.run("download", {"goto": "/links"})
+    with pytest.raises(UnexpectedPage) as info:
+        web.run("download", {"download": {"click": "a#busy"}}, key="R1", staging_dir=tmp_path)
+    assert not info.value.system_fault
+
+
+def test_after_a_download_by_click_the_page_still_counts_as_answered(
+    web: Web, tmp_path: Path
+) -> None:
+    web.run("download", {"goto": "/links"})
+    outcome = web.run("download", {"download": {"click": "a#file"}}, key="R1", staging_dir=tmp_path)
+    assert outcome.downloaded is not None and outcome.downloaded.size == len(REPORT)
+    # The browser took the navigation over as a download: the page is as it was.
+    with pytest.raises(RecipeStepError):
+        web.run("download", {"fill": {"selector": "input[name=nothing]", "value": "x"}})
