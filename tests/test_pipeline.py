@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from bots.errors import RecipeError, RecipeRuntimeError
+from bots.errors import RecipeError, RecipeRuntimeError, RecipeStepError
 from bots.ledger import Document, FailureKind, Ledger, State
 from bots.pipeline import RunSummary, capture
 from bots.recipe import LoadedRecipe, load_recipe
@@ -1060,3 +1060,169 @@ def test_a_recipe_with_neither_list_nor_listings_is_refused(bench: Bench) -> Non
 
     problems = info.value.problems
     assert any("`list` or `listings` is required" in what for _, what in problems), problems
+
+
+# -- errors that tell the truth (issue 11) ----------------------------------------------------
+
+
+def test_documents_that_keep_arriving_broken_are_held_by_name_and_never_open_the_breaker(
+    bench: Bench,
+) -> None:
+    bench.variant("breaker: 8", "breaker: 3")
+    bench.source.serve_html(key="R1", times=None)
+    bench.source.serve_truncated(key="R2", times=None)
+
+    summary = bench.run()
+
+    # Each used its own attempts, no more; the breaker (3) never counted them.
+    assert bench.source.count("download", key="R1") == 4
+    assert bench.source.count("download", key="R2") == 4
+    assert events(summary, "circuit_open") == [] and summary.system_failure is None
+    assert [(key, kind) for key, _, kind in summary.failures] == [
+        ("R1", FailureKind.BUSINESS),
+        ("R2", FailureKind.BUSINESS),
+    ]
+    failed = {
+        record["key"]: [r["name"] for r in record["details"]["results"] if r["outcome"] == "fail"]
+        for record in events(summary, "checks")
+        if record["key"] in ("R1", "R2")
+    }
+    assert failed == {"R1": ["format_matches_extension"], "R2": ["size_matches_declared"]}
+    assert keys(summary.archived) == ["R3"]
+    assert_archived_once(bench, REPORTS[2:])
+    assert bench.archive.holding("R1") == bench.archive.holding("R2") == []
+    assert summary.exit_code == 1
+    # A page where a file belongs may be the login page: a new login before each retry,
+    # none after the last attempt.
+    assert bench.source.logins == ["bot"] * 4
+
+
+@pytest.mark.parametrize(("kind", "stage"), [("login", "login"), ("table", "list")])
+def test_a_recipe_step_that_does_not_fit_the_login_or_the_list_stops_the_run_after_one_attempt(
+    bench: Bench, kind: str, stage: str
+) -> None:
+    bench.source.misfit(kind, times=None, message="'input[name=usr]' matched nothing")
+
+    with pytest.raises(RecipeStepError) as info:
+        bench.run()
+
+    assert info.value.exit_code == 2
+    message = str(info.value)
+    assert message.startswith("recipe problem: ") and "'input[name=usr]' matched nothing" in message
+    assert f"step {kind!r}" in message and "recipe.yaml:" in message
+    assert bench.source.count(kind) == 1  # one attempt, no retry, no breaker
+    assert bench.archive.calls == []
+    with bench.ledger() as ledger:
+        [run] = ledger.runs("fake")
+    assert run["outcome"] == "error"
+    lines = [json.loads(line) for line in next(bench.settings.logs_dir.rglob("*.jsonl")).open()]
+    assert not [r for r in lines if r["event"] == "retry"]
+
+
+def test_a_recipe_step_that_does_not_fit_a_documents_page_holds_it_and_the_run_goes_on(
+    bench: Bench,
+) -> None:
+    bench.source.misfit("download", key="R2", times=None)
+
+    summary = bench.run()
+
+    assert bench.source.count("download", key="R2") == 1
+    assert keys(summary.archived) == ["R1", "R3"]
+    assert_archived_once(bench, [REPORTS[0], REPORTS[2]])
+    [(key, reason, kind)] = summary.failures
+    assert (key, kind) == ("R2", FailureKind.BUSINESS)
+    assert reason.startswith("recipe problem: ")
+    assert summary.recipe_problems == ["R2"]
+    assert summary.exit_code == 2  # the recipe needs fixing
+    assert "recipe problem" in summary.line()
+    doc = bench.doc("R2")
+    assert (doc.state, doc.failure_kind) == (State.FAILED, FailureKind.BUSINESS)
+
+    # Held while the recipe stays as it is; a changed recipe tries it again.
+    bench.source.heal()
+    again = bench.run()
+    assert keys(again.held) == ["R2"] and again.exit_code == 1
+    bench.variant("description: the pipeline", "description: the fixed pipeline")
+    fixed = bench.run()
+    assert fixed.exit_code == 0, fixed.line()
+    assert_archived_once(bench, REPORTS)
+
+
+def test_a_system_failure_outranks_a_recipe_problem_in_the_exit_code(bench: Bench) -> None:
+    bench.source.misfit("download", key="R1")
+    bench.source.fail("download", key="R3", times=None)
+
+    summary = bench.run()
+
+    assert summary.recipe_problems == ["R1"]
+    assert summary.exit_code == 3
+
+
+UPLOAD_FORM = (
+    '    - upload: {key: "{{ row.id }}"}',
+    '    - fill: {selector: title, value: "{{ meta.title }}"}\n    - upload: {key: "{{ row.id }}"}',
+)
+
+
+def _upload_states(summary: RunSummary, key: str) -> list[str]:
+    return [e["details"]["to"] for e in events(summary, "state") if e["key"] == key]
+
+
+def test_a_failure_before_the_commit_is_not_an_uncertain_upload(bench: Bench) -> None:
+    bench.variant(*UPLOAD_FORM)
+    bench.archive.fail("fill", key="R1", times=1)
+
+    summary = bench.run()
+
+    assert summary.exit_code == 0, summary.line()
+    assert bench.archive.count("fill", key="R1") == 2
+    assert bench.archive.count("find") == 0  # nothing was sent: nothing to look for
+    assert bench.archive.count("upload", key="R1") == 1
+    assert_archived_once(bench, REPORTS)
+    # The intent was recorded once, when the upload was about to be sent.
+    assert _upload_states(summary, "R1").count("uploading") == 1
+
+
+def test_an_upload_form_that_always_fails_leaves_no_uncertain_upload(bench: Bench) -> None:
+    bench.variant(*UPLOAD_FORM)
+    bench.archive.fail("fill", key="R1", times=None)
+
+    summary = bench.run()
+
+    assert summary.exit_code == 3
+    doc = bench.doc("R1")
+    assert (doc.state, doc.failed_stage) == (State.FAILED, State.DOWNLOADED)
+    assert not doc.upload_uncertain
+    assert "uploading" not in _upload_states(summary, "R1")
+    assert bench.archive.count("upload", key="R1") == 0
+
+    bench.archive.heal()
+    again = bench.run()
+
+    assert again.exit_code == 0, again.line()
+    assert bench.archive.count("find") == 0  # known not sent: uploaded without a look
+    assert_archived_once(bench, REPORTS)
+
+
+def test_a_driver_that_cannot_tell_when_it_commits_goes_through_uploading(bench: Bench) -> None:
+    bench.archive.announces_commit = False
+
+    summary = bench.run()
+
+    assert summary.exit_code == 0, summary.line()
+    assert_archived_once(bench, REPORTS)
+    for report in REPORTS:
+        states = _upload_states(summary, report.id)
+        assert states.index("uploading") + 1 == states.index("uploaded"), states
+
+
+def test_a_lost_answer_after_the_commit_is_still_looked_up(bench: Bench) -> None:
+    bench.variant(*UPLOAD_FORM)
+    bench.archive.lose_answer(key="R1")
+
+    summary = bench.run()
+
+    assert summary.exit_code == 0, summary.line()
+    assert bench.archive.count("find", key="R1") == 1
+    assert bench.archive.count("upload", key="R1") == 1
+    assert_archived_once(bench, REPORTS)

@@ -3,8 +3,11 @@
 A session turns the system's answers into the fleet's errors the way the web driver
 does: a scripted failure is a ``StepFailed`` (retryable), a session the system dropped
 is ``SessionExpired`` (or, on a silent system, a ``StepFailed`` while ``is_logged_out()``
-is true), a login page where a file belongs is an ``UnexpectedPage``, a refusal is a
-``BusinessError``. Steps never retry: the pipeline's stage runner does.
+is true), a login page where a file belongs is an ``UnexpectedPage``, a cut transfer an
+``Incomplete``, a refusal is a ``BusinessError``, a step that does not fit a page that
+answered a ``RecipeStepError``. Its ``upload`` is the step that may commit: it calls
+``on_commit`` before it is sent, as the web driver's ``submit`` does. Steps never retry:
+the pipeline's stage runner does.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from bots.drivers import unregister as unregister_driver
 from bots.errors import (
     BusinessError,
     DriverError,
+    Incomplete,
+    RecipeStepError,
     SessionExpired,
     StepFailed,
     TransientError,
@@ -74,6 +79,16 @@ class Call:
             raise self.failed("nothing there: the page is the login form")
         if answer.failure is not None:
             raise self.failed(answer.failure)
+        if "misfit" in answer.effects:  # the page answered; the step does not fit it
+            where = self.session.config.recipe.where(self.step.line)
+            raise RecipeStepError(
+                where,
+                self.step.kind,
+                None,
+                self.session.location,
+                answer.effects["misfit"] or "nothing on the page matches the step",
+                f"title {self.system.name!r}, text ''",
+            )
         return answer
 
 
@@ -141,6 +156,11 @@ def _download(call: Call) -> None:
     filename, data = found
     if "html" in answer.effects:
         data = LOGIN_PAGE
+    if "truncate" in answer.effects:
+        raise Incomplete(
+            f"received {len(data) // 2} of the {len(data)} bytes {call.system.name} declared "
+            f"for {filename!r}: the connection closed early"
+        )
     writer = StagingWriter(staging / filename, original=filename)
     writer.write(data)
     staged = writer.commit()
@@ -154,6 +174,9 @@ def _upload(call: Call) -> None:
     archive = call.system
     if not isinstance(archive, FakeArchive):
         raise AssertionError(f"{archive.name} takes no uploads")
+    # The one step that may commit: the pipeline records its intent before it is sent.
+    if call.context.on_commit is not None and archive.announces_commit:
+        call.context.on_commit()
     answer = call.request()
     key, path = call.render(call.args.key), Path(call.render(call.args.file))
     if "refuse" in answer.effects:
@@ -163,6 +186,12 @@ def _upload(call: Call) -> None:
     if "lose_answer" in answer.effects:
         raise TransientError(f"no answer from {archive.name}: whether it was taken is unknown")
     call.session.view = {"archive_id": item.archive_id, "reference_code": item.reference_code}
+
+
+@handles("fill")
+def _fill(call: Call) -> None:
+    call.request()
+    call.session.form[call.args.selector] = call.render(call.args.value)
 
 
 @handles("find")
@@ -202,6 +231,7 @@ class FakeSession:
         self.id = system.connect()
         self.path = "/"
         self.view: dict[str, str] = {}
+        self.form: dict[str, str] = {}  # what `fill` steps typed
 
     @property
     def location(self) -> str:

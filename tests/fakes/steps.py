@@ -1,9 +1,9 @@
 """The fake driver's step vocabulary: small, but obeying every section rule a recipe has.
 
 ``open`` goes to a path, ``login`` sends the credential, ``table`` reads the system's
-list page by page, ``download`` fetches a file by id, ``upload`` sends the staged file
-with the item's metadata, ``find`` looks an item up by its source key, and ``read``
-copies one value the system shows now into a variable.
+list page by page, ``download`` fetches a file by id, ``fill`` types into a form field,
+``upload`` sends the staged file with the item's metadata, ``find`` looks an item up by
+its source key, and ``read`` copies one value the system shows now into a variable.
 """
 
 from __future__ import annotations
@@ -41,6 +41,11 @@ class DownloadArgs(Strict):
 class UploadArgs(Strict):
     key: str  # template: the source key the archive files the item under
     file: str = "{{ file.path }}"
+
+
+class FillArgs(Strict):
+    selector: str  # a field of the form the system shows now
+    value: str  # template
 
 
 class FindArgs(Strict):
@@ -81,6 +86,10 @@ class Upload(StepBase):
     upload: UploadArgs
 
 
+class Fill(StepBase):
+    fill: FillArgs
+
+
 class Find(StepBase):
     find: FindArgs
 
@@ -96,6 +105,7 @@ FAKE_STEPS: dict[str, type[StepBase]] = vocabulary(
         "table": Table,
         "download": Download,
         "upload": Upload,
+        "fill": Fill,
         "find": Find,
         "read": Read,
     }

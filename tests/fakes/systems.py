@@ -2,8 +2,9 @@
 
 They play the part of the Flask simulators (sims/) for unit tests: the tests read what
 each system holds and every call it saw, never only the bot's ledger. Faults are
-scripted per step kind (``fail``, ``expire``, ``hook``) and, on the archive and the
-source, per effect (``lose_answer``, ``refuse``, ``serve_html``).
+scripted per step kind (``fail``, ``expire``, ``hook``, ``misfit``) and, on the archive
+and the source, per effect (``lose_answer``, ``refuse``, ``serve_html``,
+``serve_truncated``).
 
 A call is one step the bot sent (one page, for a ``table``), recorded before any fault
 applies: a failed attempt is a call like any other.
@@ -35,7 +36,8 @@ class Rule:
     (``None``: on every one)."""
 
     kind: str
-    effect: str  # fail, expire, expire_silently, hook, lose_answer, refuse, html
+    # fail, expire, expire_silently, hook, misfit, lose_answer, refuse, html, truncate
+    effect: str
     key: str | None = None
     phase: str | None = None
     after: int = 0
@@ -124,6 +126,19 @@ class FakeSystem:
     ) -> None:
         """Call ``action`` just before the matching call is answered."""
         self._rules.append(Rule(kind, "hook", key, phase, after, times, action=action))
+
+    def misfit(
+        self,
+        kind: str,
+        *,
+        times: int | None = 1,
+        key: str | None = None,
+        phase: str | None = None,
+        message: str = "",
+    ) -> None:
+        """Matching calls meet a page that answered normally but does not fit the step
+        (a wrong selector): a ``RecipeStepError``, not worth another attempt."""
+        self._rules.append(Rule(kind, "misfit", key, phase, 0, times, message=message))
 
     def _effect(
         self, kind: str, effect: str, key: str | None, times: int | None, message: str = ""
@@ -270,6 +285,10 @@ class FakeSource(FakeSystem):
         """Downloads answer with the login page where the file should be (HTTP 200)."""
         self._effect("download", "html", key, times)
 
+    def serve_truncated(self, *, key: str | None = None, times: int | None = 1) -> None:
+        """Downloads stop halfway through the length declared (an ``Incomplete``)."""
+        self._effect("download", "truncate", key, times)
+
     def report(self, ident: str) -> Report:
         return next(r for r in self.reports if r.id == ident)
 
@@ -327,6 +346,8 @@ class FakeArchive(FakeSystem):
         self.ingested = 0  # ids are never given twice, even after an item is lost
         self.codes = codes
         self.required = required or (CODE_GROUP if codes else ())
+        # False: a driver that cannot tell when its upload commits (never calls on_commit)
+        self.announces_commit = True
 
     def lose_answer(self, *, key: str | None = None, times: int | None = 1) -> None:
         """Uploads are filed, then their answer is lost: the outcome is unknown."""

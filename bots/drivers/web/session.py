@@ -21,6 +21,9 @@ from .browser import launch
 from .runner import StepRunner, url_of
 
 SCREENSHOT_TIMEOUT_MS = 10_000
+# A listing row is on screen already, or it never will be (display: contents, hidden):
+# its picture gets a second, not a step's timeout, for each row of every page.
+TARGET_SCREENSHOT_TIMEOUT_MS = 1_000
 # True when any frame of the page has a password input holding a value.
 _PASSWORD_FILLED = "() => [...document.querySelectorAll('input[type=password]')].some(e => e.value)"
 
@@ -43,7 +46,9 @@ def screenshot_page(page: Page, path: Path, target: Any = None) -> None:
             raise ScreenshotRefused(f"a password field on {page.url} holds a value")
         mask = [page.locator("input[type=password]")]
         if target is not None:
-            target.screenshot(path=str(path), mask=mask, timeout=SCREENSHOT_TIMEOUT_MS)
+            if not target.is_visible():
+                raise ScreenshotRefused(f"the element is not visible on {page.url}")
+            target.screenshot(path=str(path), mask=mask, timeout=TARGET_SCREENSHOT_TIMEOUT_MS)
         else:
             page.screenshot(
                 path=str(path), mask=mask, full_page=True, timeout=SCREENSHOT_TIMEOUT_MS

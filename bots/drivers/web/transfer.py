@@ -8,6 +8,7 @@ from urllib.parse import urljoin
 
 import httpx
 from playwright.sync_api import Route
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from ...errors import Incomplete, TransientError, UnexpectedPage
 from ...files import (
@@ -37,8 +38,18 @@ def download(call: Call) -> None:
     else:
         # Waiting for the download to *start* gets the step's time: a click answered by
         # an error page instead of a file should not cost the whole download's time.
-        with runner.page.expect_download(timeout=call.ms()) as info:
-            call.scope.locator(call.render(args.click)).click(timeout=call.ms())
+        arrivals = runner.arrivals
+        try:
+            with runner.page.expect_download(timeout=call.ms()) as info:
+                call.scope.locator(call.render(args.click)).click(timeout=call.ms())
+        except PlaywrightTimeout as exc:
+            if runner.arrivals > arrivals:  # the click brought a page, not a file
+                raise UnexpectedPage(
+                    f"{call.where}: an HTML page arrived at {url_of(call.scope)} where a file "
+                    "was expected (often the login page of an expired session, or a busy "
+                    "server)"
+                ) from exc
+            raise
         saved = info.value
         failure = saved.failure()
         if failure:
@@ -102,6 +113,8 @@ def _stream(
     url: str,
     original: str,
 ) -> StagedFile:
+    # Content-Length counts the bytes on the wire: with a Content-Encoding (gzip) the
+    # file staged is the decoded one, longer, and only the wire count can be compared.
     writer = StagingWriter(final, original=original)
     try:
         try:
@@ -113,9 +126,11 @@ def _stream(
             if expected is None:
                 raise
             # The connection closed before the declared length arrived.
-            raise Incomplete(_incomplete(call, final.name, writer.size, expected, url)) from exc
-        if expected is not None and expected != writer.size:
-            raise Incomplete(_incomplete(call, final.name, writer.size, expected, url))
+            got = response.num_bytes_downloaded
+            raise Incomplete(_incomplete(call, final.name, got, expected, url)) from exc
+        if expected is not None and expected != response.num_bytes_downloaded:
+            got = response.num_bytes_downloaded
+            raise Incomplete(_incomplete(call, final.name, got, expected, url))
     except BaseException:
         writer.abort()
         raise
@@ -186,6 +201,8 @@ def submit(call: Call) -> None:
             )
             for name in file_names
         ]
+        if call.context.on_commit is not None:
+            call.context.on_commit()  # the form may commit: the intent is recorded first
         try:
             with client_for(runner.page, url, timeout) as client:
                 if call.context.on_commit is not None:
