@@ -201,8 +201,6 @@ def submit(call: Call) -> None:
             )
             for name in file_names
         ]
-        if call.context.on_commit is not None:
-            call.context.on_commit()  # the form may commit: the intent is recorded first
         try:
             with client_for(runner.page, url, timeout) as client:
                 if call.context.on_commit is not None:
