@@ -2,6 +2,7 @@
 
     python bench/chaos.py                      # 500 reports, all faults, 3 kills
     python bench/chaos.py --reports 60 --seed 11
+    python bench/chaos.py --upload dnd         # the same, through the XHR upload page
 
 Both simulators inject seeded faults (10% HTTP 500, sessions expiring every N
 requests, 5% of uploads committed with their response lost, latency spikes). The runner
@@ -9,6 +10,11 @@ is started like cron starts it, SIGKILLed (with its browser) at three points cho
 the seed, and started again until a run finishes. At the end the archive simulator's own
 state must hold exactly the ERP's reports: none missing, none twice, every digest equal;
 and the ledger must agree with it. Prints one line of figures; exits 1 on any difference.
+
+``--upload`` picks the archive's upload page the recipe uses: ``form`` (the demo's
+wizard form, sent by `submit`), ``dnd`` (the drag-and-drop page whose script posts the
+file by XHR, sent by the fleet's own client while upload steps run) or ``register`` (a
+form whose server reads the pressed button). Every one must archive exactly once.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -37,6 +44,67 @@ from bots.pipeline import local_now  # noqa: E402
 from bots.redaction import Redactor  # noqa: E402
 from credentials import open_store  # noqa: E402
 from sims.control import get_json, post_json  # noqa: E402
+
+# The demo recipe's upload, rewritten for the archive's other upload pages (exact text
+# replaced; see sims/archive/app.py for the pages).
+_WIZARD = (
+    "    # A two-step wizard: step 2 (the file) shows only after 下一步.\n"
+    '    - click: "#next-btn"\n'
+)
+_SUBMIT = (
+    "    # 提交归档, sent by the fleet itself rather than the browser: a browser may silently\n"
+    "    # send a POST twice when its response is lost, archiving the report twice.\n"
+    '    - submit: "#ingest-form"\n'
+)
+UPLOADS: dict[str, list[tuple[str, str]]] = {
+    "form": [],
+    "dnd": [
+        ("    - goto: /ingest\n", "    - goto: /upload\n"),
+        (_WIZARD, ""),
+        (
+            _SUBMIT,
+            "    # 开始上传: the page's script posts the file by XHR. While upload steps run the\n"
+            "    # fleet sends that request itself, once (bots/drivers/web/commit.py).\n"
+            '    - click: "#start-upload"\n'
+            "    - wait_for:\n"
+            '        selector: "#archive-id, ul.errors, p.server-error, p.upload-failed, '
+            'p.login-required"\n'
+            "        timeout: 60\n"
+            '    - retry_if: "p.server-error, p.upload-failed"\n',
+        ),
+    ],
+    "register": [
+        ("    - goto: /ingest\n", "    - goto: /register\n"),
+        (_WIZARD, ""),
+        (
+            '    - upload: {selector: "#file-input"}\n',
+            '    - upload: {selector: "#register-file"}\n',
+        ),
+        (
+            '    - submit: "#ingest-form"\n',
+            '    - submit: {form: "#register-form", button: "#archive-btn"}\n',
+        ),
+    ],
+}
+
+
+def upload_recipe(upload: str, directory: Path) -> Path:
+    """The demo recipe, its upload steps written for the archive page ``upload`` names
+    (``form`` is the demo itself); its retention schedules are copied beside it."""
+    demo = ROOT / "recipes" / f"{RECIPE}.yaml"
+    if not UPLOADS[upload]:
+        return demo
+    text = demo.read_text(encoding="utf-8")
+    for old, new in UPLOADS[upload]:
+        if old not in text:
+            raise ValueError(f"{demo} no longer holds {old!r}: update bench/chaos.py UPLOADS")
+        text = text.replace(old, new)
+    directory.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(ROOT / "recipes" / "schedules", directory / "schedules", dirs_exist_ok=True)
+    path = directory / f"{RECIPE}-{upload}.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
 
 SEEDED_CATALOGUE_MAX = 300  # the ERP seeds at most a year of reports; the rest are published
 RECIPE = "demo"  # the recipe the chaos run captures with
@@ -60,6 +128,7 @@ class ChaosResult:
     number_breaks: list[str]
     wall_s: float
     logs_dir: Path
+    upload: str = "form"  # which archive upload page the recipe used (UPLOADS)
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -72,10 +141,18 @@ class ChaosResult:
             or self.number_breaks
         )
 
+    @property
+    def exactly_once(self) -> str:
+        """The verdict on the archive's own ground truth: each report held exactly once."""
+        if self.missing or self.duplicated:
+            return f"NO ({len(self.missing)} missing, {len(self.duplicated)} more than once)"
+        return f"yes ({self.reports} reports, each held once)"
+
     def line(self) -> str:
         faults = ",".join(f"{k}={v}" for k, v in sorted(self.faults.items()) if v)
         return (
-            f"chaos: reports={self.reports} seed={self.seed} faults[{faults}] "
+            f"chaos: upload={self.upload} reports={self.reports} seed={self.seed} "
+            f"faults[{faults}] "
             f"restarts={self.restarts} runs={self.runs} missing={len(self.missing)} "
             f"duplicated={len(self.duplicated)} digest_mismatch={len(self.digest_mismatch)} "
             f"ledger_disagrees={len(self.ledger_disagrees)} "
@@ -123,10 +200,12 @@ def chaos(
     spike_rate: float = 0.02,
     spike_ms: int = 2500,
     workdir: Path | None = None,
+    upload: str = "form",
     echo: Any = print,
 ) -> ChaosResult:
     rng = random.Random(seed)
     work = Path(workdir or tempfile.mkdtemp(prefix="chaos-"))
+    recipe = upload_recipe(upload, work / "recipe")
     logs_dir = work / "logs"
     env = {
         **os.environ,
@@ -185,7 +264,7 @@ def chaos(
         restarts = 0
         while len(exit_codes) < kills + 25:
             proc = subprocess.Popen(
-                [sys.executable, "runner.py", "run", f"recipes/{RECIPE}.yaml"],
+                [sys.executable, "runner.py", "run", str(recipe)],
                 cwd=ROOT,
                 env=env,
                 stdout=subprocess.PIPE,
@@ -227,6 +306,7 @@ def chaos(
         ledger,
         wall,
         logs_dir,
+        upload,
     )
 
 
@@ -241,6 +321,7 @@ def _judge(
     ledger: Path,
     wall: float,
     logs_dir: Path,
+    upload: str = "form",
 ) -> ChaosResult:
     """Ground truth against ground truth, then the ledger against both."""
     by_key: dict[str, list[dict[str, Any]]] = {}
@@ -283,6 +364,7 @@ def _judge(
         number_breaks=_number_breaks(items),
         wall_s=wall,
         logs_dir=logs_dir,
+        upload=upload,
     )
     if len(erp_reports) != reports:
         result.notes.append(f"the ERP holds {len(erp_reports)} reports, {reports} were asked for")
@@ -310,6 +392,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--error-rate", type=float, default=0.10)
     parser.add_argument("--lost-response-rate", type=float, default=0.05)
     parser.add_argument("--session-expiry-every", type=int, default=60)
+    parser.add_argument(
+        "--upload",
+        choices=sorted(UPLOADS),
+        default="form",
+        help="the archive page the recipe uploads through (dnd: drag and drop, by XHR)",
+    )
     parser.add_argument("--workdir", type=Path, help="keep logs, ledger and archive data here")
     parser.add_argument("--verbose", action="store_true", help="say what happens as it happens")
     args = parser.parse_args(argv)
@@ -321,9 +409,11 @@ def main(argv: list[str] | None = None) -> int:
         lost_response_rate=args.lost_response_rate,
         session_expiry_every=args.session_expiry_every,
         workdir=args.workdir,
+        upload=args.upload,
         echo=print if args.verbose else (lambda *_: None),
     )
     print(result.line())
+    print(f"chaos: exactly once (the archive's /_sim/state): {result.exactly_once}")
     for note in result.notes:
         print(f"chaos: note: {note}")
     if not result.clean:

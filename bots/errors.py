@@ -8,7 +8,7 @@ kind of "stop the run".
 
 | category | examples | exit | answer |
 |---|---|---|---|
-| usage | bad command line, recipe, credential; a recipe that cannot work at run time | 2 | fix it |
+| usage | bad command line, recipe, credential; a recipe that cannot work as written | 2 | fix it |
 | business | a refusal by the archive, bad data, failed checks | 1 | the document is held |
 | system | a system failed and retrying now will not help; the breaker | 3 | the run stops |
 | system, retryable | a timeout, a 5xx, a dropped connection, a lost session | 3 | retried |
@@ -46,6 +46,10 @@ class FleetError(Exception):
     retryable: ClassVar[bool] = False
     # The session is gone: log in again before the next attempt.
     session_lost: ClassVar[bool] = False
+    # A failure *of the system* (a refused login, a 5xx, a page that did not answer, a
+    # dropped connection), counted by the circuit breaker. False for a document that
+    # arrives broken while the system answers: it is retried, then held by name.
+    system_fault: ClassVar[bool] = True
 
 
 # -- usage: fix something, then run again -------------------------------------------
@@ -74,6 +78,26 @@ class RecipeRuntimeError(UsageError):
     def __init__(self, where: str, problem: str) -> None:
         super().__init__(f"recipe error: {where}: {problem}")
         self.where = where
+
+
+class RecipeStepError(UsageError):
+    """A step failed on a page that answered normally (the last navigation 2xx/3xx, the
+    page loaded, no logged-out marker): the recipe does not fit the page, and trying
+    again will not change that. Reported after one attempt; in a document's stages the
+    document is held, elsewhere the run stops."""
+
+    def __init__(
+        self, where: str, step: str, selector: str | None, url: str, problem: str, shown: str
+    ) -> None:
+        target = f" ({selector})" if selector else ""
+        super().__init__(
+            f"recipe problem: {where}: step {step!r}{target} failed on {url}, a page that "
+            f"answered normally: {problem}. The page showed: {shown}"
+        )
+        self.where = where
+        self.step = step
+        self.selector = selector
+        self.url = url
 
 
 class CredentialError(UsageError):
@@ -131,13 +155,20 @@ class SessionExpired(TransientError):
 
 
 class UnexpectedPage(TransientError):
-    """A page arrived where a file was expected (often a login page: the session is gone)."""
+    """A page arrived where a file was expected (often a login page: the session is gone).
+
+    The system answered: a new login is worth it, but the breaker does not count it, and
+    every attempt counts, so a document that is always a page is held by name."""
 
     session_lost = True
+    system_fault = False
 
 
 class Incomplete(TransientError):
-    """A transfer stopped short of the length the server declared."""
+    """A transfer stopped short of the length the server declared (the system answered;
+    the document is retried, then held by name; the breaker does not count it)."""
+
+    system_fault = False
 
 
 class StepFailed(TransientError):
@@ -148,6 +179,7 @@ class StepFailed(TransientError):
         self.where = where
         self.step = step
         self.url = url
+        self.problem = problem
 
 
 # -- the run's own ends ---------------------------------------------------------------

@@ -13,14 +13,17 @@ from bots.archival.evidence import Evidence, ScreenshotRefused
 from bots.archival.metadata import (
     check_reference,
     gaps_and_repeats,
+    readable,
     reference_code,
     retention_at_least,
+    shaped,
     validate,
 )
 from bots.archival.schedule import NotCovered, load_schedule
 from bots.drivers.web.browser import launch
 from bots.drivers.web.session import password_filled, screenshot_page
 from bots.ledger import Ledger, queries
+from bots.recipe.model import ProfileField
 from bots.redaction import Redactor
 from bots.runlog import RunLog
 from tests.conftest import ROOT
@@ -97,6 +100,62 @@ def test_continuity_finds_gaps_and_repeats() -> None:
         "item numbers missing: 0003, 0004",
     ]
     assert gaps_and_repeats([reference_code(GOOD, n) for n in (2, 1, 3)]) == []
+
+
+CUSTOM = {
+    "report_id": ProfileField(label="Report ID", required=True, pattern=r"^R\d+$"),
+    "retention_years": ProfileField.model_validate(
+        {"label": "Retention (years)", "type": "integer", "values": [1, 3, 10, 30]}
+    ),
+    "report_date": ProfileField.model_validate({"label": "Report date", "type": "date"}),
+    "tags": ProfileField.model_validate(
+        {"label": "Tags", "type": "list", "required": True, "values": ["a", "b"]}
+    ),
+}
+CUSTOM_GOOD = {
+    "report_id": "R12",
+    "retention_years": "10",
+    "report_date": "2025-01-31",
+    "tags": "a; b",
+}
+
+
+def test_custom_fields_are_checked_by_their_own_rules() -> None:
+    assert validate(CUSTOM_GOOD, TODAY, fields=CUSTOM, dat46=False).ok
+    assert validate(
+        {**CUSTOM_GOOD, "report_date": "20250131"}, TODAY, fields=CUSTOM, dat46=False
+    ).ok
+    # Beside DA/T 46: both sets of rules apply, and its mandatory fields stay mandatory.
+    assert validate({**GOOD, **CUSTOM_GOOD}, TODAY, fields=CUSTOM).ok
+    assert validate(CUSTOM_GOOD, TODAY, fields=CUSTOM).missing[0] == "全宗号 (fonds)"
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "says"),
+    [
+        ("report_id", "X-1", "Report ID (report_id): 'X-1' does not match the pattern ^R\\d+$"),
+        ("retention_years", "ten", "Retention (years) (retention_years): 'ten' must be a whole"),
+        ("retention_years", "5", "'5' is not one of '1', '3', '10', '30'"),
+        ("report_date", "2025-02-30", "Report date (report_date): 2025-02-30 is not a calendar"),
+        ("report_date", "2025-0131", "must be a date, YYYY-MM-DD or YYYYMMDD"),
+        ("tags", "a; c", "Tags (tags): 'c' is not one of 'a', 'b'"),
+    ],
+)
+def test_each_bad_custom_value_is_named_by_its_label(field: str, value: str, says: str) -> None:
+    result = validate({**CUSTOM_GOOD, field: value}, TODAY, fields=CUSTOM, dat46=False)
+    assert not result.missing
+    assert any(says in problem for problem in result.invalid), result.invalid
+
+
+def test_a_required_list_with_no_items_is_missing() -> None:
+    result = validate({**CUSTOM_GOOD, "tags": " ; "}, TODAY, fields=CUSTOM, dat46=False)
+    assert result.missing == ["Tags (tags)"] and result.invalid == []
+
+
+def test_a_list_is_sent_as_its_items_and_shown_readably() -> None:
+    sent = shaped({**CUSTOM_GOOD, "tags": "a;; b ;"}, CUSTOM)
+    assert sent["tags"] == ["a", "b"] and sent["retention_years"] == "10"
+    assert readable(sent["tags"]) == "a; b" and readable(None) == ""
 
 
 def test_retention_is_a_minimum() -> None:

@@ -30,6 +30,8 @@ from tests.e2e import (
     line_of,
     publish_reports,
     recipe_variant,
+    run_events,
+    run_log_of,
     simulator_requests,
     world,
     world_root,
@@ -193,29 +195,31 @@ def test_template_reading_a_missing_field_exits_2_naming_line_and_field_before_c
     assert frozenset((good_world.logs_dir / "runs").glob("*.jsonl")) == before.run_logs
 
 
-def test_selector_matching_nothing_exits_3_naming_line_step_and_page_and_next_run_resumes(
+def test_selector_matching_nothing_is_a_recipe_problem_after_one_attempt_exit_2(
     good_world: World, tmp_path: Path
 ) -> None:
     recipe = recipe_variant(
         tmp_path,
         "selector.yaml",
-        [
-            ('"#next-btn"', '"#next-button"'),  # the wizard's 下一步, on /ingest
-            (RETRY_LINE, "retry: {attempts: 1, backoff: 0, max_backoff: 0, breaker: 8}"),
-        ],
+        [('"#next-btn"', '"#next-button"')],  # the wizard's 下一步, on /ingest
         append="timeouts: {step: 2, download: 30}\n",
     )
     before = snapshot(good_world)
     [key] = publish_reports(good_world, count=1, kind="月度财务报表")
     result = good_world.run(recipe)
-    assert result.code == 3, result.output
+    # The page answered normally: the recipe does not fit it. Held after one attempt
+    # (no retry), the run goes on, and the run says the recipe needs fixing.
+    assert result.code == 2, result.output
     line = line_of(recipe, "#next-button")
     assert re.search(
-        rf"FAILED demo {key} \(system\): {re.escape(str(recipe))}:{line}: step 'click' failed "
-        rf"on {re.escape(good_world.archive_url)}/ingest: .*#next-button",
+        rf"FAILED demo {key} \(business\): recipe problem: {re.escape(str(recipe))}:{line}: "
+        rf"step 'click' \(selector: #next-button\) failed on "
+        rf"{re.escape(good_world.archive_url)}/ingest, a page that answered normally: "
+        r".*#next-button.*The page showed: title '[^']*', text '",
         result.stderr,
     ), result.stderr
-    assert "next: system errors are retried by the next run" in result.stderr
+    assert "next: business failures are not retried as they stand" in result.stderr
+    assert "retry" not in {e["event"] for e in run_events(run_log_of(result.stdout))}
     assert_nothing_touched(good_world, before)  # the form was never submitted
     assert ledger_documents(good_world.logs_dir)[key]["state"] == "failed"
 

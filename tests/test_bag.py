@@ -233,6 +233,30 @@ def test_item_metadata_files_keep_chinese_and_are_in_the_tag_manifest(
     assert {"item-metadata.csv", "item-metadata.json", "bag-info.txt"} <= set(tag_entries)
 
 
+def test_the_archives_own_fields_follow_the_dat46_ones_under_their_labels(
+    ledger: Ledger, tmp_path: Path
+) -> None:
+    capture(
+        ledger,
+        tmp_path,
+        "R1",
+        CSV,
+        ".csv",
+        reference_code=REF_CSV,
+        metadata={"tags": ["finance", "monthly"], "fonds": "Z109", "report_id": "R1"},
+    )
+    capture(ledger, tmp_path, "R2", PDF, ".pdf", metadata={"title": "x", "batch": "7"})
+    out = tmp_path / "bag"
+
+    export(ledger.captured(run_id="run-1"), out, labels={"demo": {"tags": "Tags", "title": "T"}})
+
+    rows = read_csv(out / "item-metadata.csv")
+    assert list(rows[0])[7:] == ["fonds", "Tags", "report_id", "T", "batch"]
+    assert rows[0]["Tags"] == "finance; monthly"  # a list, readably
+    records = json.loads((out / "item-metadata.json").read_text(encoding="utf-8"))
+    assert records[0]["item_metadata"]["tags"] == ["finance", "monthly"]  # as sent
+
+
 def test_bag_since_a_date(
     ledger: Ledger, tmp_path: Path, clock: FrozenClock, two_captured: list[Document]
 ) -> None:

@@ -1,14 +1,30 @@
-"""Chromium is found in the documented order, or the error says how to get one."""
+"""Chromium is found in the documented order, or the error says how to get one; the web
+steps real applications need work on real Chromium (tiny local pages)."""
 
 from __future__ import annotations
 
+import dataclasses
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any, ClassVar
 
 import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+from pydantic import TypeAdapter
 
+from bots.drivers.base import SessionConfig, StepContext
 from bots.drivers.web import browser
-from bots.errors import BrowserNotFound
+from bots.drivers.web.http import accept_language, client_for
+from bots.drivers.web.runner import StepRunner, join_url
+from bots.drivers.web.schema import WebStep
+from bots.drivers.web.session import WebSession, context_options
+from bots.errors import BrowserNotFound, StepFailed
+from bots.recipe import load_recipe
+from bots.recipe.model import Timeouts
+from tests.conftest import DEMO_RECIPE
 
 
 def fake_playwright(executable: str) -> SimpleNamespace:
@@ -57,3 +73,288 @@ def test_no_browser_at_all_says_how_to_get_one(
     message = str(info.value)
     assert "apt-get install chromium" in message and "playwright install chromium" in message
     assert "FLEET_CHROMIUM" in message
+
+
+# -- the steps real apps need (issue 11), on real Chromium and tiny local pages ----------
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        browser_ = browser.launch(playwright, {})
+        try:
+            yield browser_
+        finally:
+            browser_.close()
+
+
+@pytest.fixture
+def page(chromium: Browser) -> Iterator[Page]:
+    context = chromium.new_context()
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
+
+
+class Pages(BaseHTTPRequestHandler):
+    """Any path: a tiny page naming it; the headers each request sent are kept."""
+
+    seen: ClassVar[list[dict[str, str]]] = []
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        Pages.seen.append({"path": self.path, **{k.lower(): v for k, v in self.headers.items()}})
+        body = f"<!DOCTYPE html><title>t</title><p id=path>{self.path}</p>".encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Pages)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_port}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def config(
+    target: str = "http://127.0.0.1:1/", step_timeout: float = 1.0, **system: Any
+) -> SessionConfig:
+    """A session's configuration over the demo recipe, with a short step timeout."""
+    loaded = load_recipe(DEMO_RECIPE)
+    recipe = loaded.recipe.model_copy(update={"timeouts": Timeouts(step=step_timeout)})
+    spec = loaded.recipe.source.model_copy(update={"logged_out": None, **system})
+    return SessionConfig(
+        system="t",
+        spec=spec,
+        target=target,
+        recipe=dataclasses.replace(loaded, recipe=recipe),
+        emit=lambda *args, **kwargs: None,
+    )
+
+
+def steps(*items: dict[str, Any]) -> list[Any]:
+    return [
+        TypeAdapter(WebStep).validate_python({**item, "__line__": n})
+        for n, item in enumerate(items, 1)
+    ]
+
+
+def run(page: Page, *items: dict[str, Any], **variables: Any) -> dict[str, Any]:
+    context = StepContext(variables=dict(variables), phase="upload")
+    StepRunner(page, config()).run(steps(*items), context)
+    return context.variables
+
+
+@pytest.mark.parametrize(
+    ("base", "url", "joined"),
+    [
+        ("http://h/support/", "/support/", "http://h/support/"),
+        ("http://h/support/", "/login", "http://h/support/login"),
+        ("http://h/support/", "login", "http://h/support/login"),
+        ("http://h/support", "/support/login?x=1", "http://h/support/login?x=1"),
+        ("http://h/support", "/support", "http://h/support"),
+        ("http://h/support/", "/supporters", "http://h/support/supporters"),
+        ("http://h/support/", "#/items", "http://h/support/#/items"),
+        ("http://h/support/", "?page=2", "http://h/support/?page=2"),
+        ("http://h", "/login.do", "http://h/login.do"),
+        ("http://h/", "", "http://h/"),
+        ("http://h/support/", "https://other/x", "https://other/x"),
+        ("http://h/support/", "//other/x", "http://other/x"),
+    ],
+)
+def test_recipe_urls_join_the_base_path_once(base: str, url: str, joined: str) -> None:
+    assert join_url(base, url) == joined
+
+
+def test_goto_under_a_base_path(page: Page, server: str) -> None:
+    runner = StepRunner(page, config(f"{server}/support/"))
+    for url, path in (
+        ("/support/", "/support/"),
+        ("/login", "/support/login"),
+        ("x", "/support/x"),
+    ):
+        runner.run(steps({"goto": url}), StepContext(variables={}, phase="login"))
+        assert page.locator("#path").inner_text() == path
+
+
+def test_locale_and_timezone_reach_the_page_and_every_request(
+    chromium: Browser, server: str
+) -> None:
+    session = WebSession(chromium, config(server, locale="de-CH", timezone="Asia/Tokyo"))
+    try:
+        Pages.seen.clear()
+        session.run(steps({"goto": "/"}), StepContext(variables={}, phase="login"))
+        assert Pages.seen[-1]["accept-language"] == "de-CH"
+        page_ = session.page
+        assert page_.evaluate("navigator.language") == "de-CH"
+        assert page_.evaluate("Intl.DateTimeFormat().resolvedOptions().timeZone") == "Asia/Tokyo"
+        with client_for(page_, server, 5) as client:  # submit, download: {href}
+            client.get(f"{server}/own-client")
+        assert Pages.seen[-1]["accept-language"] == "de-CH"
+    finally:
+        session.close()
+
+
+def test_without_locale_the_machine_decides() -> None:
+    assert context_options(config().spec) == {}
+    assert accept_language(["en-US", "en"]) == "en-US,en;q=0.9"  # as Chromium says it
+
+
+def test_read_pattern_keeps_the_first_group(page: Page) -> None:
+    page.set_content("<a class=view href='/report?id=42&x=1'>Report  No. 42 / 2025</a>")
+    found = run(
+        page,
+        {"read": {"selector": "a.view", "property": "href", "pattern": "id=(\\d+)", "into": "id"}},
+        {"read": {"selector": "a.view", "pattern": "\\d{4}", "into": "year"}},
+        {"read": {"selector": "a.view", "pattern": "id=(\\d+)", "into": "none", "optional": True}},
+    )
+    assert (found["id"], found["year"], found["none"]) == ("42", "2025", "")
+    with pytest.raises(StepFailed) as info:
+        run(page, {"read": {"selector": "a.view", "pattern": "id=(\\d+)", "into": "id"}})
+    assert "pattern 'id=(\\\\d+)' does not match the value read: 'Report No. 42 / 2025'" in str(
+        info.value
+    )
+
+
+def test_set_renders_in_order(page: Page) -> None:
+    found = run(
+        page,
+        {"set": {"id": "{{ row.href | search('id=([0-9]+)') }}", "name": "R-{{ id }}"}},
+        row={"href": "/r?id=7"},
+    )
+    assert (found["id"], found["name"]) == ("7", "R-7")
+
+
+HIDDEN_FORM = """
+<div style='display:none'>
+  <input name=a><input name=b><input type=checkbox name=on><input type=checkbox name=off checked>
+</div>
+<script>
+  window.seen = [];
+  for (const e of document.querySelectorAll('input'))
+    for (const kind of ['input', 'change'])
+      e.addEventListener(kind, () => seen.push(kind + ':' + e.name));
+</script>
+"""
+
+
+def test_fields_present_but_hidden_are_set_by_script(page: Page) -> None:
+    page.set_content(HIDDEN_FORM)
+    run(
+        page,
+        {"fill": {"selector": "input[name=a]", "value": "{{ x }}", "state": "attached"}},
+        {"fill": {"fields": {"input[name=b]": "two"}, "state": "attached"}},
+        {"check": {"selector": "input[name=on]", "state": "attached"}},
+        {"uncheck": {"selector": "input[name=off]", "state": "attached"}},
+        x="one",
+    )
+    assert page.input_value("input[name=a]") == "one" and page.input_value("input[name=b]") == "two"
+    assert page.is_checked("input[name=on]") and not page.is_checked("input[name=off]")
+    assert page.evaluate("seen") == [
+        "input:a",
+        "change:a",
+        "input:b",
+        "change:b",
+        "input:on",
+        "change:on",
+        "input:off",
+        "change:off",
+    ]
+
+
+def test_hidden_fields_are_refused_by_default(page: Page) -> None:
+    page.set_content(HIDDEN_FORM)
+    for step in (
+        {"fill": {"selector": "input[name=a]", "value": "x"}},
+        {"check": "input[name=on]"},
+    ):
+        with pytest.raises(StepFailed):
+            run(page, step)
+    assert page.input_value("input[name=a]") == "" and not page.is_checked("input[name=on]")
+
+
+def test_expect_states(page: Page) -> None:
+    page.set_content("<a class=logout style='display:none' href=/out>out</a>")
+    run(
+        page,
+        {"expect": {"selector": "a.logout", "state": "attached"}},
+        {"expect": {"selector": "a.logout", "state": "hidden"}},
+        {"expect": {"selector": "a.absent", "state": "hidden"}},
+    )
+    with pytest.raises(StepFailed, match="expected 'a.logout' on the page, not there after 0.3s"):
+        run(page, {"expect": {"selector": "a.logout", "timeout": 0.3}})
+    page.set_content("<a class=logout href=/out>out</a>")
+    with pytest.raises(StepFailed, match="expected 'a.logout' gone from the page, still shown"):
+        run(page, {"expect": {"selector": "a.logout", "state": "hidden", "timeout": 0.3}})
+
+
+def test_select_several_values_and_labels(page: Page) -> None:
+    page.set_content(
+        "<select name=tags multiple><option value=fin>Finance</option><option value=ops>Ops"
+        "</option><option value=hr>HR</option></select>"
+        "<select name=one><option value=''>--</option><option value=a>A</option></select>"
+    )
+    selected = "e => [...e.selectedOptions].map(o => o.value)"
+    run(
+        page,
+        {
+            "select": {
+                "selector": "select[name=tags]",
+                "value": ["fin", "{{ kind }}", "{{ empty }}"],
+            }
+        },
+        kind="hr",
+        empty="",
+    )
+    assert page.locator("select[name=tags]").evaluate(selected) == ["fin", "hr"]
+    run(page, {"select": {"selector": "select[name=tags]", "label": ["Ops"]}})
+    assert page.locator("select[name=tags]").evaluate(selected) == ["ops"]
+    run(page, {"select": {"selector": "select[name=one]", "value": "a"}})
+    run(page, {"select": {"selector": "select[name=one]", "value": "{{ empty }}"}}, empty="")
+    assert page.locator("select[name=one]").evaluate(selected) == [""]  # a plain string is kept
+
+
+def test_page_conditions(page: Page) -> None:
+    page.set_content(
+        "<form id=login></form><iframe srcdoc='<p id=inside>in</p>'></iframe>"
+        "<script>setTimeout(() => document.body.append(Object.assign("
+        "document.createElement('a'), {className: 'late'})), 1500)</script>"
+    )
+    page.frames[-1].wait_for_load_state()
+    found = run(
+        page,
+        {"when": {"selector": "form#login"}, "set": {"login": "yes"}},
+        {"when": {"selector": "form#login", "present": False}, "set": {"login": "no"}},
+        {"when": {"selector": "a.late"}, "set": {"late_now": "seen"}},
+        {"when": {"selector": "a.late", "timeout": 5}, "set": {"late": "seen"}},
+        {
+            "when": {"selector": "a.never", "present": False, "timeout": 0.2},
+            "set": {"never": "gone"},
+        },
+        {"when": {"selector": "#inside"}, "set": {"page_sees_frame": "yes"}},
+        {
+            "frame": {
+                "selector": "iframe",
+                "steps": [{"when": {"selector": "#inside"}, "set": {"frame": "yes"}}],
+            }
+        },
+        {"when": "login == 'yes'", "set": {"expression": "yes"}},
+    )
+    assert found == {
+        "login": "yes",
+        "late": "seen",
+        "never": "gone",
+        "frame": "yes",
+        "expression": "yes",
+    }

@@ -8,13 +8,22 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from sims.control import get_json, post_json
-from tests.e2e import ROOT, World, ledger_rows, world
+from tests.e2e import (
+    ERP_PASSWORD,
+    ROOT,
+    World,
+    ledger_rows,
+    line_of,
+    recipe_variant,
+    world,
+)
 from tests.test_e2e_capture import assert_archive_holds_exactly, summary_counts, write_variant
 
 pytestmark = pytest.mark.e2e
@@ -126,3 +135,70 @@ def _count(w: World, state: str) -> int:
     """Documents in ``state``, also while the bot runs: before it has created the ledger
     or committed its schema (the file appears a moment before its tables), none."""
     return len(ledger_rows(w.logs_dir, "documents", state=state))
+
+
+def test_reports_served_broken_are_held_by_name_and_every_other_one_archived(
+    tmp_path: Path,
+) -> None:
+    """One report always an HTML page, the next always cut short: both held by name,
+    the rest archived, and the breaker (3) never counts them: the ERP answered."""
+    recipe = write_variant(tmp_path, [(FAST_RETRIES[0], FAST_RETRIES[1].replace("8}", "3}"))])
+    with world(tmp_path, reports=6) as w:
+        ready = [r["id"] for r in w.erp_state() if not r["needs_generate"]]
+        html_id, cut_id = ready[:2]
+        faults(w.erp_url, html_instead=[html_id], truncate=[cut_id])
+        result = w.run(recipe)
+        assert result.code == 1, result.output
+        injected = get_json(f"{w.erp_url}/_sim/faults")["injected"]
+        assert injected["html_instead"] == injected["truncate"] == 6  # attempts: 6, each
+        assert "system errors in a row" not in result.output
+        good = [r for r in w.erp_state() if r["id"] not in (html_id, cut_id)]
+        assert_archive_holds_exactly(good, w.archive_state())
+        rows = {r["source_key"]: r for r in ledger_rows(w.logs_dir, "documents")}
+        for key in (html_id, cut_id):
+            assert (rows[key]["state"], rows[key]["failure_kind"]) == ("failed", "business")
+        checks = {
+            record["key"]: [r["name"] for r in record["details"]["results"]]
+            for record in events(w, "checks")
+            if record["key"] in (html_id, cut_id)
+        }
+        assert checks == {
+            html_id: ["format_matches_extension"],
+            cut_id: ["size_matches_declared"],
+        }
+
+
+def test_a_login_step_with_a_wrong_selector_fails_once_naming_the_step(tmp_path: Path) -> None:
+    step_timeout = 4
+    recipe = recipe_variant(
+        tmp_path,
+        "variant.yaml",
+        [
+            FAST_RETRIES,
+            (
+                '- fill: {selector: "input[name=username]"',
+                '- fill: {selector: "input[name=usr]"',
+            ),
+        ],
+        append=f"timeouts: {{step: {step_timeout}}}\n",
+    )
+    line = line_of(recipe, "input[name=usr]")
+    with world(tmp_path, reports=2) as w:
+        result = w.run(recipe)
+        assert result.code == 2, result.output
+        assert "recipe problem" in result.stderr
+        assert f"variant.yaml:{line}" in result.stderr and "step 'fill'" in result.stderr
+        assert "input[name=usr]" in result.stderr and "/login.do" in result.stderr
+        assert ERP_PASSWORD not in result.output
+        assert events(w, "retry") == [] and events(w, "login") == []
+        # One attempt: from the step before it to the end of the run, about one step
+        # timeout (measured loosely: the bound is twice that).
+        [goto] = [e for e in events(w, "step") if e["details"]["step"] == "goto"]
+        [error] = events(w, "run_error")
+        took = _seconds(error["ts"]) - _seconds(goto["ts"])
+        assert took < 2 * step_timeout, took
+        assert w.archive_state() == []
+
+
+def _seconds(stamp: str) -> float:
+    return datetime.fromisoformat(stamp).timestamp()

@@ -211,6 +211,59 @@ def test_an_older_ledger_gains_new_columns(ledger_url: str, clock: FrozenClock) 
         reopened.close()
 
 
+def test_a_version_4_ledger_gains_the_listing_and_detail_columns(
+    ledger_url: str, clock: FrozenClock
+) -> None:
+    """Step 5: documents from before `listings` keep working, from no listing (`list`)."""
+    old = Ledger.open(ledger_url, clock, staging_root=STAGING)
+    downloaded(old)
+    with old.engine.begin() as conn:  # as version 4 left it
+        conn.execute(
+            migrations.ledger_version.delete().where(migrations.ledger_version.c.version > 4)
+        )
+        conn.exec_driver_sql("ALTER TABLE documents DROP COLUMN listing_name")
+        conn.exec_driver_sql("ALTER TABLE documents DROP COLUMN detail")
+    old.close()
+    with pytest.raises(LedgerVersionError, match="is at version 4"):
+        Ledger.open(ledger_url, clock, staging_root=STAGING, migrate=False)
+    reopened = Ledger.open(ledger_url, clock, staging_root=STAGING)
+    try:
+        assert reopened.version() == LATEST
+        kept = reopened.get("demo", "R000001")
+        assert kept is not None and kept.state is State.DOWNLOADED
+        assert (kept.listing_name, kept.detail, kept.row) == (None, None, ROW)
+    finally:
+        reopened.close()
+
+
+def test_a_document_keeps_its_listing_and_the_detail_read_with_its_file(ledger: Ledger) -> None:
+    doc = ledger.record_listed("demo", "INC/R1", ROW, "run-1", listing_name="incidents")
+    assert (doc.listing_name, doc.detail) == ("incidents", None)
+    stale = ledger.count_attempt(doc)
+    new = ledger.advance(
+        stale,
+        State.DOWNLOADED,
+        "run-1",
+        sha256="ab" * 32,
+        size=10,
+        staged_path=STAGED,
+        detail={"severity": "高"},
+    )
+    assert new.detail == {"severity": "高"} and new.listing_name == "incidents"
+    assert new.row == {**ROW, "severity": "高"} and new.listing == ROW
+    with pytest.raises(LedgerError, match="changed under us"):  # compare-and-set, as ever
+        ledger.advance(
+            stale,
+            State.DOWNLOADED,
+            "run-2",
+            sha256="cd" * 32,
+            size=10,
+            staged_path=STAGED,
+            detail={"severity": "低"},
+        )
+    assert ledger.get("demo", "INC/R1") == new
+
+
 def test_attempts_are_counted(ledger: Ledger) -> None:
     doc = ledger.record_listed("demo", "R000001", ROW, "run-1")
     doc = ledger.count_attempt(ledger.count_attempt(doc))

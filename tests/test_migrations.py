@@ -152,25 +152,25 @@ def test_the_upgrade_command(tmp_path: Path) -> None:
     assert read.exit_code == 0, read.output
 
 
-def test_step_5_scopes_reference_codes_by_the_archive_that_gave_them(
+def test_step_6_scopes_reference_codes_by_the_archive_that_gave_them(
     ledger_url: str, clock: FrozenClock
 ) -> None:
-    """A ledger at version 4 (no ``archive_system``) gains the column and its index; its
+    """A ledger at version 5 (no ``archive_system``) gains the column and its index; its
     uploaded documents learn their archive from their ingestion events."""
     ledger = Ledger.open(ledger_url, clock, staging_root=STAGING)
     documents, events = schema.documents, schema.events
-    with ledger.engine.begin() as conn:  # back to version 4, as that code wrote it
+    with ledger.engine.begin() as conn:  # back to version 5, as that code wrote it
         conn.exec_driver_sql("DROP INDEX ix_documents_archive_reference")
         conn.exec_driver_sql("ALTER TABLE documents DROP COLUMN archive_system")
         conn.execute(
-            delete(migrations.ledger_version).where(migrations.ledger_version.c.version == 5)
+            delete(migrations.ledger_version).where(migrations.ledger_version.c.version == 6)
         )
         now = clock()
         for n, (recipe, archive_id) in enumerate(
             [("a", "A1"), ("b", "B1"), ("b", "B2"), ("c", None), ("c", "C1")], 1
         ):
             key = f"R{n}"
-            conn.execute(  # only the columns version 4 has
+            conn.execute(  # only the columns version 5 has
                 insert(documents).values(
                     recipe=recipe,
                     source_key=key,
@@ -199,9 +199,9 @@ def test_step_5_scopes_reference_codes_by_the_archive_that_gave_them(
                     agent="rpa-fleet test",
                 )
             )
-    assert ledger.version() == 4
+    assert ledger.version() == 5
 
-    assert ledger.upgrade() == Upgrade(4, LATEST)
+    assert ledger.upgrade() == Upgrade(5, LATEST)
 
     with ledger.engine.connect() as conn:
         indexes = {i["name"] for i in inspect(conn).get_indexes("documents")}

@@ -20,7 +20,7 @@ import pytest
 from click.testing import CliRunner
 
 from bots.cli import main
-from bots.errors import RecipeRuntimeError
+from bots.errors import RecipeError, RecipeRuntimeError, RecipeStepError
 from bots.ledger import Document, FailureKind, Ledger, State, is_held
 from bots.pipeline import RunSummary, capture, inventory
 from bots.progress import NullProgress
@@ -35,6 +35,8 @@ from bots.settings import Settings
 from credentials import Credential
 from tests.conftest import FrozenClock
 from tests.fakes import (
+    LISTINGS_RECIPE,
+    PROFILE_RECIPE,
     RECIPE,
     FakeArchive,
     FakeSource,
@@ -106,6 +108,10 @@ class Bench:
             self.loaded(), self.settings, self.store, self.redactor, clock=self.clock, stop=stop
         )
 
+    @property
+    def name(self) -> str:
+        return self.loaded().name
+
     def variant(self, old: str, new: str) -> None:
         """Run a changed copy of the current recipe from now on."""
         text = self.recipe_path.read_text(encoding="utf-8")
@@ -128,16 +134,16 @@ class Bench:
 
     def doc(self, key: str) -> Document:
         with self.ledger() as ledger:
-            found = ledger.get("fake", key)
+            found = ledger.get(self.name, key)
         assert found is not None, f"{key} is not in the ledger"
         return found
 
     def states(self) -> dict[str, State]:
         with self.ledger() as ledger:
-            return {d.source_key: d.state for d in ledger.documents("fake")}
+            return {d.source_key: d.state for d in ledger.documents(self.name)}
 
     def staged_path(self, report: Report) -> Path:
-        return self.settings.staging_dir("fake") / report.id / report.filename
+        return self.settings.staging_dir(self.name) / report.id / report.filename
 
 
 @pytest.fixture
@@ -662,6 +668,129 @@ def test_a_base_url_template_error_is_a_usage_error_before_any_system_is_contact
     assert_archived_once(bench, REPORTS)
 
 
+# -- metadata profiles ---------------------------------------------------------------------
+
+
+def profile_metadata(report: Report) -> dict[str, Any]:
+    """What the archive with its own fields must file each report with
+    (tests/fakes/profile.yaml, by hand): a list field arrives as its items."""
+    annual = SCHEDULE[report.kind][0] == "Y"
+    return {
+        "report_id": report.id,
+        "title": report.title,
+        "source_system": "fake ERP",
+        "report_date": report.date,
+        "retention_years": "30" if annual else "10",
+        "tags": ["finance", "annual" if annual else "monthly", report.department],
+    }
+
+
+@pytest.fixture
+def profile_bench(bench: Bench) -> Bench:
+    """The archive of tests/fakes/profile.yaml: its own required fields, no reference codes."""
+    bench.recipe_path = PROFILE_RECIPE
+    bench.archive.codes = False
+    bench.archive.required = ("report_id", "source_system", "retention_years")
+    return bench
+
+
+def check_results(summary: RunSummary, key: str) -> dict[str, tuple[str, str]]:
+    """The checks recorded for ``key`` in this run: name -> (outcome, reason)."""
+    return {
+        result["name"]: (result["outcome"], result["reason"])
+        for record in events(summary, "checks")
+        if record["key"] == key
+        for result in record["details"]["results"]
+    }
+
+
+def test_an_archive_with_its_own_fields_receives_them_as_the_profile_maps_them(
+    profile_bench: Bench,
+) -> None:
+    bench = profile_bench
+
+    summary = bench.run()
+
+    assert summary.exit_code == 0, summary.line()
+    assert_archived_once(bench, REPORTS)
+    for report in REPORTS:
+        [item] = bench.archive.holding(report.id)
+        assert item.metadata == profile_metadata(report)  # the archive's own ground truth
+        assert item.reference_code == ""
+        doc = bench.doc(report.id)
+        assert doc.state is State.CONFIRMED
+        assert doc.item_metadata == profile_metadata(report)
+        results = check_results(summary, report.id)
+        assert results["metadata_valid"][0] == "pass"
+        assert results["mandatory_fields"][0] == "pass"
+        # No codes in this profile: the code check is skipped, not failed.
+        assert results["reference_code"] == (
+            "not_run",
+            "the metadata profile has no reference codes (standard: none)",
+        )
+        assert "retention_not_shorter" not in results  # a DA/T rule
+    [batch] = events(summary, "batch_check")
+    assert batch["outcome"] == "ok" and batch["details"]["item_number_breaks"] == {}
+
+
+def test_a_value_outside_its_fields_rules_is_held_naming_the_field_by_its_label(
+    profile_bench: Bench,
+) -> None:
+    bench = profile_bench
+    bench.variant("values: [1, 3, 10, 30]", "values: [1, 3, 30]")  # 10 years no longer allowed
+    odd = csv_report("X-4", "2025年度销售决算报告", "2026-03-31", kind="年度财务决算报告")
+    bench.source.reports.append(odd)
+
+    summary = bench.run()
+
+    assert summary.exit_code == 1, summary.line()
+    assert_archived_once(bench, [REPORTS[2]])  # the annual report: 30 years, id R3
+    reasons = {key: reason for key, reason, kind in summary.failures}
+    assert {kind for *_, kind in summary.failures} == {FailureKind.BUSINESS}
+    for key in ("R1", "R2"):
+        assert bench.archive.holding(key) == []
+        assert (
+            "Retention (years) (retention_years): '10' is not one of '1', '3', '30'" in reasons[key]
+        )
+    assert bench.archive.holding("X-4") == []
+    assert "Report ID (report_id): 'X-4' does not match the pattern ^R\\d+$" in reasons["X-4"]
+    outcome, reason = check_results(summary, "X-4")["metadata_valid"]
+    assert outcome == "fail" and reason.startswith("Report ID (report_id)")
+
+
+def test_dat46_and_the_archives_own_fields_together(bench: Bench) -> None:
+    bench.variant(
+        "metadata:\n  fonds: Z109\n",
+        "metadata_profile:\n"
+        "  fields:\n"
+        '    report_id: {label: 报表编号, required: true, pattern: "^R\\\\d+$"}\n'
+        "    tags: {label: 标签, type: list}\n"
+        "metadata:\n"
+        '  report_id: "{{ row.id }}"\n'
+        '  tags: "{{ row.kind }}; {{ row.department }};"\n'
+        "  fonds: Z109\n",
+    )
+
+    summary = bench.run()
+
+    assert summary.exit_code == 0, summary.line()
+    assert_archived_once(bench, REPORTS)
+    for report in REPORTS:
+        [item] = bench.archive.holding(report.id)
+        assert item.metadata == {
+            **expected_metadata(report),
+            "report_id": report.id,
+            "tags": [report.kind, report.department],
+        }
+        assert check_results(summary, report.id)["reference_code"][0] == "pass"
+    codes = {r.id: bench.archive.holding(r.id)[0].reference_code for r in REPORTS}
+    assert codes == {
+        "R1": "Z109-KU\u00b72026-D10-CWB-0001",
+        "R2": "Z109-KU\u00b72026-D10-CWB-0002",
+        "R3": "Z109-KU\u00b72026-Y-CWB-0001",
+    }
+
+
 # -- secrets -------------------------------------------------------------------------------
 
 
@@ -692,6 +821,418 @@ def test_the_password_never_reaches_the_run_log_or_the_ledger(bench: Bench) -> N
         )
     assert erp not in dump and archive not in dump
     assert "[REDACTED]" in (bench.doc("R1").last_error or "")
+
+
+# -- several listings, and detail pages -------------------------------------------------------
+
+LISTED = [
+    csv_report("I1", "2026年9月资产负债表", "2026-10-08", detail={"severity": "高"}),
+    csv_report("I2", "2026年9月利润表", "2026-10-09", detail={"severity": "低"}),
+    csv_report(
+        "C1",
+        "2025年度财务决算报告",
+        "2026-03-31",
+        kind="年度财务决算报告",
+        detail={"severity": "中", "owner": "王会计"},
+    ),
+    # In both lists: two documents, one per listing.
+    csv_report("X1", "2026年9月现金流量表", "2026-10-10", detail={"severity": "高", "owner": "李"}),
+]
+LISTS = {"/incidents": ["I1", "I2", "X1"], "/changes": ["C1", "X1"]}
+# source key -> (listing, report id), as tests/fakes/listings.yaml keys them.
+LISTED_KEYS = {
+    "incidents/I1": ("incidents", "I1"),
+    "incidents/I2": ("incidents", "I2"),
+    "incidents/X1": ("incidents", "X1"),
+    "CHG-C1": ("changes", "C1"),
+    "CHG-X1": ("changes", "X1"),
+}
+
+
+def listed_metadata(report: Report, listing: str) -> dict[str, str]:
+    """What the archive must file a report with under tests/fakes/listings.yaml."""
+    return {
+        **expected_metadata(report),
+        "author": report.detail["owner"] if listing == "changes" else report.department,
+        "remarks": f"源系统报表编号 {report.id}（{listing}，{report.detail['severity']}）",
+    }
+
+
+@pytest.fixture
+def listings(bench: Bench) -> Bench:
+    """The bench with tests/fakes/listings.yaml and a source with two lists."""
+    bench.recipe_path = LISTINGS_RECIPE
+    bench.source.reports = list(LISTED)
+    bench.source.lists = {path: list(ids) for path, ids in LISTS.items()}
+    return bench
+
+
+def test_two_listings_archive_every_document_once_under_prefixed_keys(listings: Bench) -> None:
+    summary = listings.run()
+
+    assert summary.exit_code == 0, summary.line()
+    assert (summary.listed, summary.new) == (5, 5)
+    assert keys(summary.archived) == list(LISTED_KEYS)  # each listing in turn, in order
+    assert sorted(i.source_key for i in listings.archive.items) == sorted(LISTED_KEYS)
+    for key, (listing, ident) in LISTED_KEYS.items():
+        report = listings.source.report(ident)
+        [item] = listings.archive.holding(key)
+        assert item.data == report.data
+        assert item.metadata == listed_metadata(report, listing)
+        doc = listings.doc(key)
+        assert (doc.state, doc.listing_name, doc.archive_id) == (
+            State.CONFIRMED,
+            listing,
+            item.archive_id,
+        )
+        # The changes listing downloads with its own steps, the incidents with the source's.
+        assert listings.source.count("open", key=key, phase="download") == (listing == "changes")
+    # Each listing its own walk: incidents in two pages (page_size 2), changes in one.
+    assert listings.source.count("table", phase="list") == 3
+
+
+def test_detail_fields_reach_the_metadata_and_the_ledger_and_are_read_once(
+    listings: Bench,
+) -> None:
+    summary = listings.run()
+
+    assert summary.exit_code == 0, summary.line()
+    for key, (listing, ident) in LISTED_KEYS.items():
+        report = listings.source.report(ident)
+        wanted = {"severity"} | ({"owner"} if listing == "changes" else set())
+        # Only the report's own page shows them; its listing row never does.
+        assert listings.doc(key).listing == report.row()
+        assert listings.doc(key).detail == {n: report.detail[n] for n in wanted}
+        assert listings.source.count("read", key=key, phase="detail") == len(wanted)
+    [item] = listings.archive.holding("CHG-C1")
+    assert item.metadata["author"] == "王会计"
+    assert item.metadata["remarks"].endswith("（changes，中）")
+    details = {e["key"]: e["details"] for e in events(summary, "detail")}
+    assert details["CHG-C1"] == {
+        "listing": "changes",
+        "fields": {"severity": "中", "owner": "王会计"},
+    }
+    assert set(details) == set(LISTED_KEYS)
+
+
+class Crash(Exception):
+    """The machine going down: not an error the fleet knows, nothing catches it."""
+
+
+def test_a_crash_after_download_resumes_with_the_detail_fields_it_read(listings: Bench) -> None:
+    def crash() -> None:
+        raise Crash("power cut")
+
+    listings.archive.hook("login", crash)  # after the first document is downloaded
+
+    with pytest.raises(Crash):
+        listings.run()
+
+    first = listings.doc("incidents/I1")
+    assert first.state is State.DOWNLOADED and first.detail == {"severity": "高"}
+    assert listings.archive.items == []
+    # The detail page changes since: the document keeps what was read with its file.
+    listings.source.reports[0] = replace(LISTED[0], detail={"severity": "改过"})
+
+    again = listings.run()
+
+    assert again.exit_code == 0, again.line()
+    assert listings.source.count("open", key="incidents/I1", phase="detail") == 1
+    assert listings.source.count("download", key="incidents/I1") == 1
+    [item] = listings.archive.holding("incidents/I1")
+    assert item.metadata == listed_metadata(LISTED[0], "incidents")
+    assert sorted(i.source_key for i in listings.archive.items) == sorted(LISTED_KEYS)
+
+
+def test_a_recapture_no_longer_listed_is_fetched_with_its_own_listings_steps(
+    listings: Bench,
+) -> None:
+    listings.run()
+    # The archive lost the item, a reviewer asked for it again, its staged file is gone,
+    # and the source lists it no more.
+    [lost] = listings.archive.holding("CHG-C1")
+    listings.archive.items.remove(lost)
+    with listings.ledger() as ledger:
+        doc = ledger.reopen(listings.doc("CHG-C1"), PREP_RUN)
+    Path(doc.staged_path or "").unlink()
+    listings.source.lists["/changes"] = ["X1"]
+
+    summary = listings.run()
+
+    assert summary.exit_code == 0, summary.line()
+    assert keys(summary.archived) == ["CHG-C1"]
+    # The changes listing's detail (owner) and download (its own page) steps, again.
+    assert listings.source.count("read", key="CHG-C1", phase="detail") == 4
+    assert listings.source.count("open", key="CHG-C1", phase="download") == 2
+    [item] = listings.archive.holding("CHG-C1")
+    assert item.metadata == listed_metadata(listings.source.report("C1"), "changes")
+
+
+def test_one_list_with_detail_keeps_its_keys_and_its_rows_gain_the_fields(bench: Bench) -> None:
+    bench.source.reports = [replace(r, detail={"severity": "高"}) for r in REPORTS]
+    bench.variant(
+        "  list:\n",
+        '  detail:\n    - open: "/reports/{{ row.id }}"\n'
+        "    - read: {what: severity, into: severity}\n  list:\n",
+    )
+    bench.variant(
+        '报表编号 {{ row.id }}"', '报表编号 {{ row.id }} {{ row.severity }}{{ listing }}"'
+    )
+
+    summary = bench.run()
+
+    assert summary.exit_code == 0, summary.line()
+    assert_archived_once(bench, REPORTS)
+    for report in REPORTS:
+        [item] = bench.archive.holding(report.id)
+        assert item.metadata["remarks"] == f"源系统报表编号 {report.id} 高"
+        doc = bench.doc(report.id)
+        assert (doc.listing_name, doc.detail) == (None, {"severity": "高"})
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "at", "problem"),
+    [
+        (
+            "  listings:\n",
+            '  list:\n    - table: {key: "{{ row.id }}", fields: [id]}\n  listings:\n',
+            "  listings:",
+            "`list` and `listings` are exclusive",
+        ),
+        ("    - name: changes", "    - name: incidents", "  listings:", "already used"),
+        ("    - name: changes", "    - name: 2changes", "name: 2changes", "should match pattern"),
+        (
+            "      key_prefix: CHG-",
+            '      key_prefix: "incidents/C"',
+            "  listings:",
+            "the key prefix 'incidents/' of listing 'incidents' begins the prefix 'incidents/C'",
+        ),
+        (
+            '        - table:\n            key: "{{ row.id }}"\n'
+            "            fields: [id, title, kind, department, date, size]\n      detail:\n",
+            "      detail:\n",
+            "      steps:",
+            "`steps` must contain exactly one `table` step",
+        ),
+        (
+            '  download:\n    - download: {id: "{{ row.id }}"}\n\n',
+            "\n",
+            "source:",
+            "listing(s) 'incidents' have no `download` of their own",
+        ),
+        ("into: severity}", "into: listing}", "into: listing}", "would overwrite a name"),
+        (
+            "      detail:\n",
+            "      detail:\n        - download: {id: x}\n",
+            "      detail:",
+            "cannot appear in detail",
+        ),
+    ],
+    ids=[
+        "exclusive",
+        "duplicate-name",
+        "bad-name",
+        "prefixes-meet",
+        "no-table",
+        "no-download",
+        "reserved",
+        "detail-download",
+    ],
+)
+def test_listings_mistakes_are_named_with_file_and_line(
+    bench: Bench, old: str, new: str, at: str, problem: str
+) -> None:
+    bench.recipe_path = LISTINGS_RECIPE
+    bench.variant(old, new)
+
+    with pytest.raises(RecipeError) as info:
+        bench.loaded()
+
+    [(where, what)] = info.value.problems
+    assert problem in what
+    text = bench.recipe_path.read_text(encoding="utf-8").splitlines()
+    line = max(n for n, t in enumerate(text, 1) if at in t)  # the last: the second listing's
+    assert where == f"{bench.recipe_path}:{line}"
+
+
+def test_a_recipe_with_neither_list_nor_listings_is_refused(bench: Bench) -> None:
+    bench.variant(
+        '  list:\n    - open: /reports\n    - table:\n        key: "{{ row.id }}"\n'
+        "        fields: [id, title, kind, department, date, size]\n",
+        "",
+    )
+
+    with pytest.raises(RecipeError) as info:
+        bench.loaded()
+
+    problems = info.value.problems
+    assert any("`list` or `listings` is required" in what for _, what in problems), problems
+
+
+# -- errors that tell the truth (issue 11) ----------------------------------------------------
+
+
+def test_documents_that_keep_arriving_broken_are_held_by_name_and_never_open_the_breaker(
+    bench: Bench,
+) -> None:
+    bench.variant("breaker: 8", "breaker: 3")
+    bench.source.serve_html(key="R1", times=None)
+    bench.source.serve_truncated(key="R2", times=None)
+
+    summary = bench.run()
+
+    # Each used its own attempts, no more; the breaker (3) never counted them.
+    assert bench.source.count("download", key="R1") == 4
+    assert bench.source.count("download", key="R2") == 4
+    assert events(summary, "circuit_open") == [] and summary.system_failure is None
+    assert [(key, kind) for key, _, kind in summary.failures] == [
+        ("R1", FailureKind.BUSINESS),
+        ("R2", FailureKind.BUSINESS),
+    ]
+    failed = {
+        record["key"]: [r["name"] for r in record["details"]["results"] if r["outcome"] == "fail"]
+        for record in events(summary, "checks")
+        if record["key"] in ("R1", "R2")
+    }
+    assert failed == {"R1": ["format_matches_extension"], "R2": ["size_matches_declared"]}
+    assert keys(summary.archived) == ["R3"]
+    assert_archived_once(bench, REPORTS[2:])
+    assert bench.archive.holding("R1") == bench.archive.holding("R2") == []
+    assert summary.exit_code == 1
+    # A page where a file belongs may be the login page: a new login before each retry,
+    # none after the last attempt.
+    assert bench.source.logins == ["bot"] * 4
+
+
+@pytest.mark.parametrize(("kind", "stage"), [("login", "login"), ("table", "list")])
+def test_a_recipe_step_that_does_not_fit_the_login_or_the_list_stops_the_run_after_one_attempt(
+    bench: Bench, kind: str, stage: str
+) -> None:
+    bench.source.misfit(kind, times=None, message="'input[name=usr]' matched nothing")
+
+    with pytest.raises(RecipeStepError) as info:
+        bench.run()
+
+    assert info.value.exit_code == 2
+    message = str(info.value)
+    assert message.startswith("recipe problem: ") and "'input[name=usr]' matched nothing" in message
+    assert f"step {kind!r}" in message and "recipe.yaml:" in message
+    assert bench.source.count(kind) == 1  # one attempt, no retry, no breaker
+    assert bench.archive.calls == []
+    with bench.ledger() as ledger:
+        [run] = ledger.runs("fake")
+    assert run["outcome"] == "error"
+    lines = [json.loads(line) for line in next(bench.settings.logs_dir.rglob("*.jsonl")).open()]
+    assert not [r for r in lines if r["event"] == "retry"]
+
+
+def test_a_recipe_step_that_does_not_fit_a_documents_page_holds_it_and_the_run_goes_on(
+    bench: Bench,
+) -> None:
+    bench.source.misfit("download", key="R2", times=None)
+
+    summary = bench.run()
+
+    assert bench.source.count("download", key="R2") == 1
+    assert keys(summary.archived) == ["R1", "R3"]
+    assert_archived_once(bench, [REPORTS[0], REPORTS[2]])
+    [(key, reason, kind)] = summary.failures
+    assert (key, kind) == ("R2", FailureKind.BUSINESS)
+    assert reason.startswith("recipe problem: ")
+    assert summary.recipe_problems == ["R2"]
+    assert summary.exit_code == 2  # the recipe needs fixing
+    assert "recipe problem" in summary.line()
+    doc = bench.doc("R2")
+    assert (doc.state, doc.failure_kind) == (State.FAILED, FailureKind.BUSINESS)
+
+    # Held while the recipe stays as it is; a changed recipe tries it again.
+    bench.source.heal()
+    again = bench.run()
+    assert keys(again.held) == ["R2"] and again.exit_code == 1
+    bench.variant("description: the pipeline", "description: the fixed pipeline")
+    fixed = bench.run()
+    assert fixed.exit_code == 0, fixed.line()
+    assert_archived_once(bench, REPORTS)
+
+
+def test_a_system_failure_outranks_a_recipe_problem_in_the_exit_code(bench: Bench) -> None:
+    bench.source.misfit("download", key="R1")
+    bench.source.fail("download", key="R3", times=None)
+
+    summary = bench.run()
+
+    assert summary.recipe_problems == ["R1"]
+    assert summary.exit_code == 3
+
+
+UPLOAD_FORM = (
+    '    - upload: {key: "{{ row.id }}"}',
+    '    - fill: {selector: title, value: "{{ meta.title }}"}\n    - upload: {key: "{{ row.id }}"}',
+)
+
+
+def _upload_states(summary: RunSummary, key: str) -> list[str]:
+    return [e["details"]["to"] for e in events(summary, "state") if e["key"] == key]
+
+
+def test_a_failure_before_the_commit_is_not_an_uncertain_upload(bench: Bench) -> None:
+    bench.variant(*UPLOAD_FORM)
+    bench.archive.fail("fill", key="R1", times=1)
+
+    summary = bench.run()
+
+    assert summary.exit_code == 0, summary.line()
+    assert bench.archive.count("fill", key="R1") == 2
+    assert bench.archive.count("find") == 0  # nothing was sent: nothing to look for
+    assert bench.archive.count("upload", key="R1") == 1
+    assert_archived_once(bench, REPORTS)
+    # The intent was recorded once, when the upload was about to be sent.
+    assert _upload_states(summary, "R1").count("uploading") == 1
+
+
+def test_an_upload_form_that_always_fails_leaves_no_uncertain_upload(bench: Bench) -> None:
+    bench.variant(*UPLOAD_FORM)
+    bench.archive.fail("fill", key="R1", times=None)
+
+    summary = bench.run()
+
+    assert summary.exit_code == 3
+    doc = bench.doc("R1")
+    assert (doc.state, doc.failed_stage) == (State.FAILED, State.DOWNLOADED)
+    assert not doc.upload_uncertain
+    assert "uploading" not in _upload_states(summary, "R1")
+    assert bench.archive.count("upload", key="R1") == 0
+
+    bench.archive.heal()
+    again = bench.run()
+
+    assert again.exit_code == 0, again.line()
+    assert bench.archive.count("find") == 0  # known not sent: uploaded without a look
+    assert_archived_once(bench, REPORTS)
+
+
+def test_a_driver_that_cannot_tell_when_it_commits_goes_through_uploading(bench: Bench) -> None:
+    bench.archive.announces_commit = False
+
+    summary = bench.run()
+
+    assert summary.exit_code == 0, summary.line()
+    assert_archived_once(bench, REPORTS)
+    for report in REPORTS:
+        states = _upload_states(summary, report.id)
+        assert states.index("uploading") + 1 == states.index("uploaded"), states
+
+
+def test_a_lost_answer_after_the_commit_is_still_looked_up(bench: Bench) -> None:
+    bench.variant(*UPLOAD_FORM)
+    bench.archive.lose_answer(key="R1")
+
+    summary = bench.run()
+
+    assert summary.exit_code == 0, summary.line()
+    assert bench.archive.count("find", key="R1") == 1
+    assert bench.archive.count("upload", key="R1") == 1
+    assert_archived_once(bench, REPORTS)
 
 
 # -- an id the archive does not bear out: held by name, and a way out -----------------------
@@ -963,8 +1504,9 @@ def test_two_archives_sharing_a_fonds_code_do_not_refuse_each_others_codes(bench
     assert {r.id: second.holding(r.id)[0].reference_code for r in REPORTS} == codes
     with bench.ledger() as ledger:
         docs = ledger.documents("fake-b")
+        first = ledger.get("fake", "R1")
     assert [(d.state, d.archive_system) for d in docs] == [(State.CONFIRMED, "档案馆 B")] * 3
-    assert bench.doc("R1").archive_system == "fake archive"
+    assert first is not None and first.archive_system == "fake archive"
 
 
 def test_a_code_another_recipe_holds_in_the_same_archive_is_refused(bench: Bench) -> None:

@@ -284,3 +284,247 @@ def test_minimal_recipe_with_shorthands(tmp_path: Path) -> None:
     click = loaded.recipe.source.login[1]
     assert click.kind == "click" and click.args.selector == "#go" and not click.args.optional
     assert loaded.schedule.spec.rules[0].line == 3
+
+
+# -- issue 11: the language real apps need -------------------------------------------------
+
+UPLOAD_STEP = "    - goto: /ingest\n"
+
+
+def with_steps(tmp_path: Path, steps: str) -> Path:
+    """The demo recipe with ``steps`` (indented as upload steps) before its first one."""
+    return write_variant(
+        tmp_path, UPLOAD_STEP, textwrap.indent(textwrap.dedent(steps), "    ") + UPLOAD_STEP
+    )
+
+
+def test_new_syntax_loads(tmp_path: Path) -> None:
+    path = write_variant(
+        tmp_path,
+        "  credential: demo-erp\n",
+        "  credential: demo-erp\n  locale: en-US\n  timezone: Europe/Berlin\n",
+    )
+    text = path.read_text(encoding="utf-8").replace(
+        UPLOAD_STEP,
+        textwrap.indent(
+            textwrap.dedent("""\
+            - set: {report_id: "{{ row.id | search('([0-9]+)') }}", year: "{{ row.date[:4] }}"}
+            - read: {selector: "a.view", property: href, pattern: "id=(\\\\d+)", into: view_id}
+            - expect: {selector: "a.logout", state: attached}
+            - fill: {selector: "input[name=x]", value: "{{ year }}", state: attached}
+            - fill: {fields: {"input[name=y]": "1"}, state: attached}
+            - check: {selector: "input[name=c]", state: attached}
+            - uncheck: "input[name=d]"
+            - select: {selector: "select[name=tags]", value: [finance, "{{ meta.category }}"]}
+            - select: {selector: "select[name=n]", label: 10}
+            - when: {selector: "form#login"}
+              click: "#go"
+            - when: {selector: "a.logout", present: false, timeout: 2}
+              click: "#go"
+            """),
+            "    ",
+        )
+        + UPLOAD_STEP,
+        1,
+    )
+    path.write_text(text, encoding="utf-8")
+    recipe = load_recipe(path).recipe
+    assert (recipe.source.locale, recipe.source.timezone) == ("en-US", "Europe/Berlin")
+    assert (recipe.archive.locale, recipe.archive.timezone) == (None, None)
+    steps = recipe.archive.upload
+    assert steps[0].kind == "set" and list(steps[0].args) == ["report_id", "year"]
+    assert steps[1].args.pattern == "id=(\\d+)"
+    assert steps[2].args.state == "attached" and steps[5].args.state == "attached"
+    assert steps[6].args.state == "visible"
+    assert steps[7].args.value == ["finance", "{{ meta.category }}"] and steps[8].args.label == "10"
+    assert steps[9].when.selector == "form#login" and steps[9].when.present
+    assert (steps[10].when.present, steps[10].when.timeout) == (False, 2)
+    assert steps[11].when is None
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        (
+            "  locale: en_US",
+            "locale 'en_US' is not a language tag such as en-US or zh-CN (did you mean 'en-US'?)",
+        ),
+        ("  locale: english please", "is not a language tag"),
+        (
+            "  timezone: Europe/Berln",
+            "unknown time zone 'Europe/Berln' (did you mean 'Europe/Berlin'?)",
+        ),
+        ("  timezone: ../etc/passwd", "unknown time zone"),
+    ],
+)
+def test_locale_and_timezone_are_checked(tmp_path: Path, line: str, message: str) -> None:
+    path = write_variant(
+        tmp_path, "  credential: demo-archive\n", f"  credential: demo-archive\n{line}\n"
+    )
+    [(where, what)] = problems(path)
+    assert where == f"{path}:{line_of(path, line.strip())}"
+    assert message in what and what.startswith("archive.")
+
+
+@pytest.mark.parametrize(
+    ("steps", "needle", "message"),
+    [
+        (
+            '- read: {selector: "#x", into: y, pattern: "id=(\\\\d+"}',
+            "pattern:",
+            "invalid pattern 'id=(\\\\d+': missing )",
+        ),
+        ("- set: {row: x}", "set: {row", "`row` would overwrite a name the bot provides"),
+        (
+            "- set: {listing: x}",
+            "set: {listing",
+            "`listing` would overwrite a name the bot provides",
+        ),
+        ("- set: {2x: y}", "set: {2x", "should match pattern"),
+        ("- set: {}", "set: {}", "at least 1 item"),
+        ("- set: {a: '{{ b }'}", "set: {a:", "invalid template"),
+        (
+            '- expect: {selector: "#x", state: detached}',
+            "state: detached",
+            "'visible', 'attached' or 'hidden'",
+        ),
+        (
+            '- fill: {selector: "#x", value: v, state: hidden}',
+            "state: hidden",
+            "'visible' or 'attached'",
+        ),
+        ('- check: {selector: "#x", state: hidden}', "state: hidden", "'visible' or 'attached'"),
+        ('- select: {selector: "#x", value: []}', "value: []", "an empty list chooses nothing"),
+        (
+            '- select: {selector: "#x", value: [{a: 1}]}',
+            "value: [{a",
+            "an option is a string, not dict",
+        ),
+        (
+            '- when: {selectr: "#x"}\n  click: "#go"',
+            "selectr",
+            "unknown key `selectr` in `archive.upload[0].when`",
+        ),
+        (
+            '- when: {selector: "#x", timeout: -1}\n  click: "#go"',
+            "timeout: -1",
+            "when.timeout: input should be greater than or equal to 0",
+        ),
+        (
+            '- when: 5\n  click: "#go"',
+            "when: 5",
+            "`when` is an expression (`row.href`) or a page condition",
+        ),
+        (
+            '- when: {selector: "{{ row.nope }}"}\n  click: "#go"',
+            "row.nope",
+            "`row.nope` is not defined",
+        ),
+        ('- when: "row.id =="\n  click: "#go"', "row.id ==", "invalid expression"),
+    ],
+)
+def test_new_step_options_are_checked(
+    tmp_path: Path, steps: str, needle: str, message: str
+) -> None:
+    path = with_steps(tmp_path, steps + "\n")
+    found = problems(path)
+    assert {where for where, _ in found} == {f"{path}:{line_of(path, needle)}"}, found
+    assert any(message in what for _, what in found), found
+
+
+def test_set_counts_as_reading_the_archive_id(tmp_path: Path) -> None:
+    path = write_variant(
+        tmp_path,
+        '    - read: {selector: "#archive-id", into: archive_id}',
+        '    - read: {selector: "#archive-id", into: shown}\n'
+        "    - set: {archive_id: \"{{ shown | search('A([0-9]+)') }}\"}",
+    )
+    assert load_recipe(path).recipe.archive.upload[-2].kind == "set"
+
+
+# -- metadata profiles ----------------------------------------------------------------------
+
+PROFILE = """metadata_profile:
+  fields:
+    report_id: {label: Report ID, required: true, pattern: "^R\\\\d+$"}
+    retention_years: {label: Retention (years), type: integer, values: [1, 3, 10, 30]}
+    tags: {label: Tags, type: list}
+metadata:
+  report_id: "{{ row.id }}"
+"""
+
+
+def profile_variant(tmp_path: Path, profile: str = PROFILE, old: str = "", new: str = "") -> Path:
+    path = write_variant(tmp_path, "metadata:\n", profile)
+    if old:
+        text = path.read_text(encoding="utf-8")
+        assert old in text, f"test is stale: {old!r}"
+        path.write_text(text.replace(old, new, 1), encoding="utf-8")
+    return path
+
+
+def test_custom_fields_load_beside_the_dat46_ones(tmp_path: Path) -> None:
+    profile = load_recipe(profile_variant(tmp_path)).recipe.metadata_profile
+    assert profile.dat46 and profile.has_codes
+    assert profile.labels() == {
+        "report_id": "Report ID",
+        "retention_years": "Retention (years)",
+        "tags": "Tags",
+    }
+    assert profile.required()[-1] == "report_id"
+
+
+def test_unknown_metadata_field_suggests_a_custom_one(tmp_path: Path) -> None:
+    path = profile_variant(tmp_path, old='  report_id: "{{', new='  report_ids: "{{')
+    [(where, what)] = problems(path)
+    assert where == f"{path}:{line_of(path, 'metadata:')}"
+    assert "unknown metadata field 'report_ids'" in what and "did you mean 'report_id'" in what
+    assert "report_id (Report ID)" in what  # the fields listed include the profile's
+
+
+def test_a_required_custom_field_must_be_mapped(tmp_path: Path) -> None:
+    path = profile_variant(tmp_path, old='  report_id: "{{ row.id }}"\n', new="")
+    [(where, what)] = problems(path)
+    assert where == f"{path}:{line_of(path, 'metadata:')}"
+    assert "mandatory metadata missing: report_id (Report ID)" in what
+
+
+def test_a_custom_field_may_not_take_a_dat46_name_under_dat46(tmp_path: Path) -> None:
+    path = profile_variant(tmp_path, old="    tags: {label: Tags", new="    title: {label: Tags")
+    [(where, what)] = problems(path)
+    assert where == f"{path}:{line_of(path, 'metadata_profile:') + 1}"  # its `fields:`
+    assert "custom field 'title' (题名) has the name of a DA/T 46 field" in what
+
+
+def test_a_bad_pattern_is_named_at_its_line(tmp_path: Path) -> None:
+    path = profile_variant(tmp_path, old='pattern: "^R\\\\d+$"', new='pattern: "^R(\\\\d+$"')
+    [(where, what)] = problems(path)
+    assert where == f"{path}:{line_of(path, 'report_id: {label')}"
+    assert "metadata_profile.fields.report_id.pattern" in what
+    assert "invalid regular expression" in what
+
+
+def test_allowed_values_must_have_the_fields_type(tmp_path: Path) -> None:
+    path = profile_variant(tmp_path, old="values: [1, 3, 10, 30]", new="values: [1, three]")
+    [(where, what)] = problems(path)
+    assert where == f"{path}:{line_of(path, 'retention_years: {label')}"
+    assert "allowed value 'three': 'three' must be a whole number" in what
+
+
+def test_standard_none_drops_the_dat46_fields(tmp_path: Path) -> None:
+    path = profile_variant(
+        tmp_path, old="metadata_profile:\n", new="metadata_profile:\n  standard: none\n"
+    )
+    [(where, what)] = problems(path)  # the demo's DA/T fields are unknown now
+    assert where == f"{path}:{line_of(path, 'metadata:')}"
+    assert "unknown metadata field 'fonds'" in what
+    assert "the fields are: report_id (Report ID), retention_years" in what
+
+
+def test_unknown_standard_is_refused(tmp_path: Path) -> None:
+    path = profile_variant(
+        tmp_path, old="metadata_profile:\n", new="metadata_profile:\n  standard: dat47\n"
+    )
+    [(where, what)] = problems(path)
+    assert where == f"{path}:{line_of(path, 'standard: dat47')}"
+    assert "'dat46' or 'none'" in what

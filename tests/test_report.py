@@ -13,7 +13,7 @@ import pytest
 from openpyxl import load_workbook
 
 from bots.reconcile.classify import RESULT_ENGLISH, Result
-from bots.reconcile.columns import COLUMNS, SHEET_NAMES
+from bots.reconcile.columns import COLUMNS, SHEET_NAMES, headers
 from bots.reconcile.report import CAUSES, BatchFacts, RecipeInputs, Reconciliation, build
 from bots.reconcile.sources import InventoryRun
 from bots.reconcile.workbook import write_workbook
@@ -365,6 +365,31 @@ def test_catalogue_pages_that_are_not_numbers_are_left_empty() -> None:
     result = build([part("demo", ledger(odd), inventory(item(odd)))], facts())
     pages = result.sheets.catalogue["pages"]
     assert pd.api.types.is_integer_dtype(pages) and pages.isna().all()
+
+
+def test_catalogue_shows_the_archives_own_fields_by_label_after_the_dat46_columns() -> None:
+    own = doc("R1", 1)
+    own["item_metadata"] = {**own["item_metadata"], "report_id": "R1", "tags": ["a", "b"]}
+    mine = part("profiled", ledger(own), inventory(item(own)))
+    mine.field_labels = {"tags": "Tags", "report_id": "Report ID"}
+    other = doc("S1", 2, archive_id="B0002")
+    other["item_metadata"] = {**other["item_metadata"], "batch_no": "7"}
+    theirs = part("no-file", ledger(other), inventory(item(other)))  # its recipe not loaded
+
+    catalogue = build([mine, theirs], facts()).sheets.catalogue
+
+    assert list(catalogue.columns)[-4:] == [
+        "department",
+        "field:Tags",  # the profile's order, not the metadata's
+        "field:Report ID",
+        "field:batch_no",  # no recipe file: by name
+    ]
+    by_key = catalogue.set_index("reference_code")
+    assert by_key.loc[own["reference_code"], "field:Tags"] == "a; b"  # a list, readably
+    assert by_key.loc[own["reference_code"], "field:Report ID"] == "R1"
+    assert pd.isna(by_key.loc[own["reference_code"], "field:batch_no"])
+    assert by_key.loc[other["reference_code"], "field:batch_no"] == "7"
+    assert headers("field:Report ID") == ("Report ID", "Report ID")
 
 
 def test_receipt_leaves_out_what_other_recipes_hold(built: Reconciliation) -> None:

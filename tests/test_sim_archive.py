@@ -1291,3 +1291,74 @@ def test_tamper_is_never_delayed_failed_or_counted(data_dir: Path) -> None:
     response = tamper(c, {"delete": "A000001"})
     assert response.status_code == 404 and response.get_json() == {"error": "no item A000001"}
     assert c.get("/_sim/faults").get_json()["injected"]["error"] == 0
+
+
+# --------------------------------------------------------------------------- other upload pages
+
+
+def post_upload(client: FlaskClient, path: str, **extra: Any) -> Any:
+    data: dict[str, Any] = {**valid_fields(), "file": (io.BytesIO(b"%PDF-1.7 xhr"), "报表.pdf")}
+    data.update(extra)
+    return client.post(path, data=data, content_type="multipart/form-data")
+
+
+def test_the_upload_page_posts_by_script_and_has_no_form_to_submit(client: FlaskClient) -> None:
+    html = client.get("/upload").get_data(as_text=True)
+    assert "XMLHttpRequest" in html and "'/api/ingest'" in html
+    page = Page(html)
+    assert page.by_id("upload-form").attrs.get("action") is None
+    assert "name" not in page.by_id("file-input").attrs  # the script sends the file itself
+    assert page.by_id("start-upload").attrs["type"] == "button"
+
+
+def test_the_json_endpoint_archives_and_answers_the_ids(client: FlaskClient) -> None:
+    response = post_upload(client, "/api/ingest")
+    assert response.status_code == 201
+    body = response.get_json()
+    [item] = state_items(client)
+    assert body == {"archive_id": item["archive_id"], "reference_code": item["reference_code"]}
+    assert item["filename"] == "报表.pdf"
+
+
+def test_the_json_endpoint_says_what_is_wrong_and_keeps_nothing(client: FlaskClient) -> None:
+    response = post_upload(client, "/api/ingest", year="19")
+    assert response.status_code == 422
+    assert response.get_json()["errors"]
+    assert state_items(client) == []
+
+
+def test_the_json_endpoint_answers_401_without_a_session(anon: FlaskClient) -> None:
+    response = post_upload(anon, "/api/ingest")
+    assert response.status_code == 401 and response.get_json() == {"error": "login required"}
+
+
+def test_a_lost_response_on_the_json_endpoint_is_stored_then_dropped(app: Flask) -> None:
+    from sims.faults import ConnectionDropped
+
+    client = app.test_client()
+    login(client)
+    client.post("/_sim/faults", json={"lost_response_rate": 1.0})
+    with pytest.raises(ConnectionDropped):
+        post_upload(client, "/api/ingest").get_data()
+    assert len(state_items(client)) == 1
+    assert client.get("/_sim/faults").get_json()["injected"]["lost_response"] == 1
+
+
+def test_register_archives_only_when_the_archive_button_was_pressed(client: FlaskClient) -> None:
+    page = Page(client.get("/register").get_data(as_text=True))
+    buttons = [b for b in page.find_all("button") if b.attrs.get("name") == "op"]
+    assert [(b.attrs["name"], b.attrs["value"]) for b in buttons] == [
+        ("op", "draft"),
+        ("op", "archive"),
+    ]
+    draft = Page(post_upload(client, "/register", op="draft").get_data(as_text=True))
+    assert draft.by_id("not-archived")
+    missing = Page(post_upload(client, "/register").get_data(as_text=True))
+    assert [li.text for li in missing.one("ul", class_="errors").children] == [
+        "未选择操作（暂存或提交归档）：未归档"
+    ]
+    assert state_items(client) == []
+    archived = post_upload(client, "/register", op="archive")
+    assert archived.status_code == 303
+    [item] = state_items(client)
+    assert archived.headers["Location"].endswith(f"/items/{item['archive_id']}?created=1")

@@ -25,7 +25,7 @@ import os
 import secrets
 import shutil
 import unicodedata
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,11 +36,14 @@ import bagit
 from ..errors import SystemFailure, UsageError
 from ..files import safe_filename, sha256_file
 from ..ledger import Document
+from .metadata import FIELDS as DAT46_FIELDS
+from .metadata import readable
 
 ALGORITHM = "sha256"
 METADATA_CSV = "item-metadata.csv"
 METADATA_JSON = "item-metadata.json"
-# The columns every row has, before the recipe's own metadata keys.
+# The columns every row has, before the item metadata: DA/T 46's, then the archive's own
+# fields (a recipe's metadata_profile), headed by their labels when the recipe is known.
 FIXED_COLUMNS = (
     "payload_path",
     "recipe",
@@ -77,13 +80,16 @@ def export_bag(
     external_id: str,
     description: str = "",
     link: bool = False,
+    labels: Mapping[str, Mapping[str, str]] | None = None,
 ) -> BagSummary:
     """Bag ``documents`` (normally ``Ledger.captured(...)``) into the new folder ``out``.
 
     Payload files are copied: a bag is handed to others, and an edit to it must never
     reach the captured file. ``link=True`` hard-links them instead when both are on one
     file system (no copy of a 1 GiB file); such a bag shares its files with staging, so
-    write to neither in place. Raises ``UsageError`` for a non-empty ``out`` or nothing to
+    write to neither in place. ``labels`` (recipe -> field -> label: each recipe's
+    ``metadata_profile`` fields) head the archive's own fields' columns in
+    ``item-metadata.csv``. Raises ``UsageError`` for a non-empty ``out`` or nothing to
     bag, ``SystemFailure`` when a file is not what was captured or the bag does not
     validate; ``out`` is then left as it was.
     """
@@ -96,9 +102,8 @@ def export_bag(
     partial = out.parent / f".{out.name}.partial-{secrets.token_hex(4)}"
     partial.mkdir()
     try:
-        oxum = _build(
-            items, partial, _bag_info(items, organization, external_id, description), link
-        )
+        info = _bag_info(items, organization, external_id, description)
+        oxum = _build(items, partial, info, link, labels or {})
         _move_into_place(partial, out)
     except BaseException:
         # Whatever went wrong (even Ctrl-C), no half-made bag is left behind.
@@ -213,14 +218,20 @@ def _human_size(size: int) -> str:
 # -- building the bag --------------------------------------------------------------------
 
 
-def _build(items: list[_Item], partial: Path, info: dict[str, str], link: bool) -> str:
+def _build(
+    items: list[_Item],
+    partial: Path,
+    info: dict[str, str],
+    link: bool,
+    labels: Mapping[str, Mapping[str, str]],
+) -> str:
     """Make, cross-check, annotate and validate the bag in ``partial``; its Payload-Oxum."""
     try:
         _place_payload(items, partial, link)
         with _cwd_restored():
             bag = bagit.make_bag(str(partial), info, checksums=[ALGORITHM])
         _cross_check(bag, items)
-        _write_item_metadata(items, partial)
+        _write_item_metadata(items, partial, labels)
         with _cwd_restored():
             # Rewrites bag-info.txt and the tag manifest, which now lists the metadata
             # files; manifests=False: the payload manifest is already right (just checked)
@@ -300,13 +311,15 @@ def _move_into_place(partial: Path, out: Path) -> None:
 # -- item metadata tag files -------------------------------------------------------------
 
 
-def _write_item_metadata(items: list[_Item], partial: Path) -> None:
+def _write_item_metadata(
+    items: list[_Item], partial: Path, labels: Mapping[str, Mapping[str, str]]
+) -> None:
     rows = [_record(item) for item in items]
     with open(partial / METADATA_JSON, "w", encoding="utf-8") as handle:
         json.dump(rows, handle, ensure_ascii=False, indent=2)
         handle.write("\n")
-    keys = _metadata_keys(items)
-    header = [*FIXED_COLUMNS, *(_column(k) for k in keys)]
+    keys, custom = _metadata_keys(items, labels)
+    header = [*FIXED_COLUMNS, *(_column(custom.get(k, k)) for k in keys)]
     # utf-8-sig: without the BOM Excel reads the file as the local code page (GBK) and
     # the Chinese comes out garbled.
     with open(partial / METADATA_CSV, "w", encoding="utf-8-sig", newline="") as handle:
@@ -333,13 +346,27 @@ def _record(item: _Item) -> dict[str, Any]:
     }
 
 
-def _metadata_keys(items: list[_Item]) -> list[str]:
-    # The union of every item's keys, in the order first seen: recipes list them in the
-    # catalogue's order, and a later item's extra key goes at the end.
+def _metadata_keys(
+    items: list[_Item], labels: Mapping[str, Mapping[str, str]]
+) -> tuple[list[str], dict[str, str]]:
+    """The metadata columns, and the archive's own fields among them -> their labels.
+
+    The union of every item's keys, in the order first seen (recipes list them in the
+    catalogue's order, and a later item's extra key goes at the end); the DA/T 46 fields
+    first, then the archive's own (a profile's fields, or any other name).
+    """
     seen: dict[str, None] = {}
+    custom: dict[str, str] = {}
     for item in items:
-        seen.update(dict.fromkeys(item.doc.item_metadata or {}))
-    return list(seen)
+        own = labels.get(item.doc.recipe, {})
+        for key in item.doc.item_metadata or {}:
+            seen[key] = None
+            if key in own:
+                custom.setdefault(key, own[key])
+            elif key not in DAT46_FIELDS:
+                custom.setdefault(key, key)
+    ordered = [k for k in seen if k not in custom] + [k for k in seen if k in custom]
+    return ordered, custom
 
 
 def _column(key: str) -> str:
@@ -350,6 +377,8 @@ def _column(key: str) -> str:
 def _cell(value: Any) -> str:
     if value is None:
         return ""
-    if isinstance(value, dict | list):
+    if isinstance(value, list):
+        return readable(value)  # a list field's items, as a person reads them
+    if isinstance(value, dict):
         return json.dumps(value, ensure_ascii=False)
     return str(value)

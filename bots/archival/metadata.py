@@ -1,16 +1,20 @@
-"""Item metadata (DA/T 22-2015, DA/T 46-2009) and the reference code (档号) rule.
+"""Item metadata (DA/T 22-2015, DA/T 46-2009), the archive's own fields, and the
+reference code (档号) rule.
 
 A recipe maps each report to these fields with templates; this module says what a valid
 value is, so that a bad one is caught here, named, before anything is uploaded, rather
 than refused by the archive (or worse, accepted by a lax one). See ../shared/ARCHIVAL.md.
+The archive's own fields (a recipe's ``metadata_profile.fields``) carry their rules as
+data: type, required, pattern, allowed values.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 # Allowed values, as the archive's own option lists have them.
 CATEGORIES: dict[str, str] = {"WS": "文书", "KU": "会计", "KJ": "科技", "ZP": "照片"}
@@ -106,6 +110,88 @@ def _date_problem(value: str, today: dt.date) -> str | None:
     return None
 
 
+class FieldRules(Protocol):
+    """One of the archive's own fields (bots.recipe.model.ProfileField), as checked here."""
+
+    @property
+    def label(self) -> str: ...
+    @property
+    def type(self) -> str: ...  # text | integer | date | list
+    @property
+    def required(self) -> bool: ...
+    @property
+    def pattern(self) -> str | None: ...
+    @property
+    def values(self) -> Sequence[str | int] | None: ...
+
+
+LIST_SEPARATOR = ";"
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+_ISO_DATE = re.compile(r"([0-9]{4})-?([0-9]{2})-?([0-9]{2})")
+
+
+def split_list(value: str) -> list[str]:
+    """A rendered list field's items: separated by ";", trimmed, empty ones dropped."""
+    return [item.strip() for item in value.split(LIST_SEPARATOR) if item.strip()]
+
+
+def value_problem(rules: FieldRules, value: str) -> str | None:
+    """What is wrong with one value (one item of a list) of a custom field, or None."""
+    if _CONTROL.search(value):
+        return "contains control characters"
+    if rules.type == "integer" and not _INTEGER.fullmatch(value):
+        return f"{value!r} must be a whole number"
+    if rules.type == "date":
+        match = _ISO_DATE.fullmatch(value)
+        if not match or (value[4:5] == "-") != (value[7:8] == "-"):
+            return f"{value!r} must be a date, YYYY-MM-DD or YYYYMMDD"
+        try:
+            dt.date(*(int(part) for part in match.groups()))
+        except ValueError:
+            return f"{value} is not a calendar date"
+    if rules.pattern is not None and not re.fullmatch(rules.pattern, value):
+        return f"{value!r} does not match the pattern {rules.pattern}"
+    if rules.values is not None:
+        if rules.type == "integer":
+            allowed = {int(v) for v in rules.values if _INTEGER.fullmatch(str(v))}
+            ok = int(value) in allowed
+        else:
+            ok = value in {str(v) for v in rules.values}
+        if not ok:
+            return f"{value!r} is not one of " + ", ".join(repr(str(v)) for v in rules.values)
+    return None
+
+
+def _custom_problem(rules: FieldRules, value: str) -> str | None:
+    if rules.type != "list":
+        return value_problem(rules, value)
+    problems = [p for item in split_list(value) if (p := value_problem(rules, item))]
+    return "; ".join(problems) or None
+
+
+def _blank(value: str, rules: FieldRules | None) -> bool:
+    if rules is not None and rules.type == "list":
+        return not split_list(value)
+    return not value.strip()
+
+
+def shaped(values: Mapping[str, str], fields: Mapping[str, FieldRules]) -> dict[str, Any]:
+    """The metadata as sent: a list field's value as its items, the rest as rendered."""
+    return {
+        name: split_list(value) if name in fields and fields[name].type == "list" else value
+        for name, value in values.items()
+    }
+
+
+def readable(value: Any) -> str:
+    """A metadata value for people (a workbook cell, a CSV column): lists as "a; b"."""
+    if value is None:
+        return ""
+    if isinstance(value, list | tuple):
+        return "; ".join(str(item) for item in value)
+    return str(value)
+
+
 @dataclass(frozen=True)
 class Validation:
     missing: list[str]  # mandatory fields absent or blank: a completeness failure
@@ -116,15 +202,37 @@ class Validation:
         return not self.missing and not self.invalid
 
 
-def validate(values: Mapping[str, str], today: dt.date) -> Validation:
-    """Check every field a recipe rendered; unknown names were refused when it loaded."""
-    missing = [label(n) for n in MANDATORY if not values.get(n, "").strip()]
+def validate(
+    values: Mapping[str, str],
+    today: dt.date,
+    *,
+    fields: Mapping[str, FieldRules] | None = None,
+    dat46: bool = True,
+) -> Validation:
+    """Check every field a recipe rendered; unknown names were refused when it loaded.
+
+    ``fields`` are the archive's own (the recipe's profile), checked by their rules;
+    ``dat46`` says whether the DA/T 46 fields and their rules apply.
+    """
+    custom = fields or {}
+
+    def named(name: str) -> str:
+        return f"{custom[name].label} ({name})" if name in custom else label(name)
+
+    mandatory = [*(MANDATORY if dat46 else ()), *(n for n, f in custom.items() if f.required)]
+    missing = [named(n) for n in mandatory if _blank(values.get(n, ""), custom.get(n))]
     invalid = []
     for name, value in values.items():
-        if name in FIELDS and value.strip():
+        if _blank(value, custom.get(name)):
+            continue
+        if name in custom:
+            problem = _custom_problem(custom[name], value)
+        elif dat46 and name in FIELDS:
             problem = _problem(name, value, today)
-            if problem:
-                invalid.append(f"{label(name)}: {problem}")
+        else:
+            problem = None
+        if problem:
+            invalid.append(f"{named(name)}: {problem}")
     return Validation(missing, invalid)
 
 

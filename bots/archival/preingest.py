@@ -18,13 +18,14 @@ from ..recipe import LoadedRecipe
 from ..templating import TemplateProblem, render
 from .checks import Check, Outcome, Property
 from .inspect import FileReport, inspect_file
-from .metadata import label, retention_at_least, validate
+from .metadata import label, retention_at_least, shaped, validate
 from .schedule import Classification, NotCovered
 
 
 @dataclass(frozen=True)
 class Prepared:
-    metadata: dict[str, str]  # as it will be sent; empty when it could not be filled
+    metadata: dict[str, Any]  # as it will be sent (a list field as a list); empty when
+    # it could not be filled
     report: FileReport
     classification: Classification | None
     checks: list[Check]
@@ -69,14 +70,17 @@ def prepare(
     checks = [_digest_unchanged(doc, path), *report.checks]
     variables = {
         **context,
-        "row": doc.listing,
+        "row": doc.row,  # the listing's row with its detail fields
+        "listing": doc.listing_name or "",
         "file": file_vars(doc, report),
         "content": content_vars(report),
     }
     checks.append(_listed_size(doc, loaded, variables))
 
     try:
-        classification: Classification | None = loaded.schedule.classify(doc.listing, context)
+        classification: Classification | None = loaded.schedule.classify(
+            doc.row, {**context, "listing": doc.listing_name or ""}
+        )
         assert classification is not None
         checks.append(
             Check.passed(
@@ -94,8 +98,10 @@ def prepare(
 
     variables["schedule"] = classification.as_vars()
     metadata, problems = _render(loaded, variables)
-    checks += _metadata_checks(metadata, problems, classification, report, today)
-    return Prepared(metadata, report, classification, checks)
+    checks += _metadata_checks(loaded, metadata, problems, classification, report, today)
+    return Prepared(
+        shaped(metadata, recipe.metadata_profile.fields), report, classification, checks
+    )
 
 
 def _digest_unchanged(doc: Document, path: Path) -> Check:
@@ -141,22 +147,26 @@ def _listed_size(doc: Document, loaded: LoadedRecipe, variables: dict[str, Any])
 def _render(loaded: LoadedRecipe, variables: dict[str, Any]) -> tuple[dict[str, str], list[str]]:
     metadata: dict[str, str] = {}
     problems = []
+    custom = loaded.recipe.metadata_profile.fields
     for name, template in loaded.recipe.metadata.items():
         try:
             metadata[name] = render(template, variables)
         except TemplateProblem as exc:
-            problems.append(f"{label(name)}: metadata.{name} in {loaded.path}: {exc}")
+            named = f"{custom[name].label} ({name})" if name in custom else label(name)
+            problems.append(f"{named}: metadata.{name} in {loaded.path}: {exc}")
     return metadata, problems
 
 
 def _metadata_checks(
+    loaded: LoadedRecipe,
     metadata: dict[str, str],
     problems: list[str],
     classification: Classification,
     report: FileReport,
     today: dt.date,
 ) -> list[Check]:
-    result = validate(metadata, today)
+    profile = loaded.recipe.metadata_profile
+    result = validate(metadata, today, fields=profile.fields, dat46=profile.dat46)
     invalid = problems + result.invalid
     checks = [
         Check.failed(Property.COMPLETENESS, "mandatory_fields", "missing: " + ", ".join(missing))
@@ -166,6 +176,8 @@ def _metadata_checks(
         if invalid
         else Check.passed(Property.AUTHENTICITY, "metadata_valid", "every value well-formed"),
     ]
+    if not profile.dat46:
+        return checks  # retention and pages below are DA/T fields
     retention = metadata.get("retention", "")
     if retention in ("Y", "D30", "D10") and not retention_at_least(
         retention, classification.retention

@@ -87,12 +87,30 @@ def export_bag_command(
         external_id=external_id,
         description=f"Reports captured by rpa-fleet {__version__}"
         + (f" in run {run_id}" if run_id else f" since {since:%Y-%m-%d}"),
+        labels=_field_labels({d.recipe for d in documents}),
     )
     console.out(
         f"bag {summary.path}: {summary.items} items, {summary.bytes} bytes "
         f"(Payload-Oxum {summary.oxum}), validated"
     )
     return EXIT_OK
+
+
+def _field_labels(recipes: set[str]) -> dict[str, dict[str, str]]:
+    """Each recipe's own metadata fields -> labels, from its file in recipes/ when there
+    is one that loads; without it, those fields are headed by their names."""
+    from ..errors import RecipeError
+    from ..recipe import load_recipe
+    from ..settings import PROJECT_ROOT
+
+    labels = {}
+    for name in sorted(recipes):
+        path = PROJECT_ROOT / "recipes" / f"{name}.yaml"
+        try:
+            labels[name] = load_recipe(path).recipe.metadata_profile.labels()
+        except RecipeError:
+            continue  # no such file, or one that no longer loads: names it is
+    return labels
 
 
 @main.command("reconcile")

@@ -206,17 +206,11 @@ def check(console: Console, recipe: str) -> int:
 
     loaded = _load(recipe)
     r = loaded.recipe
-    steps = sum(
-        len(walk_steps(s))
-        for s in (
-            r.source.login,
-            r.source.listing,
-            r.source.download,
-            r.archive.login,
-            r.archive.upload,
-            r.archive.confirm,
-        )
-    )
+    sections = [r.source.login, r.archive.login, r.archive.upload, r.archive.confirm]
+    sections += [r.source.listing or [], r.source.detail or [], r.source.download or []]
+    for item in r.source.listings or []:
+        sections += [item.steps, item.detail or [], item.download or []]
+    steps = sum(len(walk_steps(s)) for s in sections)
     console.out(
         f"{loaded.path}: ok (recipe {r.recipe!r}, {steps} steps, sha256 {loaded.digest[:12]})"
     )

@@ -36,7 +36,20 @@ _generation = 0  # bumped on every change, so schemas built from the registry ca
 
 
 def register(spec: DriverSpec) -> None:
-    """Add (or replace) a driver. Built-in drivers register when this module loads."""
+    """Add (or replace) a driver. Built-in drivers register when this module loads.
+
+    Its vocabulary must include the shared steps (``bots.recipe.steps.vocabulary``):
+    a recipe's `set` means the same whatever the driver."""
+    from ..recipe.steps import SHARED_STEPS
+
+    missing = sorted(
+        kind for kind in SHARED_STEPS if spec.steps.get(kind) is not SHARED_STEPS[kind]
+    )
+    if missing:
+        raise DriverError(
+            f"driver {spec.name!r} lacks the shared steps {', '.join(missing)}: "
+            "build its vocabulary with bots.recipe.steps.vocabulary"
+        )
     global _generation
     _drivers[spec.name] = spec
     _generation += 1

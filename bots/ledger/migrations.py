@@ -188,7 +188,9 @@ STEPS: tuple[Step, ...] = (
     Step(2, "add the columns ledgers from before versions lack", _add_missing_columns),
     Step(3, "store staged paths relative to the staging root", _relative_staged_paths),
     Step(4, "file sizes as 64-bit integers", _sizes_in_64_bits),
-    Step(5, "reference codes unique per archive system", _reference_codes_per_archive),
+    # The columns are nullable: step 2's "add what is missing" does exactly this.
+    Step(5, "documents remember their listing and detail fields", _add_missing_columns),
+    Step(6, "reference codes unique per archive system", _reference_codes_per_archive),
 )
 LATEST = STEPS[-1].version
 assert [s.version for s in STEPS] == list(range(1, LATEST + 1)), "steps are numbered 1, 2, ..."

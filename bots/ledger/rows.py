@@ -54,8 +54,9 @@ def relative_if_under(root: Path, stored: str) -> str | None:
 def encode(fields: dict[str, Any], root: Path) -> dict[str, Any]:
     """Fields as columns: item metadata as JSON, enums as values, staged path relative."""
     values = dict(fields)
-    if "item_metadata" in values:
-        values["item_metadata"] = json.dumps(values["item_metadata"], ensure_ascii=False)
+    for name in ("item_metadata", "detail"):
+        if values.get(name) is not None:
+            values[name] = json.dumps(values[name], ensure_ascii=False)
     if values.get("staged_path") is not None:
         values["staged_path"] = stored_path(root, values["staged_path"])
     for name, value in values.items():
@@ -86,5 +87,7 @@ def document(row: RowMapping, root: Path) -> Document:
         failed_recipe_digest=row["failed_recipe_digest"],
         source_filename=row["source_filename"],
         file_format=row["file_format"],
+        listing_name=row["listing_name"],
+        detail=json.loads(row["detail"]) if row["detail"] else None,
         archive_system=row["archive_system"],
     )

@@ -49,6 +49,14 @@ documents = Table(
     Column("failed_recipe_digest", String(64)),  # which recipe version refused it
     Column("source_filename", Text),  # the name the source sent, before it was made safe
     Column("file_format", String(32)),  # sniffed from the bytes: "PDF 1.4", "XLSX", "CSV"
+    # Which of the recipe's `listings` the document came from (NULL: the `list` form):
+    # a later run (a resume, a retry, a recapture no longer listed) takes that listing's
+    # detail and download steps. A column, not a field hidden in ``listing``: that is the
+    # row as the source showed it, and reconciliation reads it as such.
+    Column("listing_name", String(64)),
+    # What the detail steps read (JSON), recorded with the download, so that every later
+    # stage, in this run or a resumed one, renders the same row.
+    Column("detail", Text),
     Column("last_run_id", String(64)),
     # A reviewer asked for it to be captured again (runner.py apply-review): the next run
     # takes it even when its source no longer lists it. Cleared when it is confirmed.

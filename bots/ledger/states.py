@@ -246,6 +246,13 @@ class Document:
     source_filename: str | None = None
     file_format: str | None = None
     archive_system: str | None = None  # the archive that gave archive_id, reference_code
+    listing_name: str | None = None  # which of `source.listings` (None: the `list` form)
+    detail: dict[str, Any] | None = None  # what its detail pages showed, at download
+
+    @property
+    def row(self) -> dict[str, Any]:
+        """The row templates see as ``row``: the listing's, with the detail fields."""
+        return {**self.listing, **(self.detail or {})}
 
     @property
     def upload_uncertain(self) -> bool:

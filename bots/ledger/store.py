@@ -100,8 +100,16 @@ class Ledger(Records):
         with self.engine.connect() as conn:
             return [rows.document(r, self.staging_root) for r in conn.execute(query).mappings()]
 
-    def record_listed(self, recipe: str, key: str, row: dict[str, Any], run_id: str) -> Document:
-        """Add a newly listed document, or return the one already known (unchanged)."""
+    def record_listed(
+        self,
+        recipe: str,
+        key: str,
+        row: dict[str, Any],
+        run_id: str,
+        listing_name: str | None = None,
+    ) -> Document:
+        """Add a newly listed document, or return the one already known (unchanged).
+        ``listing_name``: which of the recipe's `listings` showed it (None: `list`)."""
         now = self._clock()
         with self.engine.begin() as conn:
             existing = self._fetch(conn, recipe, key)
@@ -118,6 +126,7 @@ class Ledger(Records):
                             state=State.LISTED.value,
                             title=row.get("title"),
                             listing=json.dumps(row, ensure_ascii=False, sort_keys=True),
+                            listing_name=listing_name,
                             attempts=0,
                             last_run_id=run_id,
                             listed_at=now,

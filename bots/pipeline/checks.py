@@ -70,7 +70,13 @@ def reference(run: CaptureRun, doc: Document) -> None:
     the same archive (codes are unique within the archive that assigned them)."""
     code, meta = doc.reference_code, doc.item_metadata or {}
     name = "reference_code"
-    if not code:
+    if not run.loaded.recipe.metadata_profile.has_codes:
+        check = Check.not_run(
+            Property.AUTHENTICITY,
+            name,
+            "the metadata profile has no reference codes (standard: none)",
+        )
+    elif not code:
         check = Check.not_run(
             Property.AUTHENTICITY, name, "the archive showed no reference code to check"
         )

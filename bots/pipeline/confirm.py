@@ -13,14 +13,13 @@ which forget the id and look the document up with `find` before uploading again)
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from ..archival.checks import Check, ChecksFailed, Property
 from ..archival.evidence import EventOutcome, EventType
 from ..archival.preingest import file_vars
 from ..drivers import StepContext
-from ..errors import BusinessError, NotFound, RecipeRuntimeError, StepFailed
+from ..errors import BusinessError, NotFound, RecipeRuntimeError
 from ..files import StagedFile
 from ..ledger import Document, State
 from ..recipe import LoadedRecipe
@@ -46,11 +45,6 @@ class NotHeld(BusinessError):
         self.archive_id = doc.archive_id
 
 
-# What a fixity download says when the stored file is not there. The transfer step reports
-# an HTTP error as a failed step; only these two statuses mean "not held".
-_FILE_NOT_THERE = re.compile(r"\bHTTP (404|410)\b")
-
-
 def confirm(run: CaptureRun, work: DocumentWork, archive: System) -> None:
     run.stages.run(archive, "confirm", lambda: _read_back(run, work.doc, archive), work.key)
     work.advance(State.CONFIRMED)
@@ -59,7 +53,8 @@ def confirm(run: CaptureRun, work: DocumentWork, archive: System) -> None:
 def _read_back(run: CaptureRun, doc: Document, archive: System) -> None:
     variables = {
         **run.vars,
-        "row": doc.listing,
+        "row": doc.row,
+        "listing": doc.listing_name or "",
         "file": file_vars(doc),
         "meta": doc.item_metadata or {},
         "archive_id": doc.archive_id,
@@ -104,11 +99,7 @@ def _fixity(run: CaptureRun, doc: Document, archive: System, variables: dict[str
     """Download the stored file back; its SHA-256 must be the one taken at download."""
     try:
         back = download_back(run.ctx, run.loaded, archive, variables, doc.source_key)
-    except NotFound as exc:
-        raise NotHeld(doc, str(exc)) from exc
-    except StepFailed as exc:
-        if not _FILE_NOT_THERE.search(str(exc)):
-            raise
+    except NotFound as exc:  # the driver's word: HTTP 404/410 for the stored file
         raise NotHeld(doc, str(exc)) from exc
     same = back.sha256 == doc.sha256
     name = "fixity_read_back"

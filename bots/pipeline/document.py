@@ -3,7 +3,9 @@
 Like a robocorp work item: ``with DocumentWork(run, doc) as work:`` runs the stages,
 and on the way out the document is done (archived), failed for business reasons (held,
 never retried as it stands), failed for system reasons (the next run retries it), or
-left as it is for the next run (a stop; a failure that stops the whole run). Stages
+left as it is for the next run (a stop; a failure that stops the whole run). A step
+that fails on a page that answered normally (a recipe problem) holds the document too,
+and the run ends with the usage exit code. Stages
 move the document through the ledger with ``work.advance``, one named transition at
 a time, each logged.
 """
@@ -13,7 +15,7 @@ from __future__ import annotations
 from types import TracebackType
 from typing import Any
 
-from ..errors import Category, CircuitOpen, FleetError, Stopped
+from ..errors import Category, CircuitOpen, FleetError, RecipeStepError, Stopped
 from ..ledger import Document, FailureKind, State
 from .run import CaptureRun
 
@@ -63,6 +65,10 @@ class DocumentWork:
             return False
         if isinstance(exc, Stopped) or not isinstance(exc, FleetError):
             return False  # every state is one the next run resumes from
+        if isinstance(exc, RecipeStepError):  # the recipe does not fit this document's
+            self._fail(exc, FailureKind.BUSINESS)  # pages: held; the run goes on, exit 2
+            summary.recipe_problems.append(self.key)
+            return True
         if exc.category is Category.BUSINESS:
             self._fail(exc, FailureKind.BUSINESS)
             return True

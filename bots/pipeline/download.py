@@ -1,5 +1,8 @@
 """The download stage: fetch the document's file from the source into staging.
 
+First its listing's detail steps, when it has some: what they read becomes row fields,
+recorded with the download, so the later stages and any resumed run see the same row.
+
 Retried like any stage; what keeps arriving broken on every attempt (an HTML page where
 a file belongs, a transfer cut short) fails its check by name and holds the document
 for a person, rather than being retried every night.
@@ -8,14 +11,16 @@ for a person, rather than being retried every night.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from ..archival.checks import Check, ChecksFailed, Property
 from ..archival.evidence import EventOutcome, EventType, Shot
 from ..drivers import StepContext
-from ..errors import Incomplete, RecipeRuntimeError, UnexpectedPage
+from ..errors import BusinessError, Incomplete, RecipeRuntimeError, UnexpectedPage
 from ..files import StagedFile, safe_filename, sha256_file
 from ..ledger import Document, State
+from ..recipe.model import ListingPlan
+from ..recipe.steps import assigned
 from .checks import record_checks
 from .document import DocumentWork
 from .run import CaptureRun
@@ -31,16 +36,28 @@ def staged_intact(doc: Document) -> bool:
 
 
 def fetch(run: CaptureRun, work: DocumentWork, source: System) -> None:
-    """Download with retries; the document becomes DOWNLOADED with its file's digest."""
+    """Detail pages, then the download, with retries; the document becomes DOWNLOADED
+    with its file's digest and what its detail pages showed."""
     doc, key = work.doc, work.key
+    plan = source.spec.plan(doc.listing_name)
+    if plan is None:  # the recipe lost the listing the document came from
+        raise BusinessError(
+            f"recipe problem: {key} came from listing {doc.listing_name or '(list)'!r}, "
+            "which the recipe no longer has; the steps to fetch it are unknown"
+        )
     shot = run.row_shots.get(key)
     try:
-        staged = run.stages.run(source, "download", lambda: _download(run, doc, source), key)
+        staged, detail = run.stages.run(
+            source, "download", lambda: _download(run, doc, source, plan), key
+        )
     except UnexpectedPage as exc:
         _refuse(run, doc, Property.USABILITY, "format_matches_extension", exc, shot)
     except Incomplete as exc:
         _refuse(run, doc, Property.COMPLETENESS, "size_matches_declared", exc, shot)
     evidence = run.ctx.evidence
+    seen = {"listing_row": run.rows.get(key, doc.listing)}
+    if plan.detail:
+        seen["detail"] = detail
     evidence.event(
         key,
         EventType.CAPTURE,
@@ -48,7 +65,7 @@ def fetch(run: CaptureRun, work: DocumentWork, source: System) -> None:
         {
             "system": source.name,
             "source_url": source.session.location,
-            "listing_row": run.rows.get(key, doc.listing),
+            **seen,
             "filename": staged.filename,
             "source_filename": staged.original,
             "size": staged.size,
@@ -69,26 +86,51 @@ def fetch(run: CaptureRun, work: DocumentWork, source: System) -> None:
         staged_path=str(staged.path),
         filename=staged.filename,
         source_filename=staged.original,
+        # With the file, in the same compare-and-set: a resume at any later state
+        # renders the row (and so the metadata) the file was captured with.
+        detail=detail or None,
     )
 
 
-def _download(run: CaptureRun, doc: Document, source: System) -> StagedFile:
-    """One attempt: the recipe's download steps, with this run's row."""
+def _download(
+    run: CaptureRun, doc: Document, source: System, plan: ListingPlan
+) -> tuple[StagedFile, dict[str, str]]:
+    """One attempt: the detail steps (their reads become row fields), then the download
+    steps, with this run's row (else the one the ledger kept)."""
+    row = dict(run.rows.get(doc.source_key, doc.listing))
+    detail = _detail(run, doc, source, plan, row)
     folder = run.ctx.settings.staging_dir(run.name) / safe_filename(doc.source_key, "document")
     context = StepContext(
-        {**run.vars, "row": run.rows.get(doc.source_key, doc.listing)},
+        {**run.vars, "row": {**row, **detail}, "listing": plan.name},
         phase="download",
         key=doc.source_key,
         staging_dir=folder,
     )
-    outcome = source.session.run(source.spec.download, context)
+    outcome = source.session.run(plan.download, context)
     if outcome.downloaded is None:
+        where = f"source.listings[{plan.name}].download" if plan.name else "source.download"
         raise RecipeRuntimeError(
             str(run.loaded.path),
-            f"source.download: the steps ran for {doc.source_key} but no `download` step "
+            f"{where}: the steps ran for {doc.source_key} but no `download` step "
             "applied to its row (check their `when` conditions)",
         )
-    return outcome.downloaded
+    return outcome.downloaded, detail
+
+
+def _detail(
+    run: CaptureRun, doc: Document, source: System, plan: ListingPlan, row: dict[str, Any]
+) -> dict[str, str]:
+    """The row's detail pages: what their `read` steps read, by name (a read skipped by
+    its `when` reads nothing)."""
+    if not plan.detail:
+        return {}
+    variables: dict[str, Any] = {**run.vars, "row": row, "listing": plan.name}
+    context = StepContext(variables, phase="detail", key=doc.source_key)
+    source.session.run(plan.detail, context)
+    names = assigned(plan.detail)
+    fields = {n: str(variables[n]) for n in names if variables.get(n) is not None}
+    run.ctx.log.event("detail", key=doc.source_key, listing=plan.name or None, fields=fields)
+    return fields
 
 
 def _refuse(

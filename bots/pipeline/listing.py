@@ -1,4 +1,9 @@
-"""The listing stage: read the source's list once, and decide what this run works on.
+"""The listing stage: read the source's lists once, and decide what this run works on.
+
+A recipe's `list` is one listing, its keys as the table renders them; `listings` are
+several, walked in turn (each its own stage), each key after its listing's prefix, so
+the same row in two listings is two documents. A new document remembers its listing
+(the ledger's ``listing_name``): later runs fetch it with that listing's steps.
 
 The ledger decides what is new: every listed document not yet confirmed, except those
 held after a business failure under this same recipe version. Documents a reviewer
@@ -14,6 +19,7 @@ from typing import Any
 from ..drivers import Row, RowsHook, StepContext, TableCursor
 from ..errors import FleetError, RecipeRuntimeError, SystemFailure
 from ..ledger import Document, State, is_held
+from ..recipe.model import ListingPlan
 from ..recipe.steps import of_kind
 from ..templating import TemplateProblem, render
 from .run import CaptureRun
@@ -47,33 +53,62 @@ def walk_table(
 
 
 def list_pending(run: CaptureRun, source: System, window: dict[str, str]) -> list[Document]:
-    """List the source; record new rows; return the documents this run works on."""
-    variables = {**run.vars, "window": window}
-    key_template = of_kind(source.spec.listing, "table")[0].args.key
-    rows = walk_table(
-        run.stages,
-        source,
-        "list",
-        source.spec.listing,
-        variables,
-        what=f"listing {source.name}",
-        on_rows=_row_photographer(run, source, key_template, variables),
-    )
-    return _pending(run, rows, key_template, variables)
+    """List the source (each of its listings in turn, each its own stage); record new
+    rows; return the documents this run works on."""
+    rows: list[Listed] = []
+    for plan in source.spec.plans():
+        variables = {**run.vars, "window": window, "listing": plan.name}
+        keys = _Keys(run, plan, variables)
+        what = f"listing {plan.name} of {source.name}" if plan.name else f"listing {source.name}"
+        found = walk_table(
+            run.stages,
+            source,
+            "list",
+            plan.steps,
+            variables,
+            what=what,
+            on_rows=_row_photographer(run, source, keys),
+        )
+        rows += [(keys, row) for row in found]
+    return _pending(run, rows)
+
+
+class _Keys:
+    """A listing's source keys: its table's key, rendered over the row, after its prefix
+    (none for the `list` form: keys exactly as before `listings` existed)."""
+
+    def __init__(self, run: CaptureRun, plan: ListingPlan, variables: dict[str, Any]) -> None:
+        self.plan = plan
+        self.variables = variables
+        self.template = of_kind(plan.steps, "table")[0].args.key
+        self.where = str(run.loaded.path)
+
+    def key(self, row: Row) -> str:
+        """The row's source key; RecipeRuntimeError when the template fails or is empty."""
+        try:
+            key = render(self.template, {**self.variables, "row": row})
+        except TemplateProblem as exc:
+            raise RecipeRuntimeError(self.where, f"table key: {exc}") from exc
+        if not key:
+            raise RecipeRuntimeError(self.where, f"the table key rendered empty for row {row}")
+        return self.plan.prefix + key
+
+
+Listed = tuple[_Keys, Row]
 
 
 def _row_photographer(
-    run: CaptureRun, source: System, key_template: str, variables: dict[str, Any]
+    run: CaptureRun, source: System, keys: _Keys
 ) -> Callable[[list[Row], list[Any]], None]:
     """A hook for the listing: photograph each row not yet archived, as it was seen."""
 
     def shoot(rows: list[Row], handles: list[Any]) -> None:
         for row, handle in zip(rows, handles, strict=True):
             try:
-                key = render(key_template, {**variables, "row": row})
-            except TemplateProblem:
+                key = keys.key(row)
+            except RecipeRuntimeError:
                 continue  # reported when the listing is turned into documents
-            if not key or key in run.row_shots:
+            if key in run.row_shots:
                 continue
             known = run.ctx.ledger.get(run.name, key)
             if known is not None and known.state is State.CONFIRMED:
@@ -85,20 +120,12 @@ def _row_photographer(
     return shoot
 
 
-def _pending(
-    run: CaptureRun, rows: list[Row], key_template: str, variables: dict[str, Any]
-) -> list[Document]:
+def _pending(run: CaptureRun, rows: list[Listed]) -> list[Document]:
     ctx, summary = run.ctx, run.summary
-    where = str(run.loaded.path)
     pending: list[Document] = []
     seen: dict[str, None] = {}  # a set that keeps the listing's order
-    for row in rows:
-        try:
-            key = render(key_template, {**variables, "row": row})
-        except TemplateProblem as exc:
-            raise RecipeRuntimeError(where, f"table key: {exc}") from exc
-        if not key:
-            raise RecipeRuntimeError(where, f"the table key rendered empty for row {row}")
+    for keys, row in rows:
+        key = keys.key(row)
         if key in seen:
             ctx.log.event("duplicate_row", key=key, outcome="warning", row=row)
             continue
@@ -106,8 +133,11 @@ def _pending(
         run.rows[key] = row
         doc = ctx.ledger.get(run.name, key)
         if doc is None:
-            doc = ctx.ledger.record_listed(run.name, key, row, ctx.run_id)
-            ctx.log.event("state", key=key, to=State.LISTED, row=row)
+            name = keys.plan.name or None  # NULL for `list`: ledgers from before stay alike
+            doc = ctx.ledger.record_listed(run.name, key, row, ctx.run_id, listing_name=name)
+            ctx.log.event(
+                "state", key=key, to=State.LISTED, row=row, **({"listing": name} if name else {})
+            )
             summary.new += 1
         if doc.state is State.CONFIRMED:
             summary.already_confirmed += 1
@@ -118,7 +148,7 @@ def _pending(
     summary.listed = len(seen)
     ctx.ledger.record_sightings(ctx.run_id, run.name, [(key, run.rows[key]) for key in seen])
     # Asked for again by a reviewer (apply-review) but no longer listed: the row the
-    # ledger kept still says how to fetch it.
+    # ledger kept still says how to fetch it, and its listing_name with which steps.
     recaptures = [d for d in ctx.ledger.recaptures(run.name) if d.source_key not in seen]
     pending.extend(recaptures)
     ctx.log.event(

@@ -5,7 +5,10 @@ upload it, confirm it, read it back). Steps never retry, so attempts never multi
 A retryable error (bots.errors) is tried again with exponential backoff and full
 jitter; a lost session is answered by logging in again, then the same stage; after
 ``retry.breaker`` system errors in a row against one system the breaker opens and the
-run stops. A stop (SIGTERM, Ctrl-C) cuts a backoff short.
+run stops. Only failures of the system count (``system_fault``): a document that
+arrives broken while the system answers uses up its own attempts, nothing more. An
+error that is not retryable (a refusal, a recipe problem) ends the stage at once. A
+stop (SIGTERM, Ctrl-C) cuts a backoff short.
 """
 
 from __future__ import annotations
@@ -86,25 +89,22 @@ class StageRunner:
             except FleetError as exc:
                 if not exc.retryable:
                     raise
-                self.breaker.failure(system.name, exc)  # raises CircuitOpen when tripped
+                if exc.system_fault:  # a document that arrives broken is not the system's
+                    self.breaker.failure(system.name, exc)  # raises CircuitOpen when tripped
                 lost = exc.session_lost or (stage != "login" and system.session.is_logged_out())
-                if lost and stage != "login" and relogins < self.policy.attempts:
+                relogin = lost and stage != "login" and relogins < self.policy.attempts
+                if relogin and exc.system_fault:  # a lost session costs no attempt
                     relogins += 1
-                    self.log.event(
-                        "session_lost",
-                        key=key,
-                        outcome="warning",
-                        system=system.name,
-                        stage=stage,
-                        error=str(exc),
-                    )
-                    self.login(system)
+                    self._relogin(system, stage, key, exc)
                     continue
                 if progress() > seen:
                     failures, seen = 0, progress()
                 failures += 1
                 if failures >= attempts:
                     raise
+                if relogin:  # a page where a file belongs may be the login page; a
+                    relogins += 1  # document that keeps arriving broken uses its attempts
+                    self._relogin(system, stage, key, exc)
                 delay = self.policy.delay(failures, self.rng)
                 self.log.event(
                     "retry",
@@ -122,6 +122,17 @@ class StageRunner:
                         f"stopped by {self.stop.reason} while waiting to retry {stage}",
                         self.stop.reason,
                     ) from exc
+
+    def _relogin(self, system: System, stage: str, key: str | None, exc: FleetError) -> None:
+        self.log.event(
+            "session_lost",
+            key=key,
+            outcome="warning",
+            system=system.name,
+            stage=stage,
+            error=str(exc),
+        )
+        self.login(system)
 
     def login(self, system: System) -> None:
         """Log in to ``system``; a refusal or running out of attempts stops the run."""

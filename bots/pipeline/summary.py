@@ -9,6 +9,7 @@ from ..errors import (
     EXIT_DOCUMENT_FAILURES,
     EXIT_OK,
     EXIT_SYSTEM,
+    EXIT_USAGE,
     STOP_EXIT_CODES,
 )
 from ..ledger import Document, FailureKind
@@ -27,6 +28,9 @@ class RunSummary:
     # Failed for business reasons in an earlier run under this same recipe version: not
     # retried until the recipe changes, but reported every run until someone acts.
     held: list[Document] = field(default_factory=list)
+    # Held in this run because a step failed on a page that answered normally: the
+    # recipe needs fixing (exit 2, unless something worse happened). Also in failures.
+    recipe_problems: list[str] = field(default_factory=list)
     downloaded: int = 0  # files fetched in this run, for the batch check
     system_failure: str | None = None
     stopped_by: str | None = None  # SIGTERM / SIGINT
@@ -40,6 +44,8 @@ class RunSummary:
             return STOP_EXIT_CODES.get(self.stopped_by, EXIT_SYSTEM)
         if self.system_failure or any(kind is FailureKind.SYSTEM for *_, kind in self.failures):
             return EXIT_SYSTEM
+        if self.recipe_problems:
+            return EXIT_USAGE
         if self.failures or self.held:
             return EXIT_DOCUMENT_FAILURES
         return EXIT_OK
@@ -74,6 +80,8 @@ class RunSummary:
             f"{self.recipe}: {self.listed} listed, {self.new} new, {len(self.archived)} "
             f"archived, {len(self.failures)} failed"
         )
+        if self.recipe_problems:
+            head += f" ({len(self.recipe_problems)} for a recipe problem: fix the recipe)"
         if self.held:
             head += f", {len(self.held)} held from earlier runs"
         if self.stopped_by:

@@ -27,12 +27,24 @@ from ..templating import (
     is_template,
 )
 from .model import Recipe, recipe_model
-from .steps import of_kind
+from .steps import CONDITION_TAGS, assigned, of_kind
 
 # Lists whose mappings are steps or rules: each of those mappings gets its line, so that
 # an error found while running can still point into the file.
 _LOCATED_LISTS = frozenset(
-    {"login", "list", "download", "upload", "confirm", "find", "fixity", "inventory", "steps"}
+    {
+        "login",
+        "list",
+        "listings",
+        "detail",
+        "download",
+        "upload",
+        "confirm",
+        "find",
+        "fixity",
+        "inventory",
+        "steps",
+    }
 )
 
 
@@ -111,7 +123,7 @@ def _load_schedule(tree: CommentedMap, recipe: Recipe, path: Path) -> RetentionS
     if not file.is_file():
         raise RecipeError([(where, f"retention schedule {str(file)!r} does not exist")])
     schedule = load_schedule(file)
-    fields = _table_fields(recipe.source.listing)
+    fields = _row_fields(recipe)
     problems = [
         (
             schedule.where(rule),
@@ -130,10 +142,21 @@ def _table_fields(steps: list[Any]) -> set[str]:
     return set(of_kind(steps, "table")[0].args.fields)
 
 
+def _row_fields(recipe: Recipe) -> set[str]:
+    """What `row` may hold: the fields of every listing's table and what detail pages
+    read. One set for the whole recipe: metadata and the archive's steps are shared by
+    every listing, so a field only one listing has is caught when it runs, not here."""
+    fields: set[str] = set()
+    for plan in recipe.source.plans():
+        fields |= _table_fields(plan.steps)
+        fields |= set(assigned(plan.detail))
+    return fields
+
+
 def _unknown_fields(tree: CommentedMap, recipe: Recipe, path: Path) -> list[tuple[str, str]]:
     """Templates may only read the row fields the table declares and the metadata named."""
     known = {
-        "row": _table_fields(recipe.source.listing),
+        "row": _row_fields(recipe),
         "meta": set(recipe.metadata),
         "file": set(FILE_VARS),
         "content": set(CONTENT_VARS),
@@ -210,6 +233,14 @@ def _own_loc(err: Any) -> tuple[Any, ...]:
     loc = tuple(err["loc"])
     if len(loc) > 1 and loc[0] in ("source", "archive") and loc[1] in registry.names():
         loc = loc[:1] + loc[2:]
+    # A step's `when` sits beside its action, not inside it: drop the step's union tag
+    # before it; and `when` is an expression or a page condition: drop the form's tag.
+    loc = tuple(
+        part
+        for index, part in enumerate(loc)
+        if not (index and loc[index - 1] == "when" and part in CONDITION_TAGS)
+        and not (isinstance(part, str) and loc[index + 1 : index + 2] == ("when",))
+    )
     if err["type"] == "unknown_driver":
         loc = (*loc, "driver")
     return loc

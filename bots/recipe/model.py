@@ -2,9 +2,9 @@
 
 The two systems (`source`, `archive`) each name a driver (`driver:`, default `web`); the
 driver brings the vocabulary of their steps (bots.drivers), and this module the rules
-every driver's sections obey: one `table` in `list`, a `download` in `download`, an
-`upload` that reads `archive_id` back, and so on. ``recipe_model()`` builds the model
-for the drivers registered now.
+every driver's sections obey: one `table` in `list` (or in each of `listings`), a
+`download` in `download`, an `upload` that reads `archive_id` back, and so on.
+``recipe_model()`` builds the model for the drivers registered now.
 """
 
 from __future__ import annotations
@@ -12,6 +12,9 @@ from __future__ import annotations
 import codecs
 import difflib
 import re
+import zoneinfo
+from dataclasses import dataclass
+from enum import StrEnum
 from functools import cache
 from typing import Annotated, Any, Generic, TypeVar, Union
 
@@ -21,13 +24,15 @@ from pydantic import (
     Discriminator,
     Field,
     Tag,
+    ValidationInfo,
     create_model,
     field_validator,
+    model_validator,
 )
 from pydantic_core import PydanticCustomError
 
 from ..archival.metadata import FIELDS as METADATA_FIELDS
-from ..archival.metadata import MANDATORY
+from ..archival.metadata import MANDATORY, value_problem
 from ..drivers import registry
 from .steps import (
     RESERVED_NAMES,
@@ -35,6 +40,7 @@ from .steps import (
     Seconds,
     StepBase,
     Strict,
+    assigned,
     count,
     of_kind,
     walk_steps,
@@ -43,8 +49,14 @@ from .steps import (
 __all__ = [
     "RESERVED_NAMES",
     "ArchiveSystem",
+    "Listing",
+    "ListingPlan",
+    "FieldType",
+    "MetadataProfile",
+    "ProfileField",
     "Recipe",
     "SourceSystem",
+    "Standard",
     "StepBase",
     "recipe_model",
     "walk_steps",
@@ -60,7 +72,31 @@ def _forbid(steps: list[Any], kinds: tuple[str, ...], where: str) -> None:
 
 
 def _reads(steps: list[Any]) -> set[str]:
-    return {s.args.into for s in of_kind(steps, "read")}
+    """The variables the steps fill: `read` into them, or `set` them."""
+    return set(assigned(steps))
+
+
+# A language tag as browsers take it: en, en-US, zh-Hans-CN, de-CH-1996.
+LOCALE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+
+
+def _locale(tag: str) -> str:
+    if not LOCALE.match(tag):
+        hint = f" (did you mean {tag.replace('_', '-')!r}?)" if "_" in tag else ""
+        raise ValueError(f"locale {tag!r} is not a language tag such as en-US or zh-CN{hint}")
+    return tag
+
+
+def _timezone(name: str) -> str:
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+        close = difflib.get_close_matches(name, sorted(zoneinfo.available_timezones()), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ValueError(
+            f"unknown time zone {name!r}{hint}; an IANA name such as Europe/Berlin"
+        ) from exc
+    return name
 
 
 class Window(Strict):
@@ -83,6 +119,10 @@ class SystemBase(Strict, Generic[StepT]):
     # A selector present only when the session is gone (the login form): after a failure,
     # or on a page reached by navigation, it means "log in again", not "retry".
     logged_out: str | None = None
+    # The user's language and time zone the system sees (web: the browser's locale,
+    # Accept-Language and timezone); absent: the machine's own.
+    locale: Annotated[str, AfterValidator(_locale)] | None = None
+    timezone: Annotated[str, AfterValidator(_timezone)] | None = None
     login: list[StepT] = Field(min_length=1)
 
     @field_validator("login")
@@ -92,26 +132,145 @@ class SystemBase(Strict, Generic[StepT]):
         return steps
 
 
+def _table_steps(steps: list[Any], where: str) -> list[Any]:
+    if count(steps, "table") != 1:
+        raise ValueError(f"`{where}` must contain exactly one `table` step")
+    _forbid(steps, ("download", "upload"), where)
+    return steps
+
+
+def _download_steps(steps: list[Any] | None) -> list[Any] | None:
+    if steps is None:
+        return None
+    if count(steps, "download") < 1:
+        raise ValueError("`download` must contain a `download` step")
+    _forbid(steps, ("table", "upload"), "download")
+    return steps
+
+
+def _detail_steps(steps: list[Any] | None) -> list[Any] | None:
+    # Detail pages are read, never listed, downloaded from or uploaded to.
+    if steps is not None:
+        _forbid(steps, ("table", "download", "upload"), "detail")
+    return steps
+
+
+class Listing(Strict, Generic[StepT]):
+    """One of several listings of a source (`source.listings`): its own list pages, its
+    keys under their own prefix, and optionally its own detail and download steps."""
+
+    name: Identifier  # the template variable `listing` holds it
+    key_prefix: str | None = None  # default "<name>/": prefixed to the table's key
+    steps: list[StepT] = Field(min_length=1)
+    detail: list[StepT] | None = None  # else the source's `detail`
+    download: list[StepT] | None = Field(None, min_length=1)  # else the source's `download`
+    line: int = Field(0, alias="__line__")
+
+    @property
+    def prefix(self) -> str:
+        return f"{self.name}/" if self.key_prefix is None else self.key_prefix
+
+    @field_validator("steps")
+    @classmethod
+    def _one_table(cls, steps: list[Any]) -> list[Any]:
+        return _table_steps(steps, "steps")
+
+    _downloads = field_validator("download")(_download_steps)
+    _details = field_validator("detail")(_detail_steps)
+
+
+@dataclass(frozen=True)
+class ListingPlan:
+    """One listing as a run works it, whichever form the recipe used: `list` is one plan
+    named "" with no key prefix (keys exactly as before `listings` existed)."""
+
+    name: str
+    prefix: str
+    steps: list[Any]
+    detail: list[Any]  # empty: no detail pages
+    download: list[Any]
+
+
 class SourceSystem(SystemBase[StepT], Generic[StepT]):
     window: Window
-    listing: list[StepT] = Field(alias="list", min_length=1)
-    download: list[StepT] = Field(min_length=1)
+    # `list` (one listing, keys as the table renders them) or `listings` (several, keys
+    # prefixed); exactly one of them.
+    listing: list[StepT] | None = Field(None, alias="list", min_length=1)
+    listings: list[Listing[StepT]] | None = Field(None, min_length=1)
+    # Steps run for each row not yet downloaded, before its download: their `read`s
+    # become row fields (row.<into>). A listing's own `detail` replaces them.
+    detail: list[StepT] | None = None
+    download: list[StepT] | None = Field(None, min_length=1)
 
     @field_validator("listing")
     @classmethod
-    def _one_table(cls, steps: list[Any]) -> list[Any]:
-        if count(steps, "table") != 1:
-            raise ValueError("`list` must contain exactly one `table` step")
-        _forbid(steps, ("download", "upload"), "list")
-        return steps
+    def _one_table(cls, steps: list[Any] | None) -> list[Any] | None:
+        return None if steps is None else _table_steps(steps, "list")
 
-    @field_validator("download")
+    @field_validator("listings")
     @classmethod
-    def _downloads(cls, steps: list[Any]) -> list[Any]:
-        if count(steps, "download") < 1:
-            raise ValueError("`download` must contain a `download` step")
-        _forbid(steps, ("table", "upload"), "download")
-        return steps
+    def _listings(cls, listings: list[Any] | None, info: ValidationInfo) -> list[Any] | None:
+        if listings is None:
+            return None
+        if info.data.get("listing") is not None:
+            raise ValueError("`list` and `listings` are exclusive: use one of them")
+        seen: dict[str, int] = {}
+        for item in listings:
+            if item.name in seen:
+                raise ValueError(
+                    f"the name {item.name!r} (line {item.line}) is already used by the "
+                    f"listing at line {seen[item.name]}; names must be unique"
+                )
+            seen[item.name] = item.line
+        # Keys of different listings must never meet: no prefix may begin another.
+        for one in listings:
+            for other in listings:
+                if one is not other and other.prefix.startswith(one.prefix):
+                    raise ValueError(
+                        f"the key prefix {one.prefix!r} of listing {one.name!r} begins the "
+                        f"prefix {other.prefix!r} of listing {other.name!r}: their keys "
+                        "could meet; give each listing a prefix of its own"
+                    )
+        return listings
+
+    _downloads = field_validator("download")(_download_steps)
+    _details = field_validator("detail")(_detail_steps)
+
+    @model_validator(mode="after")
+    def _one_form(self) -> SourceSystem[StepT]:
+        if self.listing is None and self.listings is None:
+            raise ValueError("`list` or `listings` is required (one of them)")
+        if self.download is None:
+            if self.listings is None:
+                raise ValueError("`download` is required with `list`")
+            lacking = [item.name for item in self.listings if item.download is None]
+            if lacking:
+                raise ValueError(
+                    f"`download` is required: listing(s) {', '.join(map(repr, lacking))} "
+                    "have no `download` of their own"
+                )
+        return self
+
+    def plans(self) -> list[ListingPlan]:
+        """The listings a capture walks, in the recipe's order."""
+        if self.listings is None:
+            assert self.listing is not None and self.download is not None
+            return [ListingPlan("", "", self.listing, self.detail or [], self.download)]
+        return [
+            ListingPlan(
+                item.name,
+                item.prefix,
+                item.steps,
+                (item.detail if item.detail is not None else self.detail) or [],
+                item.download or self.download or [],
+            )
+            for item in self.listings
+        ]
+
+    def plan(self, name: str | None) -> ListingPlan | None:
+        """The listing a document came from (the ledger's ``listing_name``; None or "":
+        the `list` form); None when the recipe no longer has it."""
+        return next((p for p in self.plans() if p.name == (name or "")), None)
 
 
 class ArchiveSystem(SystemBase[StepT], Generic[StepT]):
@@ -221,16 +380,109 @@ class FileRules(Strict):
         return name
 
 
-def _metadata_fields(fields: dict[str, str]) -> dict[str, str]:
-    unknown = [name for name in fields if name not in METADATA_FIELDS]
-    for name in unknown:
-        close = difflib.get_close_matches(name, list(METADATA_FIELDS), n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise ValueError(
-            f"unknown metadata field {name!r}{hint}; the fields are: "
-            + ", ".join(f"{n} {s.label}" for n, s in METADATA_FIELDS.items())
+class Standard(StrEnum):
+    """Which standard's item fields (and reference-code rule) a profile starts from."""
+
+    DAT46 = "dat46"  # DA/T 46 fields, their rules, reference codes (档号) and continuity
+    NONE = "none"  # only the profile's own fields; no reference codes to check
+
+
+class FieldType(StrEnum):
+    TEXT = "text"
+    INTEGER = "integer"
+    DATE = "date"  # YYYY-MM-DD or YYYYMMDD
+    LIST = "list"  # values separated by ";" once rendered
+
+
+class ProfileField(Strict):
+    """One of the target archive's own fields: what a value must be to be sent."""
+
+    label: str = Field(min_length=1)  # as the archive's form and the exports show it
+    type: FieldType = FieldType.TEXT  # noqa: A003 - the recipe's own word
+    required: bool = False
+    pattern: str | None = None  # Python regex the whole value (each list item) must match
+    values: list[str | int] | None = Field(default=None, min_length=1)  # allowed values
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, pattern: str | None) -> str | None:
+        if pattern is not None:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"invalid regular expression {pattern!r}: {exc}") from exc
+        return pattern
+
+    @model_validator(mode="after")
+    def _values_fit_type(self) -> ProfileField:
+        for value in self.values or ():
+            if problem := value_problem(self, str(value)):
+                raise ValueError(f"allowed value {value!r}: {problem}")
+        return self
+
+
+class MetadataProfile(Strict):
+    """The fields item metadata may map: DA/T 46's (``standard: dat46``), the archive's
+    own (``fields``), or both."""
+
+    standard: Standard = Standard.DAT46
+    fields: dict[Identifier, ProfileField] = Field(default_factory=dict)
+
+    @field_validator("fields")
+    @classmethod
+    def _no_clash(cls, fields: dict[str, ProfileField], info: ValidationInfo) -> Any:
+        if info.data.get("standard") is Standard.DAT46:
+            clash = [n for n in fields if n in METADATA_FIELDS]
+            if clash:
+                raise ValueError(
+                    "custom field "
+                    + ", ".join(f"{n!r} ({METADATA_FIELDS[n].label})" for n in clash)
+                    + " has the name of a DA/T 46 field; rename it, or use `standard: none`"
+                )
+        return fields
+
+    @property
+    def dat46(self) -> bool:
+        """The DA/T 46 fields and their rules apply."""
+        return self.standard is Standard.DAT46
+
+    @property
+    def has_codes(self) -> bool:
+        """Items get reference codes (档号) that follow the DA/T rule, numbered
+        continuously: the checks after upload and the batch's continuity apply."""
+        return self.standard is Standard.DAT46
+
+    def names(self) -> dict[str, str]:
+        """Every field the metadata may map -> how it is named to a person."""
+        dat = (
+            {n: f"{n} ({s.label})" for n, s in METADATA_FIELDS.items()}
+            if self.standard is Standard.DAT46
+            else {}
         )
-    missing = [f"{n} ({METADATA_FIELDS[n].label})" for n in MANDATORY if n not in fields]
+        return {**dat, **{n: f"{n} ({f.label})" for n, f in self.fields.items()}}
+
+    def required(self) -> list[str]:
+        dat = list(MANDATORY) if self.standard is Standard.DAT46 else []
+        return dat + [n for n, f in self.fields.items() if f.required]
+
+    def labels(self) -> dict[str, str]:
+        """The custom fields' names -> labels, for exports."""
+        return {n: f.label for n, f in self.fields.items()}
+
+
+def _metadata_fields(fields: dict[str, str], info: ValidationInfo) -> dict[str, str]:
+    profile = info.data.get("metadata_profile")
+    if not isinstance(profile, MetadataProfile):
+        return fields  # the profile's own error is reported; nothing to check against
+    known = profile.names()
+    for name in fields:
+        if name in known:
+            continue
+        close = difflib.get_close_matches(name, list(known), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        shown = ", ".join(known.values()) or "none (the profile declares no fields)"
+        raise ValueError(f"unknown metadata field {name!r}{hint}; the fields are: {shown}")
+    missing = [known[n] for n in profile.required() if n not in fields]
     if missing:
         raise ValueError(f"mandatory metadata missing: {', '.join(missing)}")
     return fields
@@ -246,8 +498,11 @@ class Recipe(Strict):
     # The systems, over their drivers' steps: `recipe_model()` validates them for real.
     source: SourceSystem[Any]
     archive: ArchiveSystem[Any]
-    # Item metadata (DA/T 46 fields, bots.archival.metadata): templates over the row, the
-    # file, its content and the schedule's classification.
+    # Which fields item metadata has: DA/T 46's (default) and/or the archive's own.
+    # Declared before `metadata`, which is validated against it.
+    metadata_profile: MetadataProfile = Field(default_factory=MetadataProfile)
+    # Item metadata (the profile's fields): templates over the row, the file, its content
+    # and the schedule's classification.
     metadata: Annotated[dict[Identifier, str], AfterValidator(_metadata_fields)]
     # The retention schedule file (保管期限表), relative to the recipe's folder.
     retention_schedule: str = Field(min_length=1)

@@ -109,6 +109,8 @@ REVIEW_COLUMNS = ("action", "owner", "note")  # added empty to the reconciliatio
 YES, NO = "是 Y", "否 N"
 
 LISTING_PREFIX = "listing_"  # the source listing's own fields, as the recipe names them
+# The archive's own metadata fields (a recipe's metadata_profile) in the catalogue, by label.
+FIELD_PREFIX = "field:"
 
 
 def headers(column: str) -> tuple[str, str]:
@@ -116,4 +118,7 @@ def headers(column: str) -> tuple[str, str]:
     if column.startswith(LISTING_PREFIX):
         name = column.removeprefix(LISTING_PREFIX)
         return f"清单·{name}", f"Listing: {name}"
+    if column.startswith(FIELD_PREFIX):
+        label = column.removeprefix(FIELD_PREFIX)
+        return label, label
     return COLUMNS.get(column, (column, column))

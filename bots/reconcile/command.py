@@ -177,4 +177,5 @@ def _inputs(
         digest=loaded.digest if loaded else None,
         source_system=loaded.recipe.source.system if loaded else None,
         archive_system=loaded.recipe.archive.system if loaded else None,
+        field_labels=loaded.recipe.metadata_profile.labels() if loaded else {},
     )

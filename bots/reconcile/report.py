@@ -14,8 +14,10 @@ from datetime import datetime
 
 import pandas as pd
 
+from ..archival.metadata import FIELDS as DAT46_FIELDS
+from ..archival.metadata import readable
 from .classify import RESULT_ENGLISH, Result, batch_closes, classify, summary
-from .columns import YES
+from .columns import FIELD_PREFIX, YES
 from .sources import InventoryRun
 from .workbook import Sheets
 
@@ -34,6 +36,9 @@ class RecipeInputs:
     digest: str | None = None  # the recipe file's digest, when it was loaded
     source_system: str | None = None
     archive_system: str | None = None
+    # The archive's own metadata fields (the recipe's profile), name -> label: catalogue
+    # columns after the DA/T ones. Without the recipe file, such keys show by name.
+    field_labels: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -231,9 +236,34 @@ def _catalogue(parts: list[RecipeInputs]) -> pd.DataFrame:
         }
     )
     out["pages"] = pd.to_numeric(out["pages"], errors="coerce").astype("Int64")
+    for column, values in _custom_columns(parts, confirmed, meta).items():
+        out[column] = values
     out = out.sort_values("reference_code", kind="stable").reset_index(drop=True)
     out.insert(0, "seq", range(1, len(out) + 1))
     return out
+
+
+def _custom_columns(
+    parts: list[RecipeInputs], confirmed: pd.DataFrame, meta: pd.DataFrame
+) -> dict[str, pd.Series]:
+    """The archive's own fields, one column per label (lists as "a; b"), each recipe's
+    in the order its profile declares them. Without a recipe file, the keys that are no
+    DA/T field show by name."""
+    columns: dict[str, pd.Series] = {}
+    for part in parts:
+        mine = confirmed["recipe"].eq(part.recipe)
+        labels = part.field_labels or {
+            name: name
+            for name in meta.columns
+            if name not in DAT46_FIELDS and meta.loc[mine, name].notna().any()
+        }
+        for name, label in labels.items():
+            if name not in meta.columns:
+                continue
+            shown = meta[name].where(mine).map(readable, na_action="ignore")
+            column = FIELD_PREFIX + label
+            columns[column] = shown.combine_first(columns[column]) if column in columns else shown
+    return columns
 
 
 def _receipt(part: RecipeInputs, claimed_elsewhere: frozenset[str]) -> pd.DataFrame:

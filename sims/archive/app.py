@@ -8,6 +8,23 @@ ticked, server-side validation with messages in Chinese, a hash-routed item view
 ``/app#/items/<id>`` that renders from a JSON API after the page has loaded, and a little
 latency on every request.
 
+Two more ways in, for robots that must archive exactly once whatever the widget:
+
+- ``/upload``: the same fields, but no form is ever submitted. A drag-and-drop zone (or
+  its hidden, nameless ``#file-input``) picks the file; 开始上传 (``#start-upload``) posts
+  the fields and the file by ``XMLHttpRequest`` (``FormData``) to ``POST /api/ingest``,
+  which answers JSON (201 ``{"archive_id", "reference_code"}``, 422 ``{"errors"}``, 401
+  without a session) and the script shows the result in ``#result``: ``#archive-id`` and
+  ``#reference-code`` as the item page shows them, or ``ul.errors``,
+  ``p.login-required``, ``p.server-error``, ``p.upload-failed`` (no answer).
+- ``/register``: a plain multipart form with two submit buttons, ``name=op``
+  ``value=draft`` (暂存, the first) and ``value=archive`` (提交归档). The server reads the
+  pressed button: only ``op=archive`` archives (then as ``/ingest`` does); ``draft``
+  shows ``#not-archived``, and no ``op`` at all an error; neither archives anything.
+
+Both ingest endpoints meet the same faults as ``/ingest``: ``reject`` before the commit,
+``lost_response`` after it (stored, then the connection dropped).
+
 On demand (``/_sim/faults``, :mod:`sims.faults`) it also fails: 500 pages, sessions that
 expire early, latency spikes, uploads refused for no stated reason, and uploads that are
 stored but whose answer never arrives (the connection drops after the commit).
@@ -72,6 +89,7 @@ DEFAULT_PASSWORD = "archivist-demo"
 PAGE_SIZE = 20
 _EXTENSION_KEY = "archive_sim"
 MSG_REJECTED = "系统校验未通过：文件与著录信息不一致（模拟拒收）"
+MSG_NO_OP = "未选择操作（暂存或提交归档）：未归档"
 TAMPER_ACTIONS = ("delete", "corrupt")
 
 
@@ -313,29 +331,92 @@ def create_app(
             classifications=CLASSIFICATIONS,
         )
 
-    @app.get("/ingest")
-    def ingest_form() -> str:
-        return render_ingest({}, [], False)
-
-    @app.post("/ingest")
-    def ingest() -> Response | str:
+    def take_upload() -> tuple[Any, list[str]]:
+        """Validate the request's fields and file and store them: (the item, []) or
+        (None, what is wrong). The ``reject`` fault refuses it like invalid input."""
         form = request.form  # parses the body; file parts stream to disk meanwhile
-        has_remarks = "has_remarks" in form
-        meta, errors = validate_metadata(form, has_remarks=has_remarks, today=_today())
+        meta, errors = validate_metadata(form, has_remarks="has_remarks" in form, today=_today())
         upload = request.files.get("file")
         incoming = upload.stream if upload is not None else None
         filename = upload.filename if upload is not None else None
         size = incoming.size if isinstance(incoming, IncomingFile) else None
         errors += validate_file(filename, size)
         if errors or meta is None:
-            return render_ingest(form.to_dict(), errors, has_remarks)
+            return None, errors
         assert isinstance(incoming, IncomingFile) and filename  # validate_file checked both
-        roll = g.get("fault_roll")
-        if injector.hit(roll, fault_kinds.REJECT):  # refused like invalid input: nothing kept
-            return render_ingest(form.to_dict(), [MSG_REJECTED], has_remarks)
-        item = sim.store.ingest(meta, incoming, filename)
-        if injector.hit(roll, fault_kinds.LOST_RESPONSE):
+        if injector.hit(g.get("fault_roll"), fault_kinds.REJECT):  # nothing kept
+            return None, [MSG_REJECTED]
+        return sim.store.ingest(meta, incoming, filename), []
+
+    def answer_lost() -> bool:
+        """After a commit: does the ``lost_response`` fault drop this answer?"""
+        return injector.hit(g.get("fault_roll"), fault_kinds.LOST_RESPONSE)
+
+    @app.get("/ingest")
+    def ingest_form() -> str:
+        return render_ingest({}, [], False)
+
+    @app.post("/ingest")
+    def ingest() -> Response | str:
+        item, errors = take_upload()
+        if item is None:
+            return render_ingest(request.form.to_dict(), errors, "has_remarks" in request.form)
+        if answer_lost():
             # Stored and numbered, but the client never hears so: the connection drops.
+            return no_response(request.environ)
+        return redirect(url_for("item_page", archive_id=item.archive_id, created=1), code=303)
+
+    @app.get("/upload")
+    def upload_page() -> str:
+        return render_template(
+            "upload.html",
+            values={},
+            has_remarks=False,
+            categories=CATEGORIES,
+            retentions=RETENTIONS,
+            classifications=CLASSIFICATIONS,
+        )
+
+    @app.post("/api/ingest")
+    def api_ingest() -> Response | tuple[Response, int]:
+        # The upload page's script posts here (FormData) and shows the JSON it gets.
+        item, errors = take_upload()
+        if item is None:
+            return jsonify({"errors": errors}), 422
+        if answer_lost():
+            return no_response(request.environ)
+        response = jsonify({"archive_id": item.archive_id, "reference_code": item.reference_code})
+        response.headers["Cache-Control"] = "no-store"
+        return response, 201
+
+    def render_register(draft: bool, errors: list[str]) -> str:
+        form = request.form
+        return render_template(
+            "register.html",
+            values=form.to_dict() if request.method == "POST" else {},
+            has_remarks="has_remarks" in form,
+            draft=draft,
+            errors=errors,
+            categories=CATEGORIES,
+            retentions=RETENTIONS,
+            classifications=CLASSIFICATIONS,
+        )
+
+    @app.get("/register")
+    def register_form() -> str:
+        return render_register(False, [])
+
+    @app.post("/register")
+    def register() -> Response | str:
+        op = request.form.get("op")
+        if op == "draft":  # kept as a draft: nothing is archived
+            return render_register(True, [])
+        if op != "archive":
+            return render_register(False, [MSG_NO_OP])
+        item, errors = take_upload()
+        if item is None:
+            return render_register(False, errors)
+        if answer_lost():
             return no_response(request.environ)
         return redirect(url_for("item_page", archive_id=item.archive_id, created=1), code=303)
 

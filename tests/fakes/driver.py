@@ -3,8 +3,11 @@
 A session turns the system's answers into the fleet's errors the way the web driver
 does: a scripted failure is a ``StepFailed`` (retryable), a session the system dropped
 is ``SessionExpired`` (or, on a silent system, a ``StepFailed`` while ``is_logged_out()``
-is true), a login page where a file belongs is an ``UnexpectedPage``, a refusal is a
-``BusinessError``. Steps never retry: the pipeline's stage runner does.
+is true), a login page where a file belongs is an ``UnexpectedPage``, a cut transfer an
+``Incomplete``, a refusal is a ``BusinessError``, a step that does not fit a page that
+answered a ``RecipeStepError``. Its ``upload`` is the step that may commit: it calls
+``on_commit`` before it is sent, as the web driver's ``submit`` does. Steps never retry:
+the pipeline's stage runner does.
 """
 
 from __future__ import annotations
@@ -21,13 +24,15 @@ from bots.drivers import unregister as unregister_driver
 from bots.errors import (
     BusinessError,
     DriverError,
+    Incomplete,
     NotFound,
+    RecipeStepError,
     SessionExpired,
     StepFailed,
     TransientError,
 )
 from bots.files import StagingWriter, check_received
-from bots.recipe.steps import StepBase
+from bots.recipe.steps import PageCondition, StepBase, assign, extract
 from bots.templating import TemplateProblem, evaluate, render
 
 from .steps import FAKE_STEPS, FakeStep
@@ -75,6 +80,16 @@ class Call:
             raise self.failed("nothing there: the page is the login form")
         if answer.failure is not None:
             raise self.failed(answer.failure)
+        if "misfit" in answer.effects:  # the page answered; the step does not fit it
+            where = self.session.config.recipe.where(self.step.line)
+            raise RecipeStepError(
+                where,
+                self.step.kind,
+                None,
+                self.session.location,
+                answer.effects["misfit"] or "nothing on the page matches the step",
+                f"title {self.system.name!r}, text ''",
+            )
         return answer
 
 
@@ -120,7 +135,7 @@ def _table(call: Call) -> None:
     cursor = context.cursor
     while not cursor.done:
         call.request()  # one call per page: a retry resumes at the page reached
-        rows = call.system.rows()
+        rows = call.system.rows(call.session.path)
         start = cursor.pages * args.page_size
         page = rows[start : start + args.page_size]
         missing = sorted({f for f in args.fields for row in page if f not in row})
@@ -148,6 +163,11 @@ def _download(call: Call) -> None:
     filename, data = found
     if "html" in answer.effects:
         data = LOGIN_PAGE
+    if "truncate" in answer.effects:
+        raise Incomplete(
+            f"received {len(data) // 2} of the {len(data)} bytes {call.system.name} declared "
+            f"for {filename!r}: the connection closed early"
+        )
     writer = StagingWriter(staging / filename, original=filename)
     writer.write(data)
     staged = writer.commit()
@@ -161,6 +181,9 @@ def _upload(call: Call) -> None:
     archive = call.system
     if not isinstance(archive, FakeArchive):
         raise AssertionError(f"{archive.name} takes no uploads")
+    # The one step that may commit: the pipeline records its intent before it is sent.
+    if call.context.on_commit is not None and archive.announces_commit:
+        call.context.on_commit()
     answer = call.request()
     key, path = call.render(call.args.key), Path(call.render(call.args.file))
     if "refuse" in answer.effects:
@@ -172,6 +195,12 @@ def _upload(call: Call) -> None:
     if "lose_answer" in answer.effects:
         raise TransientError(f"no answer from {archive.name}: whether it was taken is unknown")
     call.session.view = {"archive_id": item.archive_id, "reference_code": item.reference_code}
+
+
+@handles("fill")
+def _fill(call: Call) -> None:
+    call.request()
+    call.session.form[call.args.selector] = call.render(call.args.value)
 
 
 @handles("find")
@@ -190,7 +219,16 @@ def _read(call: Call) -> None:
     value = call.session.view.get(args.what)
     if value is None and not args.optional:
         raise call.failed(f"the page shows no {args.what}")
+    if value is not None and args.pattern is not None:
+        shown, value = value, extract(args.pattern, value)
+        if value is None and not args.optional:
+            raise call.failed(f"pattern {args.pattern!r} does not match the value read: {shown!r}")
     call.context.variables[args.into] = value or ""
+
+
+@handles("set")
+def _set(call: Call) -> None:
+    assign(call.args, call.context.variables)
 
 
 class FakeSession:
@@ -202,6 +240,7 @@ class FakeSession:
         self.id = system.connect()
         self.path = "/"
         self.view: dict[str, str] = {}
+        self.form: dict[str, str] = {}  # what `fill` steps typed
 
     @property
     def location(self) -> str:
@@ -212,7 +251,7 @@ class FakeSession:
         for step in steps:
             where = self.config.recipe.where(step.line)
             try:
-                if step.when is not None and not evaluate(step.when, context.variables):
+                if not self.applies(step.when, context):
                     continue
                 HANDLERS[step.kind](Call(self, step, context, outcome))
             except TemplateProblem as exc:
@@ -228,6 +267,17 @@ class FakeSession:
                 url=self.location,
             )
         return outcome
+
+    def applies(self, when: str | PageCondition | None, context: StepContext) -> bool:
+        """A step's condition: an expression, or a page condition in the fake's terms:
+        its selector names a value the page shows now (``archive_id`` after an upload or
+        a find). The fake's pages never change by themselves: ``timeout`` waits for nothing."""
+        if when is None:
+            return True
+        if isinstance(when, str):
+            return bool(evaluate(when, context.variables))
+        shown = bool(self.view.get(render(when.selector, context.variables)))
+        return shown == when.present
 
     def is_logged_out(self) -> bool:
         return not self.system.is_live(self.id)

@@ -1,9 +1,9 @@
 """The fake driver's step vocabulary: small, but obeying every section rule a recipe has.
 
 ``open`` goes to a path, ``login`` sends the credential, ``table`` reads the system's
-list page by page, ``download`` fetches a file by id, ``upload`` sends the staged file
-with the item's metadata, ``find`` looks an item up by its source key, and ``read``
-copies one value the system shows now into a variable.
+list page by page, ``download`` fetches a file by id, ``fill`` types into a form field,
+``upload`` sends the staged file with the item's metadata, ``find`` looks an item up by
+its source key, and ``read`` copies one value the system shows now into a variable.
 """
 
 from __future__ import annotations
@@ -12,7 +12,15 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
-from bots.recipe.steps import RESERVED_NAMES, Identifier, StepBase, Strict, step_union
+from bots.recipe.steps import (
+    RESERVED_NAMES,
+    Identifier,
+    Pattern,
+    StepBase,
+    Strict,
+    step_union,
+    vocabulary,
+)
 
 
 class LoginArgs(Strict):
@@ -35,6 +43,11 @@ class UploadArgs(Strict):
     file: str = "{{ file.path }}"
 
 
+class FillArgs(Strict):
+    selector: str  # a field of the form the system shows now
+    value: str  # template
+
+
 class FindArgs(Strict):
     key: str  # template: the source key to look up
 
@@ -43,6 +56,7 @@ class ReadArgs(Strict):
     what: Identifier  # a value the system shows now: archive_id, reference_code, sha256
     into: Identifier
     optional: bool = False  # nothing shown: the variable is empty (a search miss)
+    pattern: Pattern | None = None  # keep the first group of its match (as the web's read)
 
     @field_validator("into")
     @classmethod
@@ -72,6 +86,10 @@ class Upload(StepBase):
     upload: UploadArgs
 
 
+class Fill(StepBase):
+    fill: FillArgs
+
+
 class Find(StepBase):
     find: FindArgs
 
@@ -80,13 +98,16 @@ class Read(StepBase):
     read: ReadArgs
 
 
-FAKE_STEPS: dict[str, type[StepBase]] = {
-    "open": Open,
-    "login": Login,
-    "table": Table,
-    "download": Download,
-    "upload": Upload,
-    "find": Find,
-    "read": Read,
-}
+FAKE_STEPS: dict[str, type[StepBase]] = vocabulary(
+    {
+        "open": Open,
+        "login": Login,
+        "table": Table,
+        "download": Download,
+        "upload": Upload,
+        "fill": Fill,
+        "find": Find,
+        "read": Read,
+    }
+)
 FakeStep: Any = step_union(FAKE_STEPS)

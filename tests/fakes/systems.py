@@ -2,8 +2,9 @@
 
 They play the part of the Flask simulators (sims/) for unit tests: the tests read what
 each system holds and every call it saw, never only the bot's ledger. Faults are
-scripted per step kind (``fail``, ``expire``, ``hook``) and, on the archive and the
-source, per effect (``lose_answer``, ``refuse``, ``serve_html``).
+scripted per step kind (``fail``, ``expire``, ``hook``, ``misfit``) and, on the archive
+and the source, per effect (``lose_answer``, ``refuse``, ``serve_html``,
+``serve_truncated``).
 
 A call is one step the bot sent (one page, for a ``table``), recorded before any fault
 applies: a failed attempt is a call like any other.
@@ -35,7 +36,8 @@ class Rule:
     (``None``: on every one)."""
 
     kind: str
-    effect: str  # fail, expire, expire_silently, hook, lose_answer, refuse, html
+    # fail, expire, expire_silently, hook, misfit, lose_answer, refuse, html, truncate
+    effect: str
     key: str | None = None
     phase: str | None = None
     after: int = 0
@@ -126,6 +128,19 @@ class FakeSystem:
         """Call ``action`` just before the matching call is answered."""
         self._rules.append(Rule(kind, "hook", key, phase, after, times, action=action))
 
+    def misfit(
+        self,
+        kind: str,
+        *,
+        times: int | None = 1,
+        key: str | None = None,
+        phase: str | None = None,
+        message: str = "",
+    ) -> None:
+        """Matching calls meet a page that answered normally but does not fit the step
+        (a wrong selector): a ``RecipeStepError``, not worth another attempt."""
+        self._rules.append(Rule(kind, "misfit", key, phase, 0, times, message=message))
+
     def _effect(
         self, kind: str, effect: str, key: str | None, times: int | None, message: str = ""
     ) -> None:
@@ -195,7 +210,8 @@ class FakeSystem:
         """What the page at ``path`` shows; None: there is no such page (HTTP 404)."""
         return {}
 
-    def rows(self) -> list[dict[str, str]]:
+    def rows(self, path: str) -> list[dict[str, str]]:
+        """The list shown at ``path`` (the page the session opened last)."""
         raise AssertionError(f"{self.name} has no list to read")
 
     def fetch(self, ident: str) -> tuple[str, bytes] | None:
@@ -213,6 +229,8 @@ class Report:
     date: str  # YYYY-MM-DD
     filename: str
     data: bytes
+    # Shown only on the report's own page (``/reports/<id>``), never in a list.
+    detail: dict[str, str] = field(default_factory=dict, compare=False)
 
     @property
     def sha256(self) -> str:
@@ -236,31 +254,58 @@ def csv_report(
     *,
     kind: str = "月度财务报表",
     department: str = "财务部",
+    detail: dict[str, str] | None = None,
 ) -> Report:
     """A small UTF-8 CSV report that passes every four-property check."""
     text = (
         f"{title}\n编制部门：{department}\n报表编号,{ident}\n科目,期末余额\n"
         f"货币资金,{len(ident) * 1000 + 17}.00\n应收账款,{len(title) * 100}.50\n"
     )
-    return Report(ident, title, kind, department, date, f"{title}.csv", text.encode("utf-8"))
+    return Report(
+        ident, title, kind, department, date, f"{title}.csv", text.encode("utf-8"), detail or {}
+    )
 
 
 class FakeSource(FakeSystem):
-    """The legacy system: a list of reports, each with its file."""
+    """The legacy system: a list of reports, each with its file and its own page.
 
-    def __init__(self, reports: list[Report], users: dict[str, str]) -> None:
+    ``reports`` is the list every path shows; ``lists`` gives some paths lists of their
+    own (several listings: ``/incidents``, ``/changes``), drawn from the same reports.
+    """
+
+    def __init__(
+        self,
+        reports: list[Report],
+        users: dict[str, str],
+        lists: dict[str, list[str]] | None = None,
+    ) -> None:
         super().__init__("fake ERP", "fake://erp", users)
         self.reports = list(reports)
+        self.lists = dict(lists or {})  # path -> report ids, in order
 
     def serve_html(self, *, key: str | None = None, times: int | None = 1) -> None:
         """Downloads answer with the login page where the file should be (HTTP 200)."""
         self._effect("download", "html", key, times)
 
+    def serve_truncated(self, *, key: str | None = None, times: int | None = 1) -> None:
+        """Downloads stop halfway through the length declared (an ``Incomplete``)."""
+        self._effect("download", "truncate", key, times)
+
     def report(self, ident: str) -> Report:
         return next(r for r in self.reports if r.id == ident)
 
-    def rows(self) -> list[dict[str, str]]:
+    def rows(self, path: str) -> list[dict[str, str]]:
+        if path in self.lists:
+            return [self.report(ident).row() for ident in self.lists[path]]
         return [r.row() for r in self.reports]
+
+    def show(self, path: str) -> dict[str, str]:
+        """A report's own page shows its detail fields, and nothing else does."""
+        if path.startswith("/reports/"):
+            found = [r for r in self.reports if r.id == path.removeprefix("/reports/")]
+            if found:
+                return dict(found[0].detail)
+        return {}
 
     def fetch(self, ident: str) -> tuple[str, bytes] | None:
         found = [r for r in self.reports if r.id == ident]
@@ -283,17 +328,36 @@ class Item:
         return hashlib.sha256(self.data).hexdigest()
 
 
+# The fields the archive numbers an item by: fonds-category·year-retention-department.
+CODE_GROUP = ("fonds", "category", "year", "retention", "department")
+
+
 class FakeArchive(FakeSystem):
-    """The archive: items with ids and reference codes, found by source key."""
+    """The archive: items with ids and reference codes, found by source key.
+
+    ``codes=False`` plays an archive with its own fields and no reference codes (a
+    recipe's ``metadata_profile`` with ``standard: none``): it refuses an item without
+    its ``required`` fields and assigns no code.
+    """
 
     def __init__(
-        self, users: dict[str, str], name: str = "fake archive", url: str = "fake://archive"
+        self,
+        users: dict[str, str],
+        name: str = "fake archive",
+        url: str = "fake://archive",
+        *,
+        codes: bool = True,
+        required: tuple[str, ...] = (),
     ) -> None:
         super().__init__(name, url, users)
         self.items: list[Item] = []
         # Ids and item numbers given out, never reused (an item removed keeps its number).
         self.issued: list[str] = []
         self._numbers: dict[str, int] = {}
+        self.codes = codes
+        self.required = required or (CODE_GROUP if codes else ())
+        # False: a driver that cannot tell when its upload commits (never calls on_commit)
+        self.announces_commit = True
 
     def lose_answer(self, *, key: str | None = None, times: int | None = 1) -> None:
         """Uploads are filed, then their answer is lost: the outcome is unknown."""
@@ -315,17 +379,20 @@ class FakeArchive(FakeSystem):
 
     def ingest(self, source_key: str, metadata: dict[str, Any], filename: str, data: bytes) -> Item:
         """File an item; its reference code is numbered within its group:
-        fonds-category·year-retention-department-NNNN (the demo archive's rule)."""
-        needed = ("fonds", "category", "year", "retention", "department")
-        missing = [name for name in needed if not metadata.get(name)]
+        fonds-category·year-retention-department-NNNN (the demo archive's rule), unless
+        this archive has no codes."""
+        missing = [name for name in self.required if not metadata.get(name)]
         if missing:
             raise BusinessError(f"{self.name} refused: missing {', '.join(missing)}")
-        group = "{fonds}-{category}\u00b7{year}-{retention}-{department}".format(**metadata)
-        number = self._numbers[group] = self._numbers.get(group, 0) + 1
+        code = ""
+        if self.codes:
+            group = "{fonds}-{category}\u00b7{year}-{retention}-{department}".format(**metadata)
+            number = self._numbers[group] = self._numbers.get(group, 0) + 1
+            code = f"{group}-{number:04d}"
         self.issued.append(f"A{len(self.issued) + 1:05d}")
         item = Item(
             archive_id=self.issued[-1],
-            reference_code=f"{group}-{number:04d}",
+            reference_code=code,
             source_key=source_key,
             metadata=dict(metadata),
             filename=filename,
@@ -349,7 +416,7 @@ class FakeArchive(FakeSystem):
             }
         return {}
 
-    def rows(self) -> list[dict[str, str]]:
+    def rows(self, path: str) -> list[dict[str, str]]:
         return [
             {
                 "archive_id": i.archive_id,

@@ -8,6 +8,7 @@ from playwright.sync_api import Locator
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from ...errors import BusinessError, TransientError
+from ...recipe.steps import extract
 from .runner import Call, handles, url_of
 
 
@@ -22,12 +23,39 @@ def goto(call: Call) -> None:
     call.arrived(response, target)
 
 
+# For fields present but hidden on purpose (`state: attached`): set as the page's own
+# scripts would, through the element's own setter (frameworks watch it), then the events.
+_SET_VALUE = """(element, value) => {
+    const setter = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(element), 'value');
+    if (setter && setter.set) { setter.set.call(element, value); } else { element.value = value; }
+    element.dispatchEvent(new Event('input', {bubbles: true}));
+    element.dispatchEvent(new Event('change', {bubbles: true}));
+}"""
+_SET_CHECKED = """(element, checked) => {
+    if (element.checked === checked) return;
+    element.checked = checked;
+    element.dispatchEvent(new Event('input', {bubbles: true}));
+    element.dispatchEvent(new Event('change', {bubbles: true}));
+}"""
+
+
+def attached(call: Call, selector: str) -> Locator:
+    """The one element ``selector`` names, waited for as present (visible or not)."""
+    target = call.scope.locator(selector)
+    target.wait_for(state="attached", timeout=call.ms())
+    return target
+
+
 @handles("fill")
 def fill(call: Call) -> None:
     args = call.args
     pairs = args.fields.items() if args.fields is not None else [(args.selector, args.value)]
     for selector, value in pairs:
-        call.scope.locator(selector).fill(call.render(value), timeout=call.ms())
+        selector, text = call.render(selector), call.render(value)
+        if args.state == "attached":
+            attached(call, selector).evaluate(_SET_VALUE, text)
+        else:
+            call.scope.locator(selector).fill(text, timeout=call.ms())
 
 
 @handles("click")
@@ -49,14 +77,31 @@ def click(call: Call) -> None:
         target.click(timeout=timeout)
 
 
+def set_checked(call: Call, checked: bool) -> None:
+    args = call.args
+    selector = call.render(args.selector)
+    if args.state == "attached":
+        attached(call, selector).evaluate(_SET_CHECKED, checked)
+    else:
+        call.scope.locator(selector).set_checked(checked, timeout=call.ms())
+
+
 @handles("check")
 def check(call: Call) -> None:
-    call.scope.locator(call.render(call.args.selector)).check(timeout=call.ms())
+    set_checked(call, True)
 
 
 @handles("uncheck")
 def uncheck(call: Call) -> None:
-    call.scope.locator(call.render(call.args.selector)).uncheck(timeout=call.ms())
+    set_checked(call, False)
+
+
+def choices(call: Call, choice: str | list[str]) -> str | list[str]:
+    """One option as written (even empty), or the items of a list, rendered, empty
+    ones dropped (a tag list whose template gave nothing)."""
+    if isinstance(choice, str):
+        return call.render(choice)
+    return [text for text in (call.render(item) for item in choice) if text]
 
 
 @handles("select")
@@ -64,9 +109,9 @@ def select(call: Call) -> None:
     args = call.args
     target = call.scope.locator(call.render(args.selector))
     if args.value is not None:
-        target.select_option(value=call.render(args.value), timeout=call.ms())
+        target.select_option(value=choices(call, args.value), timeout=call.ms())
     else:
-        target.select_option(label=call.render(args.label), timeout=call.ms())
+        target.select_option(label=choices(call, args.label), timeout=call.ms())
 
 
 @handles("press")
@@ -107,11 +152,14 @@ def expect(call: Call) -> None:
     else:
         target, wanted = scope.get_by_text(text or ""), f"text {text!r}"
     try:
-        target.first.wait_for(state="visible", timeout=call.ms(args.timeout))
+        target.first.wait_for(state=args.state, timeout=call.ms(args.timeout))
     except PlaywrightTimeout as exc:
-        raise call.failed(
-            f"expected {wanted} on the page, not there after {call.ms(args.timeout) / 1000:g}s"
-        ) from exc
+        seconds = call.ms(args.timeout) / 1000
+        if args.state == "hidden":
+            raise call.failed(
+                f"expected {wanted} gone from the page, still shown after {seconds:g}s"
+            ) from exc
+        raise call.failed(f"expected {wanted} on the page, not there after {seconds:g}s") from exc
 
 
 @handles("frame")
@@ -134,7 +182,17 @@ def read(call: Call) -> None:
         return
     target.wait_for(state="attached", timeout=call.ms(args.timeout))
     value = value_of(call, target, args.attr, args.property)
-    call.variables[args.into] = "" if value is None else " ".join(value.split())
+    text = "" if value is None else " ".join(value.split())
+    if args.pattern is not None:
+        kept = extract(args.pattern, text)
+        if kept is None:
+            if not args.optional:
+                raise call.failed(
+                    f"pattern {args.pattern!r} does not match the value read: {text!r}"
+                )
+            kept = ""
+        text = kept
+    call.variables[args.into] = text
 
 
 def value_of(call: Call, target: Locator, attr: str | None, prop: str | None) -> str | None:

@@ -20,7 +20,12 @@ def client_for(page: Page, url: str, timeout: float) -> httpx.Client:
     cookies = httpx.Cookies()
     for cookie in page.context.cookies(url):
         cookies.set(cookie["name"], cookie["value"], domain=cookie["domain"], path=cookie["path"])
-    headers = {"User-Agent": page.evaluate("navigator.userAgent"), "Referer": page.url}
+    headers = {
+        "User-Agent": page.evaluate("navigator.userAgent"),
+        "Referer": page.url,
+        # The browser's languages (the recipe's `locale`, else the machine's), as it says them.
+        "Accept-Language": accept_language(page.evaluate("navigator.languages")),
+    }
     return httpx.Client(
         cookies=cookies,
         headers=headers,
@@ -28,6 +33,15 @@ def client_for(page: Page, url: str, timeout: float) -> httpx.Client:
         follow_redirects=False,
         transport=httpx.HTTPTransport(retries=0),
     )
+
+
+def accept_language(languages: list[str]) -> str:
+    """``navigator.languages`` as Chromium sends them: ``en-US,en;q=0.9``."""
+    weighted = [
+        name if index == 0 else f"{name};q={max(1, 10 - index) / 10:g}"
+        for index, name in enumerate(languages)
+    ]
+    return ",".join(weighted)
 
 
 def name_from_server(page: Page, url: str, timeout: float) -> str | None:

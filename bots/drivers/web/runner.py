@@ -6,12 +6,19 @@ the recipe line, the step and the URL it happened on. Steps never retry: the pip
 stage runner does, so attempts never multiply. What a step can tell at once it raises
 at once: a 5xx answer or a login page after a navigation.
 
+A step that fails on a page that answered normally (its frame's last navigation 2xx or
+3xx and loaded, no 5xx or dropped request since, no logged-out marker) is a recipe
+problem (``RecipeStepError``: the selector, the URL and what the page showed), not
+worth another attempt. On a page that did not answer it stays a retryable ``StepFailed``,
+and so does a `wait_for` that timed out: it waits for the system (a job to finish).
+
 Handlers are registered by step kind (``@handles("click")``) in ``HANDLERS``; a test
 proves that every kind of the web driver's schema has one.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,12 +26,22 @@ from urllib.parse import urljoin, urlsplit
 
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Frame as PwFrame
-from playwright.sync_api import Page, Response
+from playwright.sync_api import Page, Request, Response
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from ...errors import BusinessError, NotFound, SessionExpired, StepFailed, TransientError
-from ...recipe.steps import StepBase
+from ...errors import (
+    BusinessError,
+    FleetError,
+    NotFound,
+    RecipeStepError,
+    SessionExpired,
+    StepFailed,
+    TransientError,
+)
+from ...recipe.steps import PageCondition, StepBase, assign
 from ...templating import TemplateProblem, evaluate, render
 from ..base import SessionConfig, StepContext, StepOutcome
+from .commit import CommitRoute
 
 # Reading back an item the archive acknowledged (confirm, fixity): these answers mean it
 # does not hold it, which no retry changes (elsewhere they are a step that failed).
@@ -113,6 +130,12 @@ def handles(kind: str) -> Callable[[Handler], Handler]:
     return register
 
 
+@handles("set")
+def set_variables(call: Call) -> None:
+    """The shared `set` step: computed variables (bots.recipe.steps.assign)."""
+    assign(call.args, call.variables)
+
+
 class StepRunner:
     """Runs steps on one page of one system, as its session's configuration says."""
 
@@ -126,11 +149,46 @@ class StepRunner:
         self.max_bytes = int(self.recipe.recipe.limits.max_file_mb * 1024 * 1024)
         # file input name -> the path an `upload` step set, for a `submit` in the same run
         self.files: dict[str, str] = {}
+        # While upload steps run: the page's committing requests, sent by us (commit.py).
+        self.commit: CommitRoute | None = None
+        # How each frame's last navigation ended: an HTTP status, PENDING or DROPPED; and
+        # the frames that met a 5xx or a dropped request since (a page's own requests).
+        self.navigations: dict[PwFrame, int] = {}
+        self.troubled: set[PwFrame] = set()
+        self.arrivals = 0  # navigation answers so far, in any frame
+        # Each frame's latest navigation request and how the frame stood before it: a
+        # navigation the browser turns into a download leaves the page as it was.
+        self._latest: dict[PwFrame, tuple[Request, int]] = {}
+        page.on("request", self._request)
+        page.on("response", self._response)
+        page.on("requestfailed", self._failed)
 
     def run(self, steps: Sequence[StepBase], context: StepContext) -> StepOutcome:
         outcome = StepOutcome()
         self.files = {}
-        self.run_in(steps, self.page, context, outcome)
+        if context.phase != "upload":
+            self.run_in(steps, self.page, context, outcome)
+            return outcome
+        guard = CommitRoute(
+            self.page.context,
+            system=self.system,
+            timeout=self.recipe.recipe.timeouts.download,
+            files=lambda: self.files,
+            on_commit=context.on_commit,
+        )
+        self.commit = guard
+        try:
+            with guard:
+                try:
+                    self.run_in(steps, self.page, context, outcome)
+                except Exception as exc:
+                    # A lost answer explains whatever failed after it (the page waited
+                    # for an answer that never came): that is the error the stage needs.
+                    guard.raise_failure(exc)
+                    raise
+                guard.raise_failure()
+        finally:
+            self.commit = None
         return outcome
 
     def run_in(
@@ -142,14 +200,24 @@ class StepRunner:
     ) -> None:
         for step in steps:
             where = self.recipe.where(step.line)
+            if self.commit is not None:
+                self.commit.where = where
             try:
-                if step.when is not None and not evaluate(step.when, context.variables):
+                if not self.applies(step.when, scope, context):
                     continue
                 HANDLERS[step.kind](Call(self, step, scope, context, outcome))
+                if self.commit is not None:
+                    self.commit.raise_failure()  # the page's upload failed in this step
             except TemplateProblem as exc:
                 raise BusinessError(f"{where}: {exc}") from exc
             except PlaywrightError as exc:  # TimeoutError included
-                raise StepFailed(where, step.kind, first_line(exc), url_of(scope)) from exc
+                raise self._judge(step, scope, context, first_line(exc)) from exc
+            except StepFailed as exc:  # a handler's own wait that timed out on the page
+                nested = exc.where != where  # judged already, by the step that raised it
+                waits = step.kind in WAITS_FOR_THE_SYSTEM
+                if nested or waits or not isinstance(exc.__cause__, PlaywrightError):
+                    raise
+                raise self._judge(step, scope, context, exc.problem) from exc
             self.config.on_success()
             self.config.emit(
                 "step",
@@ -161,11 +229,84 @@ class StepRunner:
                 url=url_of(scope),
             )
 
+    def applies(self, when: str | PageCondition | None, scope: Scope, context: StepContext) -> bool:
+        """Does a step's condition hold? An expression over the variables, or a look at
+        ``scope`` (the page or the frame the step runs in)."""
+        if when is None:
+            return True
+        if isinstance(when, str):
+            return bool(evaluate(when, context.variables))
+        target = scope.locator(render(when.selector, context.variables))
+        found = target.count() > 0
+        if not found and when.timeout:
+            try:
+                target.first.wait_for(state="attached", timeout=when.timeout * 1000)
+                found = True
+            except PlaywrightTimeout:
+                found = False
+        return found == when.present
+
+    # -- did the page answer? ---------------------------------------------------------
+
+    def _request(self, request: Request) -> None:
+        if request.is_navigation_request():
+            with _page_gone():
+                frame = request.frame
+                self._latest[frame] = (request, self.navigations.get(frame, PENDING))
+                self.navigations[frame] = PENDING
+                self.troubled.discard(frame)
+
+    def _response(self, response: Response) -> None:
+        with _page_gone():
+            frame = response.frame
+            if response.request.is_navigation_request():
+                self.navigations[frame] = response.status
+                self.arrivals += 1
+            elif response.status >= 500:
+                self.troubled.add(frame)
+
+    def _failed(self, request: Request) -> None:
+        with _page_gone():
+            if "ERR_ABORTED" in (request.failure or ""):
+                # Left for another page, or a download the browser took over: the frame
+                # shows what it showed before.
+                latest = self._latest.get(request.frame)
+                if latest is not None and latest[0] is request:
+                    self.navigations[request.frame] = latest[1]
+                return
+            if request.is_navigation_request():
+                self.navigations[request.frame] = DROPPED
+            else:
+                self.troubled.add(request.frame)
+
+    def answered(self, scope: Scope, phase: str) -> bool:
+        """Did the page (and the frame the step ran in) answer normally: the last
+        navigation 2xx/3xx and loaded, no 5xx or dropped request since, and (outside a
+        login) no logged-out marker?"""
+        frames = {self.page.main_frame, scope.main_frame if isinstance(scope, Page) else scope}
+        for frame in frames:
+            status = self.navigations.get(frame, PENDING)
+            if not 200 <= status < 400 or frame in self.troubled:
+                return False
+            try:
+                if frame.evaluate("document.readyState") != "complete":
+                    return False
+            except PlaywrightError:
+                return False
+        return phase == "login" or not self.is_logged_out()
+
+    def _judge(
+        self, step: StepBase, scope: Scope, context: StepContext, problem: str
+    ) -> FleetError:
+        """The error a failed step is: a recipe problem on a page that answered, else
+        a system error worth another attempt."""
+        where, url = self.recipe.where(step.line), url_of(scope)
+        if not self.answered(scope, context.phase):
+            return StepFailed(where, step.kind, problem, url)
+        return RecipeStepError(where, step.kind, selector_of(step), url, problem, shown(scope))
+
     def absolute(self, url: str) -> str:
-        """Recipe URLs are relative to the system's base URL (which may have a path)."""
-        if urlsplit(url).scheme:
-            return url
-        return urljoin(self.base_url.rstrip("/") + "/", url.lstrip("/"))
+        return join_url(self.base_url, url)
 
     def is_logged_out(self) -> bool:
         """Does the page, or any of its frames, show the logged-out marker?"""
@@ -175,6 +316,74 @@ class StepRunner:
             return any(frame.locator(self.logged_out).count() > 0 for frame in self.page.frames)
         except PlaywrightError:
             return False
+
+
+def join_url(base_url: str, url: str) -> str:
+    """A recipe URL against the system's base URL (which may have a path).
+
+    A full URL is taken as it is; ``/x`` and ``x`` both mean the base URL's path + ``x``;
+    a path that already begins with the base URL's path is not prefixed again
+    (base ``http://h/support/``: ``/support/`` and ``support/`` stay, ``/login`` is
+    ``http://h/support/login``)."""
+    if urlsplit(url).scheme:
+        return url
+    if url.startswith("//"):  # another host, same scheme
+        return urljoin(base_url, url)
+    base = urlsplit(base_url)
+    prefix = base.path.rstrip("/")
+    path = "/" + url.lstrip("/")
+    if (
+        prefix
+        and path.startswith(prefix)
+        and path[len(prefix) : len(prefix) + 1] in ("", "/", "?", "#")
+    ):
+        return f"{base.scheme}://{base.netloc}{path}"
+    return f"{base.scheme}://{base.netloc}{prefix}{path}"
+
+
+# Steps that wait for the system to produce something (a job's download link): their
+# timeout means the system was not done in time, even on a page that answered normally.
+WAITS_FOR_THE_SYSTEM = frozenset({"wait_for"})
+
+# How a navigation ended, besides its HTTP status.
+PENDING = 0  # sent, no answer (yet)
+DROPPED = -1  # the connection failed
+
+
+def _page_gone() -> contextlib.suppress:
+    """An event handler reading a request whose page or frame has gone: nothing to note."""
+    return contextlib.suppress(PlaywrightError)
+
+
+def selector_of(step: StepBase) -> str | None:
+    """The selector a step worked on, when it names one."""
+    args = step.args
+    for name in ("selector", "click", "form", "text"):
+        value = getattr(args, name, None)
+        if isinstance(value, str):
+            return f"{name}: {value}"
+    if isinstance(args, str):
+        return args
+    fields = getattr(args, "fields", None)
+    if isinstance(fields, dict):
+        return "fields: " + ", ".join(fields)
+    return None
+
+
+EXCERPT_CHARS = 200
+
+
+def shown(scope: Scope) -> str:
+    """What a page shows, in short: its title and the start of its text."""
+    try:
+        title = scope.title()
+        text = scope.evaluate("() => document.body ? document.body.innerText : ''")
+    except PlaywrightError as exc:
+        return f"(could not be read: {first_line(exc)})"
+    excerpt = " ".join(str(text).split())
+    if len(excerpt) > EXCERPT_CHARS:
+        excerpt = excerpt[:EXCERPT_CHARS] + "..."
+    return f"title {title!r}, text {excerpt!r}"
 
 
 def url_of(scope: Scope) -> str:

@@ -5,17 +5,19 @@ shorthand for ``{selector: ...}``; selectors are Playwright's.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from ...recipe.steps import (
     RESERVED_NAMES,
     Identifier,
+    Pattern,
     Seconds,
     StepBase,
     Strict,
     step_union,
+    vocabulary,
 )
 
 
@@ -29,10 +31,17 @@ class SelectorArgs(Strict):
     _shorthand = model_validator(mode="before")(_selector_shorthand)
 
 
+# `visible` (default): the field must be actionable, as a person would use it. `attached`:
+# present but hidden on purpose (another tab, a widget over it): set by script, with the
+# input and change events the page's own scripts listen to.
+FieldState = Literal["visible", "attached"]
+
+
 class FillArgs(Strict):
     selector: str | None = None
     value: str | None = None
     fields: dict[str, str] | None = None  # selector -> value, for forms with many fields
+    state: FieldState = "visible"
 
     @model_validator(mode="after")
     def _one_form(self) -> FillArgs:
@@ -51,10 +60,36 @@ class ClickArgs(Strict):
     _shorthand = model_validator(mode="before")(_selector_shorthand)
 
 
+class CheckArgs(Strict):
+    selector: str
+    state: FieldState = "visible"
+
+    _shorthand = model_validator(mode="before")(_selector_shorthand)
+
+
+def _choice(data: Any) -> Any:
+    """YAML numbers are option values too (``value: 10``); anything else is named."""
+
+    def one(item: Any) -> Any:
+        if isinstance(item, bool) or not isinstance(item, (str, int, float)):
+            raise ValueError(f"an option is a string, not {type(item).__name__}")
+        return str(item)
+
+    if isinstance(data, list):
+        if not data:
+            raise ValueError("an empty list chooses nothing: give at least one option")
+        return [one(item) for item in data]
+    return data if data is None else one(data)
+
+
+# One option, or several (a multiple select): each item rendered, empty items dropped.
+Choice = Annotated[str | list[str], BeforeValidator(_choice)]
+
+
 class SelectArgs(Strict):
     selector: str
-    value: str | None = None
-    label: str | None = None
+    value: Choice | None = None
+    label: Choice | None = None
 
     @model_validator(mode="after")
     def _one_choice(self) -> SelectArgs:
@@ -83,6 +118,7 @@ class ExpectArgs(Strict):
     text: str | None = None
     selector: str | None = None
     timeout: Seconds | None = None
+    state: Literal["visible", "attached", "hidden"] = "visible"
 
     @model_validator(mode="after")
     def _something(self) -> ExpectArgs:
@@ -141,6 +177,9 @@ class ReadArgs(Strict):
     property: str | None = None
     timeout: Seconds | None = None
     optional: bool = False  # nothing there now: the variable is empty (e.g. a search miss)
+    # A Python regex: the first group of its first match is kept (the whole match when it
+    # has none); no match fails the step (an empty value when optional).
+    pattern: Pattern | None = None
 
     @field_validator("into")
     @classmethod
@@ -169,9 +208,14 @@ class SubmitArgs(Strict):
     the response is lost on a pre-opened connection, which archives a document twice
     without anyone seeing it. Here a lost response is an error the bot sees, and the
     document is looked up (`find`) before any new attempt.
+
+    The pressed button's name and value are sent as a browser sends them (some servers
+    read which one was pressed): ``button`` selects it; by default it is the form's first
+    submit button, as when Enter is pressed in a field.
     """
 
     form: str
+    button: str | None = None
     timeout: Seconds | None = None
 
     @model_validator(mode="before")
@@ -206,11 +250,11 @@ class Click(StepBase):
 
 
 class Check(StepBase):
-    check: SelectorArgs
+    check: CheckArgs
 
 
 class Uncheck(StepBase):
-    uncheck: SelectorArgs
+    uncheck: CheckArgs
 
 
 class Select(StepBase):
@@ -264,24 +308,26 @@ class Submit(StepBase):
     submit: SubmitArgs
 
 
-WEB_STEPS: dict[str, type[StepBase]] = {
-    "goto": Goto,
-    "fill": Fill,
-    "click": Click,
-    "check": Check,
-    "uncheck": Uncheck,
-    "select": Select,
-    "press": Press,
-    "wait_for": WaitFor,
-    "expect": Expect,
-    "frame": Frame,
-    "table": Table,
-    "download": Download,
-    "upload": Upload,
-    "read": Read,
-    "reject_if": RejectIf,
-    "retry_if": RetryIf,
-    "submit": Submit,
-}
+WEB_STEPS: dict[str, type[StepBase]] = vocabulary(
+    {
+        "goto": Goto,
+        "fill": Fill,
+        "click": Click,
+        "check": Check,
+        "uncheck": Uncheck,
+        "select": Select,
+        "press": Press,
+        "wait_for": WaitFor,
+        "expect": Expect,
+        "frame": Frame,
+        "table": Table,
+        "download": Download,
+        "upload": Upload,
+        "read": Read,
+        "reject_if": RejectIf,
+        "retry_if": RetryIf,
+        "submit": Submit,
+    }
+)
 WebStep: Any = step_union(WEB_STEPS)
 FrameArgs.model_rebuild()

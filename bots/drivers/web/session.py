@@ -21,6 +21,9 @@ from .browser import launch
 from .runner import StepRunner, url_of
 
 SCREENSHOT_TIMEOUT_MS = 10_000
+# A listing row is on screen already, or it never will be (display: contents, hidden):
+# its picture gets a second, not a step's timeout, for each row of every page.
+TARGET_SCREENSHOT_TIMEOUT_MS = 1_000
 # True when any frame of the page has a password input holding a value.
 _PASSWORD_FILLED = "() => [...document.querySelectorAll('input[type=password]')].some(e => e.value)"
 
@@ -43,7 +46,9 @@ def screenshot_page(page: Page, path: Path, target: Any = None) -> None:
             raise ScreenshotRefused(f"a password field on {page.url} holds a value")
         mask = [page.locator("input[type=password]")]
         if target is not None:
-            target.screenshot(path=str(path), mask=mask, timeout=SCREENSHOT_TIMEOUT_MS)
+            if not target.is_visible():
+                raise ScreenshotRefused(f"the element is not visible on {page.url}")
+            target.screenshot(path=str(path), mask=mask, timeout=TARGET_SCREENSHOT_TIMEOUT_MS)
         else:
             page.screenshot(
                 path=str(path), mask=mask, full_page=True, timeout=SCREENSHOT_TIMEOUT_MS
@@ -52,12 +57,27 @@ def screenshot_page(page: Page, path: Path, target: Any = None) -> None:
         raise ScreenshotRefused(f"the screenshot failed: {exc}") from exc
 
 
+def context_options(spec: Any) -> dict[str, Any]:
+    """The browser context's locale and time zone, as the system's recipe section says;
+    what it does not say stays the machine's (Chromium's own default)."""
+    options: dict[str, Any] = {}
+    locale = getattr(spec, "locale", None)
+    if locale:
+        # navigator.language(s), number and date formats, and the Accept-Language header
+        # (which the fleet's own HTTP client copies: bots.drivers.web.http).
+        options["locale"] = locale
+    timezone = getattr(spec, "timezone", None)
+    if timezone:
+        options["timezone_id"] = timezone
+    return options
+
+
 class WebSession:
     """A browser context and its page on one system."""
 
     def __init__(self, browser: Browser, config: SessionConfig) -> None:
         self.config = config
-        self.context = browser.new_context(accept_downloads=True, locale="zh-CN")
+        self.context = browser.new_context(accept_downloads=True, **context_options(config.spec))
         self.page = self.context.new_page()
         self.runner = StepRunner(self.page, config)
 

@@ -8,8 +8,9 @@ from urllib.parse import urljoin
 
 import httpx
 from playwright.sync_api import Route
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from ...errors import Incomplete, TransientError, UnexpectedPage
+from ...errors import Incomplete, NotFound, TransientError, UnexpectedPage
 from ...files import (
     CHUNK,
     StagedFile,
@@ -20,7 +21,7 @@ from ...files import (
     stage_via,
 )
 from .http import client_for, name_from_server, response_filename
-from .runner import Call, handles, url_of
+from .runner import NOT_THERE, READ_BACK_PHASES, Call, handles, url_of
 
 
 @handles("download")
@@ -37,8 +38,18 @@ def download(call: Call) -> None:
     else:
         # Waiting for the download to *start* gets the step's time: a click answered by
         # an error page instead of a file should not cost the whole download's time.
-        with runner.page.expect_download(timeout=call.ms()) as info:
-            call.scope.locator(call.render(args.click)).click(timeout=call.ms())
+        arrivals = runner.arrivals
+        try:
+            with runner.page.expect_download(timeout=call.ms()) as info:
+                call.scope.locator(call.render(args.click)).click(timeout=call.ms())
+        except PlaywrightTimeout as exc:
+            if runner.arrivals > arrivals:  # the click brought a page, not a file
+                raise UnexpectedPage(
+                    f"{call.where}: an HTML page arrived at {url_of(call.scope)} where a file "
+                    "was expected (often the login page of an expired session, or a busy "
+                    "server)"
+                ) from exc
+            raise
         saved = info.value
         failure = saved.failure()
         if failure:
@@ -81,6 +92,11 @@ def _fetch(call: Call, url: str, staging: Path, fallback: str, timeout: float) -
                 raise TransientError(
                     f"{call.where}: {runner.system} answered HTTP {response.status_code} for {url}"
                 )
+            if response.status_code in NOT_THERE and call.context.phase in READ_BACK_PHASES:
+                # Reading an item back: the archive says it does not hold it.
+                raise NotFound(
+                    f"{call.where}: {runner.system} answered HTTP {response.status_code} for {url}"
+                )
             if response.status_code >= 400:
                 raise call.failed(f"HTTP {response.status_code} for {url}")
             original = response_filename(response, url) or fallback
@@ -102,6 +118,8 @@ def _stream(
     url: str,
     original: str,
 ) -> StagedFile:
+    # Content-Length counts the bytes on the wire: with a Content-Encoding (gzip) the
+    # file staged is the decoded one, longer, and only the wire count can be compared.
     writer = StagingWriter(final, original=original)
     try:
         try:
@@ -113,9 +131,11 @@ def _stream(
             if expected is None:
                 raise
             # The connection closed before the declared length arrived.
-            raise Incomplete(_incomplete(call, final.name, writer.size, expected, url)) from exc
-        if expected is not None and expected != writer.size:
-            raise Incomplete(_incomplete(call, final.name, writer.size, expected, url))
+            got = response.num_bytes_downloaded
+            raise Incomplete(_incomplete(call, final.name, got, expected, url)) from exc
+        if expected is not None and expected != response.num_bytes_downloaded:
+            got = response.num_bytes_downloaded
+            raise Incomplete(_incomplete(call, final.name, got, expected, url))
     except BaseException:
         writer.abort()
         raise
@@ -142,18 +162,28 @@ def upload(call: Call) -> None:
     path = call.render(call.args.file)
     if not Path(path).is_file():
         raise call.failed(f"no file to upload at {path}")
-    target = call.scope.locator(call.render(call.args.selector))
+    selector = call.render(call.args.selector)
+    target = call.scope.locator(selector)
     target.set_input_files(path, timeout=call.ms())
+    # For a `submit` step (by the input's name), and for the page's own upload requests
+    # (commit.py, by the file's name): the browser will not tell us the file's contents.
     name = target.get_attribute("name", timeout=call.ms())
-    if name:
-        call.runner.files[name] = path  # for a `submit` step: the browser will not tell us
+    call.runner.files[name or f"({selector})"] = path
 
 
 @handles("submit")
 def submit(call: Call) -> None:
     runner = call.runner
     form = call.scope.locator(call.render(call.args.form))
-    fields, action, method = form.evaluate(_FORM_DATA_JS)
+    pressed = None
+    if call.args.button is not None:
+        pressed = call.scope.locator(call.render(call.args.button)).element_handle(
+            timeout=call.ms()
+        )
+    found = form.evaluate(_FORM_DATA_JS, pressed)
+    if isinstance(found, str):
+        raise call.failed(found)
+    fields, action, method = found
     url = urljoin(url_of(call.scope), action or url_of(call.scope))
     timeout = call.args.timeout or runner.recipe.recipe.timeouts.download
     data: dict[str, list[str]] = {}  # lists: a name may repeat (multiple selects)
@@ -178,6 +208,8 @@ def submit(call: Call) -> None:
         ]
         try:
             with client_for(runner.page, url, timeout) as client:
+                if call.context.on_commit is not None:
+                    call.context.on_commit()  # the durable intent, before anything leaves
                 response = client.request(method, url, data=data, files=files or None)
         except httpx.HTTPError as exc:
             # A lost response: the outcome is unknown, which is what `find` is for.
@@ -217,12 +249,35 @@ def _show(call: Call, response: httpx.Response, url: str) -> None:
 
 
 # The successful controls of a form (HTML 4.3.5 / the HTML standard's "constructing the
-# entry list"), as [name, value, is_file], plus its action and method.
-_FORM_DATA_JS = """form => {
+# entry list"), as [name, value, is_file], plus its action and method; or a string saying
+# why the form cannot be sent. The submitter (the button given, else the form's first
+# submit button) counts as pressed: its name and value are sent, an image button's as
+# name.x and name.y, and its formaction and formmethod win over the form's.
+_FORM_DATA_JS = """(form, pressed) => {
+  const isSubmit = el => (el.tagName === "BUTTON" && el.type === "submit")
+    || (el.tagName === "INPUT" && ["submit", "image"].includes(el.type));
+  // form.elements leaves image buttons out (for old pages' sake): put them back in order.
+  const controls = [...new Set([...form.elements, ...form.querySelectorAll("input[type=image]"),
+    ...(pressed && pressed.form === form ? [pressed] : [])])];
+  controls.sort((a, b) => a.compareDocumentPosition(b) & Node.DOCUMENT_POSITION_FOLLOWING ? -1 : 1);
+  let submitter = pressed;
+  if (submitter) {
+    if (!isSubmit(submitter)) return "the button given is not a submit button";
+    if (submitter.form !== form) return "the button given does not belong to the form";
+    if (submitter.disabled) return "the button given is disabled";
+  } else {
+    submitter = controls.find(el => isSubmit(el) && !el.disabled) || null;
+  }
   const fields = [];
-  for (const el of form.elements) {
-    if (!el.name || el.disabled || el.matches("fieldset:disabled *")) continue;
+  for (const el of controls) {
     const type = (el.type || "").toLowerCase();
+    if (el === submitter && type === "image") {  // "x" and "y" when it has no name
+      const prefix = el.name ? el.name + "." : "";
+      fields.push([prefix + "x", "0", false], [prefix + "y", "0", false]);
+      continue;
+    }
+    if (!el.name || el.disabled || el.matches("fieldset:disabled *")) continue;
+    if (el === submitter) { fields.push([el.name, el.value, false]); continue; }
     if (["submit", "button", "reset", "image"].includes(type)) continue;
     if ((type === "checkbox" || type === "radio") && !el.checked) continue;
     if (type === "file") { fields.push([el.name, "", true]); continue; }
@@ -232,5 +287,9 @@ _FORM_DATA_JS = """form => {
     }
     fields.push([el.name, el.value, false]);
   }
-  return [fields, form.getAttribute("action") || "", (form.method || "get").toUpperCase()];
+  const action = (submitter && submitter.getAttribute("formaction"))
+    || form.getAttribute("action") || "";
+  const method = (submitter && submitter.hasAttribute("formmethod") && submitter.formMethod)
+    || form.method || "get";
+  return [fields, action, method.toUpperCase()];
 }"""
