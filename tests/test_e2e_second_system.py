@@ -1,11 +1,11 @@
 """A second system end to end: recipes/examples/tracker-to-dms.yaml with real Chromium.
 
-NEEDS THE ISSUE-11 FEATURES: `locale`, `listings` with key prefixes, `detail`, `read`
-with a `pattern`, `set`, `when: {selector: ...}`, `state: attached` on `expect` and
-`fill`, a multi-value `select`, `metadata_profile` with `standard: none`, and a `submit`
-that sends the pressed button's name. Until those are merged this module is expected to
-fail (the recipe does not load); it is the acceptance test of issue 11's "a recipe for a
-second simulated system ... passes end to end".
+The acceptance test of issue 11's "a recipe for a second simulated system passes end to
+end": `locale`, `listings` with key prefixes, `detail`, `read` with a `pattern`, `set`,
+`when: {selector: ...}`, `state: attached` on `expect` and `fill`, a multi-value
+`select`, `metadata_profile` with `standard: none`, a gzip-serving source, and a
+`submit` that sends the pressed button's name. The DMS's inventory shows no sizes, so
+reconcile must close the batch on the digests read back.
 
 The simulators are started by :func:`tests.e2e_second.second_world` (``python -m
 sims.tracker`` and ``python -m sims.dms``, each on ``--port 0``), and the run is judged
@@ -16,15 +16,19 @@ the DMS's (every filed document with all its fields).
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from sims.control import get_json
-from tests.e2e import ledger_documents
-from tests.e2e_second import SecondWorld, second_world
+from tests.e2e import ROOT, ledger_documents
+from tests.e2e_second import RECIPE, SecondWorld, second_world
+from tests.test_e2e_reconcile import results
 
 pytestmark = pytest.mark.e2e
 
@@ -99,6 +103,27 @@ def test_first_run_files_every_report_once_with_the_dms_fields(captured: SecondW
         "archived": 17,
         "failed": 0,
     }
+
+
+def test_reconcile_closes_the_batch_though_the_archive_lists_no_sizes(
+    captured: SecondWorld, tmp_path: Path
+) -> None:
+    """The DMS's list shows no sizes: every row is 一致 on the digests read back (and the
+    fixity downloads), and empty reference codes on both sides are no mismatch."""
+    book = tmp_path / "batch.xlsx"
+    done = subprocess.run(
+        [sys.executable, "runner.py", "reconcile", "--recipe", str(RECIPE), "--out", str(book)],
+        cwd=ROOT,
+        env=captured.env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "the batch closes" in done.stdout, done.stdout
+    found = results(book)
+    assert set(found) == set(ledger_documents(captured.logs_dir))
+    assert set(found.values()) == {"一致"}, found
 
 
 def test_each_listing_keys_its_rows_with_its_own_prefix(captured: SecondWorld) -> None:
