@@ -109,25 +109,19 @@ def run(
     create_app: Callable[..., Any],
     *,
     data_dir: Callable[[Any], object] | None = None,
-    **own: Any,
 ) -> None:
-    """Build the app from the options of :func:`simulator_parser` plus ``own`` and serve it.
+    """Build the app from the parsed options and serve it on ``args.port``.
 
-    A ValueError from ``create_app`` (a bad ``--faults`` key or value, or an option the
-    simulator itself rejects) becomes ``parser.error``: a usage message and exit status 2.
-    ``data_dir(app)``, if given, names where the app keeps its data; it is printed on
-    stderr so that stdout stays the single READY line launchers wait for.
+    Every option but ``--port`` is the ``create_app`` keyword of the same name (``--idle-
+    timeout`` is ``idle_timeout``), the shared ones of :func:`simulator_parser` and those a
+    simulator adds. A ValueError from ``create_app`` (a bad ``--faults`` key or value, or a
+    value the simulator itself rejects) becomes ``parser.error``: a usage message and exit
+    status 2. ``data_dir(app)``, if given, names where the app keeps its data; it is printed
+    on stderr so that stdout stays the single READY line launchers wait for.
     """
-    common: dict[str, Any] = {
-        "password": args.password,
-        "seed": args.seed,
-        "latency_ms": args.latency_ms,
-        "faults": args.faults,
-    }
-    if "data" in args:
-        common["data"] = args.data
+    options = {key: value for key, value in vars(args).items() if key != "port"}
     try:
-        app = create_app(**common, **own)
+        app = create_app(**options)
     except ValueError as error:
         parser.error(str(error))
     if data_dir is not None:

@@ -40,16 +40,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.reports < 0:
         parser.error("--reports must be >= 0")
-    # create_app's ValueError (e.g. more reports than one year holds) is a usage error too.
-    run(
-        parser,
-        args,
-        "erp",
-        create_app,
-        reports=args.reports,
-        idle_timeout=args.idle_timeout,
-        gen_seconds=args.gen_seconds,
-    )
+    run(parser, args, "erp", create_app)  # more reports than a year holds: a usage error
 
 
 if __name__ == "__main__":

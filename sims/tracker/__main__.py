@@ -38,15 +38,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.incidents < 0 or args.minutes < 0:
         parser.error("--incidents and --minutes must be >= 0")
-    run(
-        parser,
-        args,
-        "tracker",
-        create_app,
-        incidents=args.incidents,
-        minutes=args.minutes,
-        idle_timeout=args.idle_timeout,
-    )
+    run(parser, args, "tracker", create_app)
 
 
 if __name__ == "__main__":
