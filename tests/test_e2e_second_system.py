@@ -15,7 +15,6 @@ the DMS's (every filed document with all its fields).
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
@@ -23,7 +22,7 @@ from typing import Any
 import pytest
 
 from sims.control import get_json
-from tests.e2e import ledger_documents
+from tests.e2e import ledger_documents, summary_counts
 from tests.e2e_second import SecondWorld, second_world
 
 pytestmark = pytest.mark.e2e
@@ -73,11 +72,6 @@ def assert_filed_exactly_once(
         want = expected_fields(report, w.tracker_url)
         assert {k: document[k] for k in want} == want, report["id"]
         assert set(document["tags"]) == expected_tags(report), report["id"]
-
-
-def summary_counts(stdout: str) -> dict[str, int]:
-    line = stdout.strip().splitlines()[-1]
-    return {name: int(n) for n, name in re.findall(r"(\d+) (listed|new|archived|failed)", line)}
 
 
 @pytest.fixture(scope="module")
