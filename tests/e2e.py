@@ -58,17 +58,7 @@ class World:
     results: list[Result] = field(default_factory=list)
 
     def run(self, recipe: Path | str = ROOT / "recipes" / "demo.yaml", *args: str) -> Result:
-        proc = subprocess.run(
-            [sys.executable, "runner.py", "run", str(recipe), *args],
-            cwd=ROOT,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=RUN_TIMEOUT,
-        )
-        result = Result(proc.returncode, proc.stdout, proc.stderr)
-        self.results.append(result)
-        return result
+        return run_recipe(self.env, self.results, recipe, *args)
 
     def erp_state(self) -> list[dict[str, Any]]:
         return get_json(f"{self.erp_url}/_sim/state")["reports"]
@@ -80,53 +70,99 @@ class World:
         return post_json(f"{self.erp_url}/_sim/publish", {"count": count})["published"]
 
 
-@contextmanager
-def world(tmp: Path, *, reports: int = 25) -> Iterator[World]:
-    """Both simulators and a configured keyring; everything stops on exit."""
-    logs_dir = tmp / "logs"
+def runner_command(recipe: Path | str, *args: str) -> list[str]:
+    """``runner.py run RECIPE ARGS`` as cron runs it (from ``ROOT``)."""
+    return [sys.executable, "runner.py", "run", str(recipe), *args]
+
+
+def run_recipe(
+    env: dict[str, str], results: list[Result], recipe: Path | str, *args: str
+) -> Result:
+    """Run the runner with a world's ``env`` to the end (bounded) and add it to ``results``."""
+    proc = subprocess.run(
+        runner_command(recipe, *args),
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT,
+    )
+    result = Result(proc.returncode, proc.stdout, proc.stderr)
+    results.append(result)
+    return result
+
+
+def world_env(
+    tmp: Path, keyring_key: str, credentials: dict[str, tuple[str, str]]
+) -> dict[str, str]:
+    """The environment of a world's commands: a private HOME and logs folder (``tmp/logs``)
+    and an encrypted keyring under ``tmp`` holding ``credentials`` (system: (user, password))."""
     env = {
         **os.environ,
         "HOME": str(tmp / "home"),
-        "FLEET_LOGS_DIR": str(logs_dir),
-        "FLEET_KEYRING_KEY": "e2e-master-key-51f0",
+        "FLEET_LOGS_DIR": str(tmp / "logs"),
+        "FLEET_KEYRING_KEY": keyring_key,
         "FLEET_KEYRING_FILE": str(tmp / "keyring" / "credentials.cfg"),
     }
     store = open_store(env, Redactor())
-    store.set("demo-erp", "clerk", ERP_PASSWORD)
-    store.set("demo-archive", "archivist", ARCHIVE_PASSWORD)
+    for system, (user, password) in credentials.items():
+        store.set(system, user, password)
+    return env
+
+
+def start_simulators(
+    stack: ExitStack, tmp: Path, env: dict[str, str], **args: list[str]
+) -> list[str]:
+    """Start ``sims.NAME ARGS`` for each ``NAME=ARGS`` in order, each logging to
+    ``tmp/sims/NAME.log`` and stopped when ``stack`` closes; point ``NAME_URL`` in ``env``
+    at it. Returns the base URLs in the same order."""
+    urls = []
+    for name, sim_args in args.items():
+        url = stack.enter_context(simulator(f"sims.{name}", sim_args, tmp / "sims" / f"{name}.log"))
+        env[f"{name.upper()}_URL"] = url
+        urls.append(url)
+    return urls
+
+
+@contextmanager
+def world(tmp: Path, *, reports: int = 25) -> Iterator[World]:
+    """Both simulators and a configured keyring; everything stops on exit."""
+    env = world_env(
+        tmp,
+        "e2e-master-key-51f0",
+        {"demo-erp": ("clerk", ERP_PASSWORD), "demo-archive": ("archivist", ARCHIVE_PASSWORD)},
+    )
     with ExitStack() as stack:
-        erp_url = stack.enter_context(
-            simulator(
-                "sims.erp",
-                [
-                    "--password",
-                    ERP_PASSWORD,
-                    "--reports",
-                    str(reports),
-                    "--gen-seconds",
-                    "1",
-                    "--latency-ms",
-                    "5,30",
-                ],
-                tmp / "sims" / "erp.log",
-            )
+        erp_url, archive_url = start_simulators(
+            stack,
+            tmp,
+            env,
+            erp=[
+                "--password",
+                ERP_PASSWORD,
+                "--reports",
+                str(reports),
+                "--gen-seconds",
+                "1",
+                "--latency-ms",
+                "5,30",
+            ],
+            archive=[
+                "--password",
+                ARCHIVE_PASSWORD,
+                "--data",
+                str(tmp / "archive-data"),
+                "--latency-ms",
+                "5,20",
+            ],
         )
-        archive_url = stack.enter_context(
-            simulator(
-                "sims.archive",
-                [
-                    "--password",
-                    ARCHIVE_PASSWORD,
-                    "--data",
-                    str(tmp / "archive-data"),
-                    "--latency-ms",
-                    "5,20",
-                ],
-                tmp / "sims" / "archive.log",
-            )
-        )
-        env["ERP_URL"], env["ARCHIVE_URL"] = erp_url, archive_url
-        yield World(erp_url, archive_url, env, logs_dir)
+        yield World(erp_url, archive_url, env, tmp / "logs")
+
+
+def summary_counts(stdout: str) -> dict[str, int]:
+    """The counts of a run's summary line (its last line): listed, new, archived, failed."""
+    line = stdout.strip().splitlines()[-1]
+    return {name: int(n) for n, name in re.findall(r"(\d+) (listed|new|archived|failed)", line)}
 
 
 def files_containing(root: Path, needle: str) -> list[Path]:
@@ -233,7 +269,7 @@ def run_events(path: Path) -> list[dict[str, Any]]:
 def start_run(w: World, recipe: Path | str = ROOT / "recipes" / "demo.yaml", *args: str) -> Any:
     """``runner.py run`` in the background (a ``subprocess.Popen``); the caller waits for it."""
     return subprocess.Popen(
-        [sys.executable, "runner.py", "run", str(recipe), *args],
+        runner_command(recipe, *args),
         cwd=ROOT,
         env=w.env,
         stdout=subprocess.PIPE,

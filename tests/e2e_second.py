@@ -11,20 +11,14 @@ the recipe ``recipes/examples/tracker-to-dms.yaml`` at them.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bots.demo import simulator
-from bots.redaction import Redactor
-from credentials import open_store
 from sims.control import get_json, post_json
-from tests.e2e import ROOT, RUN_TIMEOUT, Result
+from tests.e2e import ROOT, Result, run_recipe, set_faults, start_simulators, world_env
 
 RECIPE = ROOT / "recipes" / "examples" / "tracker-to-dms.yaml"
 TRACKER_USER = "reporter-bot"
@@ -43,17 +37,7 @@ class SecondWorld:
     results: list[Result] = field(default_factory=list)
 
     def run(self, recipe: Path | str = RECIPE, *args: str) -> Result:
-        proc = subprocess.run(
-            [sys.executable, "runner.py", "run", str(recipe), *args],
-            cwd=ROOT,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=RUN_TIMEOUT,
-        )
-        result = Result(proc.returncode, proc.stdout, proc.stderr)
-        self.results.append(result)
-        return result
+        return run_recipe(self.env, self.results, recipe, *args)
 
     def tracker_state(self) -> list[dict[str, Any]]:
         return get_json(f"{self.tracker_url}/_sim/state")["reports"]
@@ -65,8 +49,7 @@ class SecondWorld:
         body = {"kind": kind, "count": count}
         return post_json(f"{self.tracker_url}/_sim/publish", body)["published"]
 
-    def set_faults(self, url: str, config: dict[str, Any]) -> Any:
-        return post_json(f"{url}/_sim/faults", config)
+    set_faults = staticmethod(set_faults)
 
 
 @contextmanager
@@ -82,17 +65,11 @@ def second_world(
 
     13 incidents make two pages of the tracker's incident table (10 a page).
     """
-    logs_dir = tmp / "logs"
-    env = {
-        **os.environ,
-        "HOME": str(tmp / "home"),
-        "FLEET_LOGS_DIR": str(logs_dir),
-        "FLEET_KEYRING_KEY": "e2e-second-key-2b94",
-        "FLEET_KEYRING_FILE": str(tmp / "keyring" / "credentials.cfg"),
-    }
-    store = open_store(env, Redactor())
-    store.set("demo-tracker", TRACKER_USER, TRACKER_PASSWORD)
-    store.set("demo-dms", DMS_USER, DMS_PASSWORD)
+    env = world_env(
+        tmp,
+        "e2e-second-key-2b94",
+        {"demo-tracker": (TRACKER_USER, TRACKER_PASSWORD), "demo-dms": (DMS_USER, DMS_PASSWORD)},
+    )
     tracker_args = [
         "--password",
         TRACKER_PASSWORD,
@@ -105,20 +82,9 @@ def second_world(
     ]
     if tracker_faults is not None:
         tracker_args += ["--faults", json.dumps(tracker_faults)]
-    dms_args = [
-        "--password",
-        DMS_PASSWORD,
-        "--data",
-        str(tmp / "dms-data"),
-        "--latency-ms",
-        "5,20",
-    ]
+    dms_args = ["--password", DMS_PASSWORD, "--data", str(tmp / "dms-data"), "--latency-ms", "5,20"]
     if dms_faults is not None:
         dms_args += ["--faults", json.dumps(dms_faults)]
     with ExitStack() as stack:
-        tracker_url = stack.enter_context(
-            simulator("sims.tracker", tracker_args, tmp / "sims" / "tracker.log")
-        )
-        dms_url = stack.enter_context(simulator("sims.dms", dms_args, tmp / "sims" / "dms.log"))
-        env["TRACKER_URL"], env["DMS_URL"] = tracker_url, dms_url
-        yield SecondWorld(tracker_url, dms_url, env, logs_dir)
+        tracker_url, dms_url = start_simulators(stack, tmp, env, tracker=tracker_args, dms=dms_args)
+        yield SecondWorld(tracker_url, dms_url, env, tmp / "logs")

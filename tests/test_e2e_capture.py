@@ -26,6 +26,7 @@ from tests.e2e import (
     ledger_rows,
     recipe_variant,
     simulator_requests,
+    summary_counts,
     world,
 )
 
@@ -76,11 +77,6 @@ def assert_archive_holds_exactly(
             metadata["department"],
         )
     assert len({i["reference_code"] for i in items}) == len(items)
-
-
-def summary_counts(stdout: str) -> dict[str, int]:
-    line = stdout.strip().splitlines()[-1]
-    return {name: int(n) for n, name in re.findall(r"(\d+) (listed|new|archived|failed)", line)}
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,6 @@ the DMS's (every filed document with all its fields).
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
 from collections import Counter
@@ -26,7 +25,7 @@ from typing import Any
 import pytest
 
 from sims.control import get_json
-from tests.e2e import ROOT, ledger_documents
+from tests.e2e import ROOT, ledger_documents, summary_counts
 from tests.e2e_second import RECIPE, SecondWorld, second_world
 from tests.test_e2e_reconcile import results
 
@@ -77,11 +76,6 @@ def assert_filed_exactly_once(
         want = expected_fields(report, w.tracker_url)
         assert {k: document[k] for k in want} == want, report["id"]
         assert set(document["tags"]) == expected_tags(report), report["id"]
-
-
-def summary_counts(stdout: str) -> dict[str, int]:
-    line = stdout.strip().splitlines()[-1]
-    return {name: int(n) for n, name in re.findall(r"(\d+) (listed|new|archived|failed)", line)}
 
 
 @pytest.fixture(scope="module")

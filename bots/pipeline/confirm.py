@@ -71,23 +71,13 @@ def _read_back(run: CaptureRun, doc: Document, archive: System) -> None:
             same = reported.lower() == (doc.sha256 or "").lower()
             # The archive's own word on the bytes, kept: reconciliation compares with it
             # when the archive's list shows no size or digest.
-            run.ctx.evidence.event(
-                doc.source_key,
-                EventType.FIXITY,
-                EventOutcome.SUCCESS if same else EventOutcome.FAILURE,
-                {
-                    "algorithm": "SHA-256",
-                    "expected": doc.sha256,
-                    "read_back": reported.lower(),
-                    "archive_id": doc.archive_id,
-                    "method": "the archive's record",
-                },
-            )
-        if reported and reported.lower() != (doc.sha256 or "").lower():
-            raise BusinessError(
-                f"the archive holds {doc.archive_id} with SHA-256 {reported}, but the file "
-                f"downloaded had {doc.sha256}: the archived copy is not the captured file"
-            )
+            _fixity_event(run, doc, same, reported.lower(), "the archive's record")
+            if not same:
+                raise BusinessError(
+                    f"the archive holds {doc.archive_id} with SHA-256 {reported}, but the "
+                    f"file downloaded had {doc.sha256}: the archived copy is not the "
+                    "captured file"
+                )
         run.ctx.log.event(
             "confirmed_read_back", key=doc.source_key, archive_id=doc.archive_id, sha256=reported
         )
@@ -114,6 +104,16 @@ def _fixity(run: CaptureRun, doc: Document, archive: System, variables: dict[str
         )
     )
     record_checks(run, doc, [check])
+    _fixity_event(run, doc, same, back.sha256, "downloaded back", size=back.size)
+    if not same:
+        raise ChecksFailed([check])
+
+
+def _fixity_event(
+    run: CaptureRun, doc: Document, same: bool, read_back: str, method: str, **more: Any
+) -> None:
+    """The evidence of one fixity check: the SHA-256 the archive's copy has (``read_back``,
+    learnt by ``method``) against the one taken at download."""
     run.ctx.evidence.event(
         doc.source_key,
         EventType.FIXITY,
@@ -121,14 +121,12 @@ def _fixity(run: CaptureRun, doc: Document, archive: System, variables: dict[str
         {
             "algorithm": "SHA-256",
             "expected": doc.sha256,
-            "read_back": back.sha256,
-            "size": back.size,
+            "read_back": read_back,
+            **more,
             "archive_id": doc.archive_id,
-            "method": "downloaded back",
+            "method": method,
         },
     )
-    if not same:
-        raise ChecksFailed([check])
 
 
 def download_back(

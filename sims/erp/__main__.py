@@ -7,16 +7,21 @@ from __future__ import annotations
 
 import argparse
 
-from sims._server import parse_latency, serve
-from sims.erp.app import create_app
-from sims.faults import parse_cli
+from sims._server import run, simulator_parser
+from sims.erp.app import USER, create_app
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m sims.erp", description=__doc__)
-    parser.add_argument("--port", type=int, default=8301, help="0 picks a free port")
-    parser.add_argument("--password", default="clerk-demo", help="password of user clerk")
-    parser.add_argument("--seed", type=int, default=2005, help="seeds catalogue and files")
+    parser = simulator_parser(
+        "python -m sims.erp",
+        __doc__,
+        port=8301,
+        password="clerk-demo",
+        user=USER,
+        seed=2005,
+        seed_help="seeds catalogue and files",
+        latency_ms=(30, 120),
+    )
     parser.add_argument("--reports", type=int, default=45, help="reports at start-up")
     parser.add_argument(
         "--idle-timeout",
@@ -27,20 +32,6 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--gen-seconds", type=float, default=3.0, help="how long a report generation job runs"
     )
-    parser.add_argument(
-        "--latency-ms",
-        type=parse_latency,
-        default=(30, 120),
-        metavar="MIN,MAX",
-        help="random delay added to every request",
-    )
-    parser.add_argument(
-        "--faults",
-        type=parse_cli,
-        default=None,
-        metavar="JSON",
-        help="initial fault configuration, a JSON object as POST /_sim/faults takes it",
-    )
     return parser
 
 
@@ -49,19 +40,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.reports < 0:
         parser.error("--reports must be >= 0")
-    try:
-        app = create_app(
-            password=args.password,
-            seed=args.seed,
-            reports=args.reports,
-            idle_timeout=args.idle_timeout,
-            gen_seconds=args.gen_seconds,
-            latency_ms=args.latency_ms,
-            faults=args.faults,
-        )
-    except ValueError as error:  # e.g. more reports than one year holds; a bad --faults key
-        parser.error(str(error))
-    serve(app, args.port, "erp")
+    run(parser, args, "erp", create_app)  # more reports than a year holds: a usage error
 
 
 if __name__ == "__main__":
