@@ -1,4 +1,4 @@
-"""Headless LibreOffice, as the archivists' own office suite would open a workbook."""
+"""Headless LibreOffice, as the archivists' own office suite would open a workbook or a CSV."""
 
 from __future__ import annotations
 
@@ -22,9 +22,16 @@ def to_pdf(book: Path, work: Path) -> list[str]:
     A file LibreOffice would want to repair fails to convert, so a conversion that
     succeeds is the "opens without repair prompts" check.
     """
+    pdf = convert(book, work, "pdf")
+    return [page.extract_text() for page in PdfReader(pdf).pages]
+
+
+def convert(source: Path, work: Path, to: str, *, infilter: str | None = None) -> Path:
+    """``source`` opened by headless LibreOffice (with a private profile) and saved as ``to``
+    (``pdf``, ``xlsx``…); ``infilter`` picks the import filter and its options."""
     home = work / "home"
     home.mkdir(parents=True, exist_ok=True)
-    out = work / "pdf"
+    out = work / to
     env = {**os.environ, "HOME": str(home), "SAL_USE_VCLPLUGIN": "svp"}
     result = subprocess.run(
         [
@@ -33,11 +40,12 @@ def to_pdf(book: Path, work: Path) -> list[str]:
             "--headless",
             "--norestore",
             "--nolockcheck",
+            *([f"--infilter={infilter}"] if infilter else []),
             "--convert-to",
-            "pdf",
+            to,
             "--outdir",
             str(out),
-            str(book),
+            str(source),
         ],
         env=env,
         stdin=subprocess.DEVNULL,
@@ -45,6 +53,6 @@ def to_pdf(book: Path, work: Path) -> list[str]:
         text=True,
         timeout=180,
     )
-    pdf = out / (book.stem + ".pdf")
-    assert result.returncode == 0 and pdf.exists(), result.stdout + result.stderr
-    return [page.extract_text() for page in PdfReader(pdf).pages]
+    converted = out / f"{source.stem}.{to}"
+    assert result.returncode == 0 and converted.exists(), result.stdout + result.stderr
+    return converted

@@ -11,6 +11,7 @@ from typing import Any
 
 import bagit
 import pytest
+from openpyxl import load_workbook
 
 from bots.archival import bag as bag_module
 from bots.archival.bag import BagSummary, export_bag
@@ -18,6 +19,7 @@ from bots.errors import SystemFailure, UsageError
 from bots.files import sha256_file
 from bots.ledger import Document, Ledger, State
 from tests.conftest import FrozenClock
+from tests.office import convert
 
 PDF = (
     b"%PDF-1.7\n" + "2025年1月资金日报表".encode() + b"\n" + b"\0" * (2 * 1024 * 1024) + b"%%EOF\n"
@@ -255,6 +257,51 @@ def test_the_archives_own_fields_follow_the_dat46_ones_under_their_labels(
     assert rows[0]["Tags"] == "finance; monthly"  # a list, readably
     records = json.loads((out / "item-metadata.json").read_text(encoding="utf-8"))
     assert records[0]["item_metadata"]["tags"] == ["finance", "monthly"]  # as sent
+
+
+HOSTILE = ['=HYPERLINK("http://evil","x")', "+1+1", "-2+3", "@SUM(A1)", "\t=1"]
+
+
+@pytest.fixture
+def hostile_bag(ledger: Ledger, tmp_path: Path) -> Path:
+    """Issue 12: titles and fields a spreadsheet would take for formulas, and numbers."""
+    for n, title in enumerate(HOSTILE):
+        capture(
+            ledger,
+            tmp_path,
+            f"R{n}",
+            CSV + str(n).encode(),
+            ".csv",
+            metadata={"title": title, "pages": -n, "amount": "-12.5", "tags": ["+x", "y"]},
+        )
+    out = tmp_path / "bag"
+    export(ledger.captured(run_id="run-1"), out)
+    return out
+
+
+def test_item_metadata_csv_cells_cannot_become_formulas(hostile_bag: Path) -> None:
+    rows = read_csv(hostile_bag / "item-metadata.csv")
+    assert [row["title"] for row in rows] == ["'" + title for title in HOSTILE]
+    assert [row["pages"] for row in rows] == ["0", "-1", "-2", "-3", "-4"]  # numbers stay
+    assert {row["amount"] for row in rows} == {"-12.5"}
+    assert {row["tags"] for row in rows} == {"'+x; y"}
+    records = json.loads((hostile_bag / "item-metadata.json").read_text(encoding="utf-8"))
+    assert [r["item_metadata"]["title"] for r in records] == HOSTILE  # JSON keeps them as sent
+    assert bagit.Bag(str(hostile_bag)).is_valid()
+
+
+def test_libreoffice_opens_the_csv_as_inert_text(hostile_bag: Path, tmp_path: Path) -> None:
+    """The bag's CSV opened by headless LibreOffice and saved as xlsx: each hostile title is
+    a text cell holding what was written, not a formula or its result. (LibreOffice takes an
+    unquoted '=HYPERLINK(...)' in a CSV for a formula: tests the guard, not the office.)"""
+    book = load_workbook(convert(hostile_bag / "item-metadata.csv", tmp_path / "lo", "xlsx"))
+    ws = book.active
+    assert ws is not None
+    header = [c.value for c in ws[1]]
+    titles = [row[header.index("title")] for row in ws.iter_rows(min_row=2)]
+    assert [(c.value, c.data_type) for c in titles] == [("'" + t, "s") for t in HOSTILE]
+    pages = [row[header.index("pages")] for row in ws.iter_rows(min_row=2)]
+    assert [c.value for c in pages] == [0, -1, -2, -3, -4]
 
 
 def test_bag_since_a_date(

@@ -353,3 +353,31 @@ def test_default_zone_is_this_machines(tmp_path: Path, monkeypatch: pytest.Monke
     wb = load_workbook(path)
     assert wb["批次 Batch"]["B3"].value == "Asia/Shanghai (UTC+08:00)"
     assert wb["入库回执 Receipt"]["D3"].value == datetime(2026, 11, 21, 2, 0)
+
+
+def test_nothing_a_spreadsheet_could_take_for_a_formula_is_one(tmp_path: Path) -> None:
+    """Issue 12: '=', '+', '-', '@', a leading tab are text cells, kept as said and marked as
+    typed with an apostrophe; negative numbers stay numbers, plain text stays unmarked."""
+    hostile = ['=HYPERLINK("http://evil","x")', "+1+1", "-2+3", "@SUM(A1)", "\t=1"]
+    sheets = make_sheets()
+    sheets.listing = pd.DataFrame(
+        {"source_id": [f"R{n}" for n in range(6)], "title": [*hostile, "资金日报表"]}
+    )
+    sheets.downloads = pd.DataFrame({"source_id": ["R0", "R1"], "bytes": [-3, 5]})
+    sheets.discrepancies = pd.DataFrame({"issue": ["+1+1", "-2"], "items": [-1, 2.5]})
+    path = tmp_path / "h.xlsx"
+    write_workbook(sheets, path, title="=1+1", timezone=CST)
+    book = load_workbook(path)
+
+    listing = book["源清单 Listing"]
+    titles = [row[1] for row in listing.iter_rows(min_row=3)]
+    for cell, text in zip(titles, hostile, strict=False):
+        assert (cell.value, cell.data_type, cell.quotePrefix) == (text, "s", True), text
+    assert (titles[-1].value, titles[-1].quotePrefix) == ("资金日报表", False)
+    assert [c.value for c in book["下载登记 Downloads"]["B"][2:]] == [-3, 5]
+    assert book["下载登记 Downloads"]["B3"].data_type == "n"
+    mixed = book["差异台账 Discrepancies"]
+    assert [(c.value, c.data_type) for c in mixed[3][:2]] == [("+1+1", "s"), (-1, "n")]
+    assert mixed["A3"].quotePrefix and not mixed["A4"].quotePrefix  # '-2' is a number's text
+    assert book["批次 Batch"]["A1"].value == "=1+1"
+    assert book["批次 Batch"]["A1"].data_type == "s"

@@ -4,7 +4,8 @@ A bag is the one package an archive, an auditor or a second archive can verify w
 our software or our ledger: each payload file is listed with its SHA-256, and
 ``bag-info.txt`` carries the count and bytes (Payload-Oxum). The item metadata that went
 to the archive travels with it (``item-metadata.csv`` for Excel, ``.json`` for programs),
-listed in the tag manifest so it is checked too.
+listed in the tag manifest so it is checked too. A CSV cell a spreadsheet could take for a
+formula gets a leading quote (``bots.cells``); the JSON keeps every value as sent.
 
 The bag must hold exactly what was captured: every staged file is checked against the
 digest recorded at download before it goes in, and bagit's own manifest is checked
@@ -33,6 +34,7 @@ from typing import Any
 
 import bagit
 
+from ..cells import inert
 from ..errors import SystemFailure, UsageError
 from ..files import safe_filename, sha256_file
 from ..ledger import Document
@@ -319,7 +321,7 @@ def _write_item_metadata(
         json.dump(rows, handle, ensure_ascii=False, indent=2)
         handle.write("\n")
     keys, custom = _metadata_keys(items, labels)
-    header = [*FIXED_COLUMNS, *(_column(custom.get(k, k)) for k in keys)]
+    header = [*FIXED_COLUMNS, *(inert(_column(custom.get(k, k))) for k in keys)]
     # utf-8-sig: without the BOM Excel reads the file as the local code page (GBK) and
     # the Chinese comes out garbled.
     with open(partial / METADATA_CSV, "w", encoding="utf-8-sig", newline="") as handle:
@@ -375,10 +377,13 @@ def _column(key: str) -> str:
 
 
 def _cell(value: Any) -> str:
+    """A CSV cell no spreadsheet takes for a formula (``bots.cells``); numbers stay numbers."""
     if value is None:
         return ""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)  # -3 is a number, not a formula
     if isinstance(value, list):
-        return readable(value)  # a list field's items, as a person reads them
+        return inert(readable(value))  # a list field's items, as a person reads them
     if isinstance(value, dict):
         return json.dumps(value, ensure_ascii=False)
-    return str(value)
+    return inert(str(value))

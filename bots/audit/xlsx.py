@@ -2,7 +2,8 @@
 
 The workbook has no zones: times are written as real datetimes, naive in this machine's
 zone, and the summary sheet says which zone. Text is always text (never a formula or an
-error code), cut at Excel's limit; run ids in the events sheet link to the run's row.
+error code: ``bots.cells``), cut at Excel's limit; run ids in the events sheet link to the
+run's row.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from openpyxl.worksheet.hyperlink import Hyperlink
 from openpyxl.worksheet.worksheet import Worksheet
 
 from .. import __version__
+from ..cells import formula_like
 from ..timezones import local_zone
 from .atomic import write_atomically
 from .gather import AuditReport
@@ -154,12 +156,18 @@ def _write_cell(ws: Worksheet, row: int, col: int, cell: _Cell, run_rows: dict[s
 
 
 def _text_cell(ws: Worksheet, row: int, col: int, text: str) -> Cell:
-    """Text as text: never a formula or an error code, whatever the source page said."""
+    """Text as text: never a formula or an error code, whatever the source page said.
+
+    What a spreadsheet could take for a formula (``bots.cells``) is a string cell, never
+    evaluated, kept exactly as said, with Excel's mark of a typed apostrophe (quotePrefix)
+    so that editing the cell keeps it text."""
     clean = ILLEGAL_CHARACTERS_RE.sub("\ufffd", text)[:MAX_TEXT]
     cell = ws.cell(row, col, clean if clean else None)
     assert isinstance(cell, Cell)
     if cell.data_type in ("f", "e"):
         cell.data_type = "s"
+    if formula_like(clean):
+        cell.quotePrefix = True
     return cell
 
 

@@ -9,8 +9,9 @@ data. Callers hand over DataFrames with snake_case columns; ``columns.COLUMNS`` 
 
 Speed and memory: openpyxl's write-only mode streams every sheet to its own temporary file
 (strings go inline, so no shared-string table grows), one sheet at a time. Values are prepared
-column-wise (NA, booleans, dates as Excel serials, unsafe text) and rows are zipped from the
-column lists; ``_SheetWriter`` writes them with lxml, a row at a time, about twice as fast as
+column-wise (NA, booleans, dates as Excel serials, text that could be taken for a formula or
+an error code: ``bots.cells``) and rows are zipped from the column lists; ``_SheetWriter``
+writes them with lxml, a row at a time, about twice as fast as
 openpyxl's per-cell path (101,000 reconciliation rows in about 4 s, the bench's whole book of
 ~600,000 rows in about 16 s: bench/reconcile.py). Write-only mode writes the sheet view and
 the column widths before the rows, so freeze panes and widths are set first; the autofilter
@@ -50,6 +51,7 @@ from openpyxl.worksheet.dimensions import SheetDimension
 from openpyxl.worksheet.properties import PageSetupProperties
 from openpyxl.xml.constants import SHEET_MAIN_NS, XML_NS
 
+from bots.cells import TRIGGERS, formula_like
 from bots.reconcile.classify import Result
 from bots.reconcile.columns import ACTIONS, NO, REVIEW_COLUMNS, SHEET_NAMES, YES, headers
 from bots.timezones import local_zone, zone_name
@@ -338,6 +340,8 @@ def _styled(
     cell = WriteOnlyCell(ws, value=value)
     if cell.data_type in ("f", "e"):  # a header or title is text, whatever it starts with
         cell.data_type = "s"
+    if isinstance(value, str) and formula_like(value):
+        cell.quotePrefix = True
     if font is not None:
         cell.font = font
     if fill is not None:
@@ -350,7 +354,9 @@ def _styled(
 
 
 def _text_cell(ws: Any, value: str) -> Cell:
-    """A string openpyxl would take for a formula or an error code, kept as text."""
+    """A string a spreadsheet could take for a formula or an error code, kept as text: a
+    string cell, never evaluated, with the value exactly as the source said it (the review
+    reads it back), and Excel's mark of a typed apostrophe so an edit keeps it text."""
     cell = WriteOnlyCell(ws, value=None)
     cell._value = value
     cell.data_type = "s"
@@ -408,9 +414,10 @@ def _yes_no(series: pd.Series) -> list[Any]:
 
 
 def _safe_text(ws: Any, values: list[Any]) -> list[Any]:
-    """Strip characters XML cannot hold, cut at Excel's 32,767, leave '' out, keep '=…' and
-    '#N/A' as text rather than formula or error. Scanned column-wise; only the values that
-    need it are touched."""
+    """Strip characters XML cannot hold, cut at Excel's 32,767, leave '' out, keep what looks
+    like a formula ('=…', '+…', '-…', '@…', a leading tab or CR; ``bots.cells``) and '#N/A'
+    as text rather than formula or error. Scanned column-wise; only the values that need it
+    are touched."""
     text = pd.Series(values, dtype=object)
     present = text.notna().to_numpy()
     as_str = text.where(present, "").astype(str)
@@ -426,8 +433,11 @@ def _safe_text(ws: Any, values: list[Any]) -> list[Any]:
             values[i] = as_str.iat[i]
     for i in ((as_str == "").to_numpy(dtype=bool) & present).nonzero()[0]:
         values[i] = None  # an empty string is an empty cell
-    formula = as_str.str.startswith("=") & (as_str.str.len() > 1)
-    risky = (formula | as_str.isin(ERROR_CODES)).to_numpy() & present
+    # Only the few values that start like a formula go through the rule (bots.cells).
+    starts = as_str.str.startswith(TRIGGERS).to_numpy(dtype=bool) & present
+    risky = as_str.isin(ERROR_CODES).to_numpy(dtype=bool) & present
+    for i in starts.nonzero()[0]:
+        risky[i] = formula_like(as_str.iat[i])
     for i in risky.nonzero()[0]:
         values[i] = _text_cell(ws, as_str.iat[i])
     return values
