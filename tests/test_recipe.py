@@ -528,3 +528,77 @@ def test_unknown_standard_is_refused(tmp_path: Path) -> None:
     [(where, what)] = problems(path)
     assert where == f"{path}:{line_of(path, 'standard: dat47')}"
     assert "'dat46' or 'none'" in what
+
+
+# Hostile recipe files (issue 12): refused with file and line, before any expansion.
+_LAUGHS = "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
+    f"{b}: &{b} [{', '.join([f'*{a}'] * 9)}]\n" for a, b in zip("abcdefgh", "bcdefghi", strict=True)
+)
+
+
+def test_yaml_alias_bomb_is_refused_before_expansion(tmp_path: Path) -> None:
+    path = tmp_path / "laughs.yaml"
+    path.write_text("recipe: demo\n" + _LAUGHS, encoding="utf-8")
+    [(where, what)] = problems(path)
+    assert where == f"{path}:2"
+    assert what == "recipes may not use YAML aliases (&/*)"
+
+
+def test_a_lone_alias_is_refused_at_its_line(tmp_path: Path) -> None:
+    path = write_variant(tmp_path, "recipe: demo", "recipe: demo\nx: *nowhere")
+    [(where, what)] = problems(path)
+    assert where == f"{path}:{line_of(path, '*nowhere')}"
+    assert "may not use YAML aliases" in what
+
+
+def test_schedule_aliases_are_refused(tmp_path: Path) -> None:
+    schedule = schedule_variant(tmp_path, "rules:", "x: &x 1\nrules:")
+    [(where, what)] = problems(tmp_path / "variant.yaml")
+    assert where == f"{schedule}:{line_of(schedule, '&x')}"
+    assert what == "retention schedules may not use YAML aliases (&/*)"
+
+
+def test_oversized_recipe_is_refused_before_parsing(tmp_path: Path) -> None:
+    from bots.yamlfile import MAX_YAML_BYTES
+
+    path = tmp_path / "huge.yaml"
+    path.write_text("recipe: demo\n" + "#" * MAX_YAML_BYTES + "\n", encoding="utf-8")
+    [(where, what)] = problems(path)
+    assert where == str(path)
+    assert f"larger than {MAX_YAML_BYTES:,} bytes" in what
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param("source: " + "[" * 2000 + "]" * 2000 + "\n", id="flow"),
+        pytest.param("".join("  " * i + f"k{i}:\n" for i in range(300)), id="block"),
+    ],
+)
+def test_deep_nesting_exits_2_with_file_and_line(tmp_path: Path, body: str) -> None:
+    path = tmp_path / "deep.yaml"
+    path.write_text("recipe: demo\n" + body, encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, "runner.py", "check", str(path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert f"{path}:" in result.stderr and "levels deep" in result.stderr
+
+
+def test_alias_bomb_via_check_exits_2(tmp_path: Path) -> None:
+    path = tmp_path / "laughs.yaml"
+    path.write_text("recipe: demo\n" + _LAUGHS, encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, "runner.py", "check", str(path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert f"{path}:2: recipes may not use YAML aliases (&/*)" in result.stderr

@@ -47,3 +47,62 @@ def test_conditions_are_expressions() -> None:
     assert not evaluate("row.href", {"row": {"href": None}})
     with pytest.raises(TemplateProblem, match="missing"):
         evaluate("row.nope == 1", {"row": {}})
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        pytest.param(
+            "{% for a in range(100000) %}{% for b in range(100000) %}{% endfor %}{% endfor %}",
+            id="nested-loops",
+        ),
+        pytest.param(
+            "{% for a in range(100000) %}{% for b in range(100000) %}x{% endfor %}{% endfor %}",
+            id="nested-loops-with-output",
+        ),
+        pytest.param("{{ 'A'*10**10 }}", id="repeat-10**10"),
+        pytest.param('{{ "x" * 1000000000 }}', id="repeat-1e9"),
+        pytest.param("{{ 2**1000000000 }}", id="huge-power"),
+        pytest.param("{{ 'x'|center(1000000000) }}", id="center-filter"),
+        pytest.param("{{ 'x'.ljust(1000000000) }}", id="ljust-method"),
+        pytest.param("{{ '%1000000000s' % 'x' }}", id="percent-width"),
+        pytest.param("{{ '{:>1000000000}'.format('x') }}", id="format-width"),
+        pytest.param("{{ 'xx'|replace('x', 'y' * 900000) }}", id="replace-growth"),
+        pytest.param(
+            "{% set ns = namespace(x='ab') %}{% for i in range(60) %}"
+            "{% set ns.x = ns.x + ns.x %}{% endfor %}{{ ns.x }}",
+            id="doubling",
+        ),
+        pytest.param("{% macro f(n) %}{{ f(n) }}{% endmacro %}{{ f(1) }}", id="recursion"),
+        pytest.param("{{ [1]|batch(1000000000, 0)|list }}", id="batch-fill"),
+    ],
+)
+def test_runaway_templates_are_named_template_problems(source: str) -> None:
+    """Each is refused before it allocates or loops without end (issue 12)."""
+    with pytest.raises(TemplateProblem, match="template too large/slow"):
+        check_template(source)
+        render(source, {})
+
+
+def test_output_is_bounded_while_streaming() -> None:
+    source = "{% for i in range(2000) %}{{ row.text }}{% endfor %}"
+    with pytest.raises(TemplateProblem, match="template too large/slow: .*the output"):
+        render(source, {"row": {"text": "x" * 1000}})
+
+
+def test_deeply_nested_template_is_a_template_problem() -> None:
+    with pytest.raises(TemplateProblem, match="template too large/slow"):
+        check_template("{{ " + "(" * 3000 + "1" + ")" * 3000 + " }}")
+
+
+def test_conditions_are_bounded_too() -> None:
+    with pytest.raises(TemplateProblem, match="template too large/slow"):
+        evaluate("'x' * 10**10 == ''", {})
+
+
+def test_ordinary_templates_still_render() -> None:
+    source = (
+        "{{ row.a|replace('-', '') }} {{ 'ab' * 3 }} {{ 2**10 }} {{ '%05d' % 3 }} "
+        "{{ 'a' + 'b' }} {% for x in [1, 2] %}{{ loop.index }}/{{ loop.length }}{% endfor %}"
+    )
+    assert render(source, {"row": {"a": "2025-03-31"}}) == "20250331 ababab 1024 00003 ab 1/22/2"

@@ -15,12 +15,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import YAMLError
 
 from ..errors import BusinessError, RecipeError
 from ..templating import TemplateProblem, check_expression, evaluate
+from ..yamlfile import read_yaml
 
 
 class _Strict(BaseModel):
@@ -93,16 +92,7 @@ class RetentionSchedule:
 
 def load_schedule(path: Path) -> RetentionSchedule:
     """Read and validate a schedule file; raise RecipeError naming file and line."""
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise RecipeError(
-            [(str(path), f"cannot read the retention schedule: {exc.strerror}")]
-        ) from exc
-    try:
-        tree = YAML(typ="rt").load(raw.decode("utf-8"))
-    except (YAMLError, UnicodeDecodeError) as exc:
-        raise RecipeError([(str(path), f"invalid retention schedule: {exc}")]) from exc
+    raw, tree = read_yaml(path, "retention schedule", "retention schedules")
     if not isinstance(tree, CommentedMap):
         raise RecipeError([(f"{path}:1", "a schedule is a mapping with `schedule` and `rules`")])
     try:

@@ -12,9 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
-from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from ..archival.schedule import RetentionSchedule, load_schedule
 from ..drivers import registry
@@ -26,6 +24,7 @@ from ..templating import (
     check_template,
     is_template,
 )
+from ..yamlfile import read_yaml
 from .model import Recipe, recipe_model
 from .steps import CONDITION_TAGS, assigned, of_kind
 
@@ -76,30 +75,19 @@ class LoadedRecipe:
 def load_recipe(path: str | Path) -> LoadedRecipe:
     """Read, parse and validate ``path``; raise ``RecipeError`` naming file and line."""
     path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise RecipeError([(str(path), f"cannot read the recipe: {exc.strerror}")]) from exc
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise RecipeError([(f"{path}:{line}", "the recipe is not UTF-8 text")]) from exc
-
-    try:
-        tree = YAML(typ="rt").load(text)
-    except MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else 1
-        problem = " ".join(p for p in (exc.context, exc.problem) if p)
-        raise RecipeError([(f"{path}:{line}", f"invalid YAML: {problem}")]) from exc
-    except YAMLError as exc:
-        raise RecipeError([(str(path), f"invalid YAML: {exc}")]) from exc
+    raw, tree = read_yaml(path, "recipe", "recipes")
     if not isinstance(tree, CommentedMap):
         raise RecipeError(
             [(f"{path}:1", "a recipe is a mapping with `recipe`, `source`, `archive`, ...")]
         )
 
+    try:
+        return _validated(tree, raw, path)
+    except RecursionError as exc:  # the depth limit should prevent it; never a traceback
+        raise RecipeError([(f"{path}:1", "the recipe is nested too deeply")]) from exc
+
+
+def _validated(tree: CommentedMap, raw: bytes, path: Path) -> LoadedRecipe:
     try:
         recipe = recipe_model().model_validate(_plain(tree))
     except ValidationError as exc:
