@@ -26,23 +26,69 @@ __all__ = [
     "UnexpectedPage",
     "byte_count",
     "check_received",
+    "invisible_characters",
     "safe_filename",
     "sha256_file",
     "stage_via",
+    "strip_invisible",
+    "visible",
 ]
 
 CHUNK = 1024 * 1024
 MAX_NAME_BYTES = 200  # well under the 255-byte limit of common file systems
-_UNSAFE = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]')
+# C0 and C1 controls, the line and paragraph separators, separators and shell specials.
+_UNSAFE = re.compile(r'[\x00-\x1f\x7f-\x9f\u2028\u2029/\\:*?"<>|]')
+# Unicode's invisible format characters (category Cf): bidirectional controls (U+202A-E,
+# U+2066-9, U+200E-F, U+061C), zero widths (U+200B-D, U+2060), the BOM (U+FEFF), the soft
+# hyphen (U+00AD), tags (U+E0001-7F) and the rest. Invisible, yet they change how a name
+# reads: "invoice\u202excod.pdf" shows as "invoicefdp.docx".
+_FORMAT = "Cf"
+
+
+def invisible_characters(name: str) -> list[str]:
+    """The invisible format characters in ``name``, each once, in order, by code point
+    and name: ``["U+202E RIGHT-TO-LEFT OVERRIDE"]``."""
+    found = dict.fromkeys(ch for ch in name if unicodedata.category(ch) == _FORMAT)
+    return [f"U+{ord(ch):04X} {unicodedata.name(ch, 'FORMAT CHARACTER')}" for ch in found]
+
+
+def strip_invisible(name: str) -> str:
+    """``name`` without its invisible format characters."""
+    return "".join(ch for ch in name if unicodedata.category(ch) != _FORMAT)
+
+
+def _escaped(ch: str) -> str:
+    code = ord(ch)
+    if code <= 0xFF:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
+
+
+def visible(text: str, keep: str = "") -> str:
+    """``text`` with every character that is invisible or moves others (controls, format
+    characters, line and paragraph separators) written out as ``\\u202e``, so the text
+    shows what it holds and reads as it is stored; Chinese and ordinary spaces stay.
+    ``keep`` names controls left as they are (``"\\n"`` for text shown on several lines).
+    """
+    if text.isprintable():
+        return text  # the common case, at C speed
+    return "".join(
+        _escaped(ch)
+        if ch not in keep and unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp")
+        else ch
+        for ch in text
+    )
 
 
 def safe_filename(name: str, fallback: str) -> str:
-    """A name that cannot leave its folder or confuse a shell: keeps Chinese, drops the rest.
+    """A name that cannot leave its folder, confuse a shell or read as another name: keeps
+    Chinese, drops the rest.
 
     ``../../etc/passwd`` becomes ``etc_passwd``; control characters and separators become
-    ``_``; an empty result falls back to ``fallback``.
+    ``_``; invisible format characters (``invisible_characters``: a right-to-left override,
+    a zero-width space) are removed; an empty result falls back to ``fallback``.
     """
-    name = unicodedata.normalize("NFC", name).replace("\\", "/").split("/")[-1]
+    name = strip_invisible(unicodedata.normalize("NFC", name)).replace("\\", "/").split("/")[-1]
     name = _UNSAFE.sub("_", name).strip(" .")
     while len(name.encode("utf-8")) > MAX_NAME_BYTES:
         stem, dot, ext = name.rpartition(".")

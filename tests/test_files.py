@@ -8,7 +8,15 @@ from pathlib import Path
 import pytest
 
 from bots.errors import BusinessError, TransientError
-from bots.files import StagedFile, StagingWriter, TooLarge, check_received, safe_filename
+from bots.files import (
+    StagedFile,
+    StagingWriter,
+    TooLarge,
+    check_received,
+    invisible_characters,
+    safe_filename,
+    visible,
+)
 
 
 @pytest.mark.parametrize(
@@ -21,10 +29,34 @@ from bots.files import StagedFile, StagingWriter, TooLarge, check_received, safe
         ("..", "fallback"),
         ("", "fallback"),
         ("2025年3月月度财务报表.pdf", "2025年3月月度财务报表.pdf"),
+        # Full-width spaces and brackets are ordinary Chinese, and stay.
+        ("２０２５年　资产负债表（合并）·附表.xlsx", "２０２５年　资产负债表（合并）·附表.xlsx"),
+        # A right-to-left override: shown as "invoicefdp.docx", it is a .pdf.
+        ("invoice\u202excod.pdf", "invoicexcod.pdf"),
+        ("\ufeff报\u200b表\u2066\u2069\u00ad.pdf\u200e", "报表.pdf"),
+        ("\u202e\u200b", "fallback"),
+        ("报表\x85\u2028.pdf", "报表__.pdf"),  # C1 controls and line separators
     ],
 )
 def test_safe_filename(hostile: str, expected: str) -> None:
     assert safe_filename(hostile, "fallback") == expected
+
+
+def test_invisible_characters_are_named_by_code_point_once_each() -> None:
+    assert invisible_characters("a\u202eb\u202ec\u200b\U000e0041.pdf") == [
+        "U+202E RIGHT-TO-LEFT OVERRIDE",
+        "U+200B ZERO WIDTH SPACE",
+        "U+E0041 TAG LATIN CAPITAL LETTER A",
+    ]
+    assert invisible_characters("2025年3月　月度财务报表.pdf") == []
+
+
+def test_visible_writes_out_what_would_hide_or_reorder_and_keeps_chinese() -> None:
+    assert visible("invoice\u202excod.pdf") == "invoice\\u202excod.pdf"
+    assert visible("报\x1b表\u2028\U000e0041") == "报\\x1b表\\u2028\\U000e0041"
+    assert visible("行一\n行二\t", keep="\n") == "行一\n行二\\x09"
+    chinese = "２０２５年　资产负债表（合并） 附表.xlsx"
+    assert visible(chinese) == chinese
 
 
 def test_safe_filename_bounds_length_and_keeps_extension() -> None:

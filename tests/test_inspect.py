@@ -295,6 +295,35 @@ def test_control_characters_in_the_name_are_reported(tmp_path: Path) -> None:
     assert report.extension == "pdf"
 
 
+def test_invisible_format_characters_are_removed_and_named_by_code_point(tmp_path: Path) -> None:
+    hostile = "invoice\u202excod.pdf\u200b"  # reads as "invoicefdp.docx"
+    stored = safe_filename(hostile, "download")
+    report = inspect(write(tmp_path, stored, pdf_bytes()), filename=hostile)
+
+    assert stored == "invoicexcod.pdf"
+    assert outcomes(report)["filename_safe"] == Outcome.PASS
+    assert reason(report, "filename_safe") == (
+        "cleaned: removed invisible format characters U+202E RIGHT-TO-LEFT OVERRIDE, "
+        "U+200B ZERO WIDTH SPACE; stored as 'invoicexcod.pdf'"
+    )
+    assert report.extension == "pdf"  # as stored, not "pdf\u200b"
+    assert outcomes(report)["format_accepted"] == Outcome.PASS
+
+
+def test_a_stored_name_with_a_bidirectional_control_fails(tmp_path: Path) -> None:
+    path = write(tmp_path, "invoice\u202excod.pdf", pdf_bytes())
+    report = inspect(path, filename="invoice.pdf")
+
+    assert outcomes(report)["filename_safe"] == Outcome.FAIL
+    assert "U+202E RIGHT-TO-LEFT OVERRIDE" in reason(report, "filename_safe")
+
+
+def test_a_chinese_name_is_clean(tmp_path: Path) -> None:
+    name = "２０２５年　资产负债表（合并）.pdf"
+    report = inspect(write(tmp_path, safe_filename(name, "download"), pdf_bytes()), filename=name)
+    assert reason(report, "filename_safe") == "name is clean"
+
+
 def test_a_clean_name_says_so(tmp_path: Path) -> None:
     report = inspect(write(tmp_path, "report.pdf", pdf_bytes()))
     assert reason(report, "filename_safe") == "name is clean"

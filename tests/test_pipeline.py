@@ -13,14 +13,18 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
+from bots.archival.bag import export_bag
+from bots.audit import collect, write_html
 from bots.cli import main
 from bots.errors import RecipeError, RecipeRuntimeError, RecipeStepError
+from bots.files import invisible_characters
 from bots.ledger import Document, FailureKind, Ledger, State, is_held
 from bots.pipeline import RunSummary, capture, inventory
 from bots.progress import NullProgress
@@ -1533,3 +1537,85 @@ def test_a_code_another_recipe_holds_in_the_same_archive_is_refused(bench: Bench
     assert [(key, kind) for key, _, kind in summary.failures] == [("R1", FailureKind.BUSINESS)]
     assert "is also held by other/X1 in fake archive" in summary.failures[0][1]
     assert keys(summary.archived) == ["R2", "R3"]
+
+
+# -- file names that read as something else ---------------------------------------------------
+
+# A byte-order mark, a zero-width space and a right-to-left override: the name shows as
+# "2026年9月资产负债表vsc.docx", ends in a zero-width space, and is a .csv.
+BIDI_NAME = "\ufeff2026年9月资产负债表\u202excod.csv\u200b"
+CLEANED_NAME = "2026年9月资产负债表xcod.csv"
+
+
+def test_invisible_characters_leave_every_name_the_fleet_keeps_and_shows_and_are_reported(
+    bench: Bench,
+) -> None:
+    bench.source.reports[0] = replace(REPORTS[0], filename=BIDI_NAME)
+
+    summary = bench.run()
+
+    assert summary.exit_code == 0, summary.line()  # removed and reported, not held
+    assert_archived_once(bench, REPORTS)
+    # Staging, the ledger and the archive: the cleaned name; the ledger keeps the name sent.
+    staging = bench.settings.staging_dir(bench.name)
+    assert [p.name for p in (staging / "R1").iterdir()] == [CLEANED_NAME]
+    doc = bench.doc("R1")
+    assert (doc.filename, doc.source_filename) == (CLEANED_NAME, BIDI_NAME)
+    assert [i.filename for i in bench.archive.holding("R1")] == [CLEANED_NAME]
+    # An ordinary Chinese name is untouched.
+    assert bench.doc("R2").filename == REPORTS[1].filename == "2026年9月利润表.csv"
+    assert not invisible_characters(REPORTS[1].filename)
+    # The check says which characters were removed, by code point.
+    with bench.ledger() as ledger:
+        db = ledger.url.removeprefix("sqlite:///")
+    with sqlite3.connect(db) as conn:
+        reasons = dict(
+            conn.execute(
+                "select source_key, reason from checks where name = 'filename_safe'"
+            ).fetchall()
+        )
+    assert reasons["R1"] == (
+        "cleaned: removed invisible format characters U+FEFF ZERO WIDTH NO-BREAK SPACE, "
+        f"U+202E RIGHT-TO-LEFT OVERRIDE, U+200B ZERO WIDTH SPACE; stored as {CLEANED_NAME!r}"
+    )
+    assert reasons["R2"] == "name is clean"
+    # The capture event (run log, ledger, audit page): the name sent, written out.
+    [detail] = [e["details"] for e in events(summary, "premis") if _is_capture_of(e, "R1")]
+    assert detail["filename"] == CLEANED_NAME
+    assert detail["source_filename"] == "\\ufeff2026年9月资产负债表\\u202excod.csv\\u200b"
+    assert detail["filename_note"] == (
+        "invisible format characters removed from the source's file name: "
+        "U+FEFF ZERO WIDTH NO-BREAK SPACE, U+202E RIGHT-TO-LEFT OVERRIDE, U+200B ZERO WIDTH SPACE"
+    )
+    log = summary.log_path.read_text(encoding="utf-8")
+    assert not invisible_characters(log)
+
+    # The bag: payload names (extension from the cleaned name), manifests, item metadata.
+    with bench.ledger() as ledger:
+        bag = export_bag(
+            ledger.captured(run_id=summary.run_id),
+            bench.tmp / "bag",
+            organization="Z109",
+            external_id="test",
+        )
+    files = [p for p in bag.path.rglob("*") if p.is_file()]
+    assert all(not invisible_characters(p.name) for p in files)
+    payload = sorted(p.name for p in (bag.path / "data").rglob("*") if p.is_file())
+    assert all(name.endswith(".csv") for name in payload) and len(payload) == 3
+    for tag in ("manifest-sha256.txt", "item-metadata.csv", "item-metadata.json"):
+        assert not invisible_characters((bag.path / tag).read_text(encoding="utf-8-sig"))
+
+    # The audit page: the cleaned name, the name sent written out, the note; nothing hidden.
+    with bench.ledger() as ledger:
+        report = collect(ledger, bench.settings.runs_dir, datetime(2000, 1, 1, tzinfo=UTC))
+    page = bench.tmp / "audit.html"
+    write_html(report, page)
+    text = page.read_text(encoding="utf-8")
+    assert not invisible_characters(text)
+    assert CLEANED_NAME in text
+    assert "\\ufeff2026年9月资产负债表\\u202excod.csv\\u200b" in text
+    assert "U+202E RIGHT-TO-LEFT OVERRIDE" in text
+
+
+def _is_capture_of(event: dict[str, Any], key: str) -> bool:
+    return event["key"] == key and event["details"]["event_type"] == "capture"

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..files import invisible_characters, strip_invisible
 from .checks import Check, Property
 
 USABILITY = Property.USABILITY
@@ -77,7 +78,7 @@ _DESCRIPTIONS = {
 }
 
 _SEPARATORS = re.compile(r"[/\\]")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 @dataclass(frozen=True)
@@ -210,7 +211,8 @@ def _decodes(data: bytes, encoding: str) -> bool:
 
 
 def _extension(filename: str) -> str:
-    last = _SEPARATORS.split(filename)[-1]
+    # As it is stored: "report.pdf\u200b" is a .pdf.
+    last = _SEPARATORS.split(strip_invisible(filename))[-1]
     stem, dot, extension = last.rpartition(".")
     return extension.strip().lower() if dot and stem else ""
 
@@ -500,6 +502,9 @@ def _name_problems(name: str) -> list[str]:
         problems.append(f"folder path {folder!r}")
     if controls := _CONTROL.findall(name):
         problems.append(f"control characters {''.join(controls)!r}")
+    if hidden := invisible_characters(name):
+        # By code point: the characters themselves would reorder or vanish in the reason.
+        problems.append(f"invisible format characters {', '.join(hidden)}")
     return problems
 
 

@@ -22,6 +22,7 @@ from urllib.parse import quote
 import pandas as pd
 
 from ..archival.evidence import EventType
+from ..files import visible
 from ..runlog import INDEX_NAME
 from ..timezones import zone_name
 from .gather import AuditReport
@@ -315,21 +316,26 @@ def _detail(text: object) -> tuple[tuple[str, str], ...]:
     try:
         value = json.loads(text)
     except ValueError:
-        return (("", text),)
+        return (("", _text(text)),)
     if not isinstance(value, dict):
-        return (("", text),)
+        return (("", _text(text)),)
     return _pairs(value)
 
 
 def _pairs(mapping: dict[str, Any]) -> tuple[tuple[str, str], ...]:
     return tuple(
-        (str(k), v if isinstance(v, str) else json.dumps(v, ensure_ascii=False, sort_keys=True))
+        (
+            _text(k),
+            _text(v if isinstance(v, str) else json.dumps(v, ensure_ascii=False, sort_keys=True)),
+        )
         for k, v in mapping.items()
     )
 
 
 def _text(value: object) -> str:
-    return "" if value is None else str(value)
+    """A value as shown: what a legacy system sent (a file name, a key, a title) may hold
+    a right-to-left override or a zero-width space, written out so it reads as it is."""
+    return "" if value is None else visible(str(value), keep="\t\n\r")
 
 
 def _anchor(run_id: str) -> str:

@@ -16,6 +16,7 @@ from types import TracebackType
 from typing import Any
 
 from ..errors import Category, CircuitOpen, FleetError, RecipeStepError, Stopped
+from ..files import visible
 from ..ledger import Document, FailureKind, State
 from .run import CaptureRun
 
@@ -48,7 +49,8 @@ class DocumentWork:
             "state",
             key=self.key,
             **{"from": self.doc.state, "to": to},
-            **{k: v for k, v in fields.items() if k != "staged_path"},
+            # The source's file name as sent may hold a right-to-left override: written out.
+            **{k: _shown(v) for k, v in fields.items() if k != "staged_path"},
         )
         self.doc = new
         return new
@@ -107,3 +109,7 @@ class DocumentWork:
         self.run.summary.failures.append((self.key, reason, kind))
         if isinstance(exc, CircuitOpen):
             ctx.log.event("circuit_open", outcome="error", error=reason)
+
+
+def _shown(value: Any) -> Any:
+    return visible(value, keep="\t\n\r") if isinstance(value, str) else value

@@ -17,7 +17,7 @@ from ..archival.checks import Check, ChecksFailed, Property
 from ..archival.evidence import EventOutcome, EventType, Shot
 from ..drivers import StepContext
 from ..errors import BusinessError, Incomplete, RecipeRuntimeError, UnexpectedPage
-from ..files import StagedFile, safe_filename, sha256_file
+from ..files import StagedFile, invisible_characters, safe_filename, sha256_file, visible
 from ..ledger import Document, State
 from ..recipe.model import ListingPlan
 from ..recipe.steps import assigned
@@ -66,8 +66,7 @@ def fetch(run: CaptureRun, work: DocumentWork, source: System) -> None:
             "system": source.name,
             "source_url": source.session.location,
             **seen,
-            "filename": staged.filename,
-            "source_filename": staged.original,
+            **_names(staged),
             "size": staged.size,
         },
         shot,
@@ -90,6 +89,18 @@ def fetch(run: CaptureRun, work: DocumentWork, source: System) -> None:
         # renders the row (and so the metadata) the file was captured with.
         detail=detail or None,
     )
+
+
+def _names(staged: StagedFile) -> dict[str, str]:
+    """The name it is stored under and the name the source sent, written out so that no
+    invisible character can make it read as another name in the audit page or the run log
+    (the ledger keeps it as sent); and what was removed from it, by code point."""
+    names = {"filename": staged.filename, "source_filename": visible(staged.original)}
+    if removed := invisible_characters(staged.original):
+        names["filename_note"] = (
+            "invisible format characters removed from the source's file name: " + ", ".join(removed)
+        )
+    return names
 
 
 def _download(

@@ -31,7 +31,7 @@ from bots.errors import (
     StepFailed,
     TransientError,
 )
-from bots.files import StagingWriter, check_received
+from bots.files import StagingWriter, check_received, safe_filename
 from bots.recipe.steps import PageCondition, StepBase, assign, extract
 from bots.templating import TemplateProblem, evaluate, render
 
@@ -168,7 +168,9 @@ def _download(call: Call) -> None:
             f"received {len(data) // 2} of the {len(data)} bytes {call.system.name} declared "
             f"for {filename!r}: the connection closed early"
         )
-    writer = StagingWriter(staging / filename, original=filename)
+    # As the web driver does: stored under a safe name, the name as sent kept beside it.
+    stored = safe_filename(filename, safe_filename(call.context.key or "download", "download"))
+    writer = StagingWriter(staging / stored, original=filename)
     writer.write(data)
     staged = writer.commit()
     max_bytes = int(call.session.config.recipe.recipe.limits.max_file_mb * 1024 * 1024)
