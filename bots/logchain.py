@@ -11,6 +11,19 @@ A run file that has no closing record and is not in the index is a run that was 
 last line, which nothing after it vouches for. Likewise nothing vouches for the index's
 last line but its agreement with the run file it describes.
 
+A closed run file whose index line could not be written (a full disk) is not tampering
+while its ``pending/`` marker is there (a warning), nor once the next run indexed it late
+(the entry's ``indexed_by``: a warning naming both runs).
+
+Given a logs folder (one holding ``runs/``), its runs folder is checked. A runs folder with
+no run file and no index is a problem: nothing verified is never "intact".
+
+``known_runs`` (the ledger's ``runs`` table: run id, recorded log path, outcome) makes the
+check ask after every run the ledger knows that was logged in this folder: its file must
+be there, and a run the ledger saw end must have a closing record or an index entry.
+``anchor`` (``"SEQ:SHA256"`` of an index line, from ``anchor_of``, kept elsewhere) must
+still match: a consistent rewrite of files and index cannot keep it.
+
 Line numbers in messages start at 1, as in an editor; ``seq`` in the records starts at 0.
 """
 
@@ -19,13 +32,23 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-from collections.abc import Collection, Iterator
+import re
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .errors import UsageError
-from .runlog import GENESIS, INDEX_NAME, line_hash, read_last_line
+from .runlog import GENESIS, INDEX_NAME, PENDING_DIR, line_hash, read_last_line
+
+
+@dataclass(frozen=True)
+class KnownRun:
+    """A run as the ledger's ``runs`` table records it."""
+
+    run_id: str
+    log_path: str
+    outcome: str | None  # None: not ended (yet)
 
 
 @dataclass
@@ -51,6 +74,7 @@ class IndexEntry:
     last_hash: str
     lines: int
     closed_at: str
+    indexed_by: str | None = None
 
 
 class _Chain:
@@ -226,6 +250,7 @@ def _read_index(path: Path, report: VerifyReport) -> tuple[list[IndexEntry], int
             last_hash=record["last_hash"],
             lines=record["lines"],
             closed_at=record["closed_at"],
+            indexed_by=record["indexed_by"] if isinstance(record.get("indexed_by"), str) else None,
         )
         if chain.problem is None:  # so far entries[i] is line i + 1, seq i
             if Path(entry.file).name != entry.file or not entry.file.endswith(".jsonl"):
@@ -332,20 +357,99 @@ class _RunFile:
             chain.fail(self.count, f"altered (its hash does not match the last_hash in {where})")
 
 
-def verify(path: Path) -> VerifyReport:
-    """Check a runs folder, or one run file, for any sign of editing.
+def runs_folder(path: Path) -> Path:
+    """``path``, or its ``runs`` folder when ``path`` is a logs folder holding one."""
+    if (
+        path.is_dir()
+        and (path / "runs").is_dir()
+        and not (path / INDEX_NAME).exists()
+        and not any(path.glob("*.jsonl"))
+    ):
+        return path / "runs"
+    return path
+
+
+ANCHOR = re.compile(r"(\d+):([0-9a-f]{64})")
+
+
+def anchor_of(path: Path) -> str:
+    """The index head as ``SEQ:SHA256`` (the last index line's number and hash): kept
+    elsewhere, it vouches for every index line up to it, and so for every run file."""
+    index = runs_folder(path) / INDEX_NAME
+    try:
+        with open(index, "rb") as f:
+            fcntl.flock(f.fileno(), fcntl.LOCK_SH)  # a run closing now appends whole lines
+            try:
+                last = read_last_line(f)
+            finally:
+                fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+    except (FileNotFoundError, NotADirectoryError):
+        raise UsageError(f"{index}: no such index: nothing to anchor") from None
+    record = _parse(last) if last is not None else None
+    if record is None or type(record.get("seq")) is not int:
+        raise UsageError(f"{index}: no index entry at its end: run `logs verify`")
+    return f"{record['seq']}:{line_hash(last or b'')}"
+
+
+def parse_anchor(value: str) -> str:
+    """An anchor given as ``SEQ:SHA256`` or as a file of them (its last one counts)."""
+    text = value.strip()
+    if not ANCHOR.fullmatch(text):
+        path = Path(value)
+        if not path.is_file():
+            raise UsageError(f"--anchor {value!r}: neither SEQ:SHA256 nor a file")
+        found = ANCHOR.findall(path.read_text("utf-8", errors="replace"))
+        if not found:
+            raise UsageError(f"{path}: holds no anchor (SEQ:SHA256)")
+        text = ":".join(found[-1])
+    return text
+
+
+def verify(
+    path: Path,
+    *,
+    known_runs: Iterable[KnownRun] | None = None,
+    anchor: str | None = None,
+) -> VerifyReport:
+    """Check a runs folder (or a logs folder, or one run file) for any sign of editing.
 
     Safe while runs go on: a run that closes during the check (its file then has a closing
     record the index read earlier lacked) makes the check start again, up to ten times.
     """
     if not path.exists():
         raise UsageError(f"{path}: no such runs folder or run file")
+    path = runs_folder(path)
+    known = list(known_runs) if known_runs is not None else None
     index = (path.parent if path.is_file() else path) / INDEX_NAME
     for _ in range(10):
-        report, size = _verify_once(path, index)
+        report, size = _verify_once(path, index, known)
         if report.ok or _size(index) == size:
             break
+    if anchor is not None:
+        _check_anchor(index, parse_anchor(anchor), report)
     return report
+
+
+def _check_anchor(index: Path, anchor: str, report: VerifyReport) -> None:
+    """The index line the anchor names must still be there, byte for byte."""
+    seq_text, digest = anchor.split(":")
+    seq, count = int(seq_text), 0
+    if index.is_file():
+        for p, raw, _complete in _lines(index):
+            count = p + 1
+            if p == seq:
+                if line_hash(raw) != digest:
+                    report.problems.insert(
+                        0,
+                        f"{INDEX_NAME} line {seq + 1}: does not match the anchor {anchor} "
+                        "(the logs were rewritten since it was taken)",
+                    )
+                return
+    report.problems.insert(
+        0,
+        f"{INDEX_NAME}: {count} lines, but the anchor {anchor} names line {seq + 1} "
+        "(runs removed since it was taken)",
+    )
 
 
 def _size(path: Path) -> int | None:
@@ -361,7 +465,9 @@ def _size(path: Path) -> int | None:
         return None
 
 
-def _verify_once(path: Path, index: Path) -> tuple[VerifyReport, int | None]:
+def _verify_once(
+    path: Path, index: Path, known: list[KnownRun] | None
+) -> tuple[VerifyReport, int | None]:
     """The report, and the size of the index as read."""
     report = VerifyReport()
     single = path.is_file()
@@ -387,6 +493,9 @@ def _verify_once(path: Path, index: Path) -> tuple[VerifyReport, int | None]:
     # is itself a problem, and for a single file when an index is beside it.
     must_be_listed = have_index or not single
 
+    pending = runs_dir / PENDING_DIR
+    runs: dict[str, _RunFile] = {}
+
     def check(file: Path) -> None:
         entry = by_file.get(file.name)
         if entry is not None and entry.line == bad_line:
@@ -401,14 +510,26 @@ def _verify_once(path: Path, index: Path) -> tuple[VerifyReport, int | None]:
             run = _RunFile(file, None, _Chain(file.name, None))
         run.walk()
         run.finish()
+        runs[file.name] = run
         report.files += 1
         report.records += run.count
         if run.chain.problem is not None:
             report.problems.append(run.chain.problem)
         elif run.index_problem is not None:
             report.problems.append(run.index_problem)
+        elif entry is not None and entry.indexed_by is not None:
+            report.warnings.append(
+                f"{file.name}: run {entry.run_id} was indexed late, by run {entry.indexed_by} "
+                f"({INDEX_NAME} line {entry.line}): its index line could not be written "
+                "when it closed (a full disk?)"
+            )
         elif entry is not None:
             pass
+        elif run.closed_at is not None and (pending / f"{file.name}.json").is_file():
+            report.warnings.append(
+                f"{file.name}: closed but not yet in {INDEX_NAME}: its index line could not "
+                "be written (a full disk?); the next run to start indexes it"
+            )
         elif run.closed_at is not None and must_be_listed:
             report.problems.append(
                 f"{file.name} line {run.closed_at}: closing record, but the file is not in "
@@ -440,4 +561,55 @@ def _verify_once(path: Path, index: Path) -> tuple[VerifyReport, int | None]:
     ordered += [p for p in files if p.name not in by_file]
     for file in dict.fromkeys(ordered):
         check(file)
+    if not files and not have_index:
+        report.problems.append(
+            f"{runs_dir}: no run logs and no {INDEX_NAME}: nothing to verify "
+            "(not a runs or logs folder, or everything was removed)"
+        )
+    if known is not None:
+        _cross_check(known, runs_dir, runs, by_file, bad_line, report)
     return report, size
+
+
+def _cross_check(
+    known: list[KnownRun],
+    runs_dir: Path,
+    runs: dict[str, _RunFile],
+    by_file: dict[str, IndexEntry],
+    bad_line: int | None,
+    report: VerifyReport,
+) -> None:
+    """Every run the ledger knows to be logged in this folder must have left its file, and
+    one the ledger saw end, a closing record or an index line.
+
+    The folders that count are this one (as the ledger records absolute paths) and those
+    the ledger names for files that are here (a copy): a ledger shared by several hosts
+    lists runs logged elsewhere, which are no business of this folder.
+    """
+    here = {str(runs_dir), str(runs_dir.resolve())}
+    here |= {str(Path(r.log_path).parent) for r in known if Path(r.log_path).name in runs}
+    elsewhere = 0
+    for run in known:
+        name = Path(run.log_path).name
+        if str(Path(run.log_path).parent) not in here:
+            elsewhere += 1
+            continue
+        entry = by_file.get(name)
+        walked = runs.get(name)
+        if walked is None:
+            if entry is None or entry.line == bad_line:  # else the index says it already
+                report.problems.append(
+                    f"run {run.run_id}: its log {name} is missing, and the ledger's runs "
+                    "table lists it (deleted, with its index line if it had one)"
+                )
+        elif (
+            entry is None and walked.closed_at is None and run.outcome not in (None, "interrupted")
+        ):
+            report.problems.append(
+                f"run {run.run_id}: the ledger says it ended ({run.outcome}), but {name} has "
+                f"no closing record and is not in {INDEX_NAME} (both removed?)"
+            )
+    if elsewhere and not runs:
+        report.warnings.append(
+            f"the ledger lists {elsewhere} run(s) logged in other folders: not cross-checked"
+        )

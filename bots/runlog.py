@@ -19,6 +19,13 @@ The logs are tamper-evident (checked by ``bots.logchain.verify``, ``runner.py lo
   included), ``closed_at`` (the closing record's ``ts``) and ``prev`` (SHA-256 of the
   previous index line, or 64 zeros).
   The index is not named ``*.jsonl`` so that it is never taken for a run's log.
+- While a run is open, ``pending/<run file>.json`` beside the run files says where its
+  chain started (``run_id``, ``file``, ``after``, ``first_prev``); ``close`` removes it
+  (and the folder, once empty) when the index line is written. When that line could not
+  be written (a full disk), the next run to start finds the closed file through it and
+  indexes it then, the entry carrying ``indexed_by`` (that run's id): ``logs verify``
+  reports the late indexing instead of tampering. A half-written index line is cut off
+  again before the error is raised.
 
 ``seq`` and ``prev`` are added after redaction: they hold no secret, and a secret that
 happened to look like part of a digest must not break the chain.
@@ -36,7 +43,7 @@ import json
 import os
 import resource
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any, BinaryIO
@@ -45,6 +52,7 @@ from .errors import SystemFailure
 from .redaction import Redactor
 
 INDEX_NAME = "index.ndjson"
+PENDING_DIR = "pending"  # beside the run files: one marker per run not yet indexed
 GENESIS = "0" * 64  # the ``prev`` of the very first record and the first index line
 
 
@@ -136,11 +144,23 @@ class RunLog:
         self._redactor = redactor
         self._clock = clock
         path.parent.mkdir(parents=True, exist_ok=True)
-        # Where the chain stands when this run starts: the last closed run in the index.
+        self._pending = path.parent / PENDING_DIR / f"{path.name}.json"
+        # Where the chain stands when this run starts: the last closed run in the index,
+        # once any run whose index line could not be written is indexed.
         with locked_index(self.index_path) as f:
+            index_late(f, self.index_path, by=run_id)
             entry, _ = _index_tail(f, self.index_path)
-        self.after: int = entry["seq"] if entry is not None else -1
-        self.first_prev: str = entry["last_hash"] if entry is not None else GENESIS
+            self.after: int = entry["seq"] if entry is not None else -1
+            self.first_prev: str = entry["last_hash"] if entry is not None else GENESIS
+            self._pending.parent.mkdir(exist_ok=True)
+            marker = {
+                "run_id": run_id,
+                "file": path.name,
+                "after": self.after,
+                "first_prev": self.first_prev,
+            }
+            with open(self._pending, "x", encoding="utf-8") as m:
+                m.write(json.dumps(marker) + "\n")
         self._seq = 0
         self._prev = self.first_prev
         self._last_line = ""
@@ -190,24 +210,111 @@ class RunLog:
             os.fsync(self._file.fileno())
             self._file.close()
             self._file = None
-            self._append_index(index)
+            closing = json.loads(self._last_line)
+            _append_index(
+                index,
+                self.index_path,
+                run_id=closing["run_id"],
+                file=self.path.name,
+                after=self.after,
+                first_prev=self.first_prev,
+                last_hash=self._prev,
+                lines=self._seq,
+                closed_at=closing["ts"],
+            )
+            self._pending.unlink(missing_ok=True)
+            with suppress(OSError):  # other runs' markers still there: keep the folder
+                self._pending.parent.rmdir()
 
-    def _append_index(self, f: BinaryIO) -> None:
-        last, last_line = _index_tail(f, self.index_path)
-        closing = json.loads(self._last_line)
-        entry = {
-            "seq": last["seq"] + 1 if last is not None else 0,
-            # run_id and closed_at as the closing record has them (redacted alike).
-            "run_id": closing["run_id"],
-            "file": self.path.name,
-            "after": self.after,
-            "first_prev": self.first_prev,
-            "last_hash": self._prev,
-            "lines": self._seq,
-            "closed_at": closing["ts"],
-            "prev": line_hash(last_line) if last_line is not None else GENESIS,
-        }
-        f.seek(0, os.SEEK_END)  # "a" mode appends anyway; be explicit
+
+def _append_index(f: BinaryIO, path: Path, **fields: Any) -> None:
+    """Append one chained entry (``fields`` but ``seq`` and ``prev``) to the locked index.
+
+    On failure (a full disk) whatever part of the line reached the file is cut off again,
+    so that the index never ends with half a line; then the error is raised.
+    """
+    last, last_line = _index_tail(f, path)
+    entry = {
+        "seq": last["seq"] + 1 if last is not None else 0,
+        **fields,
+        "prev": line_hash(last_line) if last_line is not None else GENESIS,
+    }
+    size = f.seek(0, os.SEEK_END)  # "a" mode appends anyway; be explicit
+    try:
         f.write((json.dumps(entry, ensure_ascii=False) + "\n").encode("utf-8"))
         f.flush()
         os.fsync(f.fileno())
+    except OSError:
+        with suppress(OSError):
+            f.truncate(size)  # frees space: possible on a full disk
+        raise
+
+
+def _closing_record(path: Path) -> tuple[dict[str, Any], int, str] | None:
+    """A run file's closing record, its line count and last line's hash; None if unclosed."""
+    try:
+        with open(path, "rb") as f:
+            last = read_last_line(f)
+            f.seek(0, os.SEEK_END)
+            if last is None or f.tell() == 0:
+                return None
+            f.seek(f.tell() - 1)
+            if f.read(1) != b"\n":
+                return None
+            record = json.loads(last)
+            if not isinstance(record, dict) or record.get("event") != "run_end":
+                return None
+            f.seek(0)
+            count = sum(1 for _ in f)
+    except (OSError, ValueError):
+        return None
+    details = record.get("details")
+    if not isinstance(details, dict) or details.get("lines") != count - 1:
+        return None
+    return record, count, line_hash(last)
+
+
+def index_late(f: BinaryIO, index_path: Path, *, by: str) -> list[str]:
+    """Index the closed run files whose own index line could not be written (their marker
+    is still in ``pending/``), the entries saying ``indexed_by``: run ``by``. Called with the
+    index locked; returns the files indexed. Unclosed runs (going on, or killed) are left."""
+    pending = index_path.parent / PENDING_DIR
+    if not pending.is_dir():
+        return []
+    done: list[str] = []
+    listed: set[str] | None = None
+    for marker in sorted(pending.glob("*.jsonl.json")):
+        try:
+            info = json.loads(marker.read_text("utf-8"))
+            file = info["file"]
+            after, first_prev = info["after"], info["first_prev"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # a marker being written, or damaged: nothing to go by
+        run_file = index_path.parent / str(file)
+        closed = _closing_record(run_file) if Path(str(file)).name == file else None
+        if closed is None:
+            continue
+        if listed is None:  # rare: read the whole index once, to know what it lists
+            f.seek(0)
+            listed = set()
+            for raw in f:
+                with suppress(ValueError, TypeError):
+                    listed.add(json.loads(raw)["file"])
+        if file not in listed:
+            record, count, last_hash = closed
+            _append_index(
+                f,
+                index_path,
+                run_id=record.get("run_id"),
+                file=file,
+                after=after,
+                first_prev=first_prev,
+                last_hash=last_hash,
+                lines=count,
+                closed_at=record.get("ts"),
+                indexed_by=by,
+            )
+            listed.add(file)
+            done.append(file)
+        marker.unlink(missing_ok=True)
+    return done

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -10,13 +11,17 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import pytest
+from click.testing import CliRunner, Result
 
-from bots.logchain import VerifyReport, verify
+from bots import runlog
+from bots.cli import main
+from bots.ledger import Ledger
+from bots.logchain import KnownRun, VerifyReport, anchor_of, verify
 from bots.redaction import Redactor
-from bots.runlog import GENESIS, INDEX_NAME, RunLog, line_hash
+from bots.runlog import GENESIS, INDEX_NAME, PENDING_DIR, RunLog, line_hash
 from tests.conftest import ROOT, FrozenClock
 
 SECRET = "hunter2-pass"
@@ -567,3 +572,248 @@ def test_cli_single_file_and_default_folder(runs: Path, copy: Path) -> None:
 def test_cli_missing_path_is_a_usage_error(tmp_path: Path) -> None:
     result = cli(tmp_path / "nowhere")
     assert result.returncode == 2 and "no such runs folder or run file" in result.stderr
+
+
+# -- what cannot fool it (issue 12) ------------------------------------------------------
+
+
+def known_runs(runs: Path, *, outcome: str | None = "ok") -> list[KnownRun]:
+    """What a ledger's runs table would say of the four runs (absolute log paths)."""
+    return [
+        KnownRun(name.removesuffix(".jsonl"), str(runs.resolve() / name), outcome)
+        for name in (FIRST, ERP, DEMO2, LAST)
+    ]
+
+
+def with_ledger(logs: Path, clock: FrozenClock) -> None:
+    """The default ledger of the logs folder ``logs``, listing the four runs of its runs/."""
+    ledger = Ledger.open(
+        f"sqlite:///{logs / 'ledger.sqlite3'}", clock, staging_root=logs / "staging"
+    )
+    try:
+        for run in known_runs(logs / "runs"):
+            ledger.start_run(
+                run_id=run.run_id,
+                recipe=run.run_id.split("-")[0],
+                recipe_digest="0" * 64,
+                host="bot-1",
+                user="rpa",
+                bot_version="test",
+                log_path=run.log_path,
+                action="capture",
+            )
+            ledger.finish_run(run.run_id, "ok", {})
+    finally:
+        ledger.close()
+
+
+def logs_cli(*args: str | Path) -> Result:
+    return CliRunner().invoke(main, ["logs", *map(str, args)], env={"FLEET_LEDGER_URL": None})
+
+
+def drop_last_run(runs: Path) -> None:
+    """Remove the last run file together with the last index line."""
+    (runs / LAST).unlink()
+    write(runs / INDEX_NAME, read(runs / INDEX_NAME)[:-1])
+
+
+def test_a_logs_folder_is_checked_through_its_runs_folder(copy: Path) -> None:
+    logs = copy.parent
+    report = verify(logs)
+    assert report.ok and (report.files, report.records) == (4, TOTAL_RECORDS)
+    flip(copy / LAST, 9, b'"note": "event 8"', b'"note": "event 1"')
+    assert first_problem(verify(logs)).startswith(f"{LAST} line 9: altered")
+    result = logs_cli("verify", logs)
+    assert result.exit_code == 1
+    assert f"TAMPERED: {LAST} line 9: altered" in result.output
+
+
+@pytest.mark.parametrize("make", ["empty", "logs folder with an empty runs folder"])
+def test_a_folder_with_no_run_logs_is_an_error(tmp_path: Path, make: str) -> None:
+    folder = tmp_path / "logs"
+    (folder / "runs" if make != "empty" else folder).mkdir(parents=True)
+    assert "nothing to verify" in first_problem(verify(folder))
+    result = logs_cli("verify", folder)
+    assert result.exit_code == 1 and "logs intact" not in result.output
+    assert "nothing to verify" in result.output
+
+
+def test_a_removed_last_run_is_named_by_the_ledger(copy: Path) -> None:
+    drop_last_run(copy)
+    assert verify(copy).ok  # the file and the index alone cannot tell
+    run_id = LAST.removesuffix(".jsonl")
+    # The ledger recorded the paths of the original folder, of which this is a copy.
+    assert verify(
+        copy, known_runs=known_runs(copy.parent.parent / "pristine" / "runs")
+    ).problems == [
+        f"run {run_id}: its log {LAST} is missing, and the ledger's runs table lists it "
+        "(deleted, with its index line if it had one)"
+    ]
+
+
+def test_wiping_everything_is_named_by_the_ledger(runs: Path) -> None:
+    known = known_runs(runs)
+    for file in runs.iterdir():
+        if file.is_file():
+            file.unlink()
+    problems = verify(runs, known_runs=known).problems
+    assert "nothing to verify" in problems[0]
+    assert sorted(p.split(":")[0] for p in problems[1:]) == sorted(f"run {r.run_id}" for r in known)
+
+
+def test_a_run_that_ended_but_lost_its_closing_record_and_index_line_is_named(
+    copy: Path,
+) -> None:
+    write(copy / LAST, read(copy / LAST)[:-1])
+    write(copy / INDEX_NAME, read(copy / INDEX_NAME)[:-1])
+    assert verify(copy).ok  # it looks like an interrupted run
+    problems = verify(copy, known_runs=known_runs(copy)).problems
+    assert problems == [
+        f"run {LAST.removesuffix('.jsonl')}: the ledger says it ended (ok), but {LAST} has "
+        f"no closing record and is not in {INDEX_NAME} (both removed?)"
+    ]
+    # A run the ledger marked interrupted (or still going) is no such case.
+    assert verify(copy, known_runs=known_runs(copy, outcome="interrupted")).ok
+
+
+def test_runs_logged_in_another_folder_are_not_this_folders_business(runs: Path) -> None:
+    elsewhere = [KnownRun("other-1", "/srv/bot-2/logs/runs/other-1.jsonl", "ok")]
+    assert verify(runs, known_runs=known_runs(runs) + elsewhere).ok
+
+
+def test_cli_cross_checks_the_ledger_of_the_logs_folder(runs: Path, clock: FrozenClock) -> None:
+    logs = runs.parent
+    with_ledger(logs, clock)
+    assert logs_cli("verify", logs).exit_code == 0
+    drop_last_run(runs)
+    result = logs_cli("verify", logs)
+    assert result.exit_code == 1
+    assert f"TAMPERED: run {LAST.removesuffix('.jsonl')}: its log {LAST} is missing" in (
+        result.output
+    )
+    # The same through --ledger, and through the runs folder.
+    url = f"sqlite:///{logs / 'ledger.sqlite3'}"
+    assert logs_cli("verify", runs, "--ledger", url).exit_code == 1
+    assert logs_cli("verify", runs).exit_code == 1
+    assert logs_cli("verify", runs, "--no-ledger").exit_code == 0
+
+
+def test_the_anchor_catches_a_consistent_rewrite(
+    runs: Path, tmp_path: Path, clock: FrozenClock
+) -> None:
+    head = anchor_of(runs)
+    seq, digest = head.split(":")
+    assert seq == "3" and digest == line_hash(read(runs / INDEX_NAME)[-1])
+    assert verify(runs, anchor=head).ok
+    # Someone rewrites every file and the index, consistently.
+    forged = tmp_path / "forged"
+    clock.advance(seconds=5)
+    write_runs(forged, clock)
+    for name in (FIRST, ERP, DEMO2, LAST, INDEX_NAME):
+        shutil.copy(forged / name, runs / name)
+    assert verify(runs).ok  # the chain alone cannot tell
+    assert first_problem(verify(runs, anchor=head)) == (
+        f"{INDEX_NAME} line 4: does not match the anchor {head} "
+        "(the logs were rewritten since it was taken)"
+    )
+
+
+def test_the_anchor_allows_later_runs_and_catches_removed_ones(
+    runs: Path, copy: Path, clock: FrozenClock
+) -> None:
+    head = anchor_of(copy)
+    later = open_log(runs, "demo-20261121T060000-gggggg.jsonl", clock)
+    steps(later, clock, 2)
+    later.close("ok")
+    assert verify(runs, anchor=head).ok
+    drop_last_run(copy)
+    assert first_problem(verify(copy, anchor=head)).startswith(
+        f"{INDEX_NAME}: 3 lines, but the anchor {head} names line 4"
+    )
+
+
+def test_cli_anchor_appends_and_verify_reads_the_kept_file(
+    runs: Path, tmp_path: Path, copy: Path
+) -> None:
+    kept = tmp_path / "elsewhere" / "anchors.txt"
+    kept.parent.mkdir()
+    result = logs_cli("anchor", copy.parent, "--append", kept)
+    assert result.exit_code == 0, result.output
+    head = result.output.strip()
+    assert head == anchor_of(copy)
+    [line] = kept.read_text().splitlines()
+    assert line.endswith(f" {copy.resolve()} {head}") and line[:4].isdigit()
+    assert logs_cli("verify", copy.parent, "--anchor", kept).exit_code == 0
+    assert logs_cli("verify", copy.parent, "--anchor", head).exit_code == 0
+    drop_last_run(copy)
+    result = logs_cli("verify", copy.parent, "--anchor", kept)
+    assert result.exit_code == 1 and "names line 4" in result.output
+    assert logs_cli("verify", copy, "--anchor", "nonsense").exit_code == 2
+    # Tampered logs are not anchored.
+    flip(runs / FIRST, 2, b'"note": "event 1"', b'"note": "event 2"')
+    assert logs_cli("anchor", runs).exit_code == 1
+
+
+def fail_index_writes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A full disk when the index line is to be written."""
+
+    def full(f: BinaryIO, path: Path, **fields: Any) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(runlog, "_append_index", full)
+
+
+def test_a_run_whose_index_line_could_not_be_written_is_indexed_by_the_next(
+    runs: Path, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    name, next_name = "demo-20261121T070000-hhhhhh.jsonl", "demo-20261121T080000-iiiiii.jsonl"
+    full = open_log(runs, name, clock)
+    steps(full, clock, 3)
+    with monkeypatch.context() as m:
+        fail_index_writes(m)
+        with pytest.raises(OSError, match="No space left"):
+            full.close("ok")
+    report = verify(runs)
+    assert report.ok, report.problems
+    assert report.warnings == [
+        f"{name}: closed but not yet in {INDEX_NAME}: its index line could not be written "
+        "(a full disk?); the next run to start indexes it"
+    ]
+    following = open_log(runs, next_name, clock)  # the disk has room again
+    steps(following, clock, 1)
+    following.close("ok")
+    entries = records(runs / INDEX_NAME)
+    assert [e["file"] for e in entries[-2:]] == [name, next_name]
+    assert entries[-2]["indexed_by"] == next_name.removesuffix(".jsonl")
+    assert entries[-1]["after"] == entries[-2]["seq"]  # the next run chains after it
+    assert not (runs / PENDING_DIR).exists()  # no marker left, nor their folder
+    report = verify(runs)
+    assert report.ok, report.problems
+    assert report.warnings == [
+        f"{name}: run {name.removesuffix('.jsonl')} was indexed late, by run "
+        f"{next_name.removesuffix('.jsonl')} ({INDEX_NAME} line 5): its index line could "
+        "not be written when it closed (a full disk?)"
+    ]
+    result = logs_cli("verify", runs, "--no-ledger")
+    assert result.exit_code == 0 and "was indexed late, by run" in result.output
+
+
+def test_half_an_index_line_is_cut_off_again(
+    runs: Path, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = (runs / INDEX_NAME).read_bytes()
+    log = open_log(runs, "demo-20261121T070000-jjjjjj.jsonl", clock)
+    steps(log, clock, 1)
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:  # the index line is written, but the disk is full
+        if os.readlink(f"/proc/self/fd/{fd}").endswith(INDEX_NAME):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_fsync(fd)
+
+    monkeypatch.setattr(runlog.os, "fsync", fsync)
+    with pytest.raises(OSError, match="No space left"):
+        log.close("ok")
+    monkeypatch.undo()
+    assert (runs / INDEX_NAME).read_bytes() == before
+    assert verify(runs).ok

@@ -73,8 +73,9 @@ def test_logs_verify_of_an_empty_folder_imports_nothing_heavy(tmp_path: Path) ->
     runs = tmp_path / "runs"
     runs.mkdir()
     proc, loaded = _run(tmp_path, "logs", "verify", str(runs))
-    assert proc.returncode == 0, proc.stderr
-    assert "logs intact: 0 files" in proc.stdout
+    # Nothing to verify is never "intact" (issue 12); no ledger there, so none is opened.
+    assert proc.returncode == 1, proc.stderr
+    assert "nothing to verify" in proc.stderr and proc.stdout == ""
     assert not loaded & NO_LEDGER, f"`logs verify` imported {sorted(loaded & NO_LEDGER)}"
 
 

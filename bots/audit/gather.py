@@ -156,15 +156,18 @@ def _index_head(runs_dir: Path) -> str | None:
 
 
 def _verify_logs(runs_dir: Path, ledger: Ledger) -> VerifyReport:
-    """verify(runs_dir); a missing folder is tampering only if the ledger knows of runs."""
-    if runs_dir.exists():
+    """verify(runs_dir); a missing or empty folder is tampering only if the ledger knows
+    of runs (``logs verify`` calls an empty folder an error: there, nothing was audited)."""
+    if not runs_dir.exists():
+        what = "no such runs folder"
+    elif not any(runs_dir.glob("*.jsonl")) and not (runs_dir / INDEX_NAME).exists():
+        what = "no run logs in the runs folder"
+    else:
         return verify(runs_dir)
     known = queries.run_count(ledger)
     if known:
-        return VerifyReport(
-            problems=[f"{runs_dir}: no such runs folder, yet the ledger records {known} run(s)"]
-        )
-    return VerifyReport(warnings=[f"{runs_dir}: no such runs folder (no run was logged yet)"])
+        return VerifyReport(problems=[f"{runs_dir}: {what}, yet the ledger records {known} run(s)"])
+    return VerifyReport(warnings=[f"{runs_dir}: {what} (no run was logged yet)"])
 
 
 def _with_log_states(frame: pd.DataFrame, runs_dir: Path, logs: VerifyReport) -> pd.DataFrame:

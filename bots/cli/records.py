@@ -298,19 +298,49 @@ def logs_group() -> None:
 @logs_group.command("verify")
 @click.argument("path", required=False, type=click.Path(path_type=Path))
 @logs_option
+@ledger_option
+@click.option(
+    "--anchor",
+    help="An index head kept from `logs anchor` (SEQ:SHA256), or the file it was "
+    "appended to (its last one counts): the logs must still match it.",
+)
+@click.option("--no-ledger", is_flag=True, help="Do not cross-check the ledger's runs table.")
 @pass_console
-def logs_verify(console: Console, path: Path | None, logs_dir: Path | None) -> int:
+def logs_verify(
+    console: Console,
+    path: Path | None,
+    logs_dir: Path | None,
+    ledger_url: str | None,
+    anchor: str | None,
+    no_ledger: bool,
+) -> int:
     """Check that no run log was edited, cut, removed or forged.
 
-    PATH is a runs folder or one run file (default: the runs folder under the logs
-    folder). Exit 0 when intact, 1 when anything is wrong: each problem goes to standard
-    error, the first (where the tampering starts) on the first line.
+    PATH is a logs folder, a runs folder or one run file (default: the runs folder under
+    the logs folder). A folder is cross-checked with the ledger's runs table (the ledger
+    of that logs folder, or --ledger): a run the ledger knows whose log or index line is
+    gone is named. Exit 0 when intact, 1 when anything is wrong, a folder with no run logs
+    included: each problem goes to standard error, the first (where the tampering starts)
+    on the first line. Exit 2 for a path or anchor that does not exist.
     """
-    from ..logchain import verify
+    from ..logchain import KnownRun, runs_folder, verify
 
     if path is None:
-        path = Settings.from_env(os.environ, logs_dir=logs_dir).runs_dir
-    checked = verify(path)
+        settings = Settings.from_env(os.environ, logs_dir=logs_dir, ledger_url=ledger_url)
+        path = settings.runs_dir
+    elif not path.exists():
+        raise UsageError(f"{path}: no such runs folder or run file")
+    else:
+        runs = runs_folder(path)
+        folder = runs.parent if runs.is_dir() else runs.parent.parent
+        settings = Settings.from_env(os.environ, logs_dir=folder, ledger_url=ledger_url)
+    rows, note = None, None
+    if not no_ledger and path.is_dir():
+        rows, note = _known_runs(settings, explicit=ledger_url is not None)
+    known = [KnownRun(*row) for row in rows] if rows is not None else None
+    checked = verify(path, known_runs=known, anchor=anchor)
+    if note is not None:
+        checked.warnings.append(note)
     if checked.ok:
         for warning in checked.warnings:
             console.err(f"warning: {warning}")
@@ -327,6 +357,63 @@ def logs_verify(console: Console, path: Path | None, logs_dir: Path | None) -> i
         f"{checked.records} records"
     )
     return 1
+
+
+def _known_runs(
+    settings: Settings, *, explicit: bool
+) -> tuple[list[tuple[str, str, str | None]] | None, str | None]:
+    """The ledger's runs; or None and a warning when the default SQLite ledger is not
+    there (a runs folder copied without it). A ledger named with --ledger must open."""
+    url = settings.ledger_url
+    if url.startswith("sqlite:///") and not explicit and "FLEET_LEDGER_URL" not in os.environ:
+        file = Path(url.removeprefix("sqlite:///"))
+        if not file.is_file():
+            return None, f"no ledger at {file}: runs not cross-checked with it"
+    from ..ledger import queries  # only now: with no ledger, no database stack either
+
+    ledger = _ledger(settings, migrate=False)
+    try:
+        return queries.run_logs(ledger), None
+    finally:
+        ledger.close()
+
+
+@logs_group.command("anchor")
+@click.argument("path", required=False, type=click.Path(exists=True, path_type=Path))
+@logs_option
+@click.option(
+    "--append",
+    "append_to",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also append a dated line with the head to this file (keep it elsewhere).",
+)
+@pass_console
+def logs_anchor(
+    console: Console, path: Path | None, logs_dir: Path | None, append_to: Path | None
+) -> int:
+    """Print the index head (SEQ:SHA256), to keep where the logs' writers cannot reach.
+
+    `logs verify --anchor HEAD` later checks the logs against it: a rewrite of run files
+    and index together, however consistent, cannot keep it. The logs are verified first;
+    exit 1 (nothing printed) when they are not intact.
+    """
+    from ..logchain import anchor_of, runs_folder, verify
+
+    path = runs_folder(path) if path is not None else None
+    if path is None:
+        path = Settings.from_env(os.environ, logs_dir=logs_dir).runs_dir
+    checked = verify(path)
+    if not checked.ok:
+        console.err(f"TAMPERED: {checked.problems[0]}")
+        console.err("logs NOT intact: run `logs verify`; no anchor taken")
+        return 1
+    head = anchor_of(path)
+    if append_to is not None:
+        when = datetime.now().astimezone().isoformat(timespec="seconds")
+        with open(append_to, "a", encoding="utf-8") as f:
+            f.write(f"{when} {path.resolve()} {head}\n")
+    console.out(head)
+    return EXIT_OK
 
 
 @main.group("ledger")

@@ -201,3 +201,11 @@ def _frame(ledger: Ledger, query: Select[Any]) -> pd.DataFrame:
 
     with ledger.engine.connect() as conn:
         return pd.read_sql(query, conn)
+
+
+def run_logs(ledger: Ledger) -> list[tuple[str, str, str | None]]:
+    """Every run the ledger records as (run id, log path as recorded, outcome or None
+    while not ended): for ``logs verify`` to ask after each run's log."""
+    query = select(runs.c.run_id, runs.c.log_path, runs.c.outcome).order_by(runs.c.run_id)
+    with ledger.engine.connect() as conn:
+        return [(r.run_id, r.log_path, r.outcome) for r in conn.execute(query)]
