@@ -334,3 +334,12 @@ def attributes_used(source: str, name: str, *, expression: bool = False) -> set[
         ):
             used.add(item.arg.value)
     return used
+
+
+def names_read(source: str, *, expression: bool = False) -> set[str]:
+    """The top-level variables a template or condition reads (``credential``, ``env``)."""
+    try:
+        tree = _env.parse("{{ " + source + " }}" if expression else source)
+    except TemplateError:
+        return set()  # reported by check_template / check_expression
+    return {name.name for name in tree.find_all(nodes.Name) if name.ctx == "load"}

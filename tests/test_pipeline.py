@@ -23,10 +23,11 @@ from click.testing import CliRunner
 from bots.archival.bag import export_bag
 from bots.audit import collect, write_html
 from bots.cli import main
-from bots.errors import RecipeError, RecipeRuntimeError, RecipeStepError
+from bots.errors import RecipeError, RecipeRuntimeError, RecipeStepError, UsageError
 from bots.files import invisible_characters
 from bots.ledger import Document, FailureKind, Ledger, State, is_held
 from bots.pipeline import RunSummary, capture, inventory
+from bots.pipeline.run import declared_env
 from bots.progress import NullProgress
 from bots.recipe import LoadedRecipe, load_recipe
 from bots.reconcile.classify import Result, classify
@@ -36,6 +37,7 @@ from bots.reconcile.sources import inventory_frame, ledger_frame
 from bots.redaction import Redactor
 from bots.resilience import StopFlag
 from bots.settings import Settings
+from bots.templating import TemplateProblem, render
 from credentials import Credential
 from tests.conftest import FrozenClock
 from tests.fakes import (
@@ -670,6 +672,44 @@ def test_a_base_url_template_error_is_a_usage_error_before_any_system_is_contact
     bench.settings = replace(bench.settings, env={"FAKE_ERP_URL": "fake://erp"})
     assert bench.run().exit_code == 0
     assert_archived_once(bench, REPORTS)
+
+
+def test_only_the_declared_env_names_reach_templates(bench: Bench) -> None:  # noqa: ARG001 - registers the fake driver
+    environ = {
+        "FAKE_ERP_URL": "fake://erp",
+        "PATH": "/usr/bin",
+        "DB_PW": "hunter2",
+        "FLEET_KEYRING_KEY": "k" * 32,
+    }
+    env = declared_env(environ, load_recipe(RECIPE))  # declares only FAKE_ERP_URL
+    assert env == {"FAKE_ERP_URL": "fake://erp"}
+    # An undeclared name is undefined: a template error that names it.
+    with pytest.raises(TemplateProblem, match="DB_PW"):
+        render("{{ env.DB_PW }}", {"env": env})
+    # A declared name that is not set is undefined too; `default()` covers it.
+    assert declared_env({}, load_recipe(RECIPE)) == {}
+    assert render("{{ env.FAKE_ERP_URL | default('x') }}", {"env": {}}) == "x"
+
+
+def test_a_declared_env_url_with_a_password_is_refused_at_run_start(bench: Bench) -> None:
+    bench.settings = replace(bench.settings, env={"FAKE_ERP_URL": "fake://bot:Pa55-w0rd@erp/"})
+
+    with pytest.raises(UsageError) as info:
+        bench.run()
+
+    assert info.value.exit_code == 2
+    message = str(info.value)
+    assert "FAKE_ERP_URL" in message and "a URL with a password" in message
+    assert "Pa55-w0rd" not in message
+    assert bench.world.drivers_started == 0
+    assert bench.source.calls == [] and bench.archive.calls == []
+    for file in bench.tmp.rglob("*"):
+        if file.is_file():
+            assert b"Pa55-w0rd" not in file.read_bytes(), file
+
+    # Without the user part, the same value reaches the source.
+    bench.settings = replace(bench.settings, env={"FAKE_ERP_URL": "fake://erp"})
+    assert bench.run().exit_code == 0
 
 
 # -- metadata profiles ---------------------------------------------------------------------

@@ -602,3 +602,144 @@ def test_alias_bomb_via_check_exits_2(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert f"{path}:2: recipes may not use YAML aliases (&/*)" in result.stderr
+
+
+# -- env: an allow-list of environment variables; credentials only in login ---------------
+
+
+def test_declared_env_names_pass(tmp_path: Path) -> None:
+    loaded = load_recipe(DEMO_RECIPE)
+    assert loaded.recipe.env == ["ERP_URL", "ARCHIVE_URL"]
+    path = write_variant(
+        tmp_path, "env: [ERP_URL, ARCHIVE_URL]", "env: [ERP_URL, ARCHIVE_URL, ERP_LANG]"
+    )
+    path.write_text(
+        path.read_text(encoding="utf-8").replace(
+            "    - goto: /ingest", '    - goto: "/ingest?lang={{ env.ERP_LANG }}"', 1
+        ),
+        encoding="utf-8",
+    )
+    # A template reads ERP_LANG (declared): the loader raises nothing about env.
+    assert load_recipe(path).recipe.env[-1] == "ERP_LANG"
+
+
+@pytest.mark.parametrize("template", ["{{ env.PW }}", "{{ env['PW'] }}"])
+def test_an_undeclared_env_name_is_refused_with_its_line(tmp_path: Path, template: str) -> None:
+    path = write_variant(tmp_path, "    - goto: /ingest", f'    - goto: "/ingest?x={template}"')
+    [(where, what)] = problems(path)
+    assert where == f"{path}:{line_of(path, '/ingest?x=')}"
+    assert "`env.PW` is not declared in the recipe's `env:` list" in what
+
+
+def test_an_undeclared_env_name_in_a_condition_is_refused(tmp_path: Path) -> None:
+    path = write_variant(
+        tmp_path,
+        "    - goto: /ingest",
+        "    - goto: /ingest\n      when: env.STAGE == 'test'",
+    )
+    [(where, what)] = problems(path)
+    assert where == f"{path}:{line_of(path, 'env.STAGE')}"
+    assert "`env.STAGE` is not declared" in what
+
+
+def test_no_env_list_means_no_environment(tmp_path: Path) -> None:
+    path = write_variant(tmp_path, "env: [ERP_URL, ARCHIVE_URL]\n", "")
+    found = problems(path)
+    assert [what.split(" is ")[0] for _, what in found] == ["`env.ERP_URL`", "`env.ARCHIVE_URL`"]
+    assert [where for where, _ in found] == [
+        f"{path}:{line_of(path, '{{ env.ERP_URL')}",
+        f"{path}:{line_of(path, '{{ env.ARCHIVE_URL')}",
+    ]
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "PW",
+        "DB_PW",
+        "erp_pw",
+        "ERP_PASSWORD",
+        "ERP_PASSWD",
+        "DBPWD",
+        "API_KEY",
+        "APIKEY",
+        "FLEET_KEYRING_KEY",
+        "GITHUB_TOKEN",
+        "CLIENT_SECRET",
+        "ERP_CREDENTIALS",
+        "BASIC_AUTH",
+        "ERP_COOKIE",
+        "SESSIONID",
+        "PRIVATE_CERT",
+    ],
+)
+def test_a_secret_looking_env_name_is_refused_with_its_line(tmp_path: Path, name: str) -> None:
+    path = write_variant(tmp_path, "env: [ERP_URL, ARCHIVE_URL]", f"env: [ERP_URL, {name}]")
+    [(where, what)] = problems(path)
+    assert where == f"{path}:{line_of(path, 'env: [')}"
+    assert f"{name!r} looks like the name of a secret" in what
+
+
+def test_secret_rule_is_on_name_parts() -> None:
+    from bots.recipe.model import secret_looking
+
+    # PW only as a whole part: these are not secrets.
+    assert not any(secret_looking(n) for n in ("ERP_URL", "UPWARD_URL", "HTTP_PROXY", "TZ"))
+    assert secret_looking("erp_Pw") and secret_looking("X_PASS_Y")
+
+
+def test_env_names_must_be_names_and_unique(tmp_path: Path) -> None:
+    path = write_variant(tmp_path, "env: [ERP_URL, ARCHIVE_URL]", "env: [ERP_URL, ERP_URL, 1X]")
+    found = problems(path)
+    assert all(where == f"{path}:{line_of(path, 'env: [')}" for where, _ in found)
+    assert any("'1X' is not an environment variable name" in what for _, what in found)
+
+
+def test_credential_outside_login_is_refused_naming_the_step(tmp_path: Path) -> None:
+    path = write_variant(
+        tmp_path, "    - goto: /ingest", '    - goto: "/ingest?pw={{ credential.password }}"'
+    )
+    [(where, what)] = problems(path)
+    assert where == f"{path}:{line_of(path, '/ingest?pw=')}"
+    assert "step 1 (`goto`) of `archive.upload` reads `credential`" in what
+    assert "only be used in the `login` steps" in what
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "needle", "named"),
+    [
+        (  # the find steps are not login steps: a lost session logs in through `login`
+            '    - goto: "/items?q={{ meta.remarks | urlencode }}"',
+            '    - goto: "/items?q={{ credential.username }}"',
+            "/items?q={{ credential",
+            "step 1 (`goto`) of `archive.find`",
+        ),
+        (  # a setting of the system, not a step
+            "base_url: \"{{ env.ERP_URL | default('http://127.0.0.1:8301') }}\"",
+            'base_url: "http://{{ credential.username }}@127.0.0.1:8301"',
+            "base_url: ",
+            "`source.base_url`",
+        ),
+        (  # metadata, and `credential` read whole
+            "  fonds: Z109",
+            '  fonds: "{{ credential }}"',
+            "fonds: ",
+            "`metadata.fonds`",
+        ),
+    ],
+)
+def test_credential_is_refused_in_find_settings_and_metadata(
+    tmp_path: Path, old: str, new: str, needle: str, named: str
+) -> None:
+    path = write_variant(tmp_path, old, new)
+    [(where, what)] = problems(path)
+    assert where == f"{path}:{line_of(path, needle)}"
+    assert f"{named} reads `credential`" in what
+
+
+def test_credential_in_login_steps_passes() -> None:
+    # demo.yaml fills the password in both systems' login steps (and in a frame's steps).
+    text = DEMO_RECIPE.read_text(encoding="utf-8")
+    assert text.count("{{ credential.password }}") == 2
+    load_recipe(DEMO_RECIPE)
+    load_recipe(ROOT / "recipes" / "examples" / "tracker-to-dms.yaml")

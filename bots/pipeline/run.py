@@ -4,6 +4,7 @@ confirm) are functions over it."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
@@ -13,7 +14,7 @@ from credentials import Credential
 
 from ..archival.evidence import Shot
 from ..drivers import Driver, ScreenshotRefused, SessionConfig, registry
-from ..errors import RecipeRuntimeError
+from ..errors import RecipeRuntimeError, UsageError
 from ..recipe import LoadedRecipe
 from ..redaction import Redactor
 from ..settings import Settings
@@ -29,19 +30,32 @@ class Credentials(Protocol):
     def get(self, name: str) -> Credential: ...
 
 
-# Environment names a template may not read: the keyring's master key and its kin.
-_SECRET_ENV_WORDS = ("KEY", "PASSWORD", "SECRET", "TOKEN", "CREDENTIAL")
+# A URL with a password in its user part: `scheme://user:password@host`.
+_URL_WITH_PASSWORD = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/?#\s@]*:[^/?#\s@]*@")
 
 
-def safe_env(env: Any) -> dict[str, str]:
-    return {k: v for k, v in env.items() if not any(w in k.upper() for w in _SECRET_ENV_WORDS)}
+def declared_env(env: Any, loaded: LoadedRecipe) -> dict[str, str]:
+    """The environment as templates see it: only the names the recipe's `env:` declares
+    (an allow-list; a secret's name is refused by the schema), and only those set. A
+    value that carries a password in a URL is refused: the template would put it into
+    pages, logs and the archive. The message names the variable, never the password."""
+    declared = {name: env[name] for name in loaded.recipe.env if name in env}
+    for name, value in declared.items():
+        if _URL_WITH_PASSWORD.search(value):
+            raise UsageError(
+                f"{loaded.path}: the environment variable {name} (declared in `env:`) holds "
+                "a URL with a password in it (scheme://user:***@host); templates may not "
+                "read secrets. Set it without the user part and store the login as a "
+                "credential (`runner.py credentials set`)"
+            )
+    return declared
 
 
 def base_vars(ctx: RunContext, loaded: LoadedRecipe) -> dict[str, Any]:
     """What every template of the run may read besides what a stage adds."""
     started = ctx.clock()
     return {
-        "env": safe_env(ctx.settings.env),
+        "env": declared_env(ctx.settings.env, loaded),
         "today": started.date().isoformat(),
         "now": started.isoformat(timespec="seconds"),
         "vars": loaded.recipe.vars,

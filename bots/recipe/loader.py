@@ -23,6 +23,7 @@ from ..templating import (
     check_expression,
     check_template,
     is_template,
+    names_read,
 )
 from ..yamlfile import read_yaml
 from .model import Recipe, recipe_model
@@ -98,6 +99,8 @@ def _validated(tree: CommentedMap, raw: bytes, path: Path) -> LoadedRecipe:
 
     template_problems = list(_template_problems(tree, path))
     template_problems += _unknown_fields(tree, recipe, path)
+    template_problems += _undeclared_env(tree, recipe, path)
+    template_problems += _credential_outside_login(tree, path)
     if template_problems:
         raise RecipeError(template_problems)
     schedule = _load_schedule(tree, recipe, path)
@@ -177,6 +180,75 @@ def _unknown_in(
                     )
                 )
     return problems
+
+
+def _undeclared_env(tree: CommentedMap, recipe: Recipe, path: Path) -> list[tuple[str, str]]:
+    """Templates read the environment only by the names the recipe's `env:` declares."""
+    declared = set(recipe.env)
+    problems = []
+    for line, key, text in _strings(tree):
+        for name in sorted(attributes_used(text, "env", expression=key == "when") - declared):
+            problems.append(
+                (
+                    f"{path}:{line}",
+                    f"`env.{name}` is not declared in the recipe's `env:` list "
+                    f"(declared: {', '.join(recipe.env) or 'none'}); add it there, unless "
+                    "it is a secret: secrets are credentials, read only by login steps",
+                )
+            )
+    return problems
+
+
+def _credential_outside_login(tree: CommentedMap, path: Path) -> list[tuple[str, str]]:
+    """`credential` is read only by the `login` steps of the system it belongs to: the
+    only steps it is given to. Anywhere else (a URL, a form field, metadata) a password
+    would reach pages, logs and the archive. A session lost in the middle of `find` (or
+    any other section) logs in again through `login`, so no other section needs it."""
+    problems = []
+    for line, key, text, trail in _strings_at(tree):
+        if len(trail) > 1 and trail[0] in ("source", "archive") and trail[1] == "login":
+            continue
+        if "credential" in names_read(text, expression=key == "when"):
+            problems.append(
+                (
+                    f"{path}:{line}",
+                    f"{_step_name(trail, tree)} reads `credential`; credentials may only be "
+                    "used in the `login` steps of their system (source.login, archive.login)",
+                )
+            )
+    return problems
+
+
+def _step_name(trail: tuple[Any, ...], tree: CommentedMap) -> str:
+    """Where a value sits, for a person: ``step 2 (`goto`) of `archive.upload```, or the
+    key's path when it is not in a step. The innermost step when steps nest."""
+    found, node = "", tree
+    for index, part in enumerate(trail):
+        node = node[part]
+        if isinstance(part, int) and index and trail[index - 1] in _LOCATED_LISTS:
+            section = ".".join(str(p) for p in trail[:index]).replace(".[", "[")
+            kind = next(iter(node), "?") if isinstance(node, CommentedMap) else "?"
+            found = f"step {part + 1} (`{kind}`) of `{section}`"
+    return found or "`" + ".".join(str(p) for p in trail) + "`"
+
+
+def _strings_at(node: Any, trail: tuple[Any, ...] = ()) -> Any:
+    """(line, key, text, trail) for every string value in the tree but the `vars`
+    tables, ``trail`` being the keys and indexes that lead to it."""
+    if isinstance(node, CommentedMap):
+        for key, value in node.items():
+            if key == "vars":
+                continue
+            if isinstance(value, str):
+                yield node.lc.value(key)[0] + 1, key, value, (*trail, key)
+            else:
+                yield from _strings_at(value, (*trail, key))
+    elif isinstance(node, CommentedSeq):
+        for index, item in enumerate(node):
+            if isinstance(item, str):
+                yield node.lc.item(index)[0] + 1, None, item, (*trail, index)
+            else:
+                yield from _strings_at(item, (*trail, index))
 
 
 def _strings(node: Any, skip: Any = None) -> Any:

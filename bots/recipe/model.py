@@ -490,11 +490,68 @@ def _metadata_fields(fields: dict[str, str], info: ValidationInfo) -> dict[str, 
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
+# An environment variable's name as the recipe's `env:` list declares it.
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# The rule for a name that looks like a secret's, which `env:` refuses. The name is cut
+# into parts at `_` (and any other character that is not a letter or digit) and compared
+# without regard to case: a part that *contains* one of SECRET_WORDS (PASSWORD, DB_PASSWD,
+# APIKEY, AUTH_HEADER, SESSIONID) or *is* one of SECRET_PARTS (DB_PW) makes the name a
+# secret's. Deliberately wide: a false alarm costs a rename, a miss leaks a password into
+# the archive, the ledger and the bag.
+SECRET_WORDS = (
+    "PASS",
+    "PWD",
+    "SECRET",
+    "TOKEN",
+    "KEY",
+    "CREDENTIAL",
+    "AUTH",
+    "COOKIE",
+    "SESSION",
+    "PRIVATE",
+)
+SECRET_PARTS = frozenset({"PW"})
+
+
+def secret_looking(name: str) -> bool:
+    """Whether an environment variable's name looks like a secret's (the rule above)."""
+    parts = [part for part in re.split(r"[^A-Za-z0-9]+", name.upper()) if part]
+    return any(part in SECRET_PARTS or any(word in part for word in SECRET_WORDS) for part in parts)
+
+
+def _env_name(name: str) -> str:
+    if not ENV_NAME.match(name):
+        raise ValueError(
+            f"{name!r} is not an environment variable name (letters, digits and `_`, "
+            "not starting with a digit)"
+        )
+    if secret_looking(name):
+        raise ValueError(
+            f"{name!r} looks like the name of a secret; templates may not read secrets "
+            "from the environment. Store it as a credential (`runner.py credentials set`) "
+            "and use `credential.password` in the login steps"
+        )
+    return name
+
+
+def _unique_env(names: list[str]) -> list[str]:
+    seen = set()
+    for name in names:
+        if name in seen:
+            raise ValueError(f"{name!r} is declared twice")
+        seen.add(name)
+    return names
+
 
 class Recipe(Strict):
     recipe: Annotated[str, Field(pattern=SLUG.pattern)]
     description: str = ""
     vars: dict[str, Any] = Field(default_factory=dict)  # noqa: A003 - lookup tables for templates
+    # The environment variables templates may read (`env.ERP_URL`): an allow-list, by
+    # name. Nothing else of the environment reaches a template; a secret's name is refused.
+    env: Annotated[list[Annotated[str, AfterValidator(_env_name)]], AfterValidator(_unique_env)] = (
+        Field(default_factory=list)
+    )
     # The systems, over their drivers' steps: `recipe_model()` validates them for real.
     source: SourceSystem[Any]
     archive: ArchiveSystem[Any]
