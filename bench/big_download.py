@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
         **os.environ,
         "HOME": str(work / "home"),
         "FLEET_LOGS_DIR": str(work / "logs"),
-        "FLEET_KEYRING_KEY": "bench-key-1",
+        "FLEET_KEYRING_KEY": "bench-master-key-0001",
         "FLEET_KEYRING_FILE": str(work / "keyring.cfg"),
     }
     store = open_store(env, Redactor())

@@ -211,7 +211,7 @@ def chaos(
         **os.environ,
         "HOME": str(work / "home"),
         "FLEET_LOGS_DIR": str(logs_dir),
-        "FLEET_KEYRING_KEY": f"chaos-key-{seed}",
+        "FLEET_KEYRING_KEY": f"chaos-master-key-{seed}",
         "FLEET_KEYRING_FILE": str(work / "keyring.cfg"),
     }
     store = open_store(env, Redactor())

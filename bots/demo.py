@@ -12,6 +12,7 @@ from pathlib import Path
 
 from credentials import CredentialStore, KeyringSettings, create_key_file, open_store
 
+from .childenv import child_env
 from .errors import SystemFailure
 from .ledger import Ledger
 from .pipeline import RunSummary, capture, inventory, local_now
@@ -42,6 +43,7 @@ def simulator(module: str, args: list[str], log_file: Path) -> Iterator[str]:
             stdout=subprocess.PIPE,
             stderr=stderr,
             text=True,
+            env=child_env(),  # a simulator has no use for the keyring's master key
         )
     try:
         yield _wait_ready(proc, module, log_file)

@@ -2,7 +2,10 @@
 
 Each line is complete JSON written and flushed at once, so a crash loses at most the
 line being written. Every line passes through the run's ``Redactor`` first: a secret
-never reaches the file, whatever a step or an error message happened to contain.
+never reaches the file, whatever a step or an error message happened to contain, in any
+encoding (raw, JSON, URL-encoded, HTML-escaped, repr). Every URL in an event's details
+(the ``url`` of step and download events, a URL an error quotes) is written without its
+query string's values (``?user=…&token=…``): a query can carry a secret nobody registered.
 
 The logs are tamper-evident (checked by ``bots.logchain.verify``, ``runner.py logs verify``):
 
@@ -49,7 +52,7 @@ from pathlib import Path
 from typing import IO, Any, BinaryIO
 
 from .errors import SystemFailure
-from .redaction import Redactor
+from .redaction import Redactor, strip_url_queries
 
 INDEX_NAME = "index.ndjson"
 PENDING_DIR = "pending"  # beside the run files: one marker per run not yet indexed
@@ -170,7 +173,7 @@ class RunLog:
     def scrub(self, value: Any) -> Any:
         """``value`` with every secret this run knows replaced: for records kept beside the
         log (the ledger's events), which must be as clean as the log itself."""
-        return self._redactor.scrub_data(value)
+        return self._redactor.scrub_data(strip_url_queries(value))
 
     def event(
         self, event: str, *, key: str | None = None, outcome: str = "ok", **details: Any
@@ -184,7 +187,8 @@ class RunLog:
             "key": key,
             "event": event,
             "outcome": outcome,
-            "details": self._redactor.scrub_data(details),
+            # URLs without their query values: a query can carry a secret nobody registered.
+            "details": self._redactor.scrub_data(strip_url_queries(details)),
         }
         body = self._redactor.scrub(json.dumps(record, ensure_ascii=False, default=str))
         if not (body.startswith("{") and body.endswith("}")):  # a secret like '{"ts'

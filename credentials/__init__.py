@@ -3,20 +3,27 @@
 This folder holds code and documentation, never a secret. See README.md here.
 """
 
+from bots.childenv import MASTER_KEY_ENV
+
 from .store import (
+    MIN_MASTER_KEY_LENGTH,
     SERVICE,
     Credential,
     CredentialStore,
     KeyringSettings,
+    check_master_key,
     create_key_file,
     open_store,
 )
 
 __all__ = [
+    "MASTER_KEY_ENV",
+    "MIN_MASTER_KEY_LENGTH",
     "SERVICE",
     "Credential",
     "CredentialStore",
     "KeyringSettings",
+    "check_master_key",
     "create_key_file",
     "open_store",
 ]

@@ -25,11 +25,29 @@ import keyring
 import keyring.backend
 import keyring.errors
 
+from bots.childenv import MASTER_KEY_ENV
 from bots.errors import CredentialError
 from bots.redaction import Redactor
 
 SERVICE = "rpa-fleet"
 MIN_PASSWORD_LENGTH = 4  # shorter secrets cannot be reliably masked in logs
+MIN_MASTER_KEY_LENGTH = 16  # a shorter master key is guessed from the stolen file
+STRONG_KEY_HINT = (
+    "set FLEET_KEYRING_KEY to a random key of 16 or more characters (for example the "
+    "output of `python -c 'import secrets; print(secrets.token_urlsafe(32))'`), or unset "
+    "it and create a random key file with `python runner.py credentials init`; "
+    "credentials stored under the old key must then be stored again"
+)
+
+
+def check_master_key(key: str, source: str) -> str:
+    """``key`` if it is strong enough; otherwise a ``CredentialError`` saying what to do."""
+    if len(key) < MIN_MASTER_KEY_LENGTH:
+        raise CredentialError(
+            f"the keyring master key from {source} is too weak: {len(key)} characters, "
+            f"at least {MIN_MASTER_KEY_LENGTH} are needed; {STRONG_KEY_HINT}"
+        )
+    return key
 
 
 @dataclass(frozen=True)
@@ -54,7 +72,7 @@ class KeyringSettings:
         home = Path(env.get("HOME", str(Path.home())))
         return cls(
             backend=env.get("FLEET_KEYRING_BACKEND", "cryptfile"),
-            key=env.get("FLEET_KEYRING_KEY") or None,
+            key=env.get(MASTER_KEY_ENV) or None,
             key_file=Path(
                 env.get("FLEET_KEYRING_KEY_FILE", str(home / ".config/rpa-fleet/keyring.key"))
             ),
@@ -97,14 +115,17 @@ def _read_key_file(path: Path) -> str:
     key = path.read_text(encoding="utf-8").strip()
     if not key:
         raise CredentialError(f"the keyring key file {path} is empty")
-    return key
+    return check_master_key(key, f"the key file {path}")
 
 
 def _backend(settings: KeyringSettings, redactor: Redactor) -> keyring.backend.KeyringBackend:
     if settings.backend == "cryptfile":
         from keyrings.cryptfile.cryptfile import CryptFileKeyring
 
-        key = settings.key or _read_key_file(settings.key_file)
+        if settings.key:
+            key = check_master_key(settings.key, MASTER_KEY_ENV)
+        else:
+            key = _read_key_file(settings.key_file)
         redactor.register(key)
         settings.store_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         backend = CryptFileKeyring()

@@ -46,7 +46,7 @@ def test_missing_credential_says_how_to_store_it(keyring_env: dict[str, str]) ->
 def test_wrong_master_key_is_a_clear_error(keyring_env: dict[str, str]) -> None:
     open_store(keyring_env, Redactor()).set("erp", "clerk", "s3cret-PW")
     with pytest.raises(CredentialError, match="master key does not match"):
-        open_store({**keyring_env, "FLEET_KEYRING_KEY": "another-key"}, Redactor())
+        open_store({**keyring_env, "FLEET_KEYRING_KEY": "another-master-key-0000"}, Redactor())
 
 
 def test_no_master_key_says_what_to_do(tmp_path: Path) -> None:
@@ -117,3 +117,109 @@ def test_cli_set_from_stdin_then_check(keyring_env: dict[str, str]) -> None:
     assert missing.returncode == 2 and "credentials set nope" in missing.stderr
     for output in (stored.stdout, stored.stderr, checked.stdout, checked.stderr):
         assert "pw-from-stdin" not in output
+
+
+# --- the master key: strong, and never in a child's environment --------------------------
+
+
+@pytest.mark.parametrize("key", ["Z", "short-key-15chr"])
+def test_weak_master_key_in_the_environment_is_refused(
+    keyring_env: dict[str, str], key: str
+) -> None:
+    with pytest.raises(CredentialError) as refused:
+        open_store({**keyring_env, "FLEET_KEYRING_KEY": key}, Redactor())
+    message = str(refused.value)
+    assert "too weak" in message and "at least 16" in message
+    assert "FLEET_KEYRING_KEY" in message and "credentials init" in message
+    assert key not in message
+    assert not Path(keyring_env["FLEET_KEYRING_FILE"]).exists()  # nothing made with it
+
+
+def test_weak_master_key_file_is_refused(tmp_path: Path) -> None:
+    key_file = tmp_path / "keyring.key"
+    key_file.write_text("tiny\n")
+    key_file.chmod(0o600)
+    env = {
+        "HOME": str(tmp_path),
+        "FLEET_KEYRING_KEY_FILE": str(key_file),
+        "FLEET_KEYRING_FILE": str(tmp_path / "c.cfg"),
+    }
+    with pytest.raises(CredentialError, match=f"key file {key_file} is too weak"):
+        open_store(env, Redactor())
+
+
+def test_cli_refuses_a_weak_master_key_saying_how_to_set_one(keyring_env: dict[str, str]) -> None:
+    env = {**os.environ, **keyring_env, "FLEET_KEYRING_KEY": "1"}
+    for command in (["credentials", "init"], ["credentials", "set", "erp", "--username", "c"]):
+        result = subprocess.run(
+            [sys.executable, "runner.py", *command, "--password-stdin"][: len(command) + 2],
+            cwd=ROOT,
+            input="pw-from-stdin\n",
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+        )
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert "too weak" in result.stderr and "token_urlsafe" in result.stderr
+        assert "Traceback" not in result.stderr
+
+
+def test_child_env_has_no_master_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bots.childenv import child_env, master_key_withheld
+
+    monkeypatch.setenv("FLEET_KEYRING_KEY", "parent-only-master-key-1")
+    assert "FLEET_KEYRING_KEY" not in child_env()
+    assert child_env({"A": "1", "FLEET_KEYRING_KEY": "x" * 20}) == {"A": "1"}
+    with master_key_withheld():
+        assert "FLEET_KEYRING_KEY" not in os.environ
+    assert os.environ["FLEET_KEYRING_KEY"] == "parent-only-master-key-1"  # the parent keeps it
+
+
+def _descendants(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat_text = (entry / "stat").read_text()
+            except OSError:
+                continue
+            ppid = int(stat_text.rpartition(")")[2].split()[1])
+            children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs Linux /proc")
+def test_browser_processes_have_no_master_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Playwright's driver and every Chromium process, read from /proc/<pid>/environ."""
+    from bots.drivers.web.session import WebDriver
+    from tests.test_browser import config
+
+    key = "parent-only-master-key-7d3e"
+    monkeypatch.setenv("FLEET_KEYRING_KEY", key)
+    driver = WebDriver(dict(os.environ))
+    try:
+        session = driver.open(config())
+        session.page.goto("about:blank")
+        processes = _descendants(os.getpid())
+        environs = {}
+        for pid in processes:
+            try:
+                environs[pid] = Path(f"/proc/{pid}/environ").read_bytes()
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            except OSError:
+                continue
+            environs[pid] += cmdline
+        names = b" ".join(Path(f"/proc/{pid}/comm").read_bytes().strip() for pid in environs)
+        assert b"chrom" in names.lower(), names  # the browser really is among them
+        for pid, environ in environs.items():
+            assert key.encode() not in environ, pid
+            assert b"FLEET_KEYRING_KEY=" not in environ, pid
+    finally:
+        driver.close()
+    assert os.environ["FLEET_KEYRING_KEY"] == key  # this process still has its key

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..childenv import child_env
 from ..files import invisible_characters, strip_invisible
 from .checks import Check, Property
 
@@ -540,7 +541,12 @@ def _scan_with(scanner: str, path: Path) -> Check | str:
     args = [scanner, "--no-summary", "--stdout", *extra, str(path.resolve())]
     try:
         run = subprocess.run(
-            args, capture_output=True, text=True, errors="replace", timeout=SCAN_TIMEOUT
+            args,
+            capture_output=True,
+            text=True,
+            errors="replace",
+            timeout=SCAN_TIMEOUT,
+            env=child_env(),  # never the keyring's master key
         )
     except subprocess.TimeoutExpired:
         return f"{command} timed out after {SCAN_TIMEOUT} s"

@@ -28,10 +28,11 @@ def credentials() -> None:
 @pass_console
 def credentials_init(console: Console) -> int:
     """Create the keyring master key file (owner-only), if there is none."""
-    from credentials import KeyringSettings, create_key_file
+    from credentials import MASTER_KEY_ENV, KeyringSettings, check_master_key, create_key_file
 
     settings = KeyringSettings.from_env(os.environ)
     if settings.key:
+        check_master_key(settings.key, MASTER_KEY_ENV)  # a weak one is refused, saying how
         console.out("FLEET_KEYRING_KEY is set: no key file is needed")
         return EXIT_OK
     created = create_key_file(settings.key_file)

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ...childenv import child_env
 from ...errors import BrowserNotFound
 
 if TYPE_CHECKING:  # only annotations here: the caller has imported Playwright already
@@ -54,10 +55,13 @@ def launch(playwright: Playwright, env: Mapping[str, str]) -> Browser:
     headless = env.get("FLEET_HEADED", "") not in ("1", "true", "yes")
     # The fleet handles SIGINT/SIGTERM itself (finish the document, then stop): the
     # browser must outlive the signal until then.
+    # Chromium's environment, named: this process's without the keyring master key.
+    browser_env: dict[str, str | float | bool] = {**child_env()}
     return playwright.chromium.launch(
         executable_path=find_chromium(playwright, env),
         headless=headless,
         args=CHROMIUM_ARGS,
+        env=browser_env,
         handle_sigint=False,
         handle_sigterm=False,
         handle_sighup=False,

@@ -15,6 +15,7 @@ from typing import Any
 from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 from playwright.sync_api import Error as PlaywrightError
 
+from ...childenv import master_key_withheld
 from ...recipe.steps import StepBase
 from ..base import ScreenshotRefused, SessionConfig, StepContext, StepOutcome
 from .browser import launch
@@ -111,7 +112,9 @@ class WebDriver:
 
     def open(self, config: SessionConfig) -> WebSession:
         if self._browser is None:
-            self._playwright = sync_playwright().start()
+            # Playwright's driver (Chromium's parent) copies os.environ: not the master key.
+            with master_key_withheld():
+                self._playwright = sync_playwright().start()
             try:
                 self._browser = launch(self._playwright, self.env)
             except BaseException:
