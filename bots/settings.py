@@ -24,6 +24,13 @@ class Settings:
         return cls(logs_dir=logs, ledger_url=url, env=env)
 
     @property
+    def clamav_database(self) -> Path | None:
+        """The signature database ``virus_scan`` gives clamscan (``-d``): a file such as a
+        ``.hdb`` or a folder, from ``$FLEET_CLAMAV_DATABASE``; None: ClamAV's own."""
+        given = self.env.get("FLEET_CLAMAV_DATABASE", "").strip()
+        return Path(given).expanduser().resolve() if given else None
+
+    @property
     def runs_dir(self) -> Path:
         return self.logs_dir / "runs"
 

@@ -6,8 +6,11 @@ cd "$(dirname "$0")/.."
 
 # libreoffice-calc-nogui: tests/test_workbook.py opens the reconciliation workbook headless
 # (xlsx -> pdf) to prove it opens without repair; ~90 MB download, ~276 MB installed.
+# clamav: clamscan, which the virus_scan check runs (tests/test_inspect.py and
+# tests/test_e2e_virus.py give it their own EICAR signature file, offline); ~14 MB
+# download, ~44 MB installed. No signatures come with it: freshclam fetches those (online).
 APT_PACKAGES=(chromium fonts-noto-cjk python3-venv python3-dev build-essential
-  libreoffice-calc-nogui)
+  libreoffice-calc-nogui clamav)
 
 missing=()
 if command -v dpkg >/dev/null 2>&1; then

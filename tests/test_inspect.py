@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import shutil
@@ -13,12 +14,21 @@ import pytest
 from openpyxl import Workbook
 from pypdf import PdfWriter
 
+from bots.archival import inspect as inspect_module
 from bots.archival.checks import Outcome
 from bots.archival.inspect import FileReport, inspect_file, virus_scan
 from bots.files import safe_filename
+from bots.settings import Settings
 from sims.erp import documents
+from sims.erp.reports import EICAR
 
 MB = 1024 * 1024
+# Found before the fixture below empties PATH; scripts/setup.sh installs Debian's clamav.
+CLAMSCAN = shutil.which("clamscan")
+SLEEP = shutil.which("sleep") or "/bin/sleep"
+# ClamAV's hash database format (.hdb): MD5:size:name, one signature a line.
+EICAR_SIGNATURE = "Eicar-Test-Signature"
+EICAR_HDB_LINE = f"44d88612fea8a8f36de82e1278abb02f:68:{EICAR_SIGNATURE}\n"
 NAMES = [
     "format_identified",
     "format_matches_extension",
@@ -419,3 +429,131 @@ def test_virus_scan_says_not_run_without_a_scanner(tmp_path: Path) -> None:
 
     assert check.outcome == Outcome.NOT_RUN
     assert check.reason == "no virus scanner installed (install Debian's clamav for clamscan)"
+
+
+# --- with ClamAV: a signature database the test writes itself (offline) -----------------
+
+
+def eicar_database(folder: Path) -> Path:
+    """A ClamAV signature database of one signature: the EICAR test file's MD5 and size."""
+    assert hashlib.md5(EICAR).hexdigest() == EICAR_HDB_LINE.split(":")[0]
+    assert len(EICAR) == 68
+    path = folder / "eicar.hdb"
+    path.write_text(EICAR_HDB_LINE, encoding="ascii")
+    return path
+
+
+@pytest.fixture
+def clamscan(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The machine's clamscan, alone on PATH (no clamdscan, whatever else is installed)."""
+    assert CLAMSCAN, "clamscan is not installed: scripts/setup.sh installs Debian's clamav"
+    folder = tmp_path / "clamav-bin"
+    folder.mkdir()
+    (folder / "clamscan").symlink_to(CLAMSCAN)
+    monkeypatch.setenv("PATH", str(folder))
+    return CLAMSCAN
+
+
+def test_clamscan_fails_the_eicar_file_by_its_signature_name(tmp_path: Path, clamscan: str) -> None:
+    database = eicar_database(tmp_path)
+    infected = write(tmp_path, "销售明细.csv", EICAR)
+
+    check = virus_scan(infected, database)
+    assert check.outcome == Outcome.FAIL
+    assert check.reason.startswith(f"clamscan -d {database} found a virus: ")
+    # ClamAV marks a signature from an unsigned database UNOFFICIAL: the name is its own.
+    assert check.reason.endswith(f"{EICAR_SIGNATURE}.UNOFFICIAL"), check.reason
+    # ... and through inspect_file, as the pipeline calls it: a failed security check.
+    report = inspect_file(infected, filename="销售明细.csv", max_bytes=MB, virus_database=database)
+    scan = next(c for c in report.checks if c.name == "virus_scan")
+    assert (scan.outcome, scan.reason) == (check.outcome, check.reason)
+    assert scan.property.value == "security"
+
+
+def test_clamscan_passes_a_clean_file(tmp_path: Path, clamscan: str) -> None:
+    database = eicar_database(tmp_path)
+    for clean in (
+        write(tmp_path, "report.pdf", pdf_bytes()),
+        write(tmp_path, "book.xlsx", xlsx_bytes()),
+        write(tmp_path, "almost.csv", EICAR[:-1]),  # one byte short is another file
+    ):
+        check = virus_scan(clean, database)
+        assert check.outcome == Outcome.PASS, (clean.name, check.reason)
+        assert check.reason == f"clamscan -d {database}: no virus found"
+
+
+@pytest.mark.parametrize("database", ["missing", "empty folder", "empty file", "not a database"])
+def test_clamscan_without_a_usable_database_does_not_run_and_says_why(
+    tmp_path: Path, clamscan: str, database: str
+) -> None:
+    path = tmp_path / "signatures.hdb"
+    if database == "empty folder":
+        path = tmp_path / "signatures"
+        path.mkdir()
+    elif database == "empty file":
+        path.write_bytes(b"")
+    elif database == "not a database":
+        path.write_text("no signatures here\n", encoding="ascii")
+    infected = write(tmp_path, "report.csv", EICAR)
+
+    check = virus_scan(infected, path)
+    assert check.outcome == Outcome.NOT_RUN  # neither a pass nor a crash
+    assert check.reason.startswith("virus scan did not run: "), check.reason
+    if database == "missing":
+        assert check.reason.endswith(f"{path} does not exist ($FLEET_CLAMAV_DATABASE)")
+    else:
+        assert f"clamscan -d {path} has no usable signature database (" in check.reason
+        assert "LibClamAV Error" in check.reason  # ClamAV's own words
+
+
+def test_clamscan_with_its_own_database_missing_does_not_run(tmp_path: Path, clamscan: str) -> None:
+    """No database configured: ClamAV's own, which is empty until freshclam has run."""
+    if any(Path("/var/lib/clamav").glob("*.c[vl]d")):
+        pytest.skip("this machine has ClamAV's signatures (freshclam has run)")
+    check = virus_scan(write(tmp_path, "report.pdf", pdf_bytes()))
+    assert check.outcome == Outcome.NOT_RUN
+    assert "clamscan has no usable signature database" in check.reason
+    assert "FLEET_CLAMAV_DATABASE" in check.reason
+
+
+def fake_scanner(folder: Path, script: str) -> None:
+    """A clamscan on PATH that is a shell script (an exec'd one keeps no pipe open)."""
+    folder.mkdir(exist_ok=True)
+    scanner = folder / "clamscan"
+    scanner.write_text(f"#!/bin/sh\n{script}\n", encoding="ascii")
+    scanner.chmod(0o755)
+
+
+def test_a_hung_scanner_is_stopped_at_the_timeout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake_scanner(tmp_path / "bin", f"exec {SLEEP} 30")
+    monkeypatch.setenv("PATH", str(tmp_path / "bin"))
+    monkeypatch.setattr(inspect_module, "SCAN_TIMEOUT", 0.5)
+    check = virus_scan(write(tmp_path, "report.csv", b"a,b\n"), eicar_database(tmp_path))
+    assert check.outcome == Outcome.NOT_RUN
+    assert "timed out after 0.5 s (SCAN_TIMEOUT)" in check.reason
+
+
+@pytest.mark.parametrize(
+    ("script", "outcome", "words"),
+    [
+        ("echo 'ERROR: Can not open file' >&2; exit 2", Outcome.NOT_RUN, "exited with 2"),
+        ("kill -9 $$", Outcome.NOT_RUN, "exited with -9"),
+        ("exit 1", Outcome.FAIL, "found a virus: (no signature name in its output"),
+    ],
+)
+def test_scanner_exit_codes_other_than_clean_and_found(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, script: str, outcome: Outcome, words: str
+) -> None:
+    fake_scanner(tmp_path / "bin", script)
+    monkeypatch.setenv("PATH", str(tmp_path / "bin"))
+    check = virus_scan(write(tmp_path, "report.csv", b"a,b\n"), eicar_database(tmp_path))
+    assert check.outcome == outcome
+    assert words in check.reason, check.reason
+
+
+def test_the_database_setting_comes_from_the_environment(tmp_path: Path) -> None:
+    assert Settings.from_env({}, logs_dir=tmp_path).clamav_database is None
+    given = {"FLEET_CLAMAV_DATABASE": str(tmp_path / "eicar.hdb")}
+    assert Settings.from_env(given, logs_dir=tmp_path).clamav_database == tmp_path / "eicar.hdb"

@@ -35,7 +35,7 @@ from werkzeug.test import TestResponse
 
 from sims.erp import content
 from sims.erp.app import create_app
-from sims.erp.reports import seeded_catalogue
+from sims.erp.reports import EICAR, seeded_catalogue
 
 ROOT = Path(__file__).resolve().parents[1]
 PASSWORD = "clerk-demo"
@@ -724,6 +724,21 @@ def test_publish_kind_fixes_the_kind_of_every_report(erp: FlaskClient) -> None:
     assert len({r["title"] for r in new}) == 3  # reissues are numbered
 
 
+def test_publish_infected_serves_the_eicar_test_file_and_says_so(erp: FlaskClient) -> None:
+    r = publish(erp, infected=True)
+    assert (r["kind"], r["filename"][-4:], r["infected"]) == ("销售明细", ".csv", True)
+    assert (r["size"], r["sha256"]) == (68, hashlib.sha256(EICAR).hexdigest())
+    assert hashlib.md5(EICAR).hexdigest() == "44d88612fea8a8f36de82e1278abb02f"
+    response = erp.get(f"/report/download.do?id={r['id']}")
+    assert response.data == EICAR
+    row = next(row for row in grid(erp, report_no=r["id"]).rows)
+    assert row["cells"][5] == "68"  # the listing shows the size of the file it serves
+    pdf = publish(erp, infected=True, kind="月度财务报表")
+    assert (pdf["filename"][-4:], pdf["size"], pdf["infected"]) == (".pdf", 68, True)
+    others = [s for s in state(erp) if s["id"] not in (r["id"], pdf["id"])]
+    assert others and not any(s["infected"] for s in others)
+
+
 @pytest.mark.parametrize(
     "body",
     [
@@ -740,6 +755,8 @@ def test_publish_kind_fixes_the_kind_of_every_report(erp: FlaskClient) -> None:
         {"raw_gbk_filename": "yes"},
         {"raw_gbk_filename": True, "filename": "报表📄.csv"},
         {"sizes": 10},
+        {"infected": "yes"},
+        {"infected": True, "size": 68},
     ],
 )
 def test_publish_refuses_bad_options_and_publishes_nothing(

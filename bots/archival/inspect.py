@@ -38,10 +38,13 @@ TEXT_BYTES = 64 * 1024
 TEXT_LINES = 20
 SHEET_ROWS = 20
 SHEET_COLUMNS = 26
-SCAN_TIMEOUT = 120  # seconds: a hung scanner must not hold the run
+SCAN_TIMEOUT = 120  # seconds for one file: a hung scanner must not hold the run
 # clamdscan asks the running daemon (fast); clamscan loads the signatures itself (slow, sure)
 SCANNERS = ("clamdscan", "clamscan")
 NO_SCANNER = "no virus scanner installed (install Debian's clamav for clamscan)"
+DATABASE_ENV = "FLEET_CLAMAV_DATABASE"  # read by Settings.clamav_database; named in reasons
+# What clamscan says when its signatures are missing, empty or broken (exit 2)
+_DATABASE_PROBLEM = re.compile(r"database|cl_load|\.c[vl]d|\.hdb", re.IGNORECASE)
 
 _PDF_HEADER = re.compile(rb"%PDF-(\d+\.\d+)")
 _ZIP_MAGIC = b"PK\x03\x04"
@@ -115,8 +118,11 @@ def inspect_file(
     accept: Collection[str] = ("pdf", "xlsx", "csv"),
     csv_encoding: str = "utf-8",
     max_bytes: int,
+    virus_database: Path | None = None,
 ) -> FileReport:
-    """Check the file at ``path`` that arrived as ``filename``, and read its beginning."""
+    """Check the file at ``path`` that arrived as ``filename``, and read its beginning.
+
+    ``virus_database``: the ClamAV signatures ``virus_scan`` loads (None: ClamAV's own)."""
     size = path.stat().st_size
     with open(path, "rb") as handle:
         head = handle.read(SNIFF_BYTES)
@@ -142,7 +148,7 @@ def inspect_file(
         _encryption_check(opened, skipped),
         _filename_check(filename, path.name),
         _size_check(size, max_bytes),
-        virus_scan(path),
+        virus_scan(path, virus_database),
     )
     found = opened or _Opened(problem=skipped)  # a file that did not open shows no text
     return FileReport(
@@ -518,25 +524,48 @@ def _size_check(size: int, max_bytes: int) -> Check:
     return Check.passed(SECURITY, name, f"{size:,} bytes, within the limit of {max_bytes:,}")
 
 
-def virus_scan(path: Path) -> Check:
-    """Scan with ClamAV when installed; when it is not, say so: never pass silently."""
-    scanners = [found for command in SCANNERS if (found := shutil.which(command))]
+def virus_scan(path: Path, database: Path | None = None) -> Check:
+    """Scan with ClamAV when installed; when it is not, or cannot scan, say so: never pass
+    silently.
+
+    ``database`` is the signature database to load (``clamscan -d``: a file such as a
+    ``.hdb``, or a folder); None: ClamAV's own (``/var/lib/clamav``, which freshclam fills).
+    Only clamscan takes one: clamdscan asks a daemon that loaded its own. clamscan loads
+    the signatures again for every file: milliseconds for a test database, seconds and
+    about a gigabyte of memory for ClamAV's full one (a running clamd avoids that).
+    """
+    commands = ("clamscan",) if database is not None else SCANNERS
+    scanners = [found for command in commands if (found := shutil.which(command))]
     if not scanners:
         return Check.not_run(SECURITY, "virus_scan", NO_SCANNER)
+    if database is not None and not database.exists():
+        return Check.not_run(
+            SECURITY,
+            "virus_scan",
+            f"virus scan did not run: the signature database {database} does not exist "
+            f"(${DATABASE_ENV})",
+        )
     errors = []
     for scanner in scanners:  # clamdscan fails when no daemon runs: then try clamscan
-        result = _scan_with(scanner, path)
+        result = _scan_with(scanner, path, database)
         if isinstance(result, Check):
             return result
         errors.append(result)
     return Check.not_run(SECURITY, "virus_scan", "virus scan did not run: " + "; ".join(errors))
 
 
-def _scan_with(scanner: str, path: Path) -> Check | str:
-    """A pass or fail from one scanner, or why it gave neither."""
+def _scan_with(scanner: str, path: Path, database: Path | None = None) -> Check | str:
+    """A pass or fail from one scanner, or why it gave neither.
+
+    ClamAV's exit codes: 0 nothing found, 1 a virus found, 2 an error (no usable signature
+    database, an unreadable file); anything else (a signal) is an error too.
+    """
     command = Path(scanner).name
     # clamd runs as its own user and may not read our files: hand it the open file instead
     extra = ["--fdpass"] if command == "clamdscan" else []
+    if database is not None:
+        extra = ["-d", str(database)]
+        command = f"{command} -d {database}"
     # an absolute path cannot be mistaken for an option
     args = [scanner, "--no-summary", "--stdout", *extra, str(path.resolve())]
     try:
@@ -549,17 +578,29 @@ def _scan_with(scanner: str, path: Path) -> Check | str:
             env=child_env(),  # never the keyring's master key
         )
     except subprocess.TimeoutExpired:
-        return f"{command} timed out after {SCAN_TIMEOUT} s"
+        return f"{command} timed out after {SCAN_TIMEOUT} s (SCAN_TIMEOUT)"
     except OSError as error:
         return f"{command} did not start ({error})"
     if run.returncode == 0:
         return Check.passed(SECURITY, "virus_scan", f"{command}: no virus found")
     if run.returncode == 1:
-        found = [line for line in run.stdout.splitlines() if line.endswith("FOUND")]
-        signature = found[0].rpartition(": ")[2] if found else run.stdout.strip()
+        found = [line for line in run.stdout.splitlines() if line.endswith(" FOUND")]
+        signature = (
+            found[0].rpartition(": ")[2].removesuffix(" FOUND")
+            if found
+            else f"(no signature name in its output: {run.stdout.strip()[:200]!r})"
+        )
         return Check.failed(SECURITY, "virus_scan", f"{command} found a virus: {signature}")
-    output = (run.stderr or run.stdout).strip()[:200]
-    return f"{command} exited with {run.returncode} ({output})"
+    # clamscan writes libclamav's cause to stderr and a bare "ERROR: ..." to stdout
+    output = " / ".join(
+        line.strip() for line in (run.stderr + run.stdout).splitlines() if line.strip()
+    )[:300]
+    if run.returncode == 2 and _DATABASE_PROBLEM.search(output):
+        return (
+            f"{command} has no usable signature database ({output}); "
+            f"point ${DATABASE_ENV} at one, or run freshclam"
+        )
+    return f"{command} exited with {run.returncode}, an error ({output or 'no output'})"
 
 
 # --- words --------------------------------------------------------------------------

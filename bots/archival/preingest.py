@@ -56,8 +56,16 @@ def content_vars(report: FileReport) -> dict[str, Any]:
 
 
 def prepare(
-    doc: Document, loaded: LoadedRecipe, context: dict[str, Any], today: dt.date
+    doc: Document,
+    loaded: LoadedRecipe,
+    context: dict[str, Any],
+    today: dt.date,
+    *,
+    virus_database: Path | None = None,
 ) -> Prepared:
+    """Every check of the document before upload, and its metadata.
+
+    ``virus_database``: the ClamAV signatures to scan with (None: ClamAV's own)."""
     recipe = loaded.recipe
     path = Path(doc.staged_path or "")
     report = inspect_file(
@@ -66,6 +74,7 @@ def prepare(
         accept=recipe.files.accept,
         csv_encoding=recipe.files.csv_encoding,
         max_bytes=int(recipe.limits.max_file_mb * 1024 * 1024),
+        virus_database=virus_database,
     )
     checks = [_digest_unchanged(doc, path), *report.checks]
     variables = {

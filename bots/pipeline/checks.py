@@ -32,7 +32,13 @@ def before_upload(run: CaptureRun, doc: Document) -> Prepared:
         )
         record_checks(run, doc, [gone])
         raise ChecksFailed([gone])
-    prepared = prepare(doc, run.loaded, run.vars, ctx.clock().date())
+    prepared = prepare(
+        doc,
+        run.loaded,
+        run.vars,
+        ctx.clock().date(),
+        virus_database=ctx.settings.clamav_database,
+    )
     record_checks(run, doc, prepared.checks)
     key, report = doc.source_key, prepared.report
     by_name = {c.name: c for c in prepared.checks}

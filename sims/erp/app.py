@@ -8,7 +8,8 @@ even on the download URL where a file was expected; and CSV reports are sent
 
 On demand (``/_sim/faults``, :mod:`sims.faults`) it is ruder still: 500 pages, sessions
 that expire early, latency spikes, downloads cut off halfway, an HTML "busy" page in place
-of a file. ``/_sim/publish`` can add reports of any size, with hostile or raw-GBK names.
+of a file. ``/_sim/publish`` can add reports of any size, with hostile or raw-GBK names,
+or whose file is the EICAR anti-virus test string (``"infected": true``).
 """
 
 from __future__ import annotations
@@ -267,6 +268,7 @@ def create_app(
                         "pages": catalogue.pages(r),
                         "needs_generate": r.kind.needs_generate,
                         "generated": job_status(r) is JobStatus.DONE,
+                        "infected": r.infected,  # its file is the EICAR test string
                     }
                     for r in catalogue.all()
                 ]
@@ -314,7 +316,8 @@ def _publish_options(body: Any) -> dict[str, Any]:
     """Check a ``/_sim/publish`` body; the keyword arguments of ``Catalogue.publish``."""
     if not isinstance(body, dict):
         raise ValueError("the body must be a JSON object")
-    unknown = sorted(set(body) - {"count", "kind", "size", "filename", "raw_gbk_filename"})
+    known = {"count", "kind", "size", "filename", "raw_gbk_filename", "infected"}
+    unknown = sorted(set(body) - known)
     if unknown:
         raise ValueError(f"unknown key {unknown[0]!r}")
     count = body.get("count", 1)
@@ -347,12 +350,18 @@ def _publish_options(body: Any) -> dict[str, Any]:
             filename.encode("gbk")
         except UnicodeEncodeError:
             raise ValueError("raw_gbk_filename needs a filename that GBK can encode") from None
+    infected = body.get("infected", False)
+    if not isinstance(infected, bool):
+        raise ValueError("infected must be true or false")
+    if infected and size is not None:
+        raise ValueError("infected gives the file its bytes (EICAR's 68); size cannot be set")
     return {
         "count": count,
         "kind": kind,
         "bulk_size": size,
         "filename": filename,
         "raw_gbk_filename": raw_gbk,
+        "infected": infected,
     }
 
 

@@ -8,7 +8,8 @@ seed and their sequence number. File bytes are rendered lazily and cached, becau
 list page needs exact sizes but start-up must stay fast.
 
 A published report may also be *bulk* (a 销售明细 CSV of a requested size, streamed, see
-:mod:`sims.erp.bulk`) or carry a file name given verbatim by the test that published it.
+:mod:`sims.erp.bulk`), carry a file name given verbatim by the test that published it, or
+be *infected*: its file is the EICAR anti-virus test string (``/_sim/state`` says so).
 """
 
 from __future__ import annotations
@@ -25,6 +26,10 @@ from dataclasses import dataclass
 from sims.erp import bulk
 
 CATALOGUE_YEAR = 2025
+
+# The EICAR anti-virus test file: 68 harmless bytes every scanner reports as a virus
+# (ClamAV: Eicar-Test-Signature). In two parts, so that this source file is not one.
+EICAR = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$" + b"EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
 
 CONTENT_TYPES = {
     "pdf": "application/pdf",
@@ -68,6 +73,7 @@ class Report:
     bulk_size: int | None = None  # a bulk CSV of exactly this many bytes (streamed)
     given_filename: str | None = None  # the file name as a test gave it, used verbatim
     raw_gbk_filename: bool = False  # Content-Disposition: raw GBK bytes, no filename*
+    infected: bool = False  # its file is EICAR, the anti-virus test string
 
     @property
     def filename(self) -> str:
@@ -211,6 +217,8 @@ class Catalogue:
             raise ValueError(f"{report.id} is a bulk report: stream it with chunks()")
         with self._lock:
             cached = self._content.get(report.id)
+        if cached is None and report.infected:
+            return EICAR
         if cached is None:
             # render outside the lock (tens of ms); a duplicate render yields equal bytes
             cached = self._render(report, self.seed)
@@ -251,13 +259,16 @@ class Catalogue:
         bulk_size: int | None = None,
         filename: str | None = None,
         raw_gbk_filename: bool = False,
+        infected: bool = False,
     ) -> list[Report]:
         """Add ``count`` reports dated ``today``; kind from seed and sequence number.
 
         ``kind`` fixes the kind instead; ``bulk_size`` makes each a bulk 销售明细 CSV of
         that many bytes, whose digest is computed here, before the report is listed.
+        ``infected`` makes each one's file the EICAR test string (a 销售明细 CSV unless
+        ``kind`` says otherwise).
         """
-        if bulk_size is not None:
+        if bulk_size is not None or (infected and kind is None):
             kind = SALES
         with self._publish_lock:  # the plan below stays valid: only publish adds reports
             planned: list[Report] = []
@@ -282,6 +293,7 @@ class Catalogue:
                         bulk_size=bulk_size,
                         given_filename=filename,
                         raw_gbk_filename=raw_gbk_filename,
+                        infected=infected,
                     )
                 )
             digests = {
