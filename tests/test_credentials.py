@@ -223,3 +223,27 @@ def test_browser_processes_have_no_master_key(monkeypatch: pytest.MonkeyPatch) -
     finally:
         driver.close()
     assert os.environ["FLEET_KEYRING_KEY"] == key  # this process still has its key
+
+
+def test_every_child_process_the_product_starts_is_given_an_environment() -> None:
+    """A child started without ``env=`` inherits ``os.environ``, master key included:
+    every subprocess call in the product passes one (``childenv.child_env()``)."""
+    import ast
+
+    from tests.conftest import ROOT
+
+    bare, seen = [], 0
+    for path in sorted([*(ROOT / "bots").rglob("*.py"), *(ROOT / "credentials").rglob("*.py")]):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and isinstance(node.func.value, ast.Name)
+                and node.func.value.id == "subprocess"
+                and node.func.attr in {"run", "Popen", "call", "check_call", "check_output"}
+            ):
+                seen += 1
+                if not any(k.arg == "env" for k in node.keywords):
+                    bare.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert seen >= 2, "the demo's simulators and the virus scanner start children"
+    assert not bare, f"subprocess calls without env= (they would inherit the master key): {bare}"
