@@ -26,10 +26,17 @@ happened to look like part of a digest must not break the chain.
 Nothing in the fleet rotates, truncates or deletes run logs or the index, and nothing
 may: a missing or shortened file is exactly what the verification reports as tampering.
 Archive old logs by copying the whole runs folder, index included.
+
+A write the machine refuses (a full disk, a read-only file system, an I/O error) raises
+``MachineFailure``: the line it may have half written is cut off again, and the log is
+given up (``failure``): no more lines, no closing record and no index entry, so the file
+reads as a run that was killed, which is what it is. An index line that could not be
+written whole is cut off too: the index never ends with half a line.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import json
@@ -39,9 +46,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any, BinaryIO
+from typing import Any, BinaryIO
 
-from .errors import SystemFailure
+from .errors import MACHINE_ERRNOS, MachineFailure, SystemFailure
 from .redaction import Redactor
 
 INDEX_NAME = "index.ndjson"
@@ -135,17 +142,32 @@ class RunLog:
         self.index_path = index if index is not None else path.parent / INDEX_NAME
         self._redactor = redactor
         self._clock = clock
-        path.parent.mkdir(parents=True, exist_ok=True)
         # Where the chain stands when this run starts: the last closed run in the index.
-        with locked_index(self.index_path) as f:
-            entry, _ = _index_tail(f, self.index_path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with locked_index(self.index_path) as f:
+                entry, _ = _index_tail(f, self.index_path)
+        except OSError as exc:
+            if exc.errno not in MACHINE_ERRNOS:
+                raise
+            what = f"cannot open the run logs in {path.parent}"
+            raise MachineFailure.from_os_error(exc, what) from exc
         self.after: int = entry["seq"] if entry is not None else -1
         self.first_prev: str = entry["last_hash"] if entry is not None else GENESIS
         self._seq = 0
         self._prev = self.first_prev
         self._last_line = ""
+        self._size = 0  # bytes of whole lines written
+        # Set when the machine refused a write: the log is given up.
+        self.failure: MachineFailure | None = None
         # Exclusive create: a run never appends to, or overwrites, another run's story.
-        self._file: IO[str] | None = open(path, "x", encoding="utf-8")  # noqa: SIM115
+        # Unbuffered bytes: a refused write is seen at once, with how much got through.
+        try:
+            self._file: BinaryIO | None = open(path, "xb", buffering=0)  # noqa: SIM115
+        except OSError as exc:
+            if exc.errno not in MACHINE_ERRNOS:
+                raise
+            raise MachineFailure.from_os_error(exc, f"cannot create the run log {path}") from exc
 
     def scrub(self, value: Any) -> Any:
         """``value`` with every secret this run knows replaced: for records kept beside the
@@ -155,6 +177,8 @@ class RunLog:
     def event(
         self, event: str, *, key: str | None = None, outcome: str = "ok", **details: Any
     ) -> None:
+        if self.failure is not None:
+            raise MachineFailure(str(self.failure))
         if self._file is None:
             raise RuntimeError(f"run log {self.path} is closed")
         record = {
@@ -170,11 +194,40 @@ class RunLog:
         if not (body.startswith("{") and body.endswith("}")):  # a secret like '{"ts'
             raise RuntimeError("redaction broke a run log record")
         line = f'{{"seq": {self._seq}, "prev": "{self._prev}", {body[1:]}'
-        self._file.write(line + "\n")
-        self._file.flush()
+        self._write(line)
         self._seq += 1
         self._prev = line_hash(line)
         self._last_line = line
+
+    def _write(self, line: str) -> None:
+        assert self._file is not None
+        data = memoryview((line + "\n").encode("utf-8"))
+        try:
+            while data:
+                written = self._file.write(data)
+                data = data[written or 0 :]
+        except OSError as exc:
+            self._give_up(exc, f"cannot write the run log {self.path}")
+        self._size += len(line.encode("utf-8")) + 1
+
+    def _give_up(self, exc: OSError, what: str) -> None:
+        """The machine refused a write: cut off a half-written line, give the log up."""
+        if self._file is not None:
+            with contextlib.suppress(OSError):  # else verification names the cut line
+                os.ftruncate(self._file.fileno(), self._size)
+            self.abandon()
+        self.failure = MachineFailure.from_os_error(exc, what)
+        raise self.failure from exc
+
+    def abandon(self) -> None:
+        """Stop writing without a closing record or an index entry: the file reads as a
+        run that was killed. For a log the machine no longer keeps (a full disk, its
+        folder removed or replaced: an index entry would go to a folder that is not the
+        one this run's file is in)."""
+        if self._file is not None:
+            with contextlib.suppress(OSError):
+                self._file.close()
+            self._file = None
 
     def close(self, outcome: str, **details: Any) -> None:
         if self._file is None:
@@ -186,8 +239,10 @@ class RunLog:
         with locked_index(self.index_path) as index:
             closing = {"peak_rss_mb": peak_mb, **details, "lines": self._seq}
             self.event("run_end", outcome=outcome, **closing)
-            self._file.flush()
-            os.fsync(self._file.fileno())
+            try:
+                os.fsync(self._file.fileno())
+            except OSError as exc:
+                self._give_up(exc, f"cannot write the run log {self.path}")
             self._file.close()
             self._file = None
             self._append_index(index)
@@ -207,7 +262,17 @@ class RunLog:
             "closed_at": closing["ts"],
             "prev": line_hash(last_line) if last_line is not None else GENESIS,
         }
-        f.seek(0, os.SEEK_END)  # "a" mode appends anyway; be explicit
-        f.write((json.dumps(entry, ensure_ascii=False) + "\n").encode("utf-8"))
-        f.flush()
-        os.fsync(f.fileno())
+        end = f.seek(0, os.SEEK_END)  # "a" mode appends anyway; be explicit
+        try:
+            # Past the buffer: a refused write must not linger in it to be retried.
+            data = memoryview((json.dumps(entry, ensure_ascii=False) + "\n").encode("utf-8"))
+            while data:
+                data = data[os.write(f.fileno(), data) :]
+            os.fsync(f.fileno())
+        except OSError as exc:
+            with contextlib.suppress(OSError):  # never leave half an index line behind
+                os.ftruncate(f.fileno(), end)
+            self.failure = MachineFailure.from_os_error(
+                exc, f"cannot write the run log index {self.index_path}"
+            )
+            raise self.failure from exc
