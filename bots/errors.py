@@ -11,6 +11,7 @@ kind of "stop the run".
 | usage | bad command line, recipe, credential; a recipe that cannot work as written | 2 | fix it |
 | business | a refusal by the archive, bad data, failed checks | 1 | the document is held |
 | system | a system failed and retrying now will not help; the breaker | 3 | the run stops |
+| system, machine | a full disk, a read-only ledger, the logs folder gone | 3 | stops at once |
 | system, retryable | a timeout, a 5xx, a dropped connection, a lost session | 3 | retried |
 | locked | the recipe is already running | 75 | nothing to do |
 | stopped | SIGTERM / Ctrl-C | 143 / 130 | the next run carries on |
@@ -18,6 +19,8 @@ kind of "stop the run".
 
 from __future__ import annotations
 
+import errno
+import os
 from enum import StrEnum
 from typing import ClassVar
 
@@ -133,6 +136,43 @@ class NotFound(BusinessError):
 
 class SystemFailure(FleetError):
     """A system or the machine failed and retrying will not help now; the run stops."""
+
+
+class MachineFailure(SystemFailure):
+    """This machine cannot keep what the run writes: a full disk, a read-only file
+    system or ledger, an I/O error, the logs folder removed or replaced under the run.
+    The run stops at once (what it did next could not be recorded), naming the cause;
+    every document stays in a state the next run resumes from."""
+
+    @classmethod
+    def from_os_error(cls, exc: OSError, what: str) -> MachineFailure:
+        """``what`` (``"cannot write the run log X"``) with the cause ``exc`` names."""
+        cause = MACHINE_ERRNOS.get(exc.errno or 0, "the machine refused the write")
+        code = errno.errorcode.get(exc.errno or 0, "?")
+        return cls(f"{what}: {cause} ({code}: {exc.strerror or exc})")
+
+
+# OSErrors that say the machine, not the document or the system, failed a write.
+MACHINE_ERRNOS = {
+    errno.ENOSPC: "the disk is full",
+    errno.EDQUOT: "the disk quota is used up",
+    errno.EROFS: "the file system is read-only",
+    errno.EIO: "a disk I/O error",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "permission denied",
+    errno.EFBIG: "the file is too large for the file system",
+    errno.ESTALE: "the file is gone (stale file handle)",
+}
+
+
+def machine_failure(exc: BaseException, what: str = "a write failed") -> MachineFailure | None:
+    """``exc`` as a ``MachineFailure`` when it is an OSError the machine caused, else None."""
+    if isinstance(exc, MachineFailure):
+        return exc
+    if isinstance(exc, OSError) and exc.errno in MACHINE_ERRNOS:
+        where = f" ({os.fsdecode(exc.filename)})" if exc.filename else ""
+        return MachineFailure.from_os_error(exc, f"{what}{where}")
+    return None
 
 
 class CircuitOpen(SystemFailure):

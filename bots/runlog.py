@@ -36,10 +36,17 @@ happened to look like part of a digest must not break the chain.
 Nothing in the fleet rotates, truncates or deletes run logs or the index, and nothing
 may: a missing or shortened file is exactly what the verification reports as tampering.
 Archive old logs by copying the whole runs folder, index included.
+
+A write the machine refuses (a full disk, a read-only file system, an I/O error) raises
+``MachineFailure``: the line it may have half written is cut off again, and the log is
+given up (``failure``): no more lines, no closing record and no index entry, so the file
+reads as a run that was killed, which is what it is. An index line that could not be
+written whole is cut off too: the index never ends with half a line.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import json
@@ -49,9 +56,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any, BinaryIO
+from typing import Any, BinaryIO
 
-from .errors import SystemFailure
+from .errors import MACHINE_ERRNOS, MachineFailure, SystemFailure
 from .redaction import Redactor, strip_url_queries
 
 INDEX_NAME = "index.ndjson"
@@ -146,29 +153,44 @@ class RunLog:
         self.index_path = index if index is not None else path.parent / INDEX_NAME
         self._redactor = redactor
         self._clock = clock
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._pending = path.parent / PENDING_DIR / f"{path.name}.json"
         # Where the chain stands when this run starts: the last closed run in the index,
         # once any run whose index line could not be written is indexed.
-        with locked_index(self.index_path) as f:
-            index_late(f, self.index_path, by=run_id)
-            entry, _ = _index_tail(f, self.index_path)
-            self.after: int = entry["seq"] if entry is not None else -1
-            self.first_prev: str = entry["last_hash"] if entry is not None else GENESIS
-            self._pending.parent.mkdir(exist_ok=True)
-            marker = {
-                "run_id": run_id,
-                "file": path.name,
-                "after": self.after,
-                "first_prev": self.first_prev,
-            }
-            with open(self._pending, "x", encoding="utf-8") as m:
-                m.write(json.dumps(marker) + "\n")
+        self._pending = path.parent / PENDING_DIR / f"{path.name}.json"
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with locked_index(self.index_path) as f:
+                index_late(f, self.index_path, by=run_id)
+                entry, _ = _index_tail(f, self.index_path)
+                self.after: int = entry["seq"] if entry is not None else -1
+                self.first_prev: str = entry["last_hash"] if entry is not None else GENESIS
+                self._pending.parent.mkdir(exist_ok=True)
+                marker = {
+                    "run_id": run_id,
+                    "file": path.name,
+                    "after": self.after,
+                    "first_prev": self.first_prev,
+                }
+                with open(self._pending, "x", encoding="utf-8") as m:
+                    m.write(json.dumps(marker) + "\n")
+        except OSError as exc:
+            if exc.errno not in MACHINE_ERRNOS:
+                raise
+            what = f"cannot open the run logs in {path.parent}"
+            raise MachineFailure.from_os_error(exc, what) from exc
         self._seq = 0
         self._prev = self.first_prev
         self._last_line = ""
+        self._size = 0  # bytes of whole lines written
+        # Set when the machine refused a write: the log is given up.
+        self.failure: MachineFailure | None = None
         # Exclusive create: a run never appends to, or overwrites, another run's story.
-        self._file: IO[str] | None = open(path, "x", encoding="utf-8")  # noqa: SIM115
+        # Unbuffered bytes: a refused write is seen at once, with how much got through.
+        try:
+            self._file: BinaryIO | None = open(path, "xb", buffering=0)  # noqa: SIM115
+        except OSError as exc:
+            if exc.errno not in MACHINE_ERRNOS:
+                raise
+            raise MachineFailure.from_os_error(exc, f"cannot create the run log {path}") from exc
 
     def scrub(self, value: Any) -> Any:
         """``value`` with every secret this run knows replaced: for records kept beside the
@@ -178,6 +200,8 @@ class RunLog:
     def event(
         self, event: str, *, key: str | None = None, outcome: str = "ok", **details: Any
     ) -> None:
+        if self.failure is not None:
+            raise MachineFailure(str(self.failure))
         if self._file is None:
             raise RuntimeError(f"run log {self.path} is closed")
         record = {
@@ -194,11 +218,40 @@ class RunLog:
         if not (body.startswith("{") and body.endswith("}")):  # a secret like '{"ts'
             raise RuntimeError("redaction broke a run log record")
         line = f'{{"seq": {self._seq}, "prev": "{self._prev}", {body[1:]}'
-        self._file.write(line + "\n")
-        self._file.flush()
+        self._write(line)
         self._seq += 1
         self._prev = line_hash(line)
         self._last_line = line
+
+    def _write(self, line: str) -> None:
+        assert self._file is not None
+        data = memoryview((line + "\n").encode("utf-8"))
+        try:
+            while data:
+                written = self._file.write(data)
+                data = data[written or 0 :]
+        except OSError as exc:
+            self._give_up(exc, f"cannot write the run log {self.path}")
+        self._size += len(line.encode("utf-8")) + 1
+
+    def _give_up(self, exc: OSError, what: str) -> None:
+        """The machine refused a write: cut off a half-written line, give the log up."""
+        if self._file is not None:
+            with contextlib.suppress(OSError):  # else verification names the cut line
+                os.ftruncate(self._file.fileno(), self._size)
+            self.abandon()
+        self.failure = MachineFailure.from_os_error(exc, what)
+        raise self.failure from exc
+
+    def abandon(self) -> None:
+        """Stop writing without a closing record or an index entry: the file reads as a
+        run that was killed. For a log the machine no longer keeps (a full disk, its
+        folder removed or replaced: an index entry would go to a folder that is not the
+        one this run's file is in)."""
+        if self._file is not None:
+            with contextlib.suppress(OSError):
+                self._file.close()
+            self._file = None
 
     def close(self, outcome: str, **details: Any) -> None:
         if self._file is None:
@@ -210,22 +263,30 @@ class RunLog:
         with locked_index(self.index_path) as index:
             closing = {"peak_rss_mb": peak_mb, **details, "lines": self._seq}
             self.event("run_end", outcome=outcome, **closing)
-            self._file.flush()
-            os.fsync(self._file.fileno())
+            try:
+                os.fsync(self._file.fileno())
+            except OSError as exc:
+                self._give_up(exc, f"cannot write the run log {self.path}")
             self._file.close()
             self._file = None
             closing = json.loads(self._last_line)
-            _append_index(
-                index,
-                self.index_path,
-                run_id=closing["run_id"],
-                file=self.path.name,
-                after=self.after,
-                first_prev=self.first_prev,
-                last_hash=self._prev,
-                lines=self._seq,
-                closed_at=closing["ts"],
-            )
+            try:
+                _append_index(
+                    index,
+                    self.index_path,
+                    run_id=closing["run_id"],
+                    file=self.path.name,
+                    after=self.after,
+                    first_prev=self.first_prev,
+                    last_hash=self._prev,
+                    lines=self._seq,
+                    closed_at=closing["ts"],
+                )
+            except OSError as exc:
+                # The marker in pending/ stays: the next run to start indexes this file.
+                what = f"cannot write the run log index {self.index_path}"
+                self.failure = MachineFailure.from_os_error(exc, what)
+                raise self.failure from exc
             self._pending.unlink(missing_ok=True)
             with suppress(OSError):  # other runs' markers still there: keep the folder
                 self._pending.parent.rmdir()
@@ -243,14 +304,16 @@ def _append_index(f: BinaryIO, path: Path, **fields: Any) -> None:
         **fields,
         "prev": line_hash(last_line) if last_line is not None else GENESIS,
     }
-    size = f.seek(0, os.SEEK_END)  # "a" mode appends anyway; be explicit
+    end = f.seek(0, os.SEEK_END)  # "a" mode appends anyway; be explicit
     try:
-        f.write((json.dumps(entry, ensure_ascii=False) + "\n").encode("utf-8"))
-        f.flush()
+        # Past the buffer: a refused write must not linger in it to be retried.
+        data = memoryview((json.dumps(entry, ensure_ascii=False) + "\n").encode("utf-8"))
+        while data:
+            data = data[os.write(f.fileno(), data) :]
         os.fsync(f.fileno())
     except OSError:
-        with suppress(OSError):
-            f.truncate(size)  # frees space: possible on a full disk
+        with suppress(OSError):  # never leave half an index line behind (frees space too)
+            os.ftruncate(f.fileno(), end)
         raise
 
 

@@ -18,6 +18,7 @@ from click.testing import CliRunner, Result
 
 from bots import runlog
 from bots.cli import main
+from bots.errors import MachineFailure
 from bots.ledger import Ledger
 from bots.logchain import KnownRun, VerifyReport, anchor_of, verify
 from bots.redaction import Redactor
@@ -771,7 +772,7 @@ def test_a_run_whose_index_line_could_not_be_written_is_indexed_by_the_next(
     steps(full, clock, 3)
     with monkeypatch.context() as m:
         fail_index_writes(m)
-        with pytest.raises(OSError, match="No space left"):
+        with pytest.raises(MachineFailure, match="No space left"):
             full.close("ok")
     report = verify(runs)
     assert report.ok, report.problems
@@ -812,7 +813,7 @@ def test_half_an_index_line_is_cut_off_again(
         real_fsync(fd)
 
     monkeypatch.setattr(runlog.os, "fsync", fsync)
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(MachineFailure, match="No space left"):
         log.close("ok")
     monkeypatch.undo()
     assert (runs / INDEX_NAME).read_bytes() == before

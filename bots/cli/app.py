@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 
 from .. import __version__
-from ..errors import EXIT_OK, FleetError
+from ..errors import EXIT_OK, FleetError, machine_failure
 from ..redaction import Redactor  # cheap: json only
 from ..settings import PROJECT_ROOT, Settings
 
@@ -55,6 +55,12 @@ class FleetGroup(click.Group):
         except FleetError as exc:
             console.err(f"error: {exc}")
             code = exc.exit_code
+        except OSError as exc:  # a full disk, a read-only file system: exit 3, named
+            machine = machine_failure(exc)
+            if machine is None:
+                raise
+            console.err(f"error: {machine}")
+            code = machine.exit_code
         ctx.exit(code if isinstance(code, int) else EXIT_OK)
 
 

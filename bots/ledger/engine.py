@@ -4,6 +4,11 @@ SQLite: WAL (a reader can look while a run writes), a busy timeout (a second wri
 waits instead of failing) and ``BEGIN IMMEDIATE`` (a transaction that reads and then
 writes takes the write lock up front). PostgreSQL needs nothing here: its row locks and
 compare-and-set updates do the same, and migrations take an advisory lock.
+
+Any dialect: an error that says the machine or the database cannot keep a write (a
+read-only ledger, a full disk, an I/O error, a ledger that cannot be opened or reached,
+and any ``OperationalError`` met while writing) becomes ``MachineFailure``: the run
+stops at once with the system exit code and the cause, never a traceback.
 """
 
 from __future__ import annotations
@@ -12,13 +17,32 @@ import sqlite3
 import time
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import Connection
+from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy.engine import Connection, ExceptionContext
+from sqlalchemy.exc import InternalError, OperationalError
+
+from ..errors import MachineFailure
+
+# What the database says, and the cause to name (SQLite's words, then PostgreSQL's).
+MACHINE_CAUSES = (
+    ("readonly database", "the ledger is read-only"),
+    ("read-only", "the ledger is read-only"),
+    ("database or disk is full", "the disk is full"),
+    ("no space left", "the disk is full"),
+    ("disk i/o error", "a disk I/O error"),
+    ("unable to open database file", "the ledger's file cannot be opened (its folder gone?)"),
+    ("could not extend file", "the disk is full"),
+)
+# Statements that read; anything else (and a COMMIT, which has no statement) writes.
+READS = ("select", "pragma", "with", "explain")
 
 
 def connect(url: str) -> Engine:
     """The ledger's engine for ``url`` (no connection is made yet)."""
     engine = create_engine(url)
+    parsed = make_url(url)
+    shown = parsed.database or url if parsed.get_backend_name() == "sqlite" else str(parsed)
+    event.listen(engine, "handle_error", lambda context: _machine(context, shown))
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_connect)
         event.listen(engine, "begin", _sqlite_begin)
@@ -28,6 +52,24 @@ def connect(url: str) -> Engine:
 def begins_immediate(engine: Engine) -> bool:
     """Whether ``engine``'s SQLite transactions take the write lock as they begin."""
     return event.contains(engine, "begin", _sqlite_begin)
+
+
+def _machine(context: ExceptionContext, shown: str) -> None:
+    """Raise ``MachineFailure`` for an error the machine or the database caused."""
+    error = context.sqlalchemy_exception
+    if not isinstance(error, (OperationalError, InternalError)):
+        return
+    text = str(context.original_exception).lower()
+    cause = next((why for said, why in MACHINE_CAUSES if said in text), None)
+    statement = (context.statement or "").lstrip().lower()
+    writing = not statement.startswith(READS)
+    if cause is None and not (writing and isinstance(error, OperationalError)):
+        return
+    said = str(context.original_exception).strip().splitlines()[0]
+    raise MachineFailure(
+        f"the ledger {shown} cannot keep what the run writes: "
+        f"{cause or 'the database refused a write'} ({said})"
+    ) from error
 
 
 def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
@@ -73,6 +74,36 @@ class Ledger(Records):
     def name(self) -> str:
         """The ledger's URL without its password, to show."""
         return self.engine.url.render_as_string(hide_password=True)
+
+    @property
+    def file(self) -> Path | None:
+        """The SQLite ledger's file (None for another database, or a URI filename)."""
+        url = self.engine.url
+        database = url.database or ""
+        if url.get_backend_name() != "sqlite" or database in ("", ":memory:"):
+            return None
+        if database.startswith("file:"):
+            return None
+        return Path(os.path.abspath(database))
+
+    def copy_to(self, target: Path) -> None:
+        """Write this SQLite ledger, as this process's open connection sees it, to
+        ``target`` (SQLite's backup API). Through a connection already open, it reads a
+        ledger whose file was removed under it; with none open it refuses, since a new
+        connection would read whatever is at the path now."""
+        if self.file is None or self.engine.pool.checkedin() == 0:  # type: ignore[attr-defined]
+            raise LedgerError("no open connection to this ledger to copy it from")
+        raw = self.engine.raw_connection()
+        try:
+            source = raw.driver_connection
+            assert isinstance(source, sqlite3.Connection)
+            copy = sqlite3.connect(target)
+            try:
+                source.backup(copy)
+            finally:
+                copy.close()
+        finally:
+            raw.close()
 
     def __enter__(self) -> Ledger:
         return self

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..archival.metadata import gaps_and_repeats
-from ..errors import Stopped, SystemFailure
+from ..errors import MachineFailure, Stopped, SystemFailure
 from ..ledger import Resume, resume_point
 from ..recipe import LoadedRecipe
 from ..redaction import Redactor
@@ -67,9 +67,12 @@ def capture(
             _capture(run, store)
         except Stopped as exc:
             _stopped(run, exc.signal)
+        except MachineFailure as exc:  # met outside a document: listing, a login, the log
+            run.summary.machine_failure = str(exc)
         finally:
             ctx.outcome, ctx.counts = run.summary.outcome, run.summary.counts()
-        _batch_check(run)
+        if run.summary.machine_failure is None:  # else nothing more is written
+            _batch_check(run)
     return run.summary
 
 
@@ -98,6 +101,9 @@ def _capture(run: CaptureRun, store: Credentials) -> None:
                     _one(run, work, source, archive)
             except Stopped as exc:  # its state is one the next run resumes from
                 _stopped(run, exc.signal, key=doc.source_key, left=len(pending) - done)
+                return
+            except MachineFailure as exc:  # the machine cannot keep what we write: stop now
+                run.summary.machine_failure = str(exc)
                 return
             except SystemFailure:  # recorded on the document; the run stops here
                 return

@@ -6,10 +6,19 @@ agent string, the redactor that keeps secrets out of all of these, and the stop 
 Entering it takes the lock, opens the log and the row, and says what the run is; leaving
 it closes both with the run's outcome, its counts and its own peak memory, whatever
 happened inside.
+
+A machine that cannot keep what the run writes (``MachineFailure``: a full disk, a
+read-only ledger, the logs folder removed or replaced, see ``footing``) stops the run
+with the system exit code. Closing then writes what can still be written: a log the
+machine refused, or whose folder is no longer the one it was opened in, is given up
+without a closing record or an index entry (it reads as a killed run); the `runs` row is
+finished when the ledger takes it. A failure met only while closing is raised unless the
+run already failed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import secrets
 import socket
@@ -21,7 +30,7 @@ from typing import Any
 
 from .. import __version__
 from ..archival.evidence import Agent, Evidence
-from ..errors import FleetError, Stopped
+from ..errors import FleetError, MachineFailure, Stopped
 from ..ledger import Ledger
 from ..lock import RecipeLock
 from ..progress import NullProgress, Progress
@@ -30,6 +39,7 @@ from ..resilience import StopFlag
 from ..runlog import RunLog
 from ..settings import Settings
 from . import memory
+from .footing import Footing
 
 Clock = Callable[[], datetime]
 
@@ -59,6 +69,7 @@ class RunContext:
     stop: StopFlag
     progress: Progress
     agent: Agent
+    footing: Footing
     lock: RecipeLock | None = None
     outcome: str = "error"
     counts: dict[str, Any] = field(default_factory=dict)
@@ -109,16 +120,11 @@ def run_context(
             clock=clock,
         )
         agent = Agent.this_bot()
-        ledger.start_run(
-            run_id=run_id,
-            recipe=name,
-            recipe_digest=digest,
-            host=socket.gethostname(),
-            user=getpass.getuser(),
-            bot_version=__version__,
-            log_path=str(log.path),
-            action=action,
-        )
+        footing = Footing(ledger, run_id)
+        footing.hold("the logs folder", settings.logs_dir)
+        footing.hold("the runs folder", log.path.parent)
+        footing.hold("the run log", log.path)
+        footing.hold_ledger()
         ctx = RunContext(
             run_id=run_id,
             name=name,
@@ -140,37 +146,84 @@ def run_context(
             stop=stop or StopFlag(),
             progress=progress or NullProgress(),
             agent=agent,
+            footing=footing,
             lock=held,
         )
-        log.event(
-            start_event,
-            action=action,
-            bot_version=__version__,
-            host=socket.gethostname(),
-            user=getpass.getuser(),
-            ledger=redactor.scrub(ledger.url),
-            **(start_details or {}),
-        )
-        if held is not None and held.taken_over:
-            log.event("lock_taken_over", outcome="warning", previous_holder=held.taken_over)
-        if held is not None:
-            # Holding the lock, no other run of this recipe can still be going.
-            interrupted = ledger.close_interrupted_runs(name, run_id)
-            if interrupted:
-                log.event("previous_runs_interrupted", outcome="warning", runs=interrupted)
+        raised: BaseException | None = None
         try:
+            ledger.start_run(
+                run_id=run_id,
+                recipe=name,
+                recipe_digest=digest,
+                host=socket.gethostname(),
+                user=getpass.getuser(),
+                bot_version=__version__,
+                log_path=str(log.path),
+                action=action,
+            )
+            log.event(
+                start_event,
+                action=action,
+                bot_version=__version__,
+                host=socket.gethostname(),
+                user=getpass.getuser(),
+                ledger=redactor.scrub(ledger.url),
+                **(start_details or {}),
+            )
+            if held is not None and held.taken_over:
+                log.event("lock_taken_over", outcome="warning", previous_holder=held.taken_over)
+            if held is not None:
+                # Holding the lock, no other run of this recipe can still be going.
+                interrupted = ledger.close_interrupted_runs(name, run_id)
+                if interrupted:
+                    log.event("previous_runs_interrupted", outcome="warning", runs=interrupted)
             yield ctx
         except Stopped as exc:
+            raised = exc
             ctx.outcome = "stopped"
-            log.event("run_stopped", outcome="stopped", error=str(exc))
+            _quietly(log, "run_stopped", outcome="stopped", error=str(exc))
             raise
         except FleetError as exc:
+            raised = exc
             ctx.outcome = "error"
-            log.event("run_error", outcome="error", error=str(exc), error_type=type(exc).__name__)
+            _quietly(
+                log, "run_error", outcome="error", error=str(exc), error_type=type(exc).__name__
+            )
             raise
-        except BaseException:
+        except BaseException as exc:
+            raised = exc
             ctx.outcome = "error"
             raise
         finally:
+            _close(ctx, raised)
+
+
+def _quietly(log: RunLog, event: str, **details: Any) -> None:
+    """Log ``event`` unless the machine refuses (the failure is already on its way)."""
+    with contextlib.suppress(MachineFailure):
+        log.event(event, **details)
+
+
+def _close(ctx: RunContext, raised: BaseException | None) -> None:
+    """Close the log and the `runs` row as far as the machine allows (see the module)."""
+    log, footing = ctx.log, ctx.footing
+    failures: list[MachineFailure] = []
+    try:
+        footing.check()  # writes a removed ledger back, if it comes to that
+    except MachineFailure as exc:
+        failures.append(exc)
+    if log.failure is None and footing.intact(ctx.settings.logs_dir, log.path.parent, log.path):
+        try:
             log.close(ctx.outcome, peak_rss_mb=memory.peak_mb(), **ctx.counts)
-            ledger.finish_run(run_id, ctx.outcome, ctx.counts)
+        except MachineFailure as exc:
+            failures.append(exc)
+    else:
+        log.abandon()
+        if log.failure is not None:
+            failures.append(log.failure)
+    try:
+        ctx.ledger.finish_run(ctx.run_id, ctx.outcome, ctx.counts)
+    except MachineFailure as exc:
+        failures.append(exc)
+    if failures and raised is None and ctx.outcome not in ("failed", "error"):
+        raise failures[0]

@@ -8,6 +8,13 @@ that fails on a page that answered normally (a recipe problem) holds the documen
 and the run ends with the usage exit code. Stages
 move the document through the ledger with ``work.advance``, one named transition at
 a time, each logged.
+
+A machine that cannot keep what the run writes (``MachineFailure``, or an OSError such
+as a full disk met in a stage) stops the run at once, and the document is left as the
+ledger has it: nothing more is written about it (the write would fail, or go where no
+one will see it). Before every change of state, and after recording it confirmed, the
+run checks its logs folder and ledger are still the ones it opened (``Footing``). A
+document counts as archived only once the ledger returned it confirmed.
 """
 
 from __future__ import annotations
@@ -15,7 +22,14 @@ from __future__ import annotations
 from types import TracebackType
 from typing import Any
 
-from ..errors import Category, CircuitOpen, FleetError, RecipeStepError, Stopped
+from ..errors import (
+    Category,
+    CircuitOpen,
+    FleetError,
+    RecipeStepError,
+    Stopped,
+    machine_failure,
+)
 from ..files import visible
 from ..ledger import Document, FailureKind, State
 from .run import CaptureRun
@@ -31,6 +45,7 @@ class DocumentWork:
         return self.doc.source_key
 
     def __enter__(self) -> DocumentWork:
+        self.run.ctx.footing.check()
         ledger = self.run.ctx.ledger
         self.doc = ledger.count_attempt(self.doc)
         self.run.ctx.log.event(
@@ -44,7 +59,10 @@ class DocumentWork:
         if to is State.UPLOADED:
             # The archive that gave the id and the code: codes are unique within it.
             fields.setdefault("archive_system", self.run.loaded.recipe.archive.system)
+        ctx.footing.check()
         new = ctx.ledger.advance(self.doc, to, ctx.run_id, **fields)
+        if to is State.CONFIRMED:  # it counts only if it went where the next run looks
+            ctx.footing.check()
         ctx.log.event(
             "state",
             key=self.key,
@@ -63,7 +81,14 @@ class DocumentWork:
     ) -> bool:
         summary = self.run.summary
         if exc is None:
-            summary.archived.append(self.doc)
+            if self.doc.state is State.CONFIRMED:  # as the ledger returned it
+                summary.archived.append(self.doc)
+            return False
+        machine = machine_failure(exc, f"{self.key}: a write failed")
+        if machine is not None:  # the run stops; the ledger is left as it stands
+            summary.machine_failure = str(machine)
+            if machine is not exc:
+                raise machine from exc
             return False
         if isinstance(exc, Stopped) or not isinstance(exc, FleetError):
             return False  # every state is one the next run resumes from

@@ -33,6 +33,9 @@ class RunSummary:
     recipe_problems: list[str] = field(default_factory=list)
     downloaded: int = 0  # files fetched in this run, for the batch check
     system_failure: str | None = None
+    # The machine could not keep what the run wrote (disk full, read-only ledger, the
+    # logs folder removed or replaced): the run stopped at once. Exit 3, named.
+    machine_failure: str | None = None
     stopped_by: str | None = None  # SIGTERM / SIGINT
     # An inventory run: how many items the archive listed, and how many were read back.
     inventoried: int | None = None
@@ -42,7 +45,11 @@ class RunSummary:
     def exit_code(self) -> int:
         if self.stopped_by:
             return STOP_EXIT_CODES.get(self.stopped_by, EXIT_SYSTEM)
-        if self.system_failure or any(kind is FailureKind.SYSTEM for *_, kind in self.failures):
+        if (
+            self.machine_failure
+            or self.system_failure
+            or any(kind is FailureKind.SYSTEM for *_, kind in self.failures)
+        ):
             return EXIT_SYSTEM
         if self.recipe_problems:
             return EXIT_USAGE
@@ -86,6 +93,8 @@ class RunSummary:
             head += f", {len(self.held)} held from earlier runs"
         if self.stopped_by:
             head += f", stopped by {self.stopped_by}"
-        if self.system_failure:
+        if self.machine_failure:
+            head += f", run stopped: {self.machine_failure}"
+        elif self.system_failure:
             head += ", run stopped by a system failure"
         return f"{head} (run {self.run_id}, log {self.log_path})"
