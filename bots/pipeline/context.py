@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from .. import __version__
+from ..archival import sandbox
 from ..archival.evidence import Agent, Evidence
 from ..errors import FleetError, Stopped
 from ..ledger import Ledger
@@ -96,6 +97,7 @@ def run_context(
             held.acquire(wait=lock_wait, now=clock, run_id=run_id)  # or Locked
             stack.callback(held.release)
         memory.reset_peak()
+        sandbox.reset_peak()
         # The ledger first: one this code cannot use (newer, unreachable) stops the run
         # before it has a log to leave unfinished. A run writes, so it upgrades an older one.
         if ledger is None:
@@ -172,5 +174,11 @@ def run_context(
             ctx.outcome = "error"
             raise
         finally:
-            log.close(ctx.outcome, peak_rss_mb=memory.peak_mb(), **ctx.counts)
+            log.close(
+                ctx.outcome,
+                peak_rss_mb=memory.peak_mb(),
+                # the inspecting worker's (sandbox.py), which peak_rss_mb leaves out
+                inspect_peak_rss_mb=sandbox.peak_mb(),
+                **ctx.counts,
+            )
             ledger.finish_run(run_id, ctx.outcome, ctx.counts)
