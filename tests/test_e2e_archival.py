@@ -96,6 +96,7 @@ def test_every_document_has_its_premis_events_and_checks(captured: World) -> Non
             "format_identified",
             "format_matches_extension",
             "opens",
+            "inspection_bounded",
             "not_encrypted",
             "filename_safe",
             "size_limit",

@@ -6,6 +6,7 @@ import hashlib
 import io
 import os
 import shutil
+import time
 import tracemalloc
 import zipfile
 from pathlib import Path
@@ -15,12 +16,20 @@ from openpyxl import Workbook
 from pypdf import PdfWriter
 
 from bots.archival import inspect as inspect_module
+from bots.archival import sandbox
 from bots.archival.checks import Outcome
-from bots.archival.inspect import FileReport, inspect_file, virus_scan
+from bots.archival.inspect import (
+    INSPECT_MB,
+    INSPECT_SECONDS,
+    FileReport,
+    inspect_file,
+    virus_scan,
+)
 from bots.files import safe_filename
 from bots.settings import Settings
 from sims.erp import documents
 from sims.erp.reports import EICAR
+from tests import bombs
 
 MB = 1024 * 1024
 # Found before the fixture below empties PATH; scripts/setup.sh installs Debian's clamav.
@@ -34,6 +43,7 @@ NAMES = [
     "format_matches_extension",
     "format_accepted",
     "opens",
+    "inspection_bounded",
     "not_encrypted",
     "filename_safe",
     "size_limit",
@@ -118,6 +128,7 @@ PASSED_USABILITY = {
     "format_matches_extension": Outcome.PASS,
     "format_accepted": Outcome.PASS,
     "opens": Outcome.PASS,
+    "inspection_bounded": Outcome.PASS,
     "not_encrypted": Outcome.PASS,
     "filename_safe": Outcome.PASS,
     "size_limit": Outcome.PASS,
@@ -197,6 +208,7 @@ def test_an_html_login_page_saved_as_pdf_is_caught(tmp_path: Path) -> None:
         **PASSED_USABILITY,
         "format_matches_extension": Outcome.FAIL,
         "opens": Outcome.NOT_RUN,
+        "inspection_bounded": Outcome.NOT_RUN,
         "not_encrypted": Outcome.NOT_RUN,
     }
     assert reason(report, "format_matches_extension") == (
@@ -364,6 +376,7 @@ def test_an_empty_file_is_unknown_and_fails_size_limit(tmp_path: Path) -> None:
         "format_matches_extension": Outcome.NOT_RUN,
         "format_accepted": Outcome.PASS,
         "opens": Outcome.NOT_RUN,
+        "inspection_bounded": Outcome.NOT_RUN,
         "not_encrypted": Outcome.NOT_RUN,
         "filename_safe": Outcome.PASS,
         "size_limit": Outcome.FAIL,
@@ -557,3 +570,35 @@ def test_the_database_setting_comes_from_the_environment(tmp_path: Path) -> None
     assert Settings.from_env({}, logs_dir=tmp_path).clamav_database is None
     given = {"FLEET_CLAMAV_DATABASE": str(tmp_path / "eicar.hdb")}
     assert Settings.from_env(given, logs_dir=tmp_path).clamav_database == tmp_path / "eicar.hdb"
+
+
+def test_inspecting_longer_than_its_time_fails_inspection_bounded_and_the_next_file_opens(
+    tmp_path: Path,
+) -> None:
+    path = write(tmp_path, "report.pdf", pdf_bytes())
+    started = time.monotonic()
+    slow = inspect_file(path, filename="report.pdf", max_bytes=10 * MB, inspect_seconds=0.001)
+    assert time.monotonic() - started < 5
+    assert outcomes(slow)["inspection_bounded"] == Outcome.FAIL
+    assert outcomes(slow)["opens"] == Outcome.NOT_RUN
+    assert reason(slow, "inspection_bounded") == (
+        "inspecting the file needed more than 512 MB / 0.001 s (time: still working after "
+        "0.001 s): a decompression bomb or a damaged file"
+    )
+    assert slow.text == "" and slow.pages is None
+
+    # The worker that overran was ended; the next file gets a fresh one.
+    report = inspect(path)
+    assert outcomes(report) == PASSED_USABILITY
+    assert report.pages == 3
+
+
+def test_a_pdf_flate_bomb_fails_inspection_bounded_within_the_limits(tmp_path: Path) -> None:
+    path = write(tmp_path, "report.pdf", bombs.pdf_bomb())
+    assert path.stat().st_size < 10_000  # a few KB that inflate to 768 MB
+    started = time.monotonic()
+    report = inspect(path)
+    assert time.monotonic() - started < INSPECT_SECONDS + 5
+    assert outcomes(report)["inspection_bounded"] == Outcome.FAIL
+    assert "needed more than 512 MB / 30 s (memory" in reason(report, "inspection_bounded")
+    assert sandbox.peak_mb() < INSPECT_MB

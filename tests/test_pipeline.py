@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import shutil
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -39,6 +40,7 @@ from bots.resilience import StopFlag
 from bots.settings import Settings
 from bots.templating import TemplateProblem, render
 from credentials import Credential
+from tests import bombs
 from tests.conftest import FrozenClock
 from tests.fakes import (
     LISTINGS_RECIPE,
@@ -1659,3 +1661,43 @@ def test_invisible_characters_leave_every_name_the_fleet_keeps_and_shows_and_are
 
 def _is_capture_of(event: dict[str, Any], key: str) -> bool:
     return event["key"] == key and event["details"]["event_type"] == "capture"
+
+
+def test_decompression_bombs_fail_inspection_bounded_and_the_rest_of_the_run_archives(
+    bench: Bench,
+) -> None:
+    bench.variant("accept: [csv]", "accept: [csv, pdf, xlsx]")
+    pdf = REPORTS[0]
+    bombs_ = [
+        Report("B1", "爆炸PDF", "月度财务报表", "财务部", "2026-10-08", "b1.pdf", bombs.pdf_bomb()),
+        Report(
+            "B2", "爆炸XLSX", "月度财务报表", "财务部", "2026-10-08", "b2.xlsx", bombs.xlsx_bomb()
+        ),
+    ]
+    bench.source.reports[:] = [pdf, *bombs_]
+
+    started = time.monotonic()
+    summary = bench.run()
+    elapsed = time.monotonic() - started
+
+    # Each bomb is a document problem, held by name; the normal report is archived.
+    assert keys(summary.archived) == ["R1"]
+    assert_archived_once(bench, [pdf])
+    assert [(key, kind) for key, _, kind in summary.failures] == [
+        ("B1", FailureKind.BUSINESS),
+        ("B2", FailureKind.BUSINESS),
+    ]
+    for key, limit in (("B1", "memory"), ("B2", "memory")):
+        results = check_results(summary, key)
+        outcome, why = results["inspection_bounded"]
+        assert outcome == "fail", (key, why)
+        assert why.startswith(f"inspecting the file needed more than 512 MB / 30 s ({limit}")
+        assert why.endswith("a decompression bomb or a damaged file")
+        assert results["opens"][0] == "not_run"
+        assert bench.archive.holding(key) == []
+    assert summary.exit_code == 1
+    # Within the limits: the run's own memory never held a bomb, and no bomb took 30 s.
+    assert elapsed < 2 * 30
+    (end,) = events(summary, "run_end")
+    assert 0 < end["details"]["inspect_peak_rss_mb"] < 512
+    assert end["details"]["peak_rss_mb"] < 512

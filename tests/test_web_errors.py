@@ -27,7 +27,13 @@ from bots.drivers import SessionConfig, StepContext
 from bots.drivers.base import ScreenshotRefused
 from bots.drivers.web.schema import WebStep
 from bots.drivers.web.session import WebDriver, WebSession
-from bots.errors import Incomplete, RecipeStepError, StepFailed, UnexpectedPage
+from bots.errors import (
+    Incomplete,
+    RecipeStepError,
+    StepFailed,
+    TransientError,
+    UnexpectedPage,
+)
 from bots.recipe import load_recipe
 from bots.recipe.model import Timeouts
 from tests.conftest import ROOT
@@ -47,8 +53,10 @@ XHR_500 = (
 LOGIN = "<!DOCTYPE html><html><body><form name=loginForm><input name=u></form></body></html>"
 LINKS = (
     "<!DOCTYPE html><html><head><title>下载</title></head><body>"
-    "<a id=busy href='/busy'>busy</a> <a id=file href='/attachment.csv'>file</a></body></html>"
+    "<a id=busy href='/busy'>busy</a> <a id=file href='/attachment.csv'>file</a> "
+    "<a id=drip href='/drip.csv'>drip</a></body></html>"
 )
+DRIP_DEADLINE = 3.0  # timeouts.download for the dripping server, seconds
 BUSY = "<!DOCTYPE html><html><body><font class=msg>系统繁忙，请稍后再试</font></body></html>"
 ROWS = (
     "<!DOCTYPE html><html><body><table id=grid>"
@@ -88,6 +96,21 @@ class Handler(BaseHTTPRequestHandler):
             self.send(200, BUSY.encode(), html)
         elif self.path == "/attachment.csv":
             self.send(200, REPORT, "text/csv", Content_Disposition="attachment; filename=r.csv")
+        elif self.path == "/drip.csv":
+            # A byte a second, no Content-Length: never done, never silent long enough
+            # for a read timeout. It stops when the client hangs up (or after a minute).
+            self.send_response(200)
+            self.send_header("Content-Type", "text/csv")
+            self.send_header("Content-Disposition", "attachment; filename=drip.csv")
+            self.end_headers()
+            self.close_connection = True
+            try:
+                for _ in range(60):
+                    self.wfile.write(b"x")
+                    self.wfile.flush()
+                    time.sleep(1)
+            except OSError:
+                pass
         elif self.path == "/rows":
             self.send(200, ROWS.encode(), html)
         elif self.path == "/slow":
@@ -139,8 +162,12 @@ def driver() -> Iterator[WebDriver]:
 
 @pytest.fixture
 def web(driver: WebDriver, server: str) -> Web:
+    return open_web(driver, server, Timeouts(step=STEP_TIMEOUT))
+
+
+def open_web(driver: WebDriver, server: str, timeouts: Timeouts) -> Web:
     loaded = load_recipe(ROOT / "recipes" / "demo.yaml")
-    recipe = loaded.recipe.model_copy(update={"timeouts": Timeouts(step=STEP_TIMEOUT)})
+    recipe = loaded.recipe.model_copy(update={"timeouts": timeouts})
     events: list[tuple[str, dict[str, Any]]] = []
     config = SessionConfig(
         system="test ERP",
@@ -247,3 +274,26 @@ def test_after_a_download_by_click_the_page_still_counts_as_answered(
     # The browser took the navigation over as a download: the page is as it was.
     with pytest.raises(RecipeStepError):
         web.run("download", {"fill": {"selector": "input[name=nothing]", "value": "x"}})
+
+
+@pytest.mark.parametrize("how", ["href", "click"])
+def test_a_download_that_drips_forever_fails_at_the_deadline_keeping_nothing(
+    driver: WebDriver, server: str, tmp_path: Path, how: str
+) -> None:
+    web = open_web(driver, server, Timeouts(step=STEP_TIMEOUT, download=DRIP_DEADLINE))
+    web.run("download", {"goto": "/links"})
+    step = {"href": "/drip.csv"} if how == "href" else {"click": "a#drip"}
+    started = time.monotonic()
+    with pytest.raises(TransientError) as info:
+        web.run("download", {"download": step}, key="R1", staging_dir=tmp_path)
+    elapsed = time.monotonic() - started
+
+    error = info.value
+    assert error.retryable and error.system_fault
+    message = str(error)
+    assert "did not finish within timeouts.download (3 s" in message
+    assert "/drip.csv" in message and "nothing of it was kept" in message
+    if how == "href":
+        assert "bytes received" in message
+    assert DRIP_DEADLINE <= elapsed < 2 * DRIP_DEADLINE + 1
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == []

@@ -9,7 +9,10 @@ can see what the document is without opening it.
 
 Everything here is bounded: the type is sniffed from the first 8 KiB, text comes from the
 first page, the first 20 rows or the first 64 KiB, and a CSV is decoded as a stream; a
-1 GiB file costs time, never memory.
+1 GiB file costs time, never memory. What the readers do with a hostile file is bounded
+too: opening runs in a child process (sandbox.py) with limits on its memory and time, and
+a file that needs more (a decompression bomb, a damaged page tree) fails the
+`inspection_bounded` check instead of taking the run down.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from typing import Any
 from ..childenv import child_env
 from ..files import invisible_characters, strip_invisible
 from .checks import Check, Property
+from .sandbox import Exceeded, run_bounded
 
 USABILITY = Property.USABILITY
 SECURITY = Property.SECURITY
@@ -38,6 +42,9 @@ TEXT_BYTES = 64 * 1024
 TEXT_LINES = 20
 SHEET_ROWS = 20
 SHEET_COLUMNS = 26
+# Opening one file (recipe limits.inspect_mb and limits.inspect_seconds by default)
+INSPECT_MB = 512.0
+INSPECT_SECONDS = 30.0
 SCAN_TIMEOUT = 120  # seconds for one file: a hung scanner must not hold the run
 # clamdscan asks the running daemon (fast); clamscan loads the signatures itself (slow, sure)
 SCANNERS = ("clamdscan", "clamscan")
@@ -81,6 +88,9 @@ _DESCRIPTIONS = {
     "CSV": "plain text",
 }
 
+# The formats whose readers run in the sandbox; the others need no reader to say so.
+_READERS = frozenset({"PDF", "XLSX", "CSV"})
+
 _SEPARATORS = re.compile(r"[/\\]")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
@@ -119,10 +129,14 @@ def inspect_file(
     csv_encoding: str = "utf-8",
     max_bytes: int,
     virus_database: Path | None = None,
+    inspect_mb: float = INSPECT_MB,
+    inspect_seconds: float = INSPECT_SECONDS,
 ) -> FileReport:
     """Check the file at ``path`` that arrived as ``filename``, and read its beginning.
 
-    ``virus_database``: the ClamAV signatures ``virus_scan`` loads (None: ClamAV's own)."""
+    ``virus_database``: the ClamAV signatures ``virus_scan`` loads (None: ClamAV's own).
+    Opening it runs in a child process with ``inspect_mb`` of address space and
+    ``inspect_seconds`` of time; needing more fails ``inspection_bounded``."""
     size = path.stat().st_size
     with open(path, "rb") as handle:
         head = handle.read(SNIFF_BYTES)
@@ -136,7 +150,24 @@ def inspect_file(
         skipped = "not tried: the format was not identified"
     elif not matches:
         skipped = "not tried: the format does not match the name"
-    opened = _open(path, kind, csv_encoding) if skipped is None else None
+    opened: _Opened | None = None
+    exceeded: Exceeded | None = None
+    if skipped is None:
+        answer = (
+            run_bounded(
+                _open, path, kind, csv_encoding, memory_mb=inspect_mb, seconds=inspect_seconds
+            )
+            if kind in _READERS
+            else _open(path, kind, csv_encoding)
+        )
+        if isinstance(answer, Exceeded):
+            exceeded = answer
+            skipped = (
+                f"not finished: inspecting the file needed more than {inspect_mb:g} MB "
+                f"or {inspect_seconds:g} s"
+            )
+        else:
+            opened = answer
     if skipped is None and opened is None:
         skipped = f"not tried: no reader for {kind} here"
 
@@ -145,6 +176,7 @@ def inspect_file(
         _match_check(kind, extension, matches),
         _accepted_check(extension, accept),
         _opens_check(fmt, opened, skipped),
+        _bounded_check(opened, exceeded, skipped, inspect_mb, inspect_seconds),
         _encryption_check(opened, skipped),
         _filename_check(filename, path.name),
         _size_check(size, max_bytes),
@@ -266,6 +298,8 @@ def _open_pdf(path: Path) -> _Opened:
             )
         text = _first_page_text(pdf)
         title = _pdf_title(pdf) or _first_line(text)
+    except MemoryError:
+        raise  # the sandbox's limit: inspection_bounded says so, not "damaged"
     # A hostile or damaged file makes pypdf and pdfminer raise anything from PdfReadError
     # to KeyError; each is a finding about the file, not a crash of the run.
     except Exception as error:
@@ -319,6 +353,8 @@ def _open_xlsx(path: Path) -> _Opened:
     encryption = "not encrypted: an XLSX is a ZIP package; Excel encrypts as OLE2"
     try:
         sheets, rows = _first_rows(path)
+    except MemoryError:
+        raise  # the sandbox's limit: inspection_bounded says so, not "damaged"
     # A damaged package makes zipfile, openpyxl or the XML parser raise many things.
     except Exception as error:
         return _Opened(
@@ -465,6 +501,27 @@ def _opens_check(fmt: str, opened: _Opened | None, skipped: str | None) -> Check
     if opened.problem:
         return Check.failed(USABILITY, name, opened.problem)
     return Check.passed(USABILITY, name, f"{fmt}, {opened.found}")
+
+
+def _bounded_check(
+    opened: _Opened | None,
+    exceeded: Exceeded | None,
+    skipped: str | None,
+    memory_mb: float,
+    seconds: float,
+) -> Check:
+    name = "inspection_bounded"
+    limits = f"{memory_mb:g} MB / {seconds:g} s"
+    if exceeded is not None:
+        return Check.failed(
+            USABILITY,
+            name,
+            f"inspecting the file needed more than {limits} ({exceeded.limit}: "
+            f"{exceeded.detail}): a decompression bomb or a damaged file",
+        )
+    if opened is None:
+        return Check.not_run(USABILITY, name, skipped or "not tried")
+    return Check.passed(USABILITY, name, f"inspected within {limits}")
 
 
 def _encryption_check(opened: _Opened | None, skipped: str | None) -> Check:

@@ -75,6 +75,8 @@ def prepare(
         csv_encoding=recipe.files.csv_encoding,
         max_bytes=int(recipe.limits.max_file_mb * 1024 * 1024),
         virus_database=virus_database,
+        inspect_mb=recipe.limits.inspect_mb,
+        inspect_seconds=recipe.limits.inspect_seconds,
     )
     checks = [_digest_unchanged(doc, path), *report.checks]
     variables = {

@@ -29,6 +29,7 @@ from datetime import datetime
 from typing import Any
 
 from .. import __version__
+from ..archival import sandbox
 from ..archival.evidence import Agent, Evidence
 from ..errors import FleetError, MachineFailure, Stopped
 from ..ledger import Ledger
@@ -107,6 +108,7 @@ def run_context(
             held.acquire(wait=lock_wait, now=clock, run_id=run_id)  # or Locked
             stack.callback(held.release)
         memory.reset_peak()
+        sandbox.reset_peak()
         # The ledger first: one this code cannot use (newer, unreachable) stops the run
         # before it has a log to leave unfinished. A run writes, so it upgrades an older one.
         if ledger is None:
@@ -214,7 +216,13 @@ def _close(ctx: RunContext, raised: BaseException | None) -> None:
         failures.append(exc)
     if log.failure is None and footing.intact(ctx.settings.logs_dir, log.path.parent, log.path):
         try:
-            log.close(ctx.outcome, peak_rss_mb=memory.peak_mb(), **ctx.counts)
+            log.close(
+                ctx.outcome,
+                peak_rss_mb=memory.peak_mb(),
+                # the inspecting worker's (sandbox.py), which peak_rss_mb leaves out
+                inspect_peak_rss_mb=sandbox.peak_mb(),
+                **ctx.counts,
+            )
         except MachineFailure as exc:
             failures.append(exc)
     else:

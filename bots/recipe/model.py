@@ -357,6 +357,11 @@ class RetrySettings(Strict):
 
 class Limits(Strict):
     max_file_mb: float = Field(default=1024.0, gt=0)  # larger downloads are refused, mid-stream
+    # Opening one file to inspect it (pypdf, pdfminer, openpyxl) runs in a child process
+    # with this much address space and time; a file that needs more fails the
+    # inspection_bounded check (a decompression bomb is a document problem).
+    inspect_mb: float = Field(default=512.0, ge=128, le=65536)
+    inspect_seconds: float = Field(default=30.0, gt=0, le=3600)
 
 
 class FileRules(Strict):

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import socket
+import threading
+import time
 from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 from urllib.parse import urljoin
 
 import httpx
-from playwright.sync_api import Route
+from playwright.sync_api import Download, Route
+from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from ...errors import Incomplete, NotFound, TransientError, UnexpectedPage
 from ...files import (
-    CHUNK,
     StagedFile,
     StagingWriter,
     TooLarge,
@@ -31,10 +37,13 @@ def download(call: Call) -> None:
         raise RuntimeError("a download step ran with no staging folder given")
     runner, args = call.runner, call.args
     timeout = args.timeout or runner.recipe.recipe.timeouts.download
+    # A deadline on the whole transfer, not on each read: a server that drips a byte
+    # every few seconds must not hold the run for hours.
+    deadline = Deadline(timeout, "timeouts.download" if args.timeout is None else "timeout")
     fallback = safe_filename(call.context.key or "download", "download")
     if args.href is not None:
         url = urljoin(url_of(call.scope), call.render(args.href))
-        staged = _fetch(call, url, staging, fallback, timeout)
+        staged = _fetch(call, url, staging, fallback, deadline)
     else:
         # Waiting for the download to *start* gets the step's time: a click answered by
         # an error page instead of a file should not cost the whole download's time.
@@ -51,6 +60,7 @@ def download(call: Call) -> None:
                 ) from exc
             raise
         saved = info.value
+        _finish_within(call, saved, deadline)
         failure = saved.failure()
         if failure:
             raise call.failed(f"the download of {saved.url} failed: {failure}")
@@ -80,13 +90,86 @@ def download(call: Call) -> None:
     )
 
 
-def _fetch(call: Call, url: str, staging: Path, fallback: str, timeout: float) -> StagedFile:
+class Deadline:
+    """The time a whole transfer may take, from now."""
+
+    def __init__(self, seconds: float, setting: str) -> None:
+        self.seconds = seconds
+        self.setting = setting
+        self.ends = time.monotonic() + seconds
+
+    def left(self) -> float:
+        return max(0.0, self.ends - time.monotonic())
+
+    def passed(self) -> bool:
+        return time.monotonic() >= self.ends
+
+    def missed(self, call: Call, url: str, received: int | None) -> TransientError:
+        """Retryable, like any system that did not answer in time; nothing is kept."""
+        got = (
+            f"{received:,} bytes received"
+            if received is not None
+            else "the browser does not say how many bytes had arrived"
+        )
+        return TransientError(
+            f"{call.where}: the download of {url} did not finish within {self.setting} "
+            f"({self.seconds:g} s; {got}); nothing of it was kept"
+        )
+
+
+class _Watchdog:
+    """Shuts the transfer's sockets at the deadline, waking a read that waits for bytes.
+
+    httpx's timeouts are per read (a server sending a byte every few seconds never
+    trips them); httpcore's ``trace`` hands over each connection as it is made, and
+    shutting its socket down from this timer makes the blocked read fail at once.
+    """
+
+    def __init__(self, deadline: Deadline) -> None:
+        self.fired = False
+        self._streams: list[Any] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(deadline.left(), self._fire)
+        self._timer.daemon = True
+
+    def trace(self, event: str, info: dict[str, Any]) -> None:
+        if event in ("connection.connect_tcp.complete", "connection.start_tls.complete"):
+            with self._lock:
+                self._streams.append(info.get("return_value"))
+                if self.fired:
+                    self._shut()
+
+    def _fire(self) -> None:
+        with self._lock:
+            self.fired = True
+            self._shut()
+
+    def _shut(self) -> None:
+        for stream in self._streams:
+            sock = stream.get_extra_info("socket") if stream is not None else None
+            if sock is not None:
+                with contextlib.suppress(OSError):  # already closed
+                    sock.shutdown(socket.SHUT_RDWR)
+
+    def __enter__(self) -> _Watchdog:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
+
+
+def _fetch(call: Call, url: str, staging: Path, fallback: str, deadline: Deadline) -> StagedFile:
     """GET ``url`` with the browser's cookies, streaming to staging (constant memory)."""
     runner = call.runner
+    response: httpx.Response | None = None
     try:
         with (
-            client_for(runner.page, url, timeout) as client,
-            client.stream("GET", url, follow_redirects=True) as response,
+            _Watchdog(deadline) as watchdog,
+            client_for(runner.page, url, max(deadline.left(), 0.001)) as client,
+            client.stream(
+                "GET", url, follow_redirects=True, extensions={"trace": watchdog.trace}
+            ) as response,
         ):
             if response.status_code >= 500:
                 raise TransientError(
@@ -105,8 +188,13 @@ def _fetch(call: Call, url: str, staging: Path, fallback: str, timeout: float) -
             expected = int(declared) if declared.isdigit() else None
             if expected is not None and expected > runner.max_bytes:
                 raise TooLarge(_too_large(call, name, expected))
-            return _stream(call, response, staging / name, expected, url, original)
-    except httpx.HTTPError as exc:
+            return _stream(call, response, staging / name, expected, url, original, deadline)
+    except (httpx.HTTPError, Incomplete) as exc:
+        if deadline.passed():
+            got = response.num_bytes_downloaded if response is not None else 0
+            raise deadline.missed(call, url, got) from exc
+        if isinstance(exc, Incomplete):
+            raise
         raise call.failed(f"{type(exc).__name__}: {exc} ({url})") from exc
 
 
@@ -117,16 +205,24 @@ def _stream(
     expected: int | None,
     url: str,
     original: str,
+    deadline: Deadline,
 ) -> StagedFile:
     # Content-Length counts the bytes on the wire: with a Content-Encoding (gzip) the
     # file staged is the decoded one, longer, and only the wire count can be compared.
     writer = StagingWriter(final, original=original)
     try:
         try:
-            for chunk in response.iter_bytes(CHUNK):
+            # As the bytes arrive (a read's worth at a time), so that the deadline is
+            # checked after every read, however few bytes it brought.
+            for chunk in response.iter_bytes():
                 writer.write(chunk)
                 if writer.size > call.runner.max_bytes:  # no Content-Length, or a false one
                     raise TooLarge(_too_large(call, final.name, writer.size))
+                if deadline.passed():
+                    raise deadline.missed(call, url, response.num_bytes_downloaded)
+            # A socket shut at the deadline reads as the end of a body without a length.
+            if deadline.passed():
+                raise deadline.missed(call, url, response.num_bytes_downloaded)
         except httpx.RemoteProtocolError as exc:
             if expected is None:
                 raise
@@ -140,6 +236,30 @@ def _stream(
         writer.abort()
         raise
     return writer.commit()
+
+
+def _finish_within(call: Call, saved: Download, deadline: Deadline) -> None:
+    """Wait for the browser to finish ``saved`` until the deadline; cancel it after.
+
+    The sync API's ``path()``, ``save_as()`` and ``failure()`` wait for the end of the
+    download with no timeout. Its async side does, cancellably: waiting for it under
+    ``asyncio.wait_for`` on the sync API's own loop aborts the wait at the deadline
+    (cancelling the call aborts it, as an AbortSignal does upstream), and
+    ``cancel()`` then stops the browser's transfer; ``delete()`` removes what arrived.
+    """
+    impl = saved._impl_obj  # the async Download behind the sync one
+    try:
+        saved._sync(asyncio.wait_for(impl.path(), max(deadline.left(), 0.001)))
+    except TimeoutError:
+        saved.cancel()
+        # The browser's partial file lives in Playwright's own temporary folder (never in
+        # staging); delete() of a cancelled download may answer "canceled" when it has
+        # already gone, and the folder goes with the browser context in any case.
+        with contextlib.suppress(PlaywrightError):
+            saved.delete()
+        raise deadline.missed(call, saved.url, None) from None
+    except PlaywrightError:
+        return  # it ended, failed: failure() says how
 
 
 def _incomplete(call: Call, name: str, got: int, expected: int, url: str) -> str:
