@@ -27,6 +27,8 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from ..childenv import child_env
+
 # What the worker's own start costs in address space (the interpreter, numpy, pdfminer,
 # Robot Framework) is under 400 MB; the limit is the recipe's limits.inspect_mb.
 _STATUS = Path("/proc/self/status")
@@ -49,7 +51,6 @@ class _Answer:
 # numpy (pulled in by openpyxl) would otherwise reserve address space for a thread per
 # core, which counts against RLIMIT_AS without ever being used.
 _THREADS = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-_SECRET_VARIABLES = ("FLEET_KEYRING_KEY",)
 
 
 def _serve(conn: Connection) -> None:
@@ -87,7 +88,7 @@ def _peak_mb() -> float:
 class _Worker:
     def __init__(self) -> None:
         ours, theirs = socket.socketpair()
-        env = {k: v for k, v in os.environ.items() if k not in _SECRET_VARIABLES}
+        env = child_env()  # never the keyring's master key
         env.update(_THREADS)
         # The caller's import path, so that the worker imports the same bots.
         env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
