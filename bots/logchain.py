@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import UsageError
-from .runlog import GENESIS, INDEX_NAME, PENDING_DIR, line_hash, read_last_line
+from .runlog import GENESIS, INDEX_NAME, PENDING_DIR, index_last_line, line_hash, read_last_line
 
 
 @dataclass(frozen=True)
@@ -377,12 +377,7 @@ def anchor_of(path: Path) -> str:
     elsewhere, it vouches for every index line up to it, and so for every run file."""
     index = runs_folder(path) / INDEX_NAME
     try:
-        with open(index, "rb") as f:
-            fcntl.flock(f.fileno(), fcntl.LOCK_SH)  # a run closing now appends whole lines
-            try:
-                last = read_last_line(f)
-            finally:
-                fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+        last = index_last_line(index)
     except (FileNotFoundError, NotADirectoryError):
         raise UsageError(f"{index}: no such index: nothing to anchor") from None
     record = _parse(last) if last is not None else None

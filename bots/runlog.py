@@ -108,6 +108,17 @@ def locked_index(path: Path) -> Iterator[BinaryIO]:
             fcntl.flock(f.fileno(), fcntl.LOCK_UN)
 
 
+def index_last_line(path: Path) -> bytes | None:
+    """The index's last line (None when empty), read under a shared ``flock``: a run
+    closing now appends whole lines. Raises FileNotFoundError when there is no index."""
+    with open(path, "rb") as f:
+        fcntl.flock(f.fileno(), fcntl.LOCK_SH)
+        try:
+            return read_last_line(f)
+        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+
 def _index_tail(f: BinaryIO, path: Path) -> tuple[dict[str, Any] | None, bytes | None]:
     """The index's last entry and that line's bytes; refuses a damaged last line."""
     last = read_last_line(f)

@@ -377,3 +377,19 @@ def truncated(chunks: Iterator[bytes], limit: int, environ: Mapping[str, Any]) -
         sent += len(part)
         yield part
     drop_connection(environ)
+
+
+def seeded_latency(name: str, seed: int, latency_ms: tuple[float, float]) -> Callable[[], float]:
+    """A simulator's base latency: a seeded draw in ``latency_ms`` per request (0 when the
+    range is 0), repeatable for a seed, safe across the server's threads."""
+    rng = random.Random(f"{name}/latency/{seed}")
+    lock = threading.Lock()
+
+    def draw_ms() -> float:
+        low, high = latency_ms
+        if high <= 0:
+            return 0.0
+        with lock:
+            return rng.uniform(low, high)
+
+    return draw_ms

@@ -12,7 +12,6 @@ so the period is converted into that zone before comparing, as ``Ledger.captured
 
 from __future__ import annotations
 
-import fcntl
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from ..errors import UsageError
 from ..files import sha256_file
 from ..ledger import Ledger, queries
 from ..logchain import VerifyReport, verify
-from ..runlog import INDEX_NAME, read_last_line
+from ..runlog import INDEX_NAME, index_last_line
 
 # The ledger's columns each frame carries (the contract), then what ``collect`` adds.
 RUN_FIELDS = (
@@ -139,12 +138,7 @@ def _counts(text: object) -> dict[str, Any] | str | None:
 
 def _index_head(runs_dir: Path) -> str | None:
     try:
-        with open(runs_dir / INDEX_NAME, "rb") as f:
-            fcntl.flock(f.fileno(), fcntl.LOCK_SH)  # a run closing now appends whole lines
-            try:
-                last = read_last_line(f)
-            finally:
-                fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+        last = index_last_line(runs_dir / INDEX_NAME)
     except (FileNotFoundError, NotADirectoryError):
         return None
     try:

@@ -29,7 +29,6 @@ import hmac
 import math
 import mimetypes
 import os
-import random
 import re
 import secrets
 import shutil
@@ -47,7 +46,7 @@ from werkzeug.exceptions import HTTPException
 
 from sims import faults as fault_kinds
 from sims.dms.store import DocumentStore, Fields, tags_of
-from sims.faults import Faults, is_sim_path, no_response, register_routes
+from sims.faults import Faults, is_sim_path, no_response, register_routes, seeded_latency
 
 USER = "archivist"
 DEFAULT_PASSWORD = "dms-demo"
@@ -185,14 +184,7 @@ def create_app(
     ``latency_ms=(0, 0)`` for fast tests; ``faults`` as ``POST /_sim/faults`` takes it."""
     if latency_ms[0] < 0 or latency_ms[1] < latency_ms[0]:
         raise ValueError(f"latency range must satisfy 0 <= MIN <= MAX, got {latency_ms}")
-    latency_rng = random.Random(f"dms/latency/{seed}")
-    latency_lock = threading.Lock()
-
-    def base_latency_ms() -> float:
-        with latency_lock:
-            return latency_rng.uniform(*latency_ms) if latency_ms[1] > 0 else 0.0
-
-    injector = Faults(fault_kinds.ARCHIVE_KINDS, base_latency_ms, faults)
+    injector = Faults(fault_kinds.ARCHIVE_KINDS, seeded_latency("dms", seed, latency_ms), faults)
     if data is None:
         temp_dir = tempfile.mkdtemp(prefix="dms-sim-")
         atexit.register(shutil.rmtree, temp_dir, ignore_errors=True)

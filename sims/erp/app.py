@@ -17,9 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import hmac
 import math
-import random
 import re
-import threading
 import time
 from collections.abc import Callable, Mapping
 from functools import wraps
@@ -33,7 +31,7 @@ from sims import faults as fault_kinds
 from sims.erp.content import render
 from sims.erp.reports import KIND_BY_NAME, SALES, Catalogue, Kind, Report
 from sims.erp.state import Clock, JobBoard, JobStatus, SessionStatus, SessionStore
-from sims.faults import Faults, is_sim_path, register_routes, truncated
+from sims.faults import Faults, is_sim_path, register_routes, seeded_latency, truncated
 
 USER = "clerk"
 COOKIE = "JSESSIONID"
@@ -79,17 +77,7 @@ def create_app(
     catalogue = Catalogue(seed, reports, render)
     sessions = SessionStore(idle_timeout, clock)
     jobs = JobBoard(gen_seconds, clock)
-    latency_rng = random.Random(f"erp/latency/{seed}")
-    latency_lock = threading.Lock()
-
-    def base_latency_ms() -> float:
-        low, high = latency_ms
-        if high <= 0:
-            return 0.0
-        with latency_lock:
-            return latency_rng.uniform(low, high)
-
-    injector = Faults(fault_kinds.ERP_KINDS, base_latency_ms, faults)
+    injector = Faults(fault_kinds.ERP_KINDS, seeded_latency("erp", seed, latency_ms), faults)
     register_routes(app, injector)
 
     def today() -> dt.date:

@@ -28,7 +28,6 @@ from __future__ import annotations
 import datetime as dt
 import hmac
 import math
-import random
 import secrets
 import threading
 import time
@@ -42,7 +41,7 @@ from flask import Flask, Response, g, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from sims import faults as fault_kinds
-from sims.faults import Faults, is_sim_path, register_routes, truncated
+from sims.faults import Faults, is_sim_path, register_routes, seeded_latency, truncated
 from sims.tracker.catalogue import INCIDENT, KINDS, MINUTES, Catalogue
 from sims.tracker.i18n import LABELS, human_size, long_date, negotiate
 
@@ -116,17 +115,7 @@ def create_app(
     app.json.sort_keys = False  # type: ignore[attr-defined]
     catalogue = Catalogue(seed, incidents, minutes)
     sessions = Sessions(idle_timeout, clock)
-    latency_rng = random.Random(f"tracker/latency/{seed}")
-    latency_lock = threading.Lock()
-
-    def base_latency_ms() -> float:
-        low, high = latency_ms
-        if high <= 0:
-            return 0.0
-        with latency_lock:
-            return latency_rng.uniform(low, high)
-
-    injector = Faults(fault_kinds.ERP_KINDS, base_latency_ms, faults)
+    injector = Faults(fault_kinds.ERP_KINDS, seeded_latency("tracker", seed, latency_ms), faults)
     register_routes(app, injector)
 
     def today() -> dt.date:
