@@ -9,8 +9,13 @@ cd "$(dirname "$0")/.."
 # clamav: clamscan, which the virus_scan check runs (tests/test_inspect.py and
 # tests/test_e2e_virus.py give it their own EICAR signature file, offline); ~14 MB
 # download, ~44 MB installed. No signatures come with it: freshclam fetches those (online).
+# The desktop driver and its tests: xvfb (a virtual X server, xvfb-run), openbox (a small
+# window manager: the tests run with and without one), xclip (the clipboard), x11-utils
+# (xprop), xdotool (finding windows by hand when debugging a recipe), python3-tk (the
+# desktop simulator, for Debian's python3), tesseract-ocr with Chinese (OCR reads).
 APT_PACKAGES=(chromium fonts-noto-cjk python3-venv python3-dev build-essential
-  libreoffice-calc-nogui clamav)
+  libreoffice-calc-nogui clamav xvfb xauth openbox xclip x11-utils xdotool python3-tk
+  tesseract-ocr tesseract-ocr-chi-sim)
 
 missing=()
 if command -v dpkg >/dev/null 2>&1; then
@@ -38,6 +43,9 @@ if [ ! -f "$stamp" ]; then
   .venv/bin/python -m pip install -q --upgrade pip
   # sims: the simulators' Flask/reportlab, for the demo and the tests (not in the wheel)
   .venv/bin/python -m pip install -q -e '.[test,sims]'
+  # pyautogui's python3-xlib 0.15 and python-xlib 0.33 share the Xlib/ package: the
+  # newer one last (0.15 breaks without ~/.Xauthority, see ../shared/PLATFORM.md).
+  .venv/bin/python -m pip install -q --force-reinstall --no-deps 'python-xlib==0.33'
   rm -f .venv/.installed-*
   touch "$stamp"
 fi

@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, make_url
 
+from tests.xserver import XServer, xvfb
+
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_RECIPE = ROOT / "recipes" / "demo.yaml"
 
@@ -83,3 +85,27 @@ def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         pytest.skip(f"PostgreSQL: {TEST_DATABASE_ENV} is not set")
     with postgres_schema(server) as url:
         yield url
+
+
+# -- X servers for the desktop tests (tests/xserver.py) ---------------------------------
+
+
+@pytest.fixture
+def xserver() -> Iterator[XServer]:
+    """A bare Xvfb (no window manager) of its own, 1280x1024: Xvfb starts in ~0.1 s."""
+    with xvfb() as server:
+        yield server
+
+
+@pytest.fixture
+def xserver_wm() -> Iterator[XServer]:
+    """An Xvfb of its own with openbox managing its windows."""
+    with xvfb(wm=True) as server:
+        yield server
+
+
+@pytest.fixture(params=["bare", "openbox"])
+def any_xserver(request: pytest.FixtureRequest) -> Iterator[XServer]:
+    """Each test twice: on a bare Xvfb and on Xvfb with openbox."""
+    with xvfb(wm=request.param == "openbox") as server:
+        yield server
