@@ -1,4 +1,8 @@
-"""The demo: both simulators on free loopback ports, the demo recipe, a report, a clean stop."""
+"""The demo: the simulators on free loopback ports, the demo recipe, a report, a clean stop.
+
+``--desktop``: the desktop client simulator instead of the web ERP, in a private virtual
+display (bots.virtualdisplay) so that nothing is typed into the user's own screen.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,8 @@ import select
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from credentials import CredentialStore, KeyringSettings, create_key_file, open_store
@@ -21,11 +25,14 @@ from .recipe import LoadedRecipe, load_recipe
 from .redaction import Redactor
 from .resilience import StopFlag
 from .settings import PROJECT_ROOT, Settings
+from .virtualdisplay import virtual_display
 
 DEMO_RECIPE = PROJECT_ROOT / "recipes" / "demo.yaml"
+DEMO_DESKTOP_RECIPE = PROJECT_ROOT / "recipes" / "demo-desktop.yaml"
 # The simulators' published demo accounts (not secrets, but treated as such end to end).
 DEMO_CREDENTIALS = {
     "demo-erp": ("clerk", "clerk-demo"),
+    "demo-desktop": ("clerk", "clerk-demo"),
     "demo-archive": ("archivist", "archivist-demo"),
 }
 READY_TIMEOUT = 60.0
@@ -33,17 +40,28 @@ STOP_TIMEOUT = 10.0
 
 
 @contextmanager
-def simulator(module: str, args: list[str], log_file: Path) -> Iterator[str]:
-    """Run ``python -m module --port 0 ...``; yield its URL once it says READY."""
+def simulator(
+    module: str,
+    args: list[str],
+    log_file: Path,
+    *,
+    port_option: str = "--port",
+    env: Mapping[str, str] | None = None,
+) -> Iterator[str]:
+    """Run ``python -m module --port 0 ...``; yield its URL once it says READY.
+
+    ``port_option``: the desktop simulator's port is its state port (``--state-port``);
+    ``env``: the simulator's environment (default ``child_env()``; a desktop one needs a
+    DISPLAY)."""
     log_file.parent.mkdir(parents=True, exist_ok=True)
     with open(log_file, "ab") as stderr:
         proc = subprocess.Popen(
-            [sys.executable, "-m", module, "--port", "0", *args],
+            [sys.executable, "-m", module, port_option, "0", *args],
             cwd=PROJECT_ROOT,
             stdout=subprocess.PIPE,
             stderr=stderr,
             text=True,
-            env=child_env(),  # a simulator has no use for the keyring's master key
+            env=child_env(env),  # a simulator has no use for the keyring's master key
         )
     try:
         yield _wait_ready(proc, module, log_file)
@@ -76,7 +94,11 @@ def _wait_ready(proc: subprocess.Popen[str], module: str, log_file: Path) -> str
 
 
 def run_demo(
-    env: dict[str, str], logs_dir: Path | None, echo: Callable[[str], None], stop: StopFlag
+    env: dict[str, str],
+    logs_dir: Path | None,
+    echo: Callable[[str], None],
+    stop: StopFlag,
+    desktop: bool = False,
 ) -> RunSummary:
     settings = Settings.from_env(env, logs_dir=logs_dir)
     demo_dir = settings.logs_dir / "demo"
@@ -90,20 +112,39 @@ def run_demo(
     for name, (username, password) in DEMO_CREDENTIALS.items():
         store.set(name, username, password)
 
-    loaded = load_recipe(DEMO_RECIPE)
-    with (
-        simulator("sims.erp", [], demo_dir / "erp.log") as erp_url,
-        simulator(
-            "sims.archive", ["--data", str(demo_dir / "archive-data")], demo_dir / "archive.log"
-        ) as archive_url,
-    ):
-        echo(f"demo: legacy ERP at {erp_url}, archive system at {archive_url}")
-        run_env = {**env, "ERP_URL": erp_url, "ARCHIVE_URL": archive_url}
+    loaded = load_recipe(DEMO_DESKTOP_RECIPE if desktop else DEMO_RECIPE)
+    # The desktop demo keeps an archive of its own: both demos capture the same reports.
+    archive_data = demo_dir / ("archive-data-desktop" if desktop else "archive-data")
+    with ExitStack() as stack:
+        archive_url = stack.enter_context(
+            simulator("sims.archive", ["--data", str(archive_data)], demo_dir / "archive.log")
+        )
+        run_env = {**env, "ARCHIVE_URL": archive_url}
+        if desktop:
+            display = stack.enter_context(virtual_display())
+            run_env = display.env(run_env)
+            state_url = stack.enter_context(
+                simulator(
+                    "sims.desktop",
+                    [],
+                    demo_dir / "desktop.log",
+                    port_option="--state-port",
+                    env=display.env(),
+                )
+            )
+            echo(
+                f"demo: desktop client on virtual display {display.display} (its ground "
+                f"truth at {state_url}), archive system at {archive_url}"
+            )
+        else:
+            erp_url = stack.enter_context(simulator("sims.erp", [], demo_dir / "erp.log"))
+            run_env["ERP_URL"] = erp_url
+            echo(f"demo: legacy ERP at {erp_url}, archive system at {archive_url}")
         run_settings = Settings(
             logs_dir=settings.logs_dir, ledger_url=settings.ledger_url, env=run_env
         )
         echo(
-            f"demo: running {DEMO_RECIPE.name} (about a minute); run logs in "
+            f"demo: running {loaded.path.name} (about a minute); run logs in "
             f"{run_settings.runs_dir}"
         )
         summary = capture(loaded, run_settings, store, redactor, stop=stop)

@@ -27,6 +27,7 @@ from bots.ledger import LATEST, Ledger, queries
 from bots.pipeline import local_now
 from bots.redaction import Redactor
 from bots.settings import Settings
+from bots.virtualdisplay import virtual_display
 from credentials import open_store
 from sims.control import get_json, post_json
 
@@ -157,6 +158,64 @@ def world(tmp: Path, *, reports: int = 25) -> Iterator[World]:
             ],
         )
         yield World(erp_url, archive_url, env, tmp / "logs")
+
+
+DESKTOP_PASSWORD = "dsk-Pw-93ae17"
+
+
+@contextmanager
+def desktop_world(
+    tmp: Path, *, reports: int = 12, wm: bool = False, desktop_args: tuple[str, ...] = ()
+) -> Iterator[World]:
+    """The desktop client simulator in a virtual display of its own (bare Xvfb, or with
+    openbox when ``wm``) and the archive simulator. ``World.erp_url`` is the desktop
+    client's state port: its ``/_sim/state`` has the ERP's shape. The runs get the
+    display through ``env`` (DISPLAY), as under xvfb-run."""
+    env = world_env(
+        tmp,
+        "e2e-master-key-51f0",
+        {
+            "demo-desktop": ("clerk", DESKTOP_PASSWORD),
+            "demo-archive": ("archivist", ARCHIVE_PASSWORD),
+        },
+    )
+    with ExitStack() as stack:
+        display = stack.enter_context(virtual_display(wm=wm))
+        env.update(display.env(env))
+        state_url = stack.enter_context(
+            simulator(
+                "sims.desktop",
+                [
+                    "--password",
+                    DESKTOP_PASSWORD,
+                    "--reports",
+                    str(reports),
+                    "--gen-seconds",
+                    "1",
+                    "--latency-ms",
+                    "5,30",
+                    *desktop_args,
+                ],
+                tmp / "sims" / "desktop.log",
+                port_option="--state-port",
+                env=display.env(),
+            )
+        )
+        (archive_url,) = start_simulators(
+            stack,
+            tmp,
+            env,
+            archive=[
+                "--password",
+                ARCHIVE_PASSWORD,
+                "--data",
+                str(tmp / "archive-data"),
+                "--latency-ms",
+                "5,20",
+            ],
+        )
+        env["DESKTOP_PYTHON"] = sys.executable
+        yield World(state_url, archive_url, env, tmp / "logs")
 
 
 def summary_counts(stdout: str) -> dict[str, int]:

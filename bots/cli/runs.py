@@ -219,16 +219,22 @@ def check(console: Console, recipe: str) -> int:
 
 @main.command()
 @logs_option
+@click.option(
+    "--desktop",
+    is_flag=True,
+    help="Capture from the desktop client simulator (recipes/demo-desktop.yaml), in a "
+    "private virtual display, instead of the web ERP.",
+)
 @pass_console
-def demo(console: Console, logs_dir: Path | None) -> int:
-    """Start both simulators, run recipes/demo.yaml against them, report, stop them."""
+def demo(console: Console, logs_dir: Path | None, desktop: bool) -> int:
+    """Start the simulators, run recipes/demo.yaml against them, report, stop them."""
     from ..demo import describe, run_demo
     from ..resilience import StopFlag, install_stop_handlers
 
     stop = StopFlag()
     restore = install_stop_handlers(stop)
     try:
-        summary = run_demo(dict(os.environ), logs_dir, console.out, stop)
+        summary = run_demo(dict(os.environ), logs_dir, console.out, stop, desktop=desktop)
     finally:
         restore()
     for line in describe(summary):
