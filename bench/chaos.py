@@ -3,6 +3,7 @@
     python bench/chaos.py                      # 500 reports, all faults, 3 kills
     python bench/chaos.py --reports 60 --seed 11
     python bench/chaos.py --upload dnd         # the same, through the XHR upload page
+    python bench/chaos.py --desktop --reports 40 --kills 2   # from the desktop client
 
 Both simulators inject seeded faults (10% HTTP 500, sessions expiring every N
 requests, 5% of uploads committed with their response lost, latency spikes). The runner
@@ -15,6 +16,11 @@ and the ledger must agree with it. Prints one line of figures; exits 1 on any di
 wizard form, sent by `submit`), ``dnd`` (the drag-and-drop page whose script posts the
 file by XHR, sent by the fleet's own client while upload steps run) or ``register`` (a
 form whose server reads the pressed button). Every one must archive exactly once.
+
+``--desktop`` captures from the desktop client simulator instead (recipes/demo-desktop.yaml,
+in a private Xvfb; its faults: error dialogs, idle logouts, latency spikes and notices that
+steal the focus). The client is the chaos run's, not the runner's: a SIGKILLed runner
+leaves it in whatever state it was, dialogs open, as a crashed robot leaves a real one.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,6 +49,7 @@ from bots.demo import simulator  # noqa: E402
 from bots.ledger import Ledger, State  # noqa: E402
 from bots.pipeline import local_now  # noqa: E402
 from bots.redaction import Redactor  # noqa: E402
+from bots.virtualdisplay import virtual_display  # noqa: E402
 from credentials import open_store  # noqa: E402
 from sims.control import get_json, post_json  # noqa: E402
 
@@ -88,10 +96,11 @@ UPLOADS: dict[str, list[tuple[str, str]]] = {
 }
 
 
-def upload_recipe(upload: str, directory: Path) -> Path:
-    """The demo recipe, its upload steps written for the archive page ``upload`` names
-    (``form`` is the demo itself); its retention schedules are copied beside it."""
-    demo = ROOT / "recipes" / f"{RECIPE}.yaml"
+def upload_recipe(upload: str, directory: Path, recipe: str = "demo") -> Path:
+    """The demo recipe (or ``recipe``), its upload steps written for the archive page
+    ``upload`` names (``form`` is the demo itself); its retention schedules are copied
+    beside it."""
+    demo = ROOT / "recipes" / f"{recipe}.yaml"
     if not UPLOADS[upload]:
         return demo
     text = demo.read_text(encoding="utf-8")
@@ -101,13 +110,13 @@ def upload_recipe(upload: str, directory: Path) -> Path:
         text = text.replace(old, new)
     directory.mkdir(parents=True, exist_ok=True)
     shutil.copytree(ROOT / "recipes" / "schedules", directory / "schedules", dirs_exist_ok=True)
-    path = directory / f"{RECIPE}-{upload}.yaml"
+    path = directory / f"{recipe}-{upload}.yaml"
     path.write_text(text, encoding="utf-8")
     return path
 
 
 SEEDED_CATALOGUE_MAX = 300  # the ERP seeds at most a year of reports; the rest are published
-RECIPE = "demo"  # the recipe the chaos run captures with
+DESKTOP_RECIPE = "demo-desktop"
 POLL = 0.2  # seconds between looks at the ledger while waiting for a kill point
 RUN_TIMEOUT = 3600.0
 
@@ -129,6 +138,7 @@ class ChaosResult:
     wall_s: float
     logs_dir: Path
     upload: str = "form"  # which archive upload page the recipe used (UPLOADS)
+    source: str = "erp"  # the source simulator: the web ERP, or the desktop client
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -151,7 +161,8 @@ class ChaosResult:
     def line(self) -> str:
         faults = ",".join(f"{k}={v}" for k, v in sorted(self.faults.items()) if v)
         return (
-            f"chaos: upload={self.upload} reports={self.reports} seed={self.seed} "
+            f"chaos: source={self.source} upload={self.upload} reports={self.reports} "
+            f"seed={self.seed} "
             f"faults[{faults}] "
             f"restarts={self.restarts} runs={self.runs} missing={len(self.missing)} "
             f"duplicated={len(self.duplicated)} digest_mismatch={len(self.digest_mismatch)} "
@@ -165,21 +176,23 @@ def _ledger(path: Path) -> Ledger:
     return Ledger(f"sqlite:///{path}", local_now, staging_root=path.parent / "staging")
 
 
-def _confirmed(ledger: Path) -> int:
+def _confirmed(ledger: Path, recipe: str) -> int:
     if not ledger.exists():
         return 0
     try:
         with _ledger(ledger) as opened:
-            return opened.state_counts(RECIPE).get(State.CONFIRMED.value, 0)
+            return opened.state_counts(recipe).get(State.CONFIRMED.value, 0)
     except SQLAlchemyError:  # being created, or locked for a moment
         return 0
 
 
-def _kill_at(proc: subprocess.Popen[str], ledger: Path, point: int, delay: float) -> bool:
+def _kill_at(
+    proc: subprocess.Popen[str], ledger: Path, recipe: str, point: int, delay: float
+) -> bool:
     """SIGKILL the runner's process group once ``point`` documents are confirmed."""
     deadline = time.monotonic() + RUN_TIMEOUT
     while proc.poll() is None and time.monotonic() < deadline:
-        if _confirmed(ledger) >= point:
+        if _confirmed(ledger, recipe) >= point:
             time.sleep(delay)  # a random moment past the point: anywhere in a capture
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGKILL)
@@ -199,13 +212,16 @@ def chaos(
     session_expiry_every: int = 60,
     spike_rate: float = 0.02,
     spike_ms: int = 2500,
+    focus_steal_rate: float = 0.05,
     workdir: Path | None = None,
     upload: str = "form",
+    desktop: bool = False,
     echo: Any = print,
 ) -> ChaosResult:
     rng = random.Random(seed)
     work = Path(workdir or tempfile.mkdtemp(prefix="chaos-"))
-    recipe = upload_recipe(upload, work / "recipe")
+    name = DESKTOP_RECIPE if desktop else "demo"
+    recipe = upload_recipe(upload, work / "recipe", name)
     logs_dir = work / "logs"
     env = {
         **os.environ,
@@ -215,45 +231,52 @@ def chaos(
         "FLEET_KEYRING_FILE": str(work / "keyring.cfg"),
     }
     store = open_store(env, Redactor())
-    store.set("demo-erp", "clerk", "clerk-demo")
+    store.set("demo-desktop" if desktop else "demo-erp", "clerk", "clerk-demo")
     store.set("demo-archive", "archivist", "archivist-demo")
     seeded = min(reports, SEEDED_CATALOGUE_MAX)
+    source_args = ["--reports", str(seeded), "--seed", str(seed), "--gen-seconds", "1"]
     started = time.monotonic()
-    with (
-        simulator(
-            "sims.erp",
-            [
-                "--reports",
-                str(seeded),
-                "--seed",
-                str(seed),
-                "--gen-seconds",
-                "1",
-                "--latency-ms",
-                "2,15",
-            ],
-            work / "erp.log",
-        ) as erp,
-        simulator(
-            "sims.archive",
-            ["--data", str(work / "archive-data"), "--latency-ms", "2,10"],
-            work / "archive.log",
-        ) as archive,
-    ):
+    with ExitStack() as stack:
+        if desktop:
+            display = stack.enter_context(virtual_display())
+            env = display.env(env)
+            env["DESKTOP_PYTHON"] = sys.executable
+            source = stack.enter_context(
+                simulator(
+                    "sims.desktop",
+                    [*source_args, "--latency-ms", "2,15"],
+                    work / "desktop.log",
+                    port_option="--state-port",
+                    env=display.env(),
+                )
+            )
+        else:
+            source = stack.enter_context(
+                simulator("sims.erp", [*source_args, "--latency-ms", "2,15"], work / "erp.log")
+            )
+            env["ERP_URL"] = source
+        archive = stack.enter_context(
+            simulator(
+                "sims.archive",
+                ["--data", str(work / "archive-data"), "--latency-ms", "2,10"],
+                work / "archive.log",
+            )
+        )
         if reports > seeded:
-            post_json(f"{erp}/_sim/publish", {"count": reports - seeded})
+            post_json(f"{source}/_sim/publish", {"count": reports - seeded})
         common = {
             "error_rate": error_rate,
             "session_expiry_every": session_expiry_every,
             "spike_rate": spike_rate,
             "spike_ms": spike_ms,
         }
-        post_json(f"{erp}/_sim/faults", {"seed": seed, **common})
+        extra = {"focus_steal_rate": focus_steal_rate} if desktop else {}
+        post_json(f"{source}/_sim/faults", {"seed": seed, **common, **extra})
         post_json(
             f"{archive}/_sim/faults",
             {"seed": seed + 1, **common, "lost_response_rate": lost_response_rate},
         )
-        env.update(ERP_URL=erp, ARCHIVE_URL=archive)
+        env["ARCHIVE_URL"] = archive
 
         # Kill points: after this many documents are confirmed, plus a random moment more,
         # so that a kill can land anywhere in a document's capture.
@@ -276,7 +299,7 @@ def chaos(
                 point, delay = (
                     (points[restarts], delays[restarts]) if restarts < kills else (0, 0.0)
                 )
-                killed = restarts < kills and _kill_at(proc, ledger, point, delay)
+                killed = restarts < kills and _kill_at(proc, ledger, name, point, delay)
                 out, err = proc.communicate(timeout=RUN_TIMEOUT)
             finally:
                 if proc.poll() is None:  # we are going down (an error, Ctrl-C): take it along
@@ -290,24 +313,27 @@ def chaos(
             echo(f"chaos: run exited {proc.returncode}: {last}")
             if proc.returncode == 0:
                 break
-        faults = Counter(get_json(f"{erp}/_sim/faults")["injected"])
+        faults = Counter(get_json(f"{source}/_sim/faults")["injected"])
         faults.update(get_json(f"{archive}/_sim/faults")["injected"])
-        erp_reports = get_json(f"{erp}/_sim/state")["reports"]
+        source_reports = get_json(f"{source}/_sim/state")["reports"]
         items = get_json(f"{archive}/_sim/state")["items"]
     wall = time.monotonic() - started
-    return _judge(
+    result = _judge(
         reports,
         seed,
         dict(faults),
         restarts,
         exit_codes,
-        erp_reports,
+        source_reports,
         items,
         ledger,
         wall,
         logs_dir,
         upload,
+        name,
     )
+    result.source = "desktop" if desktop else "erp"
+    return result
 
 
 def _judge(
@@ -322,6 +348,7 @@ def _judge(
     wall: float,
     logs_dir: Path,
     upload: str = "form",
+    recipe: str = "demo",
 ) -> ChaosResult:
     """Ground truth against ground truth, then the ledger against both."""
     by_key: dict[str, list[dict[str, Any]]] = {}
@@ -340,7 +367,7 @@ def _judge(
     extra = sorted(k for k in by_key if k not in truth)
     with _ledger(ledger) as opened:
         rows = {
-            d.source_key: (d.state.value, d.archive_id, d.sha256) for d in opened.documents(RECIPE)
+            d.source_key: (d.state.value, d.archive_id, d.sha256) for d in opened.documents(recipe)
         }
     disagree = sorted(
         k
@@ -398,6 +425,11 @@ def main(argv: list[str] | None = None) -> int:
         default="form",
         help="the archive page the recipe uploads through (dnd: drag and drop, by XHR)",
     )
+    parser.add_argument(
+        "--desktop",
+        action="store_true",
+        help="capture from the desktop client simulator (recipes/demo-desktop.yaml, in Xvfb)",
+    )
     parser.add_argument("--workdir", type=Path, help="keep logs, ledger and archive data here")
     parser.add_argument("--verbose", action="store_true", help="say what happens as it happens")
     args = parser.parse_args(argv)
@@ -410,6 +442,7 @@ def main(argv: list[str] | None = None) -> int:
         session_expiry_every=args.session_expiry_every,
         workdir=args.workdir,
         upload=args.upload,
+        desktop=args.desktop,
         echo=print if args.verbose else (lambda *_: None),
     )
     print(result.line())
