@@ -21,8 +21,10 @@ Setting faults replaces the whole configuration, reseeds (seed 0 when none is gi
 and zeroes the counters; ``{}`` turns everything off. ``/_sim/*`` requests are never
 delayed, failed or counted.
 
-Which faults exist depends on the simulator (``ERP_KINDS``, ``ARCHIVE_KINDS``); a key
-that belongs to the other simulator is an unknown key here.
+Which faults exist depends on the simulator (``ERP_KINDS``, ``ARCHIVE_KINDS``,
+``DESKTOP_KINDS``); a key that belongs to another simulator is an unknown key here. The
+desktop client draws once per *action* (login, query, page, locate, export) instead of
+once per request.
 """
 
 from __future__ import annotations
@@ -49,9 +51,11 @@ TRUNCATE = "truncate"
 HTML_INSTEAD = "html_instead"
 LOST_RESPONSE = "lost_response"
 REJECT = "reject"
+FOCUS_STEAL = "focus_steal"  # desktop: a notice window takes the keyboard focus
 
 ERP_KINDS = (ERROR, SESSION_EXPIRY, LATENCY_SPIKE, TRUNCATE, HTML_INSTEAD)
 ARCHIVE_KINDS = (ERROR, SESSION_EXPIRY, LATENCY_SPIKE, LOST_RESPONSE, REJECT)
+DESKTOP_KINDS = (ERROR, SESSION_EXPIRY, LATENCY_SPIKE, TRUNCATE, FOCUS_STEAL)
 
 # Configuration keys each fault kind brings (the common three are always there).
 _KEYS_BY_KIND: dict[str, tuple[str, ...]] = {
@@ -62,6 +66,7 @@ _KEYS_BY_KIND: dict[str, tuple[str, ...]] = {
     HTML_INSTEAD: ("html_instead_rate", "html_instead"),
     LOST_RESPONSE: ("lost_response_rate",),
     REJECT: ("reject_rate",),
+    FOCUS_STEAL: ("focus_steal_rate",),
 }
 _RATE_OF_KIND = {
     LATENCY_SPIKE: "spike_rate",
@@ -71,6 +76,7 @@ _RATE_OF_KIND = {
     HTML_INSTEAD: "html_instead_rate",
     LOST_RESPONSE: "lost_response_rate",
     REJECT: "reject_rate",
+    FOCUS_STEAL: "focus_steal_rate",
 }
 # Draw order per request: the latency fraction first, then one number per kind. Fixed,
 # so that a request's draws do not depend on which faults are switched on.
@@ -84,6 +90,9 @@ _DRAW_ORDER = (
     LOST_RESPONSE,
     REJECT,
 )
+# Kinds added later draw after those above, and only in the simulators that have them:
+# the web simulators' schedule for a given seed stays what it always was.
+_LATE_DRAWS = (FOCUS_STEAL,)
 
 DEFAULT_SEED = 0  # when a configuration names no seed
 MAX_DELAY_MS = 600_000.0  # ten minutes: more is a typo, and would tie a server thread up
@@ -240,6 +249,7 @@ class Faults:
         self._requests = 0
         self._sessioned = 0
         self._injected = dict.fromkeys(kinds, 0)
+        self._draw_order = _DRAW_ORDER + tuple(k for k in _LATE_DRAWS if k in kinds)
         self.configure(config or {})
 
     def configure(self, body: Any) -> FaultConfig:
@@ -266,7 +276,7 @@ class Faults:
         with self._lock:
             config = self._config
             self._requests += 1
-            draws = {name: self._rng.random() for name in _DRAW_ORDER}
+            draws = {name: self._rng.random() for name in self._draw_order}
             spike = draws[LATENCY_SPIKE] < config.rate(LATENCY_SPIKE)
             error = draws[ERROR] < config.rate(ERROR)
             if spike:

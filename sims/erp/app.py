@@ -29,15 +29,14 @@ from werkzeug.exceptions import HTTPException
 
 from sims import faults as fault_kinds
 from sims.erp.content import render
-from sims.erp.reports import KIND_BY_NAME, SALES, Catalogue, Kind, Report
+from sims.erp.reports import Catalogue, Report
 from sims.erp.state import Clock, JobBoard, JobStatus, SessionStatus, SessionStore
+from sims.erp.truth import publish_options, report_truth
 from sims.faults import Faults, is_sim_path, register_routes, seeded_latency, truncated
 
 USER = "clerk"
 COOKIE = "JSESSIONID"
 PAGE_SIZE = 20
-MAX_PUBLISH = 1000
-MAX_BULK_BYTES = 16 << 30  # per publication: hashing streams at about 1.4 GiB/s
 
 MSG_BAD_TOKEN = "非法请求，请重新登录"
 MSG_BAD_LOGIN = "用户名或密码错误"
@@ -244,20 +243,7 @@ def create_app(
         return app.json.response(
             {
                 "reports": [
-                    {
-                        "id": r.id,
-                        "title": r.title,
-                        "kind": r.kind.name,
-                        "department": r.kind.department,
-                        "date": r.date.isoformat(),
-                        "filename": r.filename,
-                        "size": catalogue.size(r),
-                        "sha256": catalogue.sha256(r),
-                        "pages": catalogue.pages(r),
-                        "needs_generate": r.kind.needs_generate,
-                        "generated": job_status(r) is JobStatus.DONE,
-                        "infected": r.infected,  # its file is the EICAR test string
-                    }
+                    report_truth(catalogue, r, job_status(r) is JobStatus.DONE)
                     for r in catalogue.all()
                 ]
             }
@@ -267,7 +253,7 @@ def create_app(
     def sim_publish() -> Response | tuple[Response, int]:
         body = request.get_json(silent=True) or {}
         try:
-            options = _publish_options(body)
+            options = publish_options(body)
         except ValueError as error:
             return app.json.response({"error": str(error)}), 400
         added = catalogue.publish(today=today(), **options)
@@ -298,59 +284,6 @@ def _content_disposition(report: Report) -> str:
         f'{disposition}; filename="{fallback}"; '
         f"filename*=UTF-8''{quote(report.filename, safe='')}"
     )
-
-
-def _publish_options(body: Any) -> dict[str, Any]:
-    """Check a ``/_sim/publish`` body; the keyword arguments of ``Catalogue.publish``."""
-    if not isinstance(body, dict):
-        raise ValueError("the body must be a JSON object")
-    known = {"count", "kind", "size", "filename", "raw_gbk_filename", "infected"}
-    unknown = sorted(set(body) - known)
-    if unknown:
-        raise ValueError(f"unknown key {unknown[0]!r}")
-    count = body.get("count", 1)
-    if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= MAX_PUBLISH:
-        raise ValueError(f"count must be 1..{MAX_PUBLISH}")
-    kind: Kind | None = None
-    if "kind" in body:
-        kind = KIND_BY_NAME.get(body["kind"]) if isinstance(body["kind"], str) else None
-        if kind is None:
-            raise ValueError(f"kind must be one of: {'、'.join(KIND_BY_NAME)}")
-    size = body.get("size")
-    if size is not None:
-        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-            raise ValueError("size must be a whole number of bytes, >= 0")
-        if size * count > MAX_BULK_BYTES:
-            raise ValueError(f"size x count must not exceed {MAX_BULK_BYTES} bytes")
-        if kind not in (None, SALES):
-            raise ValueError(f"size makes a {SALES.name} CSV; kind must be {SALES.name}")
-    filename = body.get("filename")
-    if filename is not None:
-        if not isinstance(filename, str) or filename == "":
-            raise ValueError("filename must be a non-empty string")
-        if "\r" in filename or "\n" in filename:  # cannot be sent in a header at all
-            raise ValueError("filename must not contain CR or LF")
-    raw_gbk = body.get("raw_gbk_filename", False)
-    if not isinstance(raw_gbk, bool):
-        raise ValueError("raw_gbk_filename must be true or false")
-    if raw_gbk and filename is not None:
-        try:
-            filename.encode("gbk")
-        except UnicodeEncodeError:
-            raise ValueError("raw_gbk_filename needs a filename that GBK can encode") from None
-    infected = body.get("infected", False)
-    if not isinstance(infected, bool):
-        raise ValueError("infected must be true or false")
-    if infected and size is not None:
-        raise ValueError("infected gives the file its bytes (EICAR's 68); size cannot be set")
-    return {
-        "count": count,
-        "kind": kind,
-        "bulk_size": size,
-        "filename": filename,
-        "raw_gbk_filename": raw_gbk,
-        "infected": infected,
-    }
 
 
 def _redirect(location: str) -> Response:

@@ -133,3 +133,11 @@ class JobBoard:
         if self._clock() >= started + self._gen_seconds:
             return JobStatus.DONE
         return JobStatus.RUNNING
+
+    def remaining(self, rid: str) -> float:
+        """Seconds until ``rid``'s job is done: 0 once done, or when none was started."""
+        with self._lock:
+            started = self._started.get(rid)
+        if started is None:
+            return 0.0
+        return max(0.0, started + self._gen_seconds - self._clock())
