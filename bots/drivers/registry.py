@@ -95,6 +95,8 @@ def unknown_driver(name: str) -> str:
 
 
 def _builtin() -> None:
+    from .desktop.checks import check_system
+    from .desktop.schema import DESKTOP_STEPS, SYSTEM_FIELDS, DesktopStep, target_of
     from .web.schema import WEB_STEPS, WebStep
 
     def start_web(env: Mapping[str, str]) -> Driver:
@@ -111,6 +113,24 @@ def _builtin() -> None:
             system_fields={"base_url": (str, ...)},
             target=lambda spec: spec.base_url,
             target_field="base_url",
+        )
+    )
+
+    def start_desktop(env: Mapping[str, str]) -> Driver:
+        from .desktop.session import DesktopDriver
+
+        return DesktopDriver(env)
+
+    register(
+        DriverSpec(
+            "desktop",
+            DESKTOP_STEPS,
+            DesktopStep,
+            start_desktop,
+            system_fields=SYSTEM_FIELDS,
+            target=target_of,
+            target_field="app.windows[0]",
+            check=check_system,
         )
     )
 
