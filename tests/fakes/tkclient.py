@@ -23,9 +23,9 @@ import tkinter as tk
 
 MAIN_TITLE = "测试客户端"
 SUGGESTED = "报表 2024-01.csv"
-CONTENT = ("报表编号,报表名称\n" + "".join(f"R{i:04d},月度财务报表 {i}\n" for i in range(400))).encode(
-    "gbk"
-)
+CONTENT = (
+    "报表编号,报表名称\n" + "".join(f"R{i:04d},月度财务报表 {i}\n" for i in range(400))
+).encode("gbk")
 SWALLOW = 0.5  # seconds: an Enter sooner than this after a keystroke only closes the list
 
 

@@ -21,7 +21,7 @@ _pyautogui: Any = None
 
 
 def bind(display_name: str) -> Any:
-    """pyautogui, sending to ``display_name``."""
+    """pyautogui, sending to ``display_name`` (its X11 backend's connection replaced)."""
     global _pyautogui
     if _pyautogui is None:
         saved = os.environ.get("DISPLAY")
@@ -39,10 +39,11 @@ def bind(display_name: str) -> Any:
     from pyautogui import _pyautogui_x11 as x11
     from Xlib import display
 
-    if x11._display.get_display_name() != display_name:
-        old, x11._display = x11._display, display.Display(display_name)
-        with contextlib.suppress(Exception):  # the old server may be gone: nothing to close
-            old.close()
+    # A fresh connection for every session: an earlier one may be to a server that has
+    # gone since (a display number is reused by the next Xvfb).
+    old, x11._display = x11._display, display.Display(display_name)
+    with contextlib.suppress(Exception):  # the old server may be gone: nothing to close
+        old.close()
     return _pyautogui
 
 

@@ -97,6 +97,7 @@ def save_through_dialog(
     typed = str(target)
     runner.focus(call, window)
     keys.press("ctrl+a")
+    keys.press("backspace")  # a paste on X11 does not replace the selection: clear it
     if keys.typeable(typed):
         keys.write(typed)
     else:
