@@ -422,3 +422,13 @@ def test_no_display_is_a_usage_error_naming_xvfb_run(
     assert "\n" not in message and "DISPLAY is not set" in message
     assert 'xvfb-run -a -s "-screen 0 1280x1024x24" python runner.py run RECIPE' in message
     assert info.value.exit_code == 2
+
+
+def test_a_menu_step_waits_for_the_posted_menu_before_picking(
+    xserver: XServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write_recipe(tmp_path, f"- menu: {{keys: [alt+f, m], window: {MAIN_TITLE}}}")
+    loaded = load_recipe(path)
+    with tk_client(xserver, tmp_path), session(xserver, loaded, monkeypatch, Events()) as opened:
+        login(opened, loaded)
+        assert wait_for(lambda: state(tmp_path).get("menu")), state(tmp_path)

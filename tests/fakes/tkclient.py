@@ -9,7 +9,8 @@ Ctrl+S opens `另存为` (a name entry holding the suggested name, selected; Ctr
 all, Ctrl+C copies; an Enter less than 0.5 s after a keystroke only closes the
 completion list, as the simulator's does); saving writes half of the file, keeps it
 open, and shows `提示` "已保存 3 条记录。"; once that is dismissed it writes the rest
-slowly and closes the file. Ctrl+M opens `系统消息`, which takes the focus.
+slowly and closes the file. Ctrl+M opens `系统消息`, which takes the focus. Alt+F
+posts the 文件(F) menu, whose 标记(M) sets `menu` in the state.
 Started as a script (no package imports): it must start fast.
 """
 
@@ -36,6 +37,11 @@ class Client:
         self.root = tk.Tk()
         self.root.title(MAIN_TITLE)
         self.root.geometry("600x400+40+40")
+        menubar = tk.Menu(self.root)
+        files = tk.Menu(menubar, tearoff=False)
+        files.add_command(label="标记(M)", underline=3, command=self.marked)
+        menubar.add_cascade(label="文件(F)", underline=3, menu=files)
+        self.root.configure(menu=menubar)
         self.entry = tk.Entry(self.root, width=40)
         self.entry.pack(pady=10)
         self.entry.bind("<KeyRelease>", self.echo)
@@ -59,6 +65,10 @@ class Client:
         text = self.entry.get()
         self.echoed.configure(text=text)
         self.state["entry"] = text
+        self.write()
+
+    def marked(self) -> None:
+        self.state["menu"] = True
         self.write()
 
     def clicked(self) -> None:

@@ -10,7 +10,7 @@ from ...recipe.steps import assign
 from . import clipboard, images, keys, ocr
 from .display import wait_until
 from .errors import ImageNotFound, WindowNotFound
-from .runner import Call, handles, pattern_kept, retry_later
+from .runner import MENU_WAIT, Call, handles, pattern_kept, retry_later
 
 CLIPBOARD_WAIT = 2.0  # seconds for a copy to reach the clipboard
 
@@ -85,14 +85,11 @@ def menu(call: Call) -> None:
     runner.keys_to(call, args.window)
     before = runner.display.popups()
     keys.press(args.keys[0])
-    seconds = args.timeout or MENU_WAIT_DEFAULT
+    seconds = args.timeout or MENU_WAIT
     if wait_until(lambda: True if runner.display.popups() - before else None, seconds) is None:
         raise call.failed(f"{args.keys[0]!r} posted no menu within {seconds:g}s", WindowNotFound)
     for chord in args.keys[1:]:
         keys.press(chord)
-
-
-MENU_WAIT_DEFAULT = 2.0
 
 
 def image_failed(call: Call, image: str, problem: str) -> ImageNotFound:
