@@ -45,7 +45,7 @@ def test_a_recipe_naming_an_unknown_driver_fails_at_its_driver_line(tmp_path: Pa
     [(where, what)] = problems(path)
     assert where == f"{path}:{line_of(path, 'driver: desk')}"
     assert "unknown driver 'desk'" in what
-    assert what.endswith("drivers are: web")
+    assert what.endswith("drivers are: web, desktop")
 
 
 def test_the_fake_recipe_validates_only_while_the_fake_driver_is_registered() -> None:

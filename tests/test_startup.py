@@ -114,3 +114,17 @@ def test_import_bots_is_cheap_and_every_public_name_resolves(tmp_path: Path) -> 
     for name in bots.__all__:
         assert getattr(bots, name) is not None, name
     assert set(bots.__all__) <= set(dir(bots))
+
+
+# What only a desktop session may load: none of it can even be imported without a display.
+DESKTOP = {"pyautogui", "Xlib", "cv2", "PIL", "pyscreeze", "pymsgbox", "mouseinfo", "numpy"}
+
+
+def test_check_of_a_desktop_recipe_imports_no_desktop_library(tmp_path: Path) -> None:
+    from tests.test_desktop_driver import write_recipe
+
+    path = write_recipe(tmp_path, "- click: icon.png\n- press: [tab, enter]")
+    proc, loaded = _run(tmp_path, "check", str(path))
+    assert proc.returncode == 0, proc.stderr
+    assert ": ok (recipe 'desktop-test'" in proc.stdout
+    assert not loaded & DESKTOP, f"`check` of a desktop recipe imported {sorted(loaded & DESKTOP)}"

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from ..errors import RecipeRuntimeError
 from ..files import StagedFile
 
 if TYPE_CHECKING:
@@ -66,6 +67,16 @@ class StepOutcome:
     downloaded: StagedFile | None = None
 
 
+def render_plain(template: str, where: str) -> str:
+    """A setting rendered without any variables (a session a test opens by hand)."""
+    from ..templating import TemplateProblem, render
+
+    try:
+        return render(template, {})
+    except TemplateProblem as exc:
+        raise RecipeRuntimeError(where, str(exc)) from exc
+
+
 @dataclass(frozen=True)
 class SessionConfig:
     """What a driver needs to open a session on one system of a recipe."""
@@ -76,6 +87,10 @@ class SessionConfig:
     recipe: LoadedRecipe
     emit: EventSink  # the run log's event method
     on_success: Callable[[], None] = lambda: None  # the system answered a step
+    # Renders one of the system's own settings (a desktop client's command line) with
+    # the run's variables: ``render(template, where)``, ``where`` naming the setting
+    # (``app.command[0]``). A template problem is a RecipeRuntimeError.
+    render: Callable[[str, str], str] = render_plain
 
 
 class ScreenshotRefused(Exception):

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import DriverError
@@ -29,6 +30,17 @@ class DriverSpec:
     # Starts the driver for one run, given the process environment. Imports the heavy
     # parts (Playwright, pyautogui) only when called.
     start: Callable[[Mapping[str, str]], Driver]
+    # The keys this driver adds to a system section, as pydantic field definitions
+    # (``{"base_url": (str, ...)}``): what a system needs besides what every system has.
+    system_fields: Mapping[str, Any] = field(default_factory=dict)
+    # The template a session goes to, from the system's section (web: its base URL), and
+    # that setting's name in the section, for errors.
+    target: Callable[[Any], str] = lambda spec: ""
+    target_field: str = "target"
+    # Checks the schema cannot make, run when the recipe loads (files a step names are
+    # there and usable): ``check(system_spec, recipe_folder)`` gives (line, problem)
+    # pairs; line 0 means the system's section as a whole.
+    check: Callable[[Any, Path], list[tuple[int, str]]] | None = None
 
 
 _drivers: dict[str, DriverSpec] = {}
@@ -83,6 +95,8 @@ def unknown_driver(name: str) -> str:
 
 
 def _builtin() -> None:
+    from .desktop.checks import check_system
+    from .desktop.schema import DESKTOP_STEPS, SYSTEM_FIELDS, DesktopStep, target_of
     from .web.schema import WEB_STEPS, WebStep
 
     def start_web(env: Mapping[str, str]) -> Driver:
@@ -90,7 +104,35 @@ def _builtin() -> None:
 
         return WebDriver(env)
 
-    register(DriverSpec("web", WEB_STEPS, WebStep, start_web))
+    register(
+        DriverSpec(
+            "web",
+            WEB_STEPS,
+            WebStep,
+            start_web,
+            system_fields={"base_url": (str, ...)},
+            target=lambda spec: spec.base_url,
+            target_field="base_url",
+        )
+    )
+
+    def start_desktop(env: Mapping[str, str]) -> Driver:
+        from .desktop.session import DesktopDriver
+
+        return DesktopDriver(env)
+
+    register(
+        DriverSpec(
+            "desktop",
+            DESKTOP_STEPS,
+            DesktopStep,
+            start_desktop,
+            system_fields=SYSTEM_FIELDS,
+            target=target_of,
+            target_field="app.windows[0]",
+            check=check_system,
+        )
+    )
 
 
 _builtin()

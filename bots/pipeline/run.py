@@ -5,7 +5,7 @@ confirm) are functions over it."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -99,6 +99,18 @@ def render_setting(
         raise RecipeRuntimeError(f"{loaded.path}", f"{where}: {exc}") from exc
 
 
+def setting_renderer(
+    loaded: LoadedRecipe, variables: dict[str, Any], system: str
+) -> Callable[[str, str], str]:
+    """``render(template, where)`` for a driver's own settings of ``system`` (source,
+    archive): the run's variables, and errors that name ``system.where``."""
+
+    def render_one(template: str, where: str) -> str:
+        return render_setting(loaded, template, variables, f"{system}.{where}")
+
+    return render_one
+
+
 @dataclass
 class CaptureRun:
     ctx: RunContext
@@ -146,7 +158,12 @@ def open_systems(
     specs = {name: getattr(loaded.recipe, name) for name in which}
     credentials = {name: store.get(spec.credential) for name, spec in specs.items()}
     targets = {
-        name: render_setting(loaded, spec.base_url, variables, f"{name}.base_url")
+        name: render_setting(
+            loaded,
+            registry.get(spec.driver).target(spec),
+            variables,
+            f"{name}.{registry.get(spec.driver).target_field}",
+        )
         for name, spec in specs.items()
     }
     drivers: dict[str, Driver] = {}
@@ -163,6 +180,7 @@ def open_systems(
                     recipe=loaded,
                     emit=ctx.log.event,
                     on_success=stages.success_hook(spec.system),
+                    render=setting_renderer(loaded, variables, name),
                 )
             )
             systems[name] = System(spec.system, spec, targets[name], session, credentials[name])

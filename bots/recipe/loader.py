@@ -44,6 +44,7 @@ _LOCATED_LISTS = frozenset(
         "fixity",
         "inventory",
         "steps",
+        "next",  # a desktop table's steps to the next page
     }
 )
 
@@ -101,11 +102,26 @@ def _validated(tree: CommentedMap, raw: bytes, path: Path) -> LoadedRecipe:
     template_problems += _unknown_fields(tree, recipe, path)
     template_problems += _undeclared_env(tree, recipe, path)
     template_problems += _credential_outside_login(tree, path)
+    template_problems += _driver_checks(tree, recipe, path)
     if template_problems:
         raise RecipeError(template_problems)
     schedule = _load_schedule(tree, recipe, path)
     digest = hashlib.sha256(raw + b"\0" + schedule.digest.encode()).hexdigest()
     return LoadedRecipe(recipe=recipe, path=path, digest=digest, schedule=schedule)
+
+
+def _driver_checks(tree: CommentedMap, recipe: Recipe, path: Path) -> list[tuple[str, str]]:
+    """What each system's driver checks beyond the schema (DriverSpec.check): files its
+    steps name, for instance. Line 0 is the system's own line."""
+    problems = []
+    for name in ("source", "archive"):
+        spec = getattr(recipe, name)
+        check = registry.get(spec.driver).check
+        if check is None:
+            continue
+        for line, problem in check(spec, path.parent):
+            problems.append((f"{path}:{line or tree.lc.key(name)[0] + 1}", problem))
+    return problems
 
 
 def _load_schedule(tree: CommentedMap, recipe: Recipe, path: Path) -> RetentionSchedule:

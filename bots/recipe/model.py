@@ -114,10 +114,12 @@ class SystemBase(Strict, Generic[StepT]):
 
     driver: str = registry.DEFAULT_DRIVER  # which driver works this system (bots.drivers)
     system: str  # a name people recognise, for logs and workbooks
-    base_url: str
+    # What a driver needs to reach its system (web: `base_url`; desktop: `app`, ...) is
+    # the driver's own: DriverSpec.system_fields, added by `_systems`.
     credential: CredentialName
-    # A selector present only when the session is gone (the login form): after a failure,
-    # or on a page reached by navigation, it means "log in again", not "retry".
+    # A marker present only when the session is gone (a login form's selector, a login
+    # window's title): after a failure, or on a page reached by navigation, it means
+    # "log in again", not "retry".
     logged_out: str | None = None
     # The user's language and time zone the system sees (web: the browser's locale,
     # Accept-Language and timezone); absent: the machine's own.
@@ -593,9 +595,17 @@ def _known_driver(data: Any) -> Any:
 
 
 def _systems(kind: type[SystemBase[Any]]) -> Any:
-    """One model of ``kind`` per registered driver, chosen by the system's `driver:`."""
+    """One model of ``kind`` per registered driver, chosen by the system's `driver:`:
+    ``kind`` over the driver's steps, with the driver's own system fields."""
     members = tuple(
-        Annotated[kind[spec.step_type], Tag(name)]  # type: ignore[index]
+        Annotated[
+            create_model(  # type: ignore[call-overload]
+                f"{kind.__name__}_{name}",
+                __base__=kind[spec.step_type],  # type: ignore[index]
+                **spec.system_fields,
+            ),
+            Tag(name),
+        ]
         for name, spec in ((n, registry.get(n)) for n in registry.names())
     )
     return Annotated[

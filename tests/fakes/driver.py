@@ -317,7 +317,15 @@ def spec(world: FakeWorld) -> DriverSpec:
         world.drivers_started += 1
         return FakeDriver(world)
 
-    return DriverSpec(NAME, FAKE_STEPS, FakeStep, start)
+    return DriverSpec(
+        NAME,
+        FAKE_STEPS,
+        FakeStep,
+        start,
+        system_fields={"base_url": (str, ...)},
+        target=lambda spec: spec.base_url,
+        target_field="base_url",
+    )
 
 
 @contextmanager

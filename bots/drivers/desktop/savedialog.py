@@ -1,0 +1,168 @@
+"""Files a client saves through its Save-As dialog: the `download` step, and the table
+source ``{save_dialog: ...}``.
+
+The helper waits for the dialog, reads the suggested name (ctrl+a, ctrl+c), types a
+path in our staging folder, lets the dialog's autocompletion settle (an Enter too soon
+only closes the completion list), presses Enter (again, a bounded number of times, while
+the dialog stays), waits for the `done` message and dismisses it, then waits until the
+file is complete: its size stable and no process holding it open (/proc/*/fd). A legacy
+client writes part of a file, says "saved", and writes the rest later: we never take a
+half-written file.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from ...errors import UnexpectedPage
+from ...files import StagedFile, check_received, safe_filename, stage_via
+from . import clipboard, keys
+from .display import POLL, wait_until
+from .errors import WindowNotFound
+from .runner import Call, handles
+
+ENTER_ATTEMPTS = 3
+ENTER_WAIT = 1.5  # seconds for the dialog to go after an Enter
+STABLE_POLLS = 3  # the same size this many looks in a row, and nobody holding it
+
+
+@dataclass(frozen=True)
+class Saved:
+    path: Path
+    suggested: str
+
+
+def held_open(path: Path) -> bool:
+    """Does any process have ``path`` open (a file descriptor in /proc/*/fd)?"""
+    target = os.path.realpath(path)
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        folder = f"/proc/{pid}/fd"
+        try:
+            fds = os.listdir(folder)
+        except OSError:  # gone, or not ours to look at
+            continue
+        for fd in fds:
+            try:
+                if os.readlink(f"{folder}/{fd}") == target:
+                    return True
+            except OSError:
+                continue
+    return False
+
+
+def wait_complete(path: Path, deadline: float) -> bool:
+    """Wait until the file exists, its size is stable and no process holds it open."""
+    sizes: list[int] = []
+    while time.monotonic() < deadline:
+        try:
+            sizes.append(path.stat().st_size)
+        except FileNotFoundError:
+            sizes.clear()
+        stable = len(sizes) >= STABLE_POLLS and len(set(sizes[-STABLE_POLLS:])) == 1
+        if stable and not held_open(path):
+            return True
+        time.sleep(POLL)  # polling the file system; bounded by the deadline
+    return False
+
+
+def save_through_dialog(
+    call: Call, folder: Path, dialog: str, done: str | None, timeout: float, settle: float
+) -> Saved:
+    """Let the client save into ``folder`` through its dialog; the complete file."""
+    runner = call.runner
+    deadline = time.monotonic() + timeout
+    window = runner.find_window(call, dialog)
+    runner.focus(call, window)
+    # The suggested name: the dialog's name field holds it, selected.
+    marker = f"fleet-{time.monotonic_ns()}"
+    clipboard.put(marker, runner.env)
+    keys.press("ctrl+a")
+    keys.press("ctrl+c")
+    suggested = wait_until(
+        lambda: text if (text := clipboard.get(runner.env).strip()) != marker else None,
+        2.0,
+    )
+    if not suggested:
+        raise call.failed(f"the dialog {dialog!r} offered no file name to copy")
+    name = safe_filename(suggested, "download")
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / name
+    target.unlink(missing_ok=True)
+    typed = str(target)
+    runner.focus(call, window)
+    keys.press("ctrl+a")
+    keys.press("backspace")  # a paste on X11 does not replace the selection: clear it
+    if keys.typeable(typed):
+        keys.write(typed)
+    else:
+        clipboard.put(typed, runner.env)
+        keys.press("ctrl+v")
+    time.sleep(settle)  # the autocompletion's own delay: an earlier Enter is swallowed
+    for _ in range(ENTER_ATTEMPTS):
+        if runner.display.is_open(window):
+            if not runner.display.has_focus(window):
+                runner.focus(call, window)
+            keys.press("enter")
+        gone = wait_until(lambda: True if not runner.display.is_open(window) else None, ENTER_WAIT)
+        if gone:
+            break
+    else:
+        raise call.failed(
+            f"the dialog {dialog!r} stayed open after {ENTER_ATTEMPTS} Enters; open now: "
+            f"{runner.open_titles()}",
+            WindowNotFound,
+        )
+    if done is not None:
+        left = max(0.1, deadline - time.monotonic())
+        message = wait_until(lambda: next(iter(runner.display.windows(done)), None), left)
+        if message is None:
+            raise call.failed(
+                f"no {done!r} message within {timeout:g}s of saving {name!r}; open now: "
+                f"{runner.open_titles()}",
+                WindowNotFound,
+            )
+        runner.display.close_window(message)
+        wait_until(lambda: True if not runner.display.is_open(message) else None, 2.0)
+    if not wait_complete(target, deadline):
+        raise call.failed(
+            f"{target} was not complete (written, size stable, closed) within {timeout:g}s"
+        )
+    return Saved(target, suggested)
+
+
+@handles("download")
+def download(call: Call) -> None:
+    staging = call.context.staging_dir
+    if staging is None:
+        raise RuntimeError("a download step ran with no staging folder given")
+    args = call.args
+    runner = call.runner
+    timeout = args.timeout or runner.recipe.recipe.timeouts.download
+    saved = save_through_dialog(
+        call, staging / ".incoming", args.dialog, args.done, timeout, args.settle
+    )
+    name = safe_filename(saved.suggested, safe_filename(call.context.key or "download", "download"))
+    staged: StagedFile = stage_via(
+        lambda partial: shutil.move(saved.path, partial), staging / name, saved.suggested
+    )
+    max_bytes = int(runner.recipe.recipe.limits.max_file_mb * 1024 * 1024)
+    try:
+        check_received(staged, max_bytes)
+    except UnexpectedPage as exc:
+        raise UnexpectedPage(f"{call.where}: {exc}") from exc
+    call.outcome.downloaded = staged
+    runner.config.emit(
+        "downloaded",
+        key=call.context.key,
+        system=runner.system,
+        window=runner.location,
+        filename=staged.filename,
+        size=staged.size,
+        sha256=staged.sha256,
+    )
