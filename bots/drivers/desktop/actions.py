@@ -67,22 +67,24 @@ def type_text(call: Call) -> None:
     else:
         clipboard.put(text, call.runner.env)
         keys.press("ctrl+v")
+    call.runner.settle(call, window)
 
 
 @handles("press")
 def press(call: Call) -> None:
     args = call.args
-    call.runner.keys_to(call, args.window)
+    window = call.runner.keys_to(call, args.window)
     for _ in range(args.times):
         for chord in args.keys:
             keys.press(chord)
+    call.runner.settle(call, window)
 
 
 @handles("menu")
 def menu(call: Call) -> None:
     args = call.args
     runner = call.runner
-    runner.keys_to(call, args.window)
+    window = runner.keys_to(call, args.window)
     before = runner.display.popups()
     keys.press(args.keys[0])
     seconds = args.timeout or MENU_WAIT
@@ -90,6 +92,7 @@ def menu(call: Call) -> None:
         raise call.failed(f"{args.keys[0]!r} posted no menu within {seconds:g}s", WindowNotFound)
     for chord in args.keys[1:]:
         keys.press(chord)
+    runner.settle(call, window)
 
 
 def image_failed(call: Call, image: str, problem: str) -> ImageNotFound:
@@ -118,6 +121,9 @@ def click(call: Call) -> None:
         )
     x, y = match.centre
     keys.click(x + args.offset[0], y + args.offset[1], args.button, args.clicks)
+    clicked = call.runner.display.window_at(x + args.offset[0], y + args.offset[1])
+    if clicked is not None:
+        call.runner.settle(call, clicked)
 
 
 @handles("wait_image")

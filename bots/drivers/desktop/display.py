@@ -4,11 +4,19 @@ focus given and verified, windows closed politely, the screen's size.
 Works with and without a window manager. Without one (bare Xvfb) nothing gives a new
 window the focus: ``focus`` sets it itself. With one, it also asks the manager
 (_NET_ACTIVE_WINDOW), which would otherwise take the focus back.
+
+``settled`` is the X counterpart of Windows' WaitForInputIdle: keys sent to a legacy
+client are handled when its event loop gets to them, after whatever it is busy with (a
+synchronous database call freezes the UI of a 2005 client). A `_NET_WM_PING` sent after
+the keys is answered only once every event before it has been handled, so a step that
+follows looks at the client as the keys left it, not as it was before them.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import itertools
+import select
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -50,6 +58,10 @@ class Display:
         self.conn = display.Display(name)
         self.root = self.conn.screen().root
         self._atoms: dict[str, int] = {}
+        # A client answers a ping by sending it to the root window for the manager:
+        # whoever selects SubstructureNotify on the root hears it (several clients may).
+        self.root.change_attributes(event_mask=X.SubstructureNotifyMask)
+        self._pings = itertools.count(1)
 
     def close(self) -> None:
         self.conn.close()
@@ -134,6 +146,17 @@ class Display:
                 ids.add(top.id)
         return ids
 
+    def window_at(self, x: int, y: int) -> Window | None:
+        """The top-level client window showing at (x, y), if any."""
+        for window in self.windows():
+            try:
+                left, top, width, height = self.geometry(window)
+            except error.XError:
+                continue
+            if left <= x < left + width and top <= y < top + height:
+                return window
+        return None
+
     def is_open(self, window: Window) -> bool:
         """Is the window still there and viewable?"""
         try:
@@ -206,6 +229,70 @@ class Display:
             return None
 
         return bool(wait_until(done, timeout))
+
+    # -- input idle ---------------------------------------------------------------------
+
+    def same_client(self, one: Window, other: Window) -> bool:
+        """Were both windows made by one X client (their ids share its resource base)?"""
+        base = ~self.conn.display.info.resource_id_mask
+        return (one.id & base) == (other.id & base)
+
+    def settled(self, window: Window, timeout: float) -> bool | None:
+        """Wait until the client that owns ``window`` has handled every event sent to it
+        so far (its answer to a ``_NET_WM_PING``). True once it answered; False when it
+        did not within ``timeout`` s (busy, hung, or a client that ignores pings); None
+        when the client has no window left to ask (it ended).
+
+        A ping goes to each of the client's top-level windows, shown or not: the window
+        the keys went to may be a dialog those very keys close, and a closed window
+        answers nothing. The first answer is enough: the client handles its events in
+        order, so any answer comes after the keys."""
+        targets = self._top_levels_of(window)
+        protocols, ping = self.atom("WM_PROTOCOLS"), self.atom("_NET_WM_PING")
+        token = next(self._pings) & 0xFFFFFFFF
+        sent = 0
+        for target in targets:
+            win = self.conn.create_resource_object("window", target)
+            message = event.ClientMessage(
+                window=win, client_type=protocols, data=(32, [ping, token, target, 0, 0])
+            )
+            caught = error.CatchError(error.BadWindow)
+            win.send_event(message, event_mask=0, onerror=caught)  # to the window's owner
+            self.conn.sync()
+            sent += caught.get_error() is None
+        if not sent:
+            return None
+        deadline = time.monotonic() + timeout
+        while True:
+            while self.conn.pending_events():
+                answer = self.conn.next_event()
+                if (
+                    answer.type == X.ClientMessage
+                    and answer.client_type == protocols
+                    and answer.data[1][0] == ping
+                    and answer.data[1][1] == token
+                ):
+                    return True
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            select.select([self.conn.fileno()], [], [], min(remaining, 0.5))
+
+    def _top_levels_of(self, window: Window) -> list[int]:
+        """The ids of the top-level windows (with WM_PROTOCOLS, shown or not) of the
+        client that made ``window``."""
+        protocols = self.atom("WM_PROTOCOLS")
+        found = []
+        for top in self.root.query_tree().children:
+            try:
+                client = self._client(top)
+                if client is None or not self.same_client(Window(client[0].id, ""), window):
+                    continue
+                if client[0].get_full_property(protocols, X.AnyPropertyType) is not None:
+                    found.append(client[0].id)
+            except error.XError:
+                continue  # gone while we looked
+        return found
 
     def close_window(self, window: Window) -> None:
         """Ask the window to close (WM_DELETE_WINDOW), as its title bar's X does."""

@@ -180,7 +180,12 @@ class StepRunner:
 
     def find_window(self, call: Call, title: str, timeout: float | None = None) -> Window:
         seconds = call.seconds(timeout)
-        found = wait_until(lambda: next(iter(self.display.windows(title)), None), seconds)
+
+        def look() -> Window | None:
+            self.sweep(call.context)  # a notice that pops up meanwhile is closed too
+            return next(iter(self.display.windows(title)), None)
+
+        found = wait_until(look, seconds)
         if found is None:
             raise call.failed(
                 f"no window {title!r} appeared within {seconds:g}s; open now: {self.open_titles()}",
@@ -237,6 +242,18 @@ class StepRunner:
         if not self.display.has_focus(window):
             self.focus(call, window)
         return window
+
+    def settle(self, call: Call, window: Window) -> None:
+        """After keys or clicks sent to ``window``: wait (bounded by the step's timeout)
+        until its client has handled them, unless the system says `wait_idle: false`."""
+        if not self.spec.wait_idle:
+            return
+        seconds = call.seconds()
+        if self.display.settled(window, seconds) is False:
+            raise call.failed(
+                f"the client did not finish handling the input within {seconds:g}s (busy "
+                "or hung; a client that never answers _NET_WM_PING needs `wait_idle: false`)"
+            )
 
     # -- images -------------------------------------------------------------------------
 

@@ -105,10 +105,12 @@ def save_through_dialog(
         keys.press("ctrl+v")
     time.sleep(settle)  # the autocompletion's own delay: an earlier Enter is swallowed
     for _ in range(ENTER_ATTEMPTS):
-        if runner.display.is_open(window):
-            if not runner.display.has_focus(window):
-                runner.focus(call, window)
-            keys.press("enter")
+        if not runner.display.has_focus(window):
+            runner.focus(call, window)
+        keys.press("enter")
+        # Once the client has handled the Enter, the dialog is gone, or the Enter was
+        # swallowed (by the completion list) and another is due.
+        runner.settle(call, window)
         gone = wait_until(lambda: True if not runner.display.is_open(window) else None, ENTER_WAIT)
         if gone:
             break
