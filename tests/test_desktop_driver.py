@@ -421,7 +421,10 @@ def test_no_display_is_a_usage_error_naming_xvfb_run(
         DesktopSession(config, env)
     message = str(info.value)
     assert "\n" not in message and "DISPLAY is not set" in message
-    assert 'xvfb-run -a -s "-screen 0 1280x1024x24" python runner.py run RECIPE' in message
+    # The fix, ready to paste: this recipe, under a display of the size it asks for.
+    assert (
+        f'xvfb-run -a -s "-screen 0 1280x1024x24" python runner.py run {loaded.path}' in message
+    )
     assert info.value.exit_code == 2
 
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from ...errors import StepFailed, SystemFailure, UsageError
 
-XVFB_HINT = 'xvfb-run -a -s "-screen 0 1280x1024x24" python runner.py run RECIPE'
-
 
 class DisplayUnavailable(UsageError):
-    """No X display to drive (or one too small for the client)."""
+    """No X display to drive (or one too small for the client): the one-line fix is to
+    run under a virtual display of the size the recipe's `screen:` asks for."""
 
-    def __init__(self, problem: str) -> None:
-        super().__init__(f"{problem}; run the bot on a display, e.g. {XVFB_HINT}")
+    def __init__(self, problem: str, recipe: str = "RECIPE", screen: str = "1280x1024") -> None:
+        hint = f'xvfb-run -a -s "-screen 0 {screen}x24" python runner.py run {recipe}'
+        super().__init__(f"{problem}; run the bot on a display, e.g. {hint}")
 
 
 class WindowNotFound(StepFailed):

@@ -25,11 +25,15 @@ from .errors import DisplayUnavailable
 STOP_WAIT = 5.0  # seconds a client we started gets to end on SIGTERM
 
 
-def connect(env: Mapping[str, str]) -> Any:
+def connect(env: Mapping[str, str], config: SessionConfig) -> Any:
     """The display named by DISPLAY in ``env``; DisplayUnavailable saying how to get one."""
+    screen = f"{config.spec.screen.width}x{config.spec.screen.height}"
+    recipe = str(config.recipe.path)
     name = env.get("DISPLAY", "").strip()
     if not name:
-        raise DisplayUnavailable("the desktop driver needs an X display and DISPLAY is not set")
+        raise DisplayUnavailable(
+            "the desktop driver needs an X display and DISPLAY is not set", recipe, screen
+        )
     from Xlib import error
 
     from .display import Display
@@ -37,7 +41,9 @@ def connect(env: Mapping[str, str]) -> Any:
     try:
         return Display(name)
     except (error.DisplayError, OSError) as exc:
-        raise DisplayUnavailable(f"cannot open the X display {name!r} ({exc})") from exc
+        raise DisplayUnavailable(
+            f"cannot open the X display {name!r} ({exc})", recipe, screen
+        ) from exc
 
 
 class DesktopSession:
@@ -50,7 +56,7 @@ class DesktopSession:
 
         self.config = config
         self.env = env
-        self.display = connect(env)
+        self.display = connect(env, config)
         self.process: subprocess.Popen[bytes] | None = None
         try:
             spec = config.spec
@@ -59,7 +65,9 @@ class DesktopSession:
             if width < need.width or height < need.height:
                 raise DisplayUnavailable(
                     f"the screen of {self.display.name} is {width}x{height}, smaller than "
-                    f"the {need.width}x{need.height} {config.system} needs (`screen:`)"
+                    f"the {need.width}x{need.height} {config.system} needs (`screen:`)",
+                    str(config.recipe.path),
+                    f"{need.width}x{need.height}",
                 )
             keys.bind(self.display.name)
             self.runner = StepRunner(self.display, config, env)
