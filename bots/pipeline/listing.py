@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from ..archival.evidence import Shot
 from ..drivers import Row, RowsHook, StepContext, TableCursor
 from ..errors import FleetError, RecipeRuntimeError, SystemFailure
 from ..ledger import Document, State, is_held
@@ -95,14 +96,25 @@ class _Keys:
 
 
 Listed = tuple[_Keys, Row]
+# The evidence folder of whole-view pictures of listing pages (bots.archival.evidence).
+LISTING_PAGES = "_listing"
 
 
 def _row_photographer(
     run: CaptureRun, source: System, keys: _Keys
 ) -> Callable[[list[Row], list[Any]], None]:
-    """A hook for the listing: photograph each row not yet archived, as it was seen."""
+    """A hook for the listing: photograph each row not yet archived, as it was seen.
+
+    A driver that cannot point at a row (a desktop grid: the handle is None) gets one
+    picture of the whole view per listing page, shared by that page's rows, rather than
+    the same picture once per row."""
+    pages = 0
 
     def shoot(rows: list[Row], handles: list[Any]) -> None:
+        nonlocal pages
+        pages += 1
+        page_shot: Shot | None = None
+        page_taken = False
         for row, handle in zip(rows, handles, strict=True):
             try:
                 key = keys.key(row)
@@ -113,7 +125,13 @@ def _row_photographer(
             known = run.ctx.ledger.get(run.name, key)
             if known is not None and known.state is State.CONFIRMED:
                 continue
-            shot = run.screenshot(source, key, "listing-row", handle)
+            if handle is not None:
+                shot = run.screenshot(source, key, "listing-row", handle)
+            else:
+                if not page_taken:  # once per page, even when it was refused
+                    page_shot = run.screenshot(source, LISTING_PAGES, f"listing-page-{pages}")
+                    page_taken = True
+                shot = page_shot
             if shot is not None:
                 run.row_shots[key] = shot
 
