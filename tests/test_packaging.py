@@ -23,7 +23,10 @@ def test_robot_yaml_tasks_call_the_runner() -> None:
     robot = YAML(typ="safe").load((ROOT / "robot.yaml").read_text(encoding="utf-8"))
     assert robot["tasks"]
     for task in robot["tasks"].values():
-        assert task["shell"].startswith("python runner.py ")
+        shell = task["shell"]
+        if shell.startswith("xvfb-run "):  # a desktop recipe, in a virtual display
+            shell = shell[shell.index(" python ") + 1 :]
+        assert shell.startswith("python runner.py "), task
 
 
 def test_ci_runs_the_readme_test_command() -> None:
