@@ -436,3 +436,22 @@ def test_a_menu_step_waits_for_the_posted_menu_before_picking(
     with tk_client(xserver, tmp_path), session(xserver, loaded, monkeypatch, Events()) as opened:
         login(opened, loaded)
         assert wait_for(lambda: state(tmp_path).get("menu")), state(tmp_path)
+
+
+def test_ocr_reads_what_the_window_shows(
+    xserver: XServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # tesseract (with Chinese) is installed by scripts/setup.sh; without it this fails
+    # with the driver's own message naming the packages, which is the point too.
+    path = write_recipe(
+        tmp_path,
+        f"""
+        - type: {{text: "ORDER 47113", window: {MAIN_TITLE}}}
+        - read: {{from: ocr, window: {MAIN_TITLE}, into: number, pattern: "(\\\\d{{5}})"}}
+        """,
+    )
+    loaded = load_recipe(path)
+    with tk_client(xserver, tmp_path), session(xserver, loaded, monkeypatch, Events()) as opened:
+        context = login(opened, loaded)
+    # The label under the entry echoes it: the number is read off the screen's pixels.
+    assert context.variables["number"] == "47113"

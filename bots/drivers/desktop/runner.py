@@ -97,6 +97,8 @@ class StepRunner:
     def location(self) -> str:
         if self.current is None:
             return "the desktop (no window yet)"
+        if not self.display.is_open(self.current):
+            return f"{self.current} (closed since)"
         title = self.display.title_of(self.current)
         return str(Window(self.current.id, title if title is not None else self.current.title))
 
