@@ -21,13 +21,14 @@ from pathlib import Path
 from ...errors import UnexpectedPage
 from ...files import StagedFile, check_received, safe_filename, stage_via
 from . import clipboard, keys
-from .display import POLL, wait_until
+from .display import POLL, Window, wait_until
 from .errors import WindowNotFound
 from .runner import Call, handles
 
 ENTER_ATTEMPTS = 3
 ENTER_WAIT = 1.5  # seconds for the dialog to go after an Enter
 STABLE_POLLS = 3  # the same size this many looks in a row, and nobody holding it
+MESSAGE_WAIT = 2.0  # seconds for the client's "saved" message to go once dismissed
 
 
 @dataclass(frozen=True)
@@ -36,8 +37,9 @@ class Saved:
     suggested: str
 
 
-def held_open(path: Path) -> bool:
-    """Does any process have ``path`` open (a file descriptor in /proc/*/fd)?"""
+def holder(path: Path) -> str | None:
+    """The process that has ``path`` open (a file descriptor in /proc/*/fd), as
+    ``pid 123 (name)``; None when none has."""
     target = os.path.realpath(path)
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
@@ -50,25 +52,42 @@ def held_open(path: Path) -> bool:
         for fd in fds:
             try:
                 if os.readlink(f"{folder}/{fd}") == target:
-                    return True
+                    return f"pid {pid} ({_process_name(pid)})"
             except OSError:
                 continue
-    return False
+    return None
 
 
-def wait_complete(path: Path, deadline: float) -> bool:
-    """Wait until the file exists, its size is stable and no process holds it open."""
+def _process_name(pid: str) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text(encoding="utf-8").strip()
+    except OSError:
+        return "?"
+
+
+def wait_complete(path: Path, deadline: float) -> str | None:
+    """Wait until the file exists, its size is stable and no process holds it open.
+    None once it is complete; else what was wrong at the deadline."""
     sizes: list[int] = []
+    problem = "it was never written"
     while time.monotonic() < deadline:
         try:
             sizes.append(path.stat().st_size)
         except FileNotFoundError:
             sizes.clear()
-        stable = len(sizes) >= STABLE_POLLS and len(set(sizes[-STABLE_POLLS:])) == 1
-        if stable and not held_open(path):
-            return True
+            problem = "it was never written"
+        if sizes:
+            stable = len(sizes) >= STABLE_POLLS and len(set(sizes[-STABLE_POLLS:])) == 1
+            held = holder(path) if stable else None
+            if stable and held is None:
+                return None
+            problem = (
+                f"{held} still holds it open at {sizes[-1]} bytes"
+                if held
+                else f"its size was still changing ({sizes[-1]} bytes)"
+            )
         time.sleep(POLL)  # polling the file system; bounded by the deadline
-    return False
+    return problem
 
 
 def save_through_dialog(
@@ -129,13 +148,37 @@ def save_through_dialog(
                 f"{runner.open_titles()}",
                 WindowNotFound,
             )
-        runner.display.close_window(message)
-        wait_until(lambda: True if not runner.display.is_open(message) else None, 2.0)
-    if not wait_complete(target, deadline):
+        dismiss_message(call, message, done)
+    problem = wait_complete(target, deadline)
+    if problem is not None:
         raise call.failed(
-            f"{target} was not complete (written, size stable, closed) within {timeout:g}s"
+            f"{target} was not complete (written, size stable, closed) within "
+            f"{timeout:g}s: {problem}"
         )
     return Saved(target, suggested)
+
+
+def dismiss_message(call: Call, message: Window, title: str) -> None:
+    """Close the client's "saved" message (the client may finish the file only then):
+    politely (WM_DELETE_WINDOW), else with Enter on it; it must go."""
+    runner = call.runner
+
+    def gone() -> bool | None:
+        return True if not runner.display.is_open(message) else None
+
+    runner.display.close_window(message)
+    runner.settle(call, message)
+    if wait_until(gone, MESSAGE_WAIT):
+        return
+    runner.focus(call, message)
+    keys.press("enter")
+    runner.settle(call, message)
+    if not wait_until(gone, MESSAGE_WAIT):
+        raise call.failed(
+            f"the message {title!r} did not close (asked to close, then Enter); open now: "
+            f"{runner.open_titles()}",
+            WindowNotFound,
+        )
 
 
 @handles("download")
