@@ -148,6 +148,14 @@ def save_through_dialog(
                 f"{runner.open_titles()}",
                 WindowNotFound,
             )
+        # The client says it saved: the file is there (if only in part), or it went
+        # somewhere else (a path that did not reach the dialog whole): say so now.
+        if not wait_until(lambda: True if target.exists() else None, MESSAGE_WAIT):
+            dismiss_message(call, message, done)
+            raise call.failed(
+                f"the client said it saved ({done!r}), but nothing is at {target}: the path "
+                "typed into the dialog did not reach it whole, so the file went elsewhere"
+            )
         dismiss_message(call, message, done)
     problem = wait_complete(target, deadline)
     if problem is not None:
