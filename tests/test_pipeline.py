@@ -7,6 +7,7 @@ then by the exit code, the summary and the run log where that is the behaviour.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import sqlite3
@@ -298,6 +299,23 @@ def test_a_stage_out_of_attempts_fails_its_document_as_system_and_the_run_goes_o
     assert again.exit_code == 0, again.line()
     assert keys(again.archived) == ["R1"]
     assert_archived_once(bench, REPORTS)
+
+
+def test_every_failed_attempt_is_photographed_for_the_evidence(bench: Bench) -> None:
+    bench.source.fail("download", key="R1", times=2)
+
+    summary = bench.run()
+
+    assert summary.exit_code == 0, summary.line()
+    shots = events(summary, "failure_screenshot")
+    assert [(e["key"], e["details"]["stage"], e["details"]["attempt"]) for e in shots] == [
+        ("R1", "download", 1),
+        ("R1", "download", 2),
+    ]
+    for shot in shots:  # the picture is kept where the event says, with its digest
+        path = Path(shot["details"]["path"])
+        assert path.parent.name == "R1" and path.name.startswith("failure-download-")
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == shot["details"]["sha256"]
 
 
 # -- a lost session ------------------------------------------------------------------------

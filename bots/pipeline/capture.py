@@ -63,6 +63,7 @@ def capture(
             stages=StageRunner(loaded.recipe.retry, ctx.log, ctx.stop, variables),
             summary=RunSummary(ctx.run_id, loaded.name, ctx.log.path),
         )
+        run.stages.on_failure = run.failure_shot
         try:
             _capture(run, store)
         except Stopped as exc:

@@ -23,6 +23,9 @@ from .context import RunContext, run_context
 from .stages import StageRunner, System
 from .summary import RunSummary
 
+# The evidence folder of failure pictures that belong to no document (login, listing).
+FAILURES = "_failures"
+
 
 class Credentials(Protocol):
     """Where a run gets its credentials (credentials.CredentialStore, or a test's)."""
@@ -129,6 +132,22 @@ class CaptureRun:
     @property
     def name(self) -> str:
         return self.loaded.name
+
+    def failure_shot(self, system: System, stage: str, key: str | None, attempt: int) -> None:
+        """The system's screen as a failed attempt left it (never with a password on it:
+        the session refuses), kept as evidence and named in the run log."""
+        shot = self.screenshot(system, key or FAILURES, f"failure-{stage}-{attempt}")
+        if shot is not None:
+            self.ctx.log.event(
+                "failure_screenshot",
+                key=key,
+                outcome="warning",
+                system=system.name,
+                stage=stage,
+                attempt=attempt,
+                path=str(shot.path),
+                sha256=shot.sha256,
+            )
 
     def screenshot(self, system: System, key: str, what: str, target: Any = None) -> Shot | None:
         """Evidence is worth having, not worth failing a capture for: a miss is logged."""

@@ -64,6 +64,9 @@ class StageRunner:
         self.stop = stop
         self.base_vars = base_vars
         self.rng = rng or random.Random()
+        # Called with (system, stage, key, attempt) each time an attempt fails, while the
+        # system still shows what went wrong: the capture photographs it for the evidence.
+        self.on_failure: Callable[[System, str, str | None, int], None] | None = None
 
     def success_hook(self, system: str) -> Callable[[], None]:
         """For a session: every step that succeeds closes the system's breaker again."""
@@ -87,6 +90,8 @@ class StageRunner:
             try:
                 return work()
             except FleetError as exc:
+                if self.on_failure is not None and not isinstance(exc, Stopped):
+                    self.on_failure(system, stage, key, failures + relogins + 1)
                 if not exc.retryable:
                     raise
                 if exc.system_fault:  # a document that arrives broken is not the system's
