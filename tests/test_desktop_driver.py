@@ -24,6 +24,7 @@ from PIL import Image, ImageDraw
 from bots.drivers import ScreenshotRefused, SessionConfig, StepContext
 from bots.drivers.desktop.errors import (
     DisplayUnavailable,
+    FailSafeTriggered,
     FocusLost,
     ImageNotFound,
     WindowNotFound,
@@ -422,9 +423,7 @@ def test_no_display_is_a_usage_error_naming_xvfb_run(
     message = str(info.value)
     assert "\n" not in message and "DISPLAY is not set" in message
     # The fix, ready to paste: this recipe, under a display of the size it asks for.
-    assert (
-        f'xvfb-run -a -s "-screen 0 1280x1024x24" python runner.py run {loaded.path}' in message
-    )
+    assert f'xvfb-run -a -s "-screen 0 1280x1024x24" python runner.py run {loaded.path}' in message
     assert info.value.exit_code == 2
 
 
@@ -455,3 +454,20 @@ def test_ocr_reads_what_the_window_shows(
         context = login(opened, loaded)
     # The label under the entry echoes it: the number is read off the screen's pixels.
     assert context.variables["number"] == "47113"
+
+
+def test_the_fail_safe_stays_on_and_stops_the_run_as_a_system_error(
+    xserver: XServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A person who wants the bot to stop pushes the mouse into a corner of the screen.
+    path = write_recipe(tmp_path, f"- type: {{text: never, window: {MAIN_TITLE}}}")
+    loaded = load_recipe(path)
+    with tk_client(xserver, tmp_path), session(xserver, loaded, monkeypatch, Events()) as opened:
+        subprocess.run(
+            ["xdotool", "mousemove", "0", "0"], env=xserver.env(), check=True, timeout=10
+        )
+        with pytest.raises(FailSafeTriggered) as info:
+            login(opened, loaded)
+    assert info.value.exit_code == 3 and not info.value.retryable
+    assert "fail-safe" in str(info.value)
+    assert state(tmp_path)["entry"] == ""  # nothing was typed
