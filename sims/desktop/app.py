@@ -129,7 +129,8 @@ class MainWindow(tk.Toplevel):
                 first.isoformat(),
                 last.isoformat(),
                 on_query=free(client.query),
-                on_page=free(client.turn_page),
+                # a page number, not an event: run as the main window's other keys are
+                on_page=lambda page: free(lambda: client.turn_page(page))(),
             )
             tab.only_pending = only_pending  # type: ignore[attr-defined]
             self.notebook.add(tab, text=text, underline=mnemonic(text))

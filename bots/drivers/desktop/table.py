@@ -13,9 +13,11 @@ from __future__ import annotations
 import csv
 import re
 import tempfile
+import time
 from pathlib import Path
 
 from ..base import Row, TableCursor
+from . import clipboard
 from .actions import copied_text, ocr_text
 from .runner import Call, handles
 from .savedialog import save_through_dialog
@@ -78,9 +80,20 @@ def table(call: Call) -> None:
     while not cursor.done:
         if page >= args.max_pages:
             raise call.failed(f"still a next page after max_pages={args.max_pages}")
+        marker = None
+        if args.source == "clipboard":
+            # A copy that does not happen must not read as the last page again (which
+            # would end the listing early): the clipboard holds a marker until it does.
+            marker = f"fleet-table-{time.monotonic_ns()}"
+            clipboard.put(marker, call.runner.env)
         call.run_nested(args.steps)
         page += 1
         text = page_text(call)
+        if marker is not None and text == marker:
+            raise call.failed(
+                f"page {page}: the table's steps put nothing on the clipboard (did the "
+                "grid have the keys?)"
+            )
         try:
             rows = parse(text, args.columns, ocr=isinstance(args.source, OcrSource))
         except ValueError as exc:
