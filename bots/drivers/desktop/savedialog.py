@@ -21,13 +21,25 @@ from pathlib import Path
 from ...errors import UnexpectedPage
 from ...files import StagedFile, check_received, safe_filename, stage_via
 from . import clipboard, keys
-from .display import POLL, wait_until
-from .errors import WindowNotFound
+from .display import POLL, Window, wait_until
+from .errors import FocusLost, WindowNotFound
 from .runner import Call, handles
 
 ENTER_ATTEMPTS = 3
 ENTER_WAIT = 1.5  # seconds for the dialog to go after an Enter
 STABLE_POLLS = 3  # the same size this many looks in a row, and nobody holding it
+
+
+def kept_focus(call: Call, window: Window, doing: str) -> None:
+    """FocusLost naming who took the keyboard focus from the open ``window`` while the
+    helper was ``doing`` something with its keys (the keys went there instead)."""
+    runner = call.runner
+    if runner.display.is_open(window) and not runner.display.has_focus(window):
+        raise call.failed(
+            f"{runner.focus_holder()} took the keyboard focus from {window} while {doing} "
+            "(a notice to add to `dismiss:`?)",
+            FocusLost,
+        )
 
 
 @dataclass(frozen=True)
@@ -89,6 +101,7 @@ def save_through_dialog(
         2.0,
     )
     if not suggested:
+        kept_focus(call, window, "copying its suggested file name")
         raise call.failed(f"the dialog {dialog!r} offered no file name to copy")
     name = safe_filename(suggested, "download")
     folder.mkdir(parents=True, exist_ok=True)
@@ -103,6 +116,9 @@ def save_through_dialog(
     else:
         clipboard.put(typed, runner.env)
         keys.press("ctrl+v")
+    runner.settle(call, window)
+    # Part of the path may have gone to a window that took the focus meanwhile.
+    kept_focus(call, window, "typing the path to save to")
     time.sleep(settle)  # the autocompletion's own delay: an earlier Enter is swallowed
     for _ in range(ENTER_ATTEMPTS):
         if not runner.display.has_focus(window):
