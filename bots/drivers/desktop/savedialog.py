@@ -2,8 +2,8 @@
 source ``{save_dialog: ...}``.
 
 The helper waits for the dialog, reads the suggested name (ctrl+a, ctrl+c), types a
-path in our staging folder, lets the dialog's autocompletion settle (an Enter too soon
-only closes the completion list), presses Enter (again, a bounded number of times, while
+path in our staging folder and reads it back (what Enter will save), lets the dialog's
+autocompletion settle (an Enter too soon only closes the completion list), presses Enter (again, a bounded number of times, while
 the dialog stays), waits for the `done` message and dismisses it, then waits until the
 file is complete: its size stable and no process holding it open (/proc/*/fd). A legacy
 client writes part of a file, says "saved", and writes the rest later: we never take a
@@ -40,6 +40,20 @@ def kept_focus(call: Call, window: Window, doing: str) -> None:
             "(a notice to add to `dismiss:`?)",
             FocusLost,
         )
+
+
+def field_text(call: Call) -> str | None:
+    """The text of the focused window's field (ctrl+a, ctrl+c), or None when nothing was
+    copied within 2 s."""
+    env = call.runner.env
+    marker = f"fleet-{time.monotonic_ns()}"
+    clipboard.put(marker, env)
+    keys.press("ctrl+a")
+    keys.press("ctrl+c")
+    copied: str | None = wait_until(
+        lambda: text if (text := clipboard.get(env).strip()) != marker else None, 2.0
+    )
+    return copied
 
 
 @dataclass(frozen=True)
@@ -92,14 +106,7 @@ def save_through_dialog(
     window = runner.find_window(call, dialog)
     runner.focus(call, window)
     # The suggested name: the dialog's name field holds it, selected.
-    marker = f"fleet-{time.monotonic_ns()}"
-    clipboard.put(marker, runner.env)
-    keys.press("ctrl+a")
-    keys.press("ctrl+c")
-    suggested = wait_until(
-        lambda: text if (text := clipboard.get(runner.env).strip()) != marker else None,
-        2.0,
-    )
+    suggested = field_text(call)
     if not suggested:
         kept_focus(call, window, "copying its suggested file name")
         raise call.failed(f"the dialog {dialog!r} offered no file name to copy")
@@ -119,6 +126,15 @@ def save_through_dialog(
     runner.settle(call, window)
     # Part of the path may have gone to a window that took the focus meanwhile.
     kept_focus(call, window, "typing the path to save to")
+    # Enter saves what the field holds: read it back. Keys that went elsewhere (a notice
+    # that took the focus and gave it back) would save the file somewhere else.
+    held = field_text(call)
+    if held != typed:
+        kept_focus(call, window, "typing the path to save to")
+        raise call.failed(
+            f"the dialog {dialog!r} holds {held!r}, not the path typed ({typed!r}); "
+            f"open now: {runner.open_titles()}"
+        )
     time.sleep(settle)  # the autocompletion's own delay: an earlier Enter is swallowed
     for _ in range(ENTER_ATTEMPTS):
         if not runner.display.has_focus(window):
