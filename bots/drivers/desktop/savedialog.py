@@ -3,11 +3,11 @@ source ``{save_dialog: ...}``.
 
 The helper waits for the dialog, reads the suggested name (ctrl+a, ctrl+c), types a
 path in our staging folder and reads it back (what Enter will save), lets the dialog's
-autocompletion settle (an Enter too soon only closes the completion list), presses Enter (again, a bounded number of times, while
-the dialog stays), waits for the `done` message and dismisses it, then waits until the
-file is complete: its size stable and no process holding it open (/proc/*/fd). A legacy
-client writes part of a file, says "saved", and writes the rest later: we never take a
-half-written file.
+autocompletion settle (an Enter too soon only closes the completion list), presses
+Enter (again, a bounded number of times, while the dialog stays), waits for the `done`
+message and dismisses it, then waits until the file is complete: its size stable and
+no process holding it open (/proc/*/fd). A legacy client writes part of a file, says
+"saved", and writes the rest later: we never take a half-written file.
 """
 
 from __future__ import annotations
@@ -15,7 +15,9 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from ...errors import UnexpectedPage
@@ -27,6 +29,8 @@ from .runner import Call, handles
 
 ENTER_ATTEMPTS = 3
 ENTER_WAIT = 1.5  # seconds for the dialog to go after an Enter
+COPY_ATTEMPTS = 3
+COPY_WAIT = 1.0  # seconds for a copy to reach the clipboard
 STABLE_POLLS = 3  # the same size this many looks in a row, and nobody holding it
 
 
@@ -42,17 +46,27 @@ def kept_focus(call: Call, window: Window, doing: str) -> None:
         )
 
 
-def field_text(call: Call) -> str | None:
-    """The text of the focused window's field (ctrl+a, ctrl+c), or None when nothing was
-    copied within 2 s."""
-    env = call.runner.env
-    marker = f"fleet-{time.monotonic_ns()}"
-    clipboard.put(marker, env)
-    keys.press("ctrl+a")
-    keys.press("ctrl+c")
-    copied: str | None = wait_until(
-        lambda: text if (text := clipboard.get(env).strip()) != marker else None, 2.0
-    )
+def _changed(env: Mapping[str, str], marker: str) -> str | None:
+    """The clipboard's text once it is no longer ``marker``."""
+    text = clipboard.get(env).strip()
+    return text if text != marker else None
+
+
+def field_text(call: Call, window: Window) -> str | None:
+    """The text of ``window``'s focused field (ctrl+a, ctrl+c), or None when nothing was
+    copied. A copy pressed just as the window got the focus back can be lost (measured
+    under load): tried COPY_ATTEMPTS times while the window keeps the focus."""
+    runner = call.runner
+    copied: str | None = None
+    for _ in range(COPY_ATTEMPTS):
+        marker = f"fleet-{time.monotonic_ns()}"
+        clipboard.put(marker, runner.env)
+        keys.press("ctrl+a")
+        keys.press("ctrl+c")
+        runner.settle(call, window)
+        copied = wait_until(partial(_changed, runner.env, marker), COPY_WAIT)
+        if copied or not runner.display.has_focus(window):
+            break
     return copied
 
 
@@ -106,7 +120,7 @@ def save_through_dialog(
     window = runner.find_window(call, dialog)
     runner.focus(call, window)
     # The suggested name: the dialog's name field holds it, selected.
-    suggested = field_text(call)
+    suggested = field_text(call, window)
     if not suggested:
         kept_focus(call, window, "copying its suggested file name")
         raise call.failed(f"the dialog {dialog!r} offered no file name to copy")
@@ -128,7 +142,7 @@ def save_through_dialog(
     kept_focus(call, window, "typing the path to save to")
     # Enter saves what the field holds: read it back. Keys that went elsewhere (a notice
     # that took the focus and gave it back) would save the file somewhere else.
-    held = field_text(call)
+    held = field_text(call, window)
     if held != typed:
         kept_focus(call, window, "typing the path to save to")
         raise call.failed(
