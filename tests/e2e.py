@@ -274,10 +274,17 @@ def ledger_documents(logs_dir: Path) -> dict[str, dict[str, Any]]:
 
 
 def recipe_variant(
-    directory: Path, name: str, replacements: list[tuple[str, str]], append: str = ""
+    directory: Path,
+    name: str,
+    replacements: list[tuple[str, str]],
+    append: str = "",
+    *,
+    base: Path = ROOT / "recipes" / "demo.yaml",
 ) -> Path:
-    """The demo recipe with exact text replaced (each must occur) and lines appended."""
-    text = (ROOT / "recipes" / "demo.yaml").read_text(encoding="utf-8")
+    """The ``base`` recipe (the demo's by default) with exact text replaced (each must
+    occur) and lines appended, written to ``directory/name`` with the retention schedules
+    beside it."""
+    text = base.read_text(encoding="utf-8")
     for old, new in replacements:
         assert old in text, old
         text = text.replace(old, new)

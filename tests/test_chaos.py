@@ -36,3 +36,26 @@ def test_faults_and_kills_lose_nothing_and_double_nothing(tmp_path: Path) -> Non
     assert result.ledger_disagrees == [], result.line()
     assert result.number_breaks == [], result.line()  # item numbers continuous despite kills
     assert result.exit_codes[-1] == 0, result.exit_codes
+
+
+def test_desktop_faults_and_kills_lose_nothing_and_double_nothing(tmp_path: Path) -> None:
+    """The same from the desktop client: error dialogs, idle logouts and notices that
+    steal the focus, the runner SIGKILLed twice with the client's dialogs left open."""
+    result = chaos(
+        reports=10,
+        seed=5,
+        kills=2,
+        desktop=True,
+        workdir=tmp_path,
+        echo=lambda *_: None,
+    )
+    assert result.restarts == 2, result.line()
+    for kind in ("error", "focus_steal"):
+        assert result.faults.get(kind, 0) > 0, (kind, result.line())
+    assert result.reports == 10
+    assert result.missing == [], result.line()
+    assert result.duplicated == [], result.line()
+    assert result.digest_mismatch == [], result.line()
+    assert result.ledger_disagrees == [], result.line()
+    assert result.number_breaks == [], result.line()
+    assert result.exit_codes[-1] == 0, result.exit_codes

@@ -2,12 +2,12 @@
 source ``{save_dialog: ...}``.
 
 The helper waits for the dialog, reads the suggested name (ctrl+a, ctrl+c), types a
-path in our staging folder, lets the dialog's autocompletion settle (an Enter too soon
-only closes the completion list), presses Enter (again, a bounded number of times, while
-the dialog stays), waits for the `done` message and dismisses it, then waits until the
-file is complete: its size stable and no process holding it open (/proc/*/fd). A legacy
-client writes part of a file, says "saved", and writes the rest later: we never take a
-half-written file.
+path in our staging folder and reads it back (what Enter will save), lets the dialog's
+autocompletion settle (an Enter too soon only closes the completion list), presses
+Enter (again, a bounded number of times, while the dialog stays), waits for the `done`
+message and dismisses it, then waits until the file is complete: its size stable and
+no process holding it open (/proc/*/fd). A legacy client writes part of a file, says
+"saved", and writes the rest later: we never take a half-written file.
 """
 
 from __future__ import annotations
@@ -15,20 +15,60 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from ...errors import UnexpectedPage
 from ...files import StagedFile, check_received, safe_filename, stage_via
 from . import clipboard, keys
 from .display import POLL, Window, wait_until
-from .errors import WindowNotFound
+from .errors import FocusLost, WindowNotFound
 from .runner import Call, handles
 
 ENTER_ATTEMPTS = 3
 ENTER_WAIT = 1.5  # seconds for the dialog to go after an Enter
+COPY_ATTEMPTS = 3
+COPY_WAIT = 1.0  # seconds for a copy to reach the clipboard
 STABLE_POLLS = 3  # the same size this many looks in a row, and nobody holding it
 MESSAGE_WAIT = 2.0  # seconds for the client's "saved" message to go once dismissed
+
+
+def kept_focus(call: Call, window: Window, doing: str) -> None:
+    """FocusLost naming who took the keyboard focus from the open ``window`` while the
+    helper was ``doing`` something with its keys (the keys went there instead)."""
+    runner = call.runner
+    if runner.display.is_open(window) and not runner.display.has_focus(window):
+        raise call.failed(
+            f"{runner.focus_holder()} took the keyboard focus from {window} while {doing} "
+            "(a notice to add to `dismiss:`?)",
+            FocusLost,
+        )
+
+
+def _changed(env: Mapping[str, str], marker: str) -> str | None:
+    """The clipboard's text once it is no longer ``marker``."""
+    text = clipboard.get(env).strip()
+    return text if text != marker else None
+
+
+def field_text(call: Call, window: Window) -> str | None:
+    """The text of ``window``'s focused field (ctrl+a, ctrl+c), or None when nothing was
+    copied. A copy pressed just as the window got the focus back can be lost (measured
+    under load): tried COPY_ATTEMPTS times while the window keeps the focus."""
+    runner = call.runner
+    copied: str | None = None
+    for _ in range(COPY_ATTEMPTS):
+        marker = f"fleet-{time.monotonic_ns()}"
+        clipboard.put(marker, runner.env)
+        keys.press("ctrl+a")
+        keys.press("ctrl+c")
+        runner.settle(call, window)
+        copied = wait_until(partial(_changed, runner.env, marker), COPY_WAIT)
+        if copied or not runner.display.has_focus(window):
+            break
+    return copied
 
 
 @dataclass(frozen=True)
@@ -99,15 +139,9 @@ def save_through_dialog(
     window = runner.find_window(call, dialog)
     runner.focus(call, window)
     # The suggested name: the dialog's name field holds it, selected.
-    marker = f"fleet-{time.monotonic_ns()}"
-    clipboard.put(marker, runner.env)
-    keys.press("ctrl+a")
-    keys.press("ctrl+c")
-    suggested = wait_until(
-        lambda: text if (text := clipboard.get(runner.env).strip()) != marker else None,
-        2.0,
-    )
+    suggested = field_text(call, window)
     if not suggested:
+        kept_focus(call, window, "copying its suggested file name")
         raise call.failed(f"the dialog {dialog!r} offered no file name to copy")
     name = safe_filename(suggested, "download")
     folder.mkdir(parents=True, exist_ok=True)
@@ -122,6 +156,18 @@ def save_through_dialog(
     else:
         clipboard.put(typed, runner.env)
         keys.press("ctrl+v")
+    runner.settle(call, window)
+    # Part of the path may have gone to a window that took the focus meanwhile.
+    kept_focus(call, window, "typing the path to save to")
+    # Enter saves what the field holds: read it back. Keys that went elsewhere (a notice
+    # that took the focus and gave it back) would save the file somewhere else.
+    held = field_text(call, window)
+    if held != typed:
+        kept_focus(call, window, "typing the path to save to")
+        raise call.failed(
+            f"the dialog {dialog!r} holds {held!r}, not the path typed ({typed!r}); "
+            f"open now: {runner.open_titles()}"
+        )
     time.sleep(settle)  # the autocompletion's own delay: an earlier Enter is swallowed
     for _ in range(ENTER_ATTEMPTS):
         if not runner.display.has_focus(window):
