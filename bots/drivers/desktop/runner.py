@@ -216,6 +216,32 @@ class StepRunner:
             )
         self.current = window
 
+    def close(self, call: Call, window: Window) -> None:
+        """Close ``window`` as its title bar's X does (WM_DELETE_WINDOW), else with
+        Escape on it; it must go."""
+        self.display.close_window(window)
+        self.settle(call, window)
+        if self.wait_closed(window, DISMISS_WAIT):
+            return
+        self.focus(call, window)
+        keys.press("escape")
+        self.settle(call, window)
+        if not self.wait_closed(window, DISMISS_WAIT):
+            raise call.failed(
+                f"{window} did not close (asked to, then Escape); open now: {self.open_titles()}",
+                WindowNotFound,
+            )
+
+    def kept_focus(self, call: Call, window: Window, doing: str) -> None:
+        """FocusLost naming who took the keyboard focus from the still open ``window``
+        while the step was ``doing`` something with its keys (they went there instead)."""
+        if self.display.is_open(window) and not self.display.has_focus(window):
+            raise call.failed(
+                f"{self.focus_holder()} took the keyboard focus from {window} while {doing}: "
+                "the keys may have gone there (a notice to add to `dismiss:`?)",
+                FocusLost,
+            )
+
     def focus_holder(self) -> str:
         for window in self.display.windows():
             if self.display.has_focus(window):

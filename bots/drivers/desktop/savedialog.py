@@ -24,7 +24,7 @@ from ...errors import UnexpectedPage
 from ...files import StagedFile, check_received, safe_filename, stage_via
 from . import clipboard, keys
 from .display import POLL, Window, wait_until
-from .errors import FocusLost, WindowNotFound
+from .errors import WindowNotFound
 from .runner import Call, handles
 
 ENTER_ATTEMPTS = 3
@@ -33,18 +33,6 @@ COPY_ATTEMPTS = 3
 COPY_WAIT = 1.0  # seconds for a copy to reach the clipboard
 STABLE_POLLS = 3  # the same size this many looks in a row, and nobody holding it
 MESSAGE_WAIT = 2.0  # seconds for the client's "saved" message to go once dismissed
-
-
-def kept_focus(call: Call, window: Window, doing: str) -> None:
-    """FocusLost naming who took the keyboard focus from the open ``window`` while the
-    helper was ``doing`` something with its keys (the keys went there instead)."""
-    runner = call.runner
-    if runner.display.is_open(window) and not runner.display.has_focus(window):
-        raise call.failed(
-            f"{runner.focus_holder()} took the keyboard focus from {window} while {doing} "
-            "(a notice to add to `dismiss:`?)",
-            FocusLost,
-        )
 
 
 def _changed(env: Mapping[str, str], marker: str) -> str | None:
@@ -141,7 +129,7 @@ def save_through_dialog(
     # The suggested name: the dialog's name field holds it, selected.
     suggested = field_text(call, window)
     if not suggested:
-        kept_focus(call, window, "copying its suggested file name")
+        runner.kept_focus(call, window, "copying its suggested file name")
         raise call.failed(f"the dialog {dialog!r} offered no file name to copy")
     name = safe_filename(suggested, "download")
     folder.mkdir(parents=True, exist_ok=True)
@@ -158,12 +146,12 @@ def save_through_dialog(
         keys.press("ctrl+v")
     runner.settle(call, window)
     # Part of the path may have gone to a window that took the focus meanwhile.
-    kept_focus(call, window, "typing the path to save to")
+    runner.kept_focus(call, window, "typing the path to save to")
     # Enter saves what the field holds: read it back. Keys that went elsewhere (a notice
     # that took the focus and gave it back) would save the file somewhere else.
     held = field_text(call, window)
     if held != typed:
-        kept_focus(call, window, "typing the path to save to")
+        runner.kept_focus(call, window, "typing the path to save to")
         raise call.failed(
             f"the dialog {dialog!r} holds {held!r}, not the path typed ({typed!r}); "
             f"open now: {runner.open_titles()}"

@@ -156,6 +156,20 @@ class WaitWindowArgs(Strict):
     _short = _shorthand("title")
 
 
+class CloseArgs(Strict):
+    """Windows to close if they are open (globs): what a failed attempt or a killed run
+    left behind, before a section starts from the main window again."""
+
+    titles: list[Annotated[str, Field(min_length=1)]] = Field(min_length=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: Any) -> Any:
+        if isinstance(data, str):
+            return {"titles": [data]}
+        return {"titles": data} if isinstance(data, list) else data
+
+
 class TypeArgs(Strict):
     text: str
     window: str | None = None
@@ -278,6 +292,10 @@ class WaitWindow(StepBase):
     wait_window: WaitWindowArgs
 
 
+class Close(StepBase):
+    close: CloseArgs
+
+
 class Type(StepBase):
     type: TypeArgs  # noqa: A003 - the step's name
 
@@ -325,6 +343,7 @@ DESKTOP_STEPS: dict[str, type[StepBase]] = vocabulary(
     {
         "focus": Focus,
         "wait_window": WaitWindow,
+        "close": Close,
         "type": Type,
         "press": Press,
         "menu": Menu,
