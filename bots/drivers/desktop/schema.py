@@ -160,7 +160,7 @@ class CloseArgs(Strict):
     """Windows to close if they are open (globs): what a failed attempt or a killed run
     left behind, before a section starts from the main window again."""
 
-    titles: list[Annotated[str, Field(min_length=1)]] = Field(min_length=1)
+    titles: list[str] = Field(min_length=1)  # "" is an untitled window
 
     @model_validator(mode="before")
     @classmethod
