@@ -185,7 +185,10 @@ class StepRunner:
 
         def look() -> Window | None:
             self.sweep(call.context)  # a notice that pops up meanwhile is closed too
-            return next(iter(self.display.windows(title)), None)
+            found = next(iter(self.display.windows(title)), None)
+            if found is None:
+                self.raise_error_window(call, title)
+            return found
 
         found = wait_until(look, seconds)
         if found is None:
@@ -194,6 +197,16 @@ class StepRunner:
                 WindowNotFound,
             )
         return found
+
+    def raise_error_window(self, call: Call, waiting_for: str) -> None:
+        """While waiting for ``waiting_for``: one of the system's `errors` windows is open
+        instead (the client failed what was asked), a retryable error at once."""
+        for pattern in self.spec.errors:
+            if pattern == waiting_for:
+                continue
+            shown = next(iter(self.display.windows(pattern)), None)
+            if shown is not None:
+                raise retry_later(call, f"{shown} is open instead of {waiting_for!r}")
 
     def open_titles(self) -> str:
         titles = [repr(w.title) for w in self.display.windows()]

@@ -175,7 +175,14 @@ def save_through_dialog(
         )
     if done is not None:
         left = max(0.1, deadline - time.monotonic())
-        message = wait_until(lambda: next(iter(runner.display.windows(done)), None), left)
+
+        def look() -> Window | None:
+            found = next(iter(runner.display.windows(done)), None)
+            if found is None:
+                runner.raise_error_window(call, done)
+            return found
+
+        message = wait_until(look, left)
         if message is None:
             raise call.failed(
                 f"no {done!r} message within {timeout:g}s of saving {name!r}; open now: "

@@ -131,6 +131,10 @@ SYSTEM_FIELDS: dict[str, Any] = {
     # Window titles (globs) closed whenever they appear, before each step: notices,
     # viewers that steal the focus.
     "dismiss": (list[Annotated[str, Field(min_length=1)]], []),
+    # Window titles (globs) that mean the client failed what was asked (an error
+    # dialog): a step waiting for another window gives up at once, as a retryable error,
+    # rather than wait out its timeout.
+    "errors": (list[Annotated[str, Field(min_length=1)]], []),
     # After keys and clicks, wait until the client has handled them (it answers a
     # _NET_WM_PING only then), as Windows' WaitForInputIdle does: the next step sees the
     # client as the keys left it. `false` for a client that never answers pings.
