@@ -30,15 +30,17 @@ from .runner import Call, handles
 ENTER_ATTEMPTS = 3
 ENTER_WAIT = 1.5  # seconds for the dialog to go after an Enter
 COPY_ATTEMPTS = 3
+MARKER = "fleet-clipboard-marker-"  # put on the clipboard before a copy
 COPY_WAIT = 1.0  # seconds for a copy to reach the clipboard
 STABLE_POLLS = 3  # the same size this many looks in a row, and nobody holding it
 MESSAGE_WAIT = 2.0  # seconds for the client's "saved" message to go once dismissed
 
 
 def _changed(env: Mapping[str, str], marker: str) -> str | None:
-    """The clipboard's text once it is no longer ``marker``."""
+    """The clipboard's text once it is no longer ``marker`` (nor an older marker, which
+    an xclip still owning the selection can serve for a moment)."""
     text = clipboard.get(env).strip()
-    return text if text != marker else None
+    return text if text != marker and not text.startswith(MARKER) else None
 
 
 def field_text(call: Call, window: Window) -> str | None:
@@ -48,7 +50,7 @@ def field_text(call: Call, window: Window) -> str | None:
     runner = call.runner
     copied: str | None = None
     for _ in range(COPY_ATTEMPTS):
-        marker = f"fleet-{time.monotonic_ns()}"
+        marker = f"{MARKER}{time.monotonic_ns()}"
         clipboard.put(marker, runner.env)
         keys.press("ctrl+a")
         keys.press("ctrl+c")
