@@ -247,7 +247,8 @@ def chaos(
                     [*source_args, "--latency-ms", "2,15"],
                     work / "desktop.log",
                     port_option="--state-port",
-                    env=display.env(),
+                    # The run's HOME: a save that misses its path lands in ~/Documents.
+                    env=display.env({**os.environ, "HOME": env["HOME"]}),
                 )
             )
         else:

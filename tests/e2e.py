@@ -198,7 +198,8 @@ def desktop_world(
                 ],
                 tmp / "sims" / "desktop.log",
                 port_option="--state-port",
-                env=display.env(),
+                # The world's HOME: a save that misses its path lands in ~/Documents.
+                env=display.env({**os.environ, "HOME": env["HOME"]}),
             )
         )
         (archive_url,) = start_simulators(
