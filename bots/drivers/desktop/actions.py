@@ -205,8 +205,9 @@ def _reason(call: Call, target: str) -> str:
     return target if target.startswith("image:") else f"the window {target!r} is open"
 
 
-@handles("reject_if")
-def reject_if(call: Call) -> None:
+def _shown(call: Call) -> str | None:
+    """What a `reject_if` / `retry_if` found (its target, looked for up to its timeout),
+    said for a person; None when it is not there."""
     args: Any = call.args
     target = call.render(args.target)
     runner = call.runner
@@ -214,18 +215,18 @@ def reject_if(call: Call) -> None:
         args.timeout > 0
         and bool(wait_until(lambda: True if runner.present(target) else None, args.timeout))
     )
-    if found:
-        raise BusinessError(f"{runner.system} refused: {_reason(call, target)}")
+    return _reason(call, target) if found else None
+
+
+@handles("reject_if")
+def reject_if(call: Call) -> None:
+    shown = _shown(call)
+    if shown is not None:
+        raise BusinessError(f"{call.runner.system} refused: {shown}")
 
 
 @handles("retry_if")
 def retry_if(call: Call) -> None:
-    args: Any = call.args
-    target = call.render(args.target)
-    runner = call.runner
-    found = runner.present(target) or (
-        args.timeout > 0
-        and bool(wait_until(lambda: True if runner.present(target) else None, args.timeout))
-    )
-    if found:
-        raise retry_later(call, _reason(call, target))
+    shown = _shown(call)
+    if shown is not None:
+        raise retry_later(call, shown)

@@ -180,17 +180,22 @@ class StepRunner:
         """Wait up to ``timeout`` s for ``window`` to go; whether it went."""
         return bool(wait_until(lambda: True if not self.display.is_open(window) else None, timeout))
 
-    def find_window(self, call: Call, title: str, timeout: float | None = None) -> Window:
-        seconds = call.seconds(timeout)
+    def wait_window(self, call: Call, title: str, seconds: float) -> Window | None:
+        """The window ``title`` once open (within ``seconds``), else None. Notices of the
+        `dismiss` list are closed meanwhile; an `errors` window ends the wait at once."""
 
         def look() -> Window | None:
-            self.sweep(call.context)  # a notice that pops up meanwhile is closed too
+            self.sweep(call.context)
             found = next(iter(self.display.windows(title)), None)
             if found is None:
                 self.raise_error_window(call, title)
             return found
 
-        found = wait_until(look, seconds)
+        return wait_until(look, seconds)
+
+    def find_window(self, call: Call, title: str, timeout: float | None = None) -> Window:
+        seconds = call.seconds(timeout)
+        found = self.wait_window(call, title, seconds)
         if found is None:
             raise call.failed(
                 f"no window {title!r} appeared within {seconds:g}s; open now: {self.open_titles()}",

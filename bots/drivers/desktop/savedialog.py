@@ -177,14 +177,7 @@ def save_through_dialog(
         )
     if done is not None:
         left = max(0.1, deadline - time.monotonic())
-
-        def look() -> Window | None:
-            found = next(iter(runner.display.windows(done)), None)
-            if found is None:
-                runner.raise_error_window(call, done)
-            return found
-
-        message = wait_until(look, left)
+        message = runner.wait_window(call, done, left)
         if message is None:
             raise call.failed(
                 f"no {done!r} message within {timeout:g}s of saving {name!r}; open now: "
