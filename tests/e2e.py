@@ -125,6 +125,18 @@ def start_simulators(
     return urls
 
 
+def archive_args(tmp: Path) -> list[str]:
+    """The archive simulator of a world: its password, its data under ``tmp``."""
+    return [
+        "--password",
+        ARCHIVE_PASSWORD,
+        "--data",
+        str(tmp / "archive-data"),
+        "--latency-ms",
+        "5,20",
+    ]
+
+
 @contextmanager
 def world(tmp: Path, *, reports: int = 25) -> Iterator[World]:
     """Both simulators and a configured keyring; everything stops on exit."""
@@ -148,14 +160,7 @@ def world(tmp: Path, *, reports: int = 25) -> Iterator[World]:
                 "--latency-ms",
                 "5,30",
             ],
-            archive=[
-                "--password",
-                ARCHIVE_PASSWORD,
-                "--data",
-                str(tmp / "archive-data"),
-                "--latency-ms",
-                "5,20",
-            ],
+            archive=archive_args(tmp),
         )
         yield World(erp_url, archive_url, env, tmp / "logs")
 
@@ -206,14 +211,7 @@ def desktop_world(
             stack,
             tmp,
             env,
-            archive=[
-                "--password",
-                ARCHIVE_PASSWORD,
-                "--data",
-                str(tmp / "archive-data"),
-                "--latency-ms",
-                "5,20",
-            ],
+            archive=archive_args(tmp),
         )
         env["DESKTOP_PYTHON"] = sys.executable
         yield World(state_url, archive_url, env, tmp / "logs")
