@@ -143,10 +143,8 @@ def run_demo(
         run_settings = Settings(
             logs_dir=settings.logs_dir, ledger_url=settings.ledger_url, env=run_env
         )
-        echo(
-            f"demo: running {loaded.path.name} (about a minute); run logs in "
-            f"{run_settings.runs_dir}"
-        )
+        took = "two or three minutes" if desktop else "about a minute"
+        echo(f"demo: running {loaded.path.name} ({took}); run logs in {run_settings.runs_dir}")
         summary = capture(loaded, run_settings, store, redactor, stop=stop)
         if summary.exit_code == 0 and not summary.stopped_by:
             _reconcile_and_audit(run_settings, loaded, store, redactor, stop, echo)
