@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from ..errors import RecipeRuntimeError
 from ..files import StagedFile
@@ -129,3 +129,40 @@ class Driver(Protocol):
     def open(self, config: SessionConfig) -> Session: ...
 
     def close(self) -> None: ...
+
+
+class StepCall(Protocol):
+    """What every driver's handlers get for one step: its arguments and the variables."""
+
+    @property
+    def args(self) -> Any: ...
+
+    @property
+    def variables(self) -> dict[str, Any]: ...
+
+
+H = TypeVar("H", bound=Callable[..., None])
+
+
+def handler_table(driver: str) -> tuple[dict[str, Callable[..., None]], Callable[[str], Any]]:
+    """A driver's table of step handlers and its ``@handles("kind")`` decorator (a kind
+    registered twice is a bug, raised at import). The shared steps are in it already,
+    carried out the same way for every driver: `set` (bots.recipe.steps.assign)."""
+    from ..recipe.steps import assign
+
+    table: dict[str, Callable[..., None]] = {}
+
+    def handles(kind: str) -> Callable[[H], H]:
+        def register(handler: H) -> H:
+            if kind in table:
+                raise RuntimeError(f"two handlers for the {driver} step {kind!r}")
+            table[kind] = handler
+            return handler
+
+        return register
+
+    @handles("set")
+    def set_variables(call: StepCall) -> None:
+        assign(call.args, call.variables)
+
+    return table, handles

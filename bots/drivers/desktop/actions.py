@@ -6,19 +6,12 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import BusinessError, RecipeRuntimeError
-from ...recipe.steps import assign
 from . import clipboard, images, keys, ocr
 from .display import wait_until
 from .errors import ImageNotFound, WindowNotFound
 from .runner import MENU_WAIT, Call, handles, pattern_kept, retry_later
 
 CLIPBOARD_WAIT = 2.0  # seconds for a copy to reach the clipboard
-
-
-@handles("set")
-def set_variables(call: Call) -> None:
-    """The shared `set` step: computed variables (bots.recipe.steps.assign)."""
-    assign(call.args, call.variables)
 
 
 @handles("focus")

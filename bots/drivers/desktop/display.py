@@ -182,10 +182,6 @@ class Display:
 
     # -- focus --------------------------------------------------------------------------
 
-    def focused(self) -> int | None:
-        focus = self.conn.get_input_focus().focus
-        return focus.id if hasattr(focus, "id") else None
-
     def has_focus(self, window: Window) -> bool:
         """Does the focus lie in the window (it, or one of its descendants)?"""
         focus = self.conn.get_input_focus().focus

@@ -12,7 +12,7 @@ No step event carries what was typed: a `type` step's text may be a password.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,7 @@ from typing import Any
 from ...errors import BusinessError, RecipeRuntimeError, StepFailed, TransientError
 from ...recipe.steps import PageCondition, StepBase, extract
 from ...templating import TemplateProblem, evaluate, render
-from ..base import SessionConfig, StepContext, StepOutcome
+from ..base import SessionConfig, StepContext, StepOutcome, handler_table
 from . import images, keys
 from .display import Display, Window, wait_until
 from .errors import FocusLost, WindowNotFound
@@ -64,18 +64,7 @@ class Call:
         self.runner.run_in(steps, self.context, self.outcome)
 
 
-Handler = Callable[[Call], None]
-HANDLERS: dict[str, Handler] = {}
-
-
-def handles(kind: str) -> Callable[[Handler], Handler]:
-    def register(handler: Handler) -> Handler:
-        if kind in HANDLERS:
-            raise RuntimeError(f"two handlers for the desktop step {kind!r}")
-        HANDLERS[kind] = handler
-        return handler
-
-    return register
+HANDLERS, handles = handler_table("desktop")
 
 
 class StepRunner:

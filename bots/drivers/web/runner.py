@@ -19,7 +19,7 @@ proves that every kind of the web driver's schema has one.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -38,9 +38,9 @@ from ...errors import (
     StepFailed,
     TransientError,
 )
-from ...recipe.steps import PageCondition, StepBase, assign
+from ...recipe.steps import PageCondition, StepBase
 from ...templating import TemplateProblem, evaluate, render
-from ..base import SessionConfig, StepContext, StepOutcome
+from ..base import SessionConfig, StepContext, StepOutcome, handler_table
 from .commit import CommitRoute
 
 # Reading back an item the archive acknowledged (confirm, fixity): these answers mean it
@@ -114,26 +114,7 @@ class Call:
         self.runner.run_in(steps, scope, self.context, self.outcome)
 
 
-Handler = Callable[[Call], None]
-HANDLERS: dict[str, Handler] = {}
-
-
-def handles(kind: str) -> Callable[[Handler], Handler]:
-    """Register the handler of one step kind."""
-
-    def register(handler: Handler) -> Handler:
-        if kind in HANDLERS:
-            raise RuntimeError(f"two handlers for the web step {kind!r}")
-        HANDLERS[kind] = handler
-        return handler
-
-    return register
-
-
-@handles("set")
-def set_variables(call: Call) -> None:
-    """The shared `set` step: computed variables (bots.recipe.steps.assign)."""
-    assign(call.args, call.variables)
+HANDLERS, handles = handler_table("web")
 
 
 class StepRunner:
