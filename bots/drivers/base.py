@@ -58,6 +58,12 @@ class StepContext:
     # moment is known not to have reached the archive.
     on_commit: Callable[[], None] | None = None
 
+    def staging(self) -> Path:
+        """Where a `download` step puts its file (the pipeline gives one to download steps)."""
+        if self.staging_dir is None:
+            raise RuntimeError("a download step ran with no staging folder given")
+        return self.staging_dir
+
 
 @dataclass
 class StepOutcome:

@@ -227,9 +227,7 @@ def dismiss_message(call: Call, message: Window, title: str) -> None:
 
 @handles("download")
 def download(call: Call) -> None:
-    staging = call.context.staging_dir
-    if staging is None:
-        raise RuntimeError("a download step ran with no staging folder given")
+    staging = call.context.staging()
     args = call.args
     runner = call.runner
     timeout = args.timeout or runner.recipe.recipe.timeouts.download

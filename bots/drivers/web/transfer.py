@@ -32,9 +32,7 @@ from .runner import NOT_THERE, READ_BACK_PHASES, Call, handles, url_of
 
 @handles("download")
 def download(call: Call) -> None:
-    staging = call.context.staging_dir
-    if staging is None:
-        raise RuntimeError("a download step ran with no staging folder given")
+    staging = call.context.staging()
     runner, args = call.runner, call.args
     timeout = args.timeout or runner.recipe.recipe.timeouts.download
     # A deadline on the whole transfer, not on each read: a server that drips a byte
