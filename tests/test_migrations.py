@@ -162,8 +162,10 @@ def test_step_6_scopes_reference_codes_by_the_archive_that_gave_them(
     with ledger.engine.begin() as conn:  # back to version 5, as that code wrote it
         conn.exec_driver_sql("DROP INDEX ix_documents_archive_reference")
         conn.exec_driver_sql("ALTER TABLE documents DROP COLUMN archive_system")
+        conn.exec_driver_sql("DROP TABLE schedule_state")  # step 7's, which follows
+        conn.exec_driver_sql("DROP TABLE schedule_events")
         conn.execute(
-            delete(migrations.ledger_version).where(migrations.ledger_version.c.version == 6)
+            delete(migrations.ledger_version).where(migrations.ledger_version.c.version >= 6)
         )
         now = clock()
         for n, (recipe, archive_id) in enumerate(
@@ -202,6 +204,8 @@ def test_step_6_scopes_reference_codes_by_the_archive_that_gave_them(
     assert ledger.version() == 5
 
     assert ledger.upgrade() == Upgrade(5, LATEST)
+    with ledger.engine.connect() as conn:  # step 7 ran after step 5 found them missing
+        assert {"schedule_state", "schedule_events"} <= set(inspect(conn).get_table_names())
 
     with ledger.engine.connect() as conn:
         indexes = {i["name"] for i in inspect(conn).get_indexes("documents")}

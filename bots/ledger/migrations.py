@@ -95,6 +95,8 @@ def _add_missing_columns(conn: Connection, _root: Path) -> None:
     """
     inspector = inspect(conn)  # on this connection: a second one would wait for our lock
     for table in schema.TABLES:
+        if not inspector.has_table(table.name):
+            continue  # a table added later: the step that adds it creates it whole
         present = {c["name"] for c in inspector.get_columns(table.name)}
         for column in table.columns:
             if column.name not in present and column.nullable:
@@ -191,6 +193,8 @@ STEPS: tuple[Step, ...] = (
     # The columns are nullable: step 2's "add what is missing" does exactly this.
     Step(5, "documents remember their listing and detail fields", _add_missing_columns),
     Step(6, "reference codes unique per archive system", _reference_codes_per_archive),
+    # Creating only what is missing: step 1 on a new ledger has made them already.
+    Step(7, "schedule state and decisions", _create_tables),
 )
 LATEST = STEPS[-1].version
 assert [s.version for s in STEPS] == list(range(1, LATEST + 1)), "steps are numbered 1, 2, ..."

@@ -1,7 +1,8 @@
 """The ledger's tables, as SQLAlchemy Core declares them (the schema migrations create).
 
 One row per document in ``documents``; the rest are records that only grow: ``runs``,
-``checks``, ``events``, ``inventory``, ``sightings``, ``reviews``. Times are
+``checks``, ``events``, ``inventory``, ``sightings``, ``reviews``, ``schedule_events``;
+``schedule_state`` holds one row per scheduled recipe. Times are
 ``DateTime(timezone=True)``: an instant on PostgreSQL, the clock's wall time on SQLite
 (which drops the offset; see ``Ledger.wall_time``).
 """
@@ -174,4 +175,43 @@ reviews = Table(
 )
 
 
-TABLES = (documents, runs, checks, events, inventory, sightings, reviews)
+# Each scheduled recipe's standing (bots.scheduling): the last due time dealt with, the
+# failed runs in a row, and a pause once there were too many. One row per recipe.
+schedule_state = Table(
+    "schedule_state",
+    metadata,
+    Column("recipe", String(64), primary_key=True),
+    Column("last_due_at", DateTime(timezone=True)),  # the latest due time run or skipped
+    Column("failures_in_row", Integer, nullable=False),
+    Column("paused_at", DateTime(timezone=True)),
+    Column("paused_reason", Text),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# Every decision a scheduler took (run, missed, skipped, paused, failed, ...), with why:
+# what an operator reads after a night the machine was off. Only grows.
+schedule_events = Table(
+    "schedule_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("recipe", String(64), nullable=False, index=True),
+    Column("due_at", DateTime(timezone=True)),
+    Column("decided_at", DateTime(timezone=True), nullable=False),
+    Column("decision", String(24), nullable=False),
+    Column("detail", Text, nullable=False),
+    Column("exit_code", Integer),
+    Column("scheduler", String(255), nullable=False),  # "serve on host" / "cron on host"
+)
+
+
+TABLES = (
+    documents,
+    runs,
+    checks,
+    events,
+    inventory,
+    sightings,
+    reviews,
+    schedule_state,
+    schedule_events,
+)

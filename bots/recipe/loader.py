@@ -17,6 +17,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ..archival.schedule import RetentionSchedule, load_schedule
 from ..drivers import registry
 from ..errors import RecipeError
+from ..scheduling.calendar import HolidayCalendar, load_calendar
 from ..templating import (
     TemplateProblem,
     attributes_used,
@@ -65,6 +66,8 @@ class LoadedRecipe:
     # report is retried when either changes.
     digest: str
     schedule: RetentionSchedule
+    # The holiday calendar its run schedule names (`schedule.holidays`), if any.
+    calendar: HolidayCalendar | None = None
 
     @property
     def name(self) -> str:
@@ -106,8 +109,23 @@ def _validated(tree: CommentedMap, raw: bytes, path: Path) -> LoadedRecipe:
     if template_problems:
         raise RecipeError(template_problems)
     schedule = _load_schedule(tree, recipe, path)
+    calendar = _load_calendar(tree, recipe, path)
+    # The calendar is not in the digest: it says when a run starts, not what it captures.
     digest = hashlib.sha256(raw + b"\0" + schedule.digest.encode()).hexdigest()
-    return LoadedRecipe(recipe=recipe, path=path, digest=digest, schedule=schedule)
+    return LoadedRecipe(
+        recipe=recipe, path=path, digest=digest, schedule=schedule, calendar=calendar
+    )
+
+
+def _load_calendar(tree: CommentedMap, recipe: Recipe, path: Path) -> HolidayCalendar | None:
+    if recipe.schedule is None or recipe.schedule.holidays is None:
+        return None
+    section = tree["schedule"]
+    where = f"{path}:{section.lc.key('holidays')[0] + 1}"
+    file = path.parent / recipe.schedule.holidays
+    if not file.is_file():
+        raise RecipeError([(where, f"holiday calendar {str(file)!r} does not exist")])
+    return load_calendar(file)
 
 
 def _driver_checks(tree: CommentedMap, recipe: Recipe, path: Path) -> list[tuple[str, str]]:

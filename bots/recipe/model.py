@@ -34,6 +34,7 @@ from pydantic_core import PydanticCustomError
 from ..archival.metadata import FIELDS as METADATA_FIELDS
 from ..archival.metadata import MANDATORY, value_problem
 from ..drivers import registry
+from ..scheduling.spec import RunSchedule
 from .steps import (
     RESERVED_NAMES,
     Identifier,
@@ -574,6 +575,8 @@ class Recipe(Strict):
     timeouts: Timeouts = Field(default_factory=Timeouts)
     retry: RetrySettings = Field(default_factory=RetrySettings)
     limits: Limits = Field(default_factory=Limits)
+    # When it runs by itself (cron, systemd, `runner.py serve`); None: only by hand.
+    schedule: RunSchedule | None = None
 
 
 def _driver_of(data: Any) -> str:
