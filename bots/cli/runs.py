@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from ..errors import EXIT_OK, EXIT_USAGE, UsageError
+from ..errors import EXIT_LOCKED, EXIT_OK, EXIT_USAGE, UsageError
 from ..settings import Settings
 from .app import (
     Console,
@@ -44,6 +44,13 @@ if TYPE_CHECKING:
     "instead of exiting 75 at once.",
     metavar="[SECONDS]",
 )
+@click.option(
+    "--scheduled",
+    is_flag=True,
+    help="Started by cron or systemd: run only when the recipe's schedule says it is due "
+    "(holidays, missed runs, pauses), record the outcome, print nothing on success.",
+)
+@click.option("--quiet", is_flag=True, help="Print nothing on success.")
 @pass_console
 def run(
     console: Console,
@@ -51,6 +58,8 @@ def run(
     logs_dir: Path | None,
     ledger_url: str | None,
     wait: float | None,
+    scheduled: bool,
+    quiet: bool,
 ) -> int:
     """Run RECIPE once: list, download, archive and confirm what is new.
 
@@ -58,7 +67,74 @@ def run(
     standard error, each saying what to do next.
     """
     loaded = _load(recipe)
+    if scheduled:
+        return _scheduled(console, loaded, logs_dir, ledger_url, wait)
+    if quiet:
+        summary = pipeline_run(console, "capture", loaded, logs_dir, ledger_url, wait)
+        return summary.exit_code if summary.exit_code == EXIT_OK else report(console, summary)
     return _reported(console, "capture", loaded, logs_dir, ledger_url, wait)
+
+
+def _scheduled(
+    console: Console,
+    loaded: LoadedRecipe,
+    logs_dir: Path | None,
+    ledger_url: str | None,
+    wait: float | None,
+) -> int:
+    """A run cron or systemd started: due now (or owed, by `on_missed`)? Then run and
+    count the outcome; otherwise exit 0 in silence. A cron line per UTC offset and
+    systemd's catch-up after a boot both end up here, so this is where they agree."""
+    from datetime import UTC, datetime
+
+    from ..errors import FleetError, Locked
+    from ..scheduling.book import ScheduleBook
+    from ..scheduling.decide import decide, record_decision, record_finish
+    from ..scheduling.timetable import Timetable
+    from ..timezones import local_zone
+
+    spec = loaded.recipe.schedule
+    if spec is None:
+        raise UsageError(
+            f"{loaded.path}: the recipe has no `schedule:` section; run it without --scheduled"
+        )
+    settings = Settings.from_env(os.environ, logs_dir=logs_dir, ledger_url=ledger_url)
+    ledger = _ledger(settings)
+    try:
+        book = ScheduleBook(ledger, "systemd" if "INVOCATION_ID" in os.environ else "cron")
+        timetable = Timetable.of(spec, loaded.calendar, local_zone())
+        now = datetime.now(UTC)
+        decision = decide(
+            timetable, book.standing(loaded.name), book.last_started(loaded.name), now
+        )
+        if decision.kind == "missed_skip":  # worth a record; "not due" (the other
+            record_decision(book, loaded.name, decision, now)  # offset's line) is not
+        if not decision.run:
+            return EXIT_OK
+        record_decision(book, loaded.name, decision, now)
+        try:
+            summary = pipeline_run(console, "capture", loaded, logs_dir, ledger_url, wait)
+            code = summary.exit_code
+        except Locked:
+            code = EXIT_LOCKED  # the run before is still at work: nothing to say
+            summary = None
+        except FleetError as exc:  # the group prints it; a pause is said here
+            standing = record_finish(
+                book, loaded.name, spec.pause_after, exc.exit_code, datetime.now(UTC)
+            )
+            if standing.paused:
+                console.err(f"PAUSED {loaded.name}: {standing.paused_reason}")
+            raise
+        standing = record_finish(
+            book, loaded.name, spec.pause_after, code, datetime.now(UTC), due=decision.due
+        )
+    finally:
+        ledger.close()
+    if summary is not None and code != EXIT_OK:
+        report(console, summary)
+    if standing.paused:
+        console.err(f"PAUSED {loaded.name}: {standing.paused_reason}")
+    return EXIT_OK if code == EXIT_LOCKED else code
 
 
 def _reported(
