@@ -10,6 +10,8 @@ a ``RecipeError`` naming the file and line (exit 2), never a traceback.
 
 from __future__ import annotations
 
+import datetime
+import re
 from pathlib import Path
 from typing import Any
 
@@ -91,5 +93,23 @@ def parse_yaml(text: str, path: Path, plural: str = "recipes") -> Any:
         raise RecipeError([(f"{path}:{line}", f"invalid YAML: {problem}")]) from exc
     except YAMLError as exc:
         raise RecipeError([(str(path), f"invalid YAML: {exc}")]) from exc
+    except ValueError as exc:  # a date that is no date (2026-13-01): ruamel names no line
+        line, token = _impossible_date(text)
+        raise RecipeError([(f"{path}:{line}", f"invalid date {token}: {exc}")]) from exc
     except RecursionError as exc:  # not expected past the depth limit; never a traceback
         raise RecipeError([(f"{path}:1", "invalid YAML: nested too deeply")]) from exc
+
+
+_DATE = re.compile(r"(?<![\w.-])(\d{4})-(\d{1,2})-(\d{1,2})(?![\w.:-])")
+
+
+def _impossible_date(text: str) -> tuple[int, str]:
+    """The first line with a YAML date that is not a date in the calendar, and that
+    date as written ((1, "") when none is found)."""
+    for number, line in enumerate(text.splitlines(), 1):
+        for year, month, day in _DATE.findall(line.split("#", 1)[0]):
+            try:
+                datetime.date(int(year), int(month), int(day))
+            except ValueError:
+                return number, f"{year}-{month}-{day}"
+    return 1, ""
