@@ -253,8 +253,8 @@ class Server:
         if decision.kind in ("not_due",):
             return
         log.info("%s: %s", name, decision.reason)
-        if not decision.run:
-            if decision.kind in ("missed_skip", "first_time"):
+        if not decision.run:  # each due time a paused recipe lets pass is recorded too
+            if decision.kind in ("missed_skip", "first_time", "paused"):
                 record_decision(self.book, name, decision, now)
             return
         self.queue[name] = decision

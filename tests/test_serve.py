@@ -1,0 +1,369 @@
+"""`serve`: the loop on an injected clock (no sleeps), with children that end when the
+test says; and `serve --once --now` for real, against the simulators."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from bots.ledger import Ledger
+from bots.scheduling.book import ScheduleBook
+from bots.scheduling.commands import RecipeCommand
+from bots.scheduling.serve import ScheduledRecipe, Server
+from bots.scheduling.spec import RunSchedule
+from bots.scheduling.status import recipe_status
+from bots.scheduling.timetable import Timetable
+
+from .e2e import ROOT, ledger_rows, recipe_variant, world
+
+BERLIN = ZoneInfo("Europe/Berlin")
+
+
+def berlin(*args: int) -> datetime:
+    return datetime(*args, tzinfo=BERLIN).astimezone(UTC)  # type: ignore[misc]
+
+
+class FakeClock:
+    """Time moves only when the test moves it; a wait returns at once."""
+
+    def __init__(self, moment: datetime) -> None:
+        self.moment = moment
+
+    def now(self) -> datetime:
+        return self.moment
+
+    def wait(self, seconds: float, wake: threading.Event) -> None:
+        pass
+
+
+@dataclass
+class FakeChild:
+    name: str
+    code: int | None = None
+    signals: list[int] = field(default_factory=list)
+    ended: threading.Event = field(default_factory=threading.Event)
+
+    def poll(self) -> int | None:
+        return self.code
+
+    def wait(self) -> int:
+        # serve's watcher thread waits here; a test that leaves a child running ends
+        # without it, and the thread (a daemon) gives up.
+        self.ended.wait(5)
+        return self.code if self.code is not None else -9
+
+    def send_signal(self, sig: int) -> None:
+        self.signals.append(sig)
+        self.end(143)  # as `run` does: finishes its document, exits 143
+
+    def end(self, code: int) -> None:
+        self.code = code
+        self.ended.set()
+
+
+@dataclass
+class FakeLauncher:
+    clock: FakeClock
+    children: list[FakeChild] = field(default_factory=list)
+    started: list[tuple[str, datetime]] = field(default_factory=list)
+    exit_code: int | None = None  # end each child at once with this code
+    refuse: set[str] = field(default_factory=set)
+
+    def __call__(self, recipe: ScheduledRecipe) -> FakeChild:
+        if recipe.name in self.refuse:
+            raise OSError(f"cannot start {recipe.name}")
+        child = FakeChild(recipe.name)
+        self.children.append(child)
+        self.started.append((recipe.name, self.clock.now()))
+        if self.exit_code is not None:
+            child.end(self.exit_code)
+        return child
+
+    def running(self) -> list[str]:
+        return [c.name for c in self.children if c.code is None]
+
+
+def scheduled(name: str, pause_after: int = 3, **spec: object) -> ScheduledRecipe:
+    schedule = RunSchedule.model_validate({"timezone": "Europe/Berlin", **spec})
+    return ScheduledRecipe(
+        name=name,
+        path=Path(f"/recipes/{name}.yaml"),
+        timetable=Timetable.of(schedule, None, UTC),
+        pause_after=pause_after,
+        command=RecipeCommand(["true"], Path("/")),
+    )
+
+
+@pytest.fixture
+def book(tmp_path: Path) -> Iterator[ScheduleBook]:
+    ledger = Ledger.open(
+        f"sqlite:///{tmp_path / 'ledger.sqlite3'}",
+        lambda: datetime.now(UTC),
+        staging_root=tmp_path,
+    )
+    yield ScheduleBook(ledger, "serve")
+    ledger.close()
+
+
+def server(
+    book: ScheduleBook, clock: FakeClock, recipes: list[ScheduledRecipe], **options: object
+) -> tuple[Server, FakeLauncher]:
+    launcher = FakeLauncher(clock)
+    srv = Server(recipes=lambda: recipes, book=book, clock=clock, launcher=launcher, **options)  # type: ignore[arg-type]
+    srv.load()
+    return srv, launcher
+
+
+def at_next_run(srv: Server, clock: FakeClock) -> None:
+    """Move the clock to the next due time, as the loop's wait would, and tick."""
+    clock.moment = min(j.next_run for j in srv.scheduler.get_jobs("recipes") if j.next_run)
+    srv.tick()
+
+
+def seen_before(book: ScheduleBook, *names: str, at: datetime) -> None:
+    for name in names:
+        book.update(name, at, last_due_at=at)
+
+
+def test_two_recipes_due_at_once_run_side_by_side(book: ScheduleBook) -> None:
+    clock = FakeClock(berlin(2026, 5, 4, 12, 0))
+    seen_before(book, "a", "b", at=berlin(2026, 5, 4, 2, 30))
+    srv, launcher = server(
+        book,
+        clock,
+        [scheduled("a", every="day", at="02:30"), scheduled("b", every="day", at="02:30")],
+    )
+    at_next_run(srv, clock)
+    assert clock.moment == berlin(2026, 5, 5, 2, 30)
+    assert sorted(launcher.running()) == ["a", "b"]  # both at once, neither waiting
+
+
+def test_max_parallel_makes_the_rest_wait_their_turn(book: ScheduleBook) -> None:
+    clock = FakeClock(berlin(2026, 5, 4, 12, 0))
+    names = ["a", "b", "c"]
+    seen_before(book, *names, at=berlin(2026, 5, 4, 2, 30))
+    srv, launcher = server(
+        book, clock, [scheduled(n, every="day", at="02:30") for n in names], max_parallel=2
+    )
+    at_next_run(srv, clock)
+    assert launcher.running() == ["a", "b"] and list(srv.queue) == ["c"]
+    launcher.children[0].end(0)
+    srv.tick()
+    assert launcher.running() == ["b", "c"] and not srv.queue
+
+
+def test_one_recipe_never_runs_twice_at_once(book: ScheduleBook) -> None:
+    clock = FakeClock(berlin(2026, 5, 4, 9, 5))
+    seen_before(book, "a", at=berlin(2026, 5, 4, 9, 0))
+    srv, launcher = server(book, clock, [scheduled("a", every="15 minutes")])
+    at_next_run(srv, clock)  # 09:15: starts
+    at_next_run(srv, clock)  # 09:30: still running: owed once, not started
+    at_next_run(srv, clock)  # 09:45: still owed once
+    assert len(launcher.started) == 1 and launcher.running() == ["a"]
+    launcher.children[0].end(0)
+    srv.tick()  # it ended: the owed run starts, once
+    assert len(launcher.started) == 2 and launcher.running() == ["a"]
+    assert [e["decision"] for e in book.events("a")].count("queued") == 1
+
+
+def test_a_job_that_raises_does_not_stop_the_loop(book: ScheduleBook) -> None:
+    class Broken(Timetable):
+        def last_due(self, moment: datetime) -> datetime | None:
+            raise RuntimeError("a bug in one recipe's job")
+
+    good = scheduled("good", every="day", at="02:30")
+    bad = scheduled("bad", every="day", at="02:30")
+    bad = ScheduledRecipe(bad.name, bad.path, Broken(bad.timetable.schedule, BERLIN), 3, bad.command)
+    clock = FakeClock(berlin(2026, 5, 4, 12, 0))
+    seen_before(book, "good", at=berlin(2026, 5, 4, 2, 30))
+    srv, launcher = server(book, clock, [bad, good], max_parallel=4)
+    launcher.exit_code = 0
+    at_next_run(srv, clock)
+    at_next_run(srv, clock)  # the next day too: the loop went on
+    assert [name for name, _ in launcher.started] == ["good", "good"]
+    errors = [e for e in book.events("bad") if e["decision"] == "error"]
+    assert len(errors) == 2 and "a bug in one recipe's job" in errors[0]["detail"]
+
+
+def test_a_recipe_failing_n_runs_in_a_row_is_paused_and_shown_paused(book: ScheduleBook) -> None:
+    clock = FakeClock(berlin(2026, 5, 4, 12, 0))
+    seen_before(book, "a", at=berlin(2026, 5, 4, 2, 30))
+    srv, launcher = server(book, clock, [scheduled("a", pause_after=2, every="day", at="02:30")])
+    launcher.exit_code = 3  # a system failure every time
+    for _ in range(4):
+        at_next_run(srv, clock)
+        srv.tick()  # reap
+    assert len(launcher.started) == 2  # paused after the second; the next two not run
+    status = recipe_status(book, "a", srv.known["a"].timetable, clock.now())
+    assert status.paused and "2 scheduled runs failed in a row" in (status.paused_reason or "")
+    assert not status.healthy
+    decisions = [e["decision"] for e in reversed(book.events("a", limit=50))]
+    assert decisions.count("paused") == 3  # paused once, then twice "still paused"
+
+
+def test_a_failure_to_start_counts_and_the_loop_goes_on(book: ScheduleBook) -> None:
+    clock = FakeClock(berlin(2026, 5, 4, 12, 0))
+    seen_before(book, "a", "b", at=berlin(2026, 5, 4, 2, 30))
+    srv, launcher = server(
+        book,
+        clock,
+        [scheduled("a", every="day", at="02:30"), scheduled("b", every="day", at="02:30")],
+    )
+    launcher.refuse = {"a"}
+    at_next_run(srv, clock)
+    assert launcher.running() == ["b"]
+    assert book.standing("a").failures_in_row == 1
+
+
+def test_each_daily_run_happens_once_across_daylight_saving(book: ScheduleBook) -> None:
+    """The loop itself, from one due time to the next, through both changes of 2026."""
+    for start in (berlin(2026, 3, 26, 12, 0), berlin(2026, 10, 22, 12, 0)):
+        clock = FakeClock(start)
+        name = f"r{start:%m}"
+        seen_before(book, name, at=start - timedelta(hours=9))
+        srv, launcher = server(book, clock, [scheduled(name, every="day", at="02:30")])
+        launcher.exit_code = 0
+        for _ in range(6):
+            at_next_run(srv, clock)
+        local = [t.astimezone(BERLIN) for _, t in launcher.started]
+        assert len(local) == 6 and len({t.date() for t in local}) == 6
+        times = [t.strftime("%H:%M") for t in local]
+        if start.month == 3:  # 29 March: 02:30 does not exist; it ran at the jump
+            assert local[2].strftime("%d %H:%M%z") == "29 03:00+0200"
+            assert times.count("02:30") == 5
+        else:  # 25 October: 02:30 happened twice; it ran the first time only
+            assert local[2].strftime("%d %H:%M%z") == "25 02:30+0200"
+            assert times == ["02:30"] * 6
+
+
+@pytest.mark.parametrize("on_missed", ["run_once", "skip"])
+def test_after_a_restart_missed_runs_follow_on_missed(book: ScheduleBook, on_missed: str) -> None:
+    clock = FakeClock(berlin(2026, 5, 6, 9, 0))  # the machine was off since the 3rd
+    seen_before(book, "a", at=berlin(2026, 5, 3, 2, 30))
+    srv, launcher = server(
+        book, clock, [scheduled("a", every="day", at="02:30", on_missed=on_missed)]
+    )
+    srv.catch_up()
+    srv.tick()
+    decision = book.events("a")[0] if on_missed == "skip" else book.events("a")[-1]
+    if on_missed == "run_once":
+        assert len(launcher.started) == 1
+        assert decision["decision"] == "missed_run_once" and "missed 3 runs" in decision["detail"]
+    else:
+        assert launcher.started == []
+        assert (
+            decision["decision"] == "missed_skip"
+            and "waits for 2026-05-07 02:30" in decision["detail"]
+        )
+    srv.catch_up()  # a second look (another restart) owes nothing more
+    srv.tick()
+    assert len(launcher.started) == (1 if on_missed == "run_once" else 0)
+
+
+def test_sigterm_lets_runs_finish_and_sighup_reloads(book: ScheduleBook) -> None:
+    clock = FakeClock(berlin(2026, 5, 4, 12, 0))
+    seen_before(book, "a", "b", at=berlin(2026, 5, 4, 3, 0))
+    recipes = [scheduled("a", every="day", at="02:30")]
+    launcher = FakeLauncher(clock)
+    srv = Server(recipes=lambda: list(recipes), book=book, clock=clock, launcher=launcher)
+    restore = srv.install_signals()
+    try:
+        srv.load()
+        recipes.append(scheduled("b", every="day", at="03:00"))
+        signal.raise_signal(signal.SIGHUP)
+        srv.tick()
+        assert sorted(srv.known) == ["a", "b"] and len(srv.scheduler.get_jobs("recipes")) == 2
+        at_next_run(srv, clock)  # 02:30: a starts
+        assert launcher.running() == ["a"]
+        signal.raise_signal(signal.SIGTERM)
+        assert srv.stopping == "SIGTERM"
+        srv._stop_children()
+    finally:
+        restore()
+    assert launcher.children[0].signals == [signal.SIGTERM] and not srv.running
+    assert book.events("a")[0]["decision"] == "not_run"  # stopped by SIGTERM: not a failure
+
+
+# -- for real -----------------------------------------------------------------------
+
+
+def test_serve_once_runs_a_missed_run_once_or_skips_it(tmp_path: Path) -> None:
+    """`serve --once --now` past a missed 02:30: under run_once the recipe runs (the
+    archive simulator holds the reports afterwards), under skip it does not; both say
+    why in serve's log and in the ledger."""
+    with world(tmp_path, reports=4) as w:
+        recipes = {}
+        for on_missed in ("run_once", "skip"):
+            recipes[on_missed] = recipe_variant(
+                tmp_path,
+                f"{on_missed}.yaml",
+                [("recipe: demo\n", f"recipe: demo-{on_missed.replace('_', '-')}\n")],
+                "schedule:\n  every: day\n  at: '02:30'\n  timezone: Asia/Shanghai\n"
+                f"  on_missed: {on_missed}\n",
+            )
+        # Each last ran (the ledger says) on 1 May at 02:30; it is now 3 May, 09:00.
+        for path in recipes.values():
+            subprocess.run(
+                [sys.executable, "-c", _SEED, str(w.logs_dir), path.stem],
+                cwd=ROOT,
+                check=True,
+                env=w.env,
+            )
+        now = "2026-05-03T09:00:00+08:00"
+        for on_missed, path in recipes.items():
+            proc = subprocess.run(
+                [sys.executable, "runner.py", "serve", str(path), "--once", "--now", now],
+                cwd=ROOT,
+                env=w.env,
+                capture_output=True,
+                text=True,
+                timeout=300,
+            )
+            assert proc.returncode == 0, proc.stderr
+            if on_missed == "run_once":
+                assert "missed 2 runs" in proc.stderr and "runs once now" in proc.stderr
+                assert len(w.archive_state()) == 4  # the run archived every report
+            else:
+                assert "on_missed: skip" in proc.stderr
+        assert len(w.archive_state()) == 4  # the skipped one archived nothing more
+        runs = ledger_rows(w.logs_dir, "runs")
+        assert [r["recipe"] for r in runs] == ["demo-run-once"]
+        log = (w.logs_dir / "serve" / "serve.log").read_text(encoding="utf-8")
+        assert "on_missed: run_once" in log and "on_missed: skip" in log
+        status = subprocess.run(
+            [sys.executable, "runner.py", "status", str(recipes["run_once"]), "--json"],
+            cwd=ROOT,
+            env=w.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        report = json.loads(status.stdout)["recipes"][0]
+        assert report["last_run"]["outcome"] == "ok" and report["confirmed"] == 4
+        assert report["next_due"].endswith("+08:00") and not report["paused"]
+
+
+_SEED = """
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from bots.ledger import Ledger
+from bots.scheduling.book import ScheduleBook
+logs, name = Path(sys.argv[1]), sys.argv[2]
+logs.mkdir(parents=True, exist_ok=True)
+ledger = Ledger.open(f"sqlite:///{logs / 'ledger.sqlite3'}", lambda: datetime.now(UTC),
+                     staging_root=logs / "staging")
+when = datetime(2026, 4, 30, 18, 30, tzinfo=UTC)  # 1 May 02:30 in Shanghai
+ScheduleBook(ledger, "test").update("demo-" + name.replace("_", "-"), when, last_due_at=when)
+ledger.close()
+"""
