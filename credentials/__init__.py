@@ -6,6 +6,8 @@ This folder holds code and documentation, never a secret. See README.md here.
 from bots.childenv import MASTER_KEY_ENV
 
 from .store import (
+    ALLOW_PLAINTEXT_ENV,
+    BACKENDS,
     MIN_MASTER_KEY_LENGTH,
     SERVICE,
     Credential,
@@ -17,6 +19,8 @@ from .store import (
 )
 
 __all__ = [
+    "ALLOW_PLAINTEXT_ENV",
+    "BACKENDS",
     "MASTER_KEY_ENV",
     "MIN_MASTER_KEY_LENGTH",
     "SERVICE",

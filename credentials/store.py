@@ -1,25 +1,36 @@
 """Store and fetch credentials through keyring, on a real encrypted backend.
 
 On a headless server keyring's own choice is a backend that fails, or one that prompts
-on standard input (which hangs under cron). So the store is configured explicitly:
+on standard input (which hangs under cron). So the store is chosen explicitly, by
+``FLEET_KEYRING_BACKEND``:
 
-- ``cryptfile`` (default): keyrings.cryptfile's Argon2 + AES-GCM file. Its master key
+- ``auto`` (default): the desktop's Secret Service when it is present and usable (a
+  D-Bus session bus, a secrets provider answering on it, its collection unlocked, so
+  that nothing prompts); otherwise ``cryptfile``. Under cron there is usually no session
+  bus: set the backend explicitly on a desktop machine whose jobs run from cron, so that
+  the person storing credentials and the job reading them use the same store.
+- ``cryptfile``: keyrings.cryptfile's Argon2 + AES-GCM file. Its master key
   comes from ``FLEET_KEYRING_KEY`` or from a key file readable by its owner only
   (``FLEET_KEYRING_KEY_FILE``, default ``~/.config/rpa-fleet/keyring.key``). The encrypted
   file lives at ``FLEET_KEYRING_FILE`` (default ``~/.local/share/rpa-fleet/credentials.cfg``).
-- ``system`` (``FLEET_KEYRING_BACKEND=system``): the desktop's keyring (Secret Service,
-  macOS Keychain, Windows Credential Locker), refused if it is a plaintext or failing one.
+- ``system``: the best keyring this machine has besides that file (Secret Service, macOS
+  Keychain, Windows Credential Locker; ``PYTHON_KEYRING_BACKEND`` names one outright),
+  refused if it fails, and refused if it is a plaintext one unless
+  ``FLEET_KEYRING_ALLOW_PLAINTEXT=1`` says a readable store is acceptable.
 """
 
 from __future__ import annotations
 
+import configparser
 import json
 import os
+import re
 import secrets
 import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import keyring
 import keyring.backend
@@ -30,6 +41,7 @@ from bots.errors import CredentialError
 from bots.redaction import Redactor
 
 SERVICE = "rpa-fleet"
+ALLOW_PLAINTEXT_ENV = "FLEET_KEYRING_ALLOW_PLAINTEXT"
 MIN_PASSWORD_LENGTH = 4  # shorter secrets cannot be reliably masked in logs
 MIN_MASTER_KEY_LENGTH = 16  # a shorter master key is guessed from the stolen file
 STRONG_KEY_HINT = (
@@ -60,18 +72,26 @@ class Credential:
         return f"Credential(name={self.name!r}, username={self.username!r}, password=***)"
 
 
+BACKENDS = ("auto", "cryptfile", "system")
+TRUE_WORDS = ("1", "true", "yes")
+
+
 @dataclass(frozen=True)
 class KeyringSettings:
     backend: str
     key: str | None
     key_file: Path
     store_file: Path
+    allow_plaintext: bool = False
+    # The environment the store was configured from: ``auto`` reads the session bus's
+    # address here, ``system`` the keyring a person named (PYTHON_KEYRING_BACKEND).
+    env: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> KeyringSettings:
         home = Path(env.get("HOME", str(Path.home())))
         return cls(
-            backend=env.get("FLEET_KEYRING_BACKEND", "cryptfile"),
+            backend=env.get("FLEET_KEYRING_BACKEND", "auto").strip().lower() or "auto",
             key=env.get(MASTER_KEY_ENV) or None,
             key_file=Path(
                 env.get("FLEET_KEYRING_KEY_FILE", str(home / ".config/rpa-fleet/keyring.key"))
@@ -79,6 +99,8 @@ class KeyringSettings:
             store_file=Path(
                 env.get("FLEET_KEYRING_FILE", str(home / ".local/share/rpa-fleet/credentials.cfg"))
             ),
+            allow_plaintext=env.get(ALLOW_PLAINTEXT_ENV, "").strip().lower() in TRUE_WORDS,
+            env=env,
         )
 
     @property
@@ -98,7 +120,7 @@ def create_key_file(path: Path) -> bool:
     return True
 
 
-def _read_key_file(path: Path) -> str:
+def read_key_file(path: Path) -> str:
     try:
         info = path.stat()
     except FileNotFoundError as exc:
@@ -118,63 +140,99 @@ def _read_key_file(path: Path) -> str:
     return check_master_key(key, f"the key file {path}")
 
 
-def _backend(settings: KeyringSettings, redactor: Redactor) -> keyring.backend.KeyringBackend:
-    if settings.backend == "cryptfile":
-        from keyrings.cryptfile.cryptfile import CryptFileKeyring
-
-        if settings.key:
-            key = check_master_key(settings.key, MASTER_KEY_ENV)
-        else:
-            key = _read_key_file(settings.key_file)
-        redactor.register(key)
-        settings.store_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        backend = CryptFileKeyring()
-        backend.file_path = str(settings.store_file)
-        try:
-            backend.keyring_key = key  # unlocks (or creates) the file: wrong key fails here
-        except ValueError as exc:
-            raise CredentialError(
-                f"cannot unlock the credential store {settings.store_file}: the master key "
-                "does not match (FLEET_KEYRING_KEY or the key file)"
-            ) from exc
-        return backend
-    if settings.backend == "system":
-        backend = keyring.get_keyring()
-        name = type(backend).__name__
-        if "Plaintext" in name or "fail" in type(backend).__module__ or backend.priority < 1:
-            raise CredentialError(
-                f"the system keyring here is {name}, which is not a safe store; "
-                "use FLEET_KEYRING_BACKEND=cryptfile"
-            )
-        return backend
-    raise CredentialError(
-        f"FLEET_KEYRING_BACKEND={settings.backend!r} is not known; use cryptfile or system"
-    )
-
-
 class CredentialStore:
     """Named credentials; every password fetched is registered with the redactor."""
 
-    def __init__(self, backend: keyring.backend.KeyringBackend, redactor: Redactor) -> None:
+    def __init__(
+        self,
+        backend: keyring.backend.KeyringBackend,
+        redactor: Redactor,
+        *,
+        kind: str = "system",
+        note: str = "",
+    ) -> None:
         self._backend = backend
         self._redactor = redactor
+        self.kind = kind  # "cryptfile", "secretservice" or "system" (backends.Chosen)
+        self.note = note
 
     @property
     def description(self) -> str:
         path = getattr(self._backend, "file_path", None)
-        return f"{type(self._backend).__name__}" + (f" at {path}" if path else "")
+        where = f"{type(self._backend).__name__}" + (f" at {path}" if path else "")
+        return f"{where} ({self.note})" if self.note else where
+
+    @property
+    def plaintext(self) -> bool:
+        from .backends import is_plaintext
+
+        return is_plaintext(self._backend)
 
     def set(self, name: str, username: str, password: str) -> None:
         if len(password) < MIN_PASSWORD_LENGTH:
             raise CredentialError(f"a password must have at least {MIN_PASSWORD_LENGTH} characters")
         self._redactor.register(password)
-        blob = json.dumps({"username": username, "password": password})
+        # The name rides along: keyrings.cryptfile's file keeps it lower-cased, and
+        # `credentials list` shows it as it was given.
+        blob = json.dumps({"username": username, "password": password, "name": name})
         try:
             self._backend.set_password(SERVICE, name, blob)
         except keyring.errors.KeyringError as exc:
             raise CredentialError(f"cannot store credential {name!r}: {exc}") from exc
 
     def get(self, name: str) -> Credential:
+        data = self._read(name)
+        if data is None:
+            raise CredentialError(
+                f"no credential named {name!r} in {self.description}; store it with "
+                f"`python runner.py credentials set {name}`"
+            )
+        return Credential(name=name, username=data["username"], password=data["password"])
+
+    def has(self, name: str) -> bool:
+        """Whether ``name`` is stored. On the file, read from its (clear) section and
+        option names: no key derivation per credential."""
+        names = self._file_names()
+        if names is not None:
+            return name.lower() in {n.lower() for n in names}
+        return self._read(name) is not None
+
+    def delete(self, name: str) -> None:
+        try:
+            self._backend.delete_password(SERVICE, name)
+        except keyring.errors.PasswordDeleteError as exc:
+            raise CredentialError(f"no credential named {name!r} in {self.description}") from exc
+        except keyring.errors.KeyringError as exc:
+            raise CredentialError(f"cannot delete credential {name!r}: {exc}") from exc
+
+    def entries(self) -> list[tuple[str, str]]:
+        """(name, username) of every stored credential, sorted; never a password.
+
+        The file: names from its option names, usernames decrypted (an Argon2 derivation
+        each, ~0.8 s). Secret Service: one search. Other keyrings have no way to list:
+        ``CredentialError`` saying so."""
+        names = self._file_names()
+        if names is not None:
+            found = []
+            for listed in names:
+                try:
+                    data = self._read(listed)
+                except CredentialError:
+                    # The file keeps names lower-cased, but the encryption is bound to
+                    # the name as given: one stored with capitals opens only by that name.
+                    found.append((listed, UNREADABLE_USERNAME))
+                    continue
+                if data is not None:
+                    found.append((str(data.get("name", listed)), str(data["username"])))
+            return sorted(found)
+        if self.kind == "secretservice":
+            return sorted(self._secret_service_entries())
+        raise CredentialError(
+            f"{self.description} cannot list what it holds; check one credential with "
+            "`python runner.py credentials check NAME`"
+        )
+
+    def _read(self, name: str) -> dict[str, Any] | None:
         try:
             blob = self._backend.get_password(SERVICE, name)
         except (keyring.errors.KeyringError, ValueError) as exc:
@@ -182,18 +240,66 @@ class CredentialStore:
                 f"cannot read credential {name!r} from {self.description}: {exc}"
             ) from exc
         if blob is None:
-            raise CredentialError(
-                f"no credential named {name!r} in {self.description}; store it with "
-                f"`python runner.py credentials set {name}`"
-            )
-        data = json.loads(blob)
+            return None
+        data = _decode(name, blob)
         self._redactor.register(data["password"])
-        return Credential(name=name, username=data["username"], password=data["password"])
+        return data
 
-    def has(self, name: str) -> bool:
-        return self._backend.get_password(SERVICE, name) is not None
+    def _file_names(self) -> list[str] | None:
+        """The names in keyrings.cryptfile's file (an INI file: one section per service,
+        one option per name, escaped); None for any other backend."""
+        if self.kind != "cryptfile":
+            return None
+        from keyrings.cryptfile.escape import escape, unescape
+
+        config = configparser.RawConfigParser()
+        path = getattr(self._backend, "file_path", "")
+        try:
+            config.read(path, encoding="utf-8")
+        except (configparser.Error, OSError) as exc:
+            raise CredentialError(f"cannot read the credential store {path}: {exc}") from exc
+        section = escape(SERVICE)
+        if not config.has_section(section):
+            return []
+        # configparser lower-cases option names: "_2d" must read as the escape "_2D".
+        return [unescape(_ESCAPE.sub(lambda m: m[0].upper(), o)) for o in config.options(section)]
+
+    def _secret_service_entries(self) -> list[tuple[str, str]]:
+        get_collection = getattr(self._backend, "get_preferred_collection", None)
+        if get_collection is None:
+            raise CredentialError(f"{self.description} cannot list what it holds")
+        found = []
+        for item in get_collection().search_items({"service": SERVICE}):
+            name = item.get_attributes().get("username", "?")
+            data = _decode(name, item.get_secret().decode("utf-8"))
+            self._redactor.register(data["password"])
+            found.append((name, str(data["username"])))
+        return found
+
+
+UNREADABLE_USERNAME = "? (stored under a name with capitals: check it by that exact name)"
+_ESCAPE = re.compile(r"_[0-9a-f]{2}")
+
+
+def _decode(name: str, blob: str) -> dict[str, Any]:
+    try:
+        data = json.loads(blob)
+    except ValueError as exc:
+        raise CredentialError(
+            f"credential {name!r} was not stored by rpa-fleet (not its format); store it "
+            f"again with `python runner.py credentials set {name}`"
+        ) from exc
+    if not isinstance(data, dict) or not {"username", "password"} <= data.keys():
+        raise CredentialError(
+            f"credential {name!r} lacks a username or password; store it again with "
+            f"`python runner.py credentials set {name}`"
+        )
+    return data
 
 
 def open_store(env: Mapping[str, str], redactor: Redactor) -> CredentialStore:
     """Open the store the environment configures; ``CredentialError`` if it cannot be."""
-    return CredentialStore(_backend(KeyringSettings.from_env(env), redactor), redactor)
+    from .backends import choose
+
+    chosen = choose(KeyringSettings.from_env(env), redactor)
+    return CredentialStore(chosen.backend, redactor, kind=chosen.kind, note=chosen.note)

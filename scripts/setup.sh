@@ -15,7 +15,9 @@ cd "$(dirname "$0")/.."
 # desktop simulator, for Debian's python3), tesseract-ocr with Chinese (OCR reads).
 APT_PACKAGES=(chromium fonts-noto-cjk python3-venv python3-dev build-essential
   libreoffice-calc-nogui clamav xvfb xauth openbox xclip x11-utils xdotool python3-tk
-  tesseract-ocr tesseract-ocr-chi-sim)
+  tesseract-ocr tesseract-ocr-chi-sim
+  # a real Secret Service for the keyring backend tests (dbus-run-session + gnome-keyring)
+  dbus gnome-keyring)
 
 missing=()
 if command -v dpkg >/dev/null 2>&1; then

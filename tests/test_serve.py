@@ -183,7 +183,9 @@ def test_a_job_that_raises_does_not_stop_the_loop(book: ScheduleBook) -> None:
 
     good = scheduled("good", every="day", at="02:30")
     bad = scheduled("bad", every="day", at="02:30")
-    bad = ScheduledRecipe(bad.name, bad.path, Broken(bad.timetable.schedule, BERLIN), 3, bad.command)
+    bad = ScheduledRecipe(
+        bad.name, bad.path, Broken(bad.timetable.schedule, BERLIN), 3, bad.command
+    )
     clock = FakeClock(berlin(2026, 5, 4, 12, 0))
     seen_before(book, "good", at=berlin(2026, 5, 4, 2, 30))
     srv, launcher = server(book, clock, [bad, good], max_parallel=4)
