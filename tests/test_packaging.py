@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import shlex
 import tomllib
 
 from ruamel.yaml import YAML
@@ -11,22 +12,26 @@ from tests.conftest import ROOT
 
 
 def test_conda_env_pins_what_pyproject_pins() -> None:
-    """robot.yaml's environment (conda.yaml) must not drift from pyproject.toml."""
+    """robot.yaml's environment (conda.yaml) must not drift from pyproject.toml: the same
+    runtime pins, exactly, and a Python that pyproject accepts."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     conda = YAML(typ="safe").load((ROOT / "conda.yaml").read_text(encoding="utf-8"))
     pip_list = next(d["pip"] for d in conda["dependencies"] if isinstance(d, dict))
     assert sorted(pip_list) == sorted(project["dependencies"])
     assert all("==" in pin for pin in project["dependencies"])
+    python = next(d for d in conda["dependencies"] if str(d).startswith("python="))
+    assert project["requires-python"] == ">=3.11" and python == "python=3.11", python
 
 
 def test_robot_yaml_tasks_call_the_runner() -> None:
+    """Every task is a runner.py command run by the environment's python: directly, under
+    xvfb-run, or from bash when its arguments are computed (tests/test_robot_yaml.py
+    runs each one)."""
     robot = YAML(typ="safe").load((ROOT / "robot.yaml").read_text(encoding="utf-8"))
     assert robot["tasks"]
-    for task in robot["tasks"].values():
-        shell = task["shell"]
-        if shell.startswith("xvfb-run "):  # a desktop recipe, in a virtual display
-            shell = shell[shell.index(" python ") + 1 :]
-        assert shell.startswith("python runner.py "), task
+    for name, task in robot["tasks"].items():
+        words = task.get("command") or shlex.split(task["shell"])
+        assert "python runner.py " in " ".join(words), name
 
 
 def test_ci_runs_the_readme_test_command() -> None:
