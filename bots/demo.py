@@ -105,7 +105,8 @@ def run_demo(
     redactor = Redactor(password for _, password in DEMO_CREDENTIALS.values())
 
     keyring_settings = KeyringSettings.from_env(env)
-    if keyring_settings.backend == "cryptfile" and not keyring_settings.has_key:
+    # `auto` falls back to the file wherever no desktop keyring answers (a server, CI).
+    if keyring_settings.backend in ("cryptfile", "auto") and not keyring_settings.has_key:
         create_key_file(keyring_settings.key_file)
         echo(f"demo: created a keyring master key at {keyring_settings.key_file} (owner-only)")
     store = open_store(env, redactor)

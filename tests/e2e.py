@@ -284,6 +284,9 @@ def recipe_variant(
     occur) and lines appended, written to ``directory/name`` with the retention schedules
     beside it."""
     text = base.read_text(encoding="utf-8")
+    if append.lstrip().startswith("schedule:") or "\nschedule:" in append:
+        # The variant brings its own schedule: the base's one-line `schedule:` goes.
+        text = re.sub(r"(?m)^schedule: \{.*\}\n", "", text)
     for old, new in replacements:
         assert old in text, old
         text = text.replace(old, new)

@@ -10,7 +10,13 @@ A ledger newer than this code: exit 2 from every command; an older one is upgrad
 commands that write and refused, with what to run, by those that only read (exit 2).
 """
 
-from . import doctor, keys, records, runs, serve  # noqa: F401  (each registers its commands on `main`)
+from . import (  # noqa: F401  (each registers its commands on `main`)
+    doctor,
+    keys,
+    records,
+    runs,
+    serve,
+)
 from .app import Console, entry, main, report
 
 __all__ = ["Console", "entry", "main", "report"]

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import signal
 import subprocess
 import threading
@@ -89,6 +90,9 @@ def process_launcher(logs_dir: Path) -> Launcher:
             return subprocess.Popen(
                 recipe.command.argv,
                 cwd=recipe.command.cwd,
+                # The whole environment, master key included: the child is a fleet run
+                # that unlocks the credentials itself (not a browser or a scanner).
+                env=dict(os.environ),
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
