@@ -10,7 +10,7 @@ A ledger newer than this code: exit 2 from every command; an older one is upgrad
 commands that write and refused, with what to run, by those that only read (exit 2).
 """
 
-from . import keys, records, runs  # noqa: F401  (each registers its commands on `main`)
+from . import keys, records, runs, schedules  # noqa: F401  (each registers its commands on `main`)
 from .app import Console, entry, main, report
 
 __all__ = ["Console", "entry", "main", "report"]
