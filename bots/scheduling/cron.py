@@ -14,7 +14,6 @@ mail and a bad one sends the errors.
 from __future__ import annotations
 
 import shlex
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
@@ -23,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from .commands import run_command
 from .environment import RunEnvironment
-from .firings import Firing, machine_firings
+from .firings import Firing, firing_groups, machine_firings
 from .timetable import Timetable
 
 if TYPE_CHECKING:
@@ -59,27 +58,12 @@ def cron_field(values: set[int], low: int, high: int) -> str:
 
 
 def cron_times(firings: set[Firing]) -> list[str]:
-    """The five time fields, as few lines as say exactly ``firings``: minutes that fire
-    at the same hours on the same days share a line."""
-    days_of: dict[tuple[int, int], set[int]] = defaultdict(set)
-    for firing in firings:
-        days_of[(firing.hour, firing.minute)].add(firing.weekday)
-    # days of week -> minute -> hours
-    grouped: dict[frozenset[int], dict[int, set[int]]] = defaultdict(lambda: defaultdict(set))
-    for (hour, minute), weekdays in days_of.items():
-        grouped[frozenset(weekdays)][minute].add(hour)
-    lines: list[tuple[int, int, int, str]] = []  # first hour, minute, day: in time order
-    for days, hours_of in grouped.items():
-        minutes_of: dict[frozenset[int], set[int]] = defaultdict(set)
-        for minute, hours in hours_of.items():
-            minutes_of[frozenset(hours)].add(minute)
-        for at_hours, minutes in minutes_of.items():
-            text = (
-                f"{cron_field(minutes, 0, 59)} {cron_field(set(at_hours), 0, 23)} * * "
-                f"{cron_field(set(days), 0, 6)}"
-            )
-            lines.append((min(at_hours), min(minutes), min(days), text))
-    return [text for *_, text in sorted(lines)]
+    """The five time fields of each line that together fire at exactly ``firings``."""
+    return [
+        f"{cron_field(set(g.minutes), 0, 59)} {cron_field(set(g.hours), 0, 23)} * * "
+        f"{cron_field(set(g.weekdays), 0, 6)}"
+        for g in firing_groups(firings)
+    ]
 
 
 def _command_field(text: str) -> str:

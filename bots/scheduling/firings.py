@@ -10,6 +10,7 @@ really due (the other season's line, a holiday, already run) and exits quietly i
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 
@@ -58,3 +59,30 @@ def machine_firings(timetable: Timetable, machine: tzinfo, start: datetime) -> s
             local = instant.astimezone(machine)
             found.add(Firing((local.weekday() + 1) % 7, local.hour, local.minute))
     return found
+
+
+@dataclass(frozen=True)
+class FiringGroup:
+    """Minutes that fire at the same hours on the same days: one cron line, one
+    `OnCalendar=`. Days of week as cron counts them (0 = Sunday)."""
+
+    weekdays: frozenset[int]
+    hours: frozenset[int]
+    minutes: frozenset[int]
+
+
+def firing_groups(firings: set[Firing]) -> list[FiringGroup]:
+    """As few groups as say exactly ``firings``, in time order."""
+    days_of: dict[tuple[int, int], set[int]] = defaultdict(set)
+    for firing in firings:
+        days_of[(firing.hour, firing.minute)].add(firing.weekday)
+    hours_of: dict[frozenset[int], dict[int, set[int]]] = defaultdict(lambda: defaultdict(set))
+    for (hour, minute), weekdays in days_of.items():
+        hours_of[frozenset(weekdays)][minute].add(hour)
+    groups = []
+    for days, by_minute in hours_of.items():
+        minutes_of: dict[frozenset[int], set[int]] = defaultdict(set)
+        for minute, hours in by_minute.items():
+            minutes_of[frozenset(hours)].add(minute)
+        groups += [FiringGroup(days, hours, frozenset(same)) for hours, same in minutes_of.items()]
+    return sorted(groups, key=lambda g: (min(g.hours), min(g.minutes), min(g.weekdays)))

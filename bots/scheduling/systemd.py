@@ -17,12 +17,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta, tzinfo
+from datetime import UTC, datetime, time, timedelta, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .commands import run_command
 from .environment import RunEnvironment
+from .firings import firing_groups, machine_firings
 from .spec import WEEKDAYS, RunSchedule
 from .timetable import Timetable
 
@@ -52,12 +53,9 @@ def day_spec(schedule: RunSchedule, timetable: Timetable) -> str:
     workdays = timetable.calendar is not None and bool(timetable.calendar.workdays)
     if "day" in names or ("weekday" in names and workdays):
         return ""  # (weekend workdays: every day, and `run --scheduled` decides)
-    days = sorted(
+    return _days(
         {i for name in names for i in (range(5) if name == "weekday" else [WEEKDAYS.index(name)])}
     )
-    if len(days) > 2 and days == list(range(days[0], days[-1] + 1)):
-        return f"{SYSTEMD_DAYS[days[0]]}..{SYSTEMD_DAYS[days[-1]]} "
-    return ",".join(SYSTEMD_DAYS[i] for i in days) + " "
 
 
 def calendar_field(values: set[int], size: int) -> str:
@@ -69,7 +67,19 @@ def calendar_field(values: set[int], size: int) -> str:
         step = ordered[1] - ordered[0]
         if ordered == list(range(ordered[0], size, step)):
             return f"{ordered[0]:02d}/{step}"
+    if len(ordered) > 2 and ordered == list(range(ordered[0], ordered[-1] + 1)):
+        return f"{ordered[0]:02d}..{ordered[-1]:02d}"
     return ",".join(f"{value:02d}" for value in ordered)
+
+
+def _days(days: set[int]) -> str:
+    """Weekdays (0 = Monday) as systemd writes them, with a space after: 'Mon..Fri '."""
+    ordered = sorted(days)
+    if len(ordered) == 7:
+        return ""
+    if len(ordered) > 2 and ordered == list(range(ordered[0], ordered[-1] + 1)):
+        return f"{SYSTEMD_DAYS[ordered[0]]}..{SYSTEMD_DAYS[ordered[-1]]} "
+    return ",".join(SYSTEMD_DAYS[i] for i in ordered) + " "
 
 
 def _interval_times(minutes: int) -> list[str]:
@@ -86,6 +96,24 @@ def _interval_times(minutes: int) -> list[str]:
     )
 
 
+def _offsets(timetable: Timetable, now: datetime) -> int:
+    """How many UTC offsets the recipe's zone has in the coming year."""
+    return len({timetable.local(now + timedelta(days=d)).utcoffset() for d in range(0, 367, 7)})
+
+
+def _utc_interval(timetable: Timetable, now: datetime) -> list[str]:
+    """An interval in a zone with daylight saving, in UTC: systemd fires a wall time of
+    the hour the clocks repeat only once, where an interval keeps its cadence in real
+    time (every 15 minutes means every 15 minutes). The UTC minutes its instants fall
+    on in the coming year, as for cron; `run --scheduled` decides at each."""
+    expressions = []
+    for group in firing_groups(machine_firings(timetable, UTC, now)):
+        spec = _days({(weekday + 6) % 7 for weekday in group.weekdays})  # cron's Sunday: 0
+        hours = calendar_field(set(group.hours), 24)
+        expressions.append(f"{spec}*-*-* {hours}:{calendar_field(set(group.minutes), 60)}:00 UTC")
+    return expressions
+
+
 def _wall(moment: time) -> str:
     return moment.strftime("%H:%M:%S")
 
@@ -95,6 +123,8 @@ def on_calendar(schedule: RunSchedule, timetable: Timetable, now: datetime) -> l
     zone = f" {schedule.timezone}" if schedule.timezone else ""  # none: the machine's
     days = day_spec(schedule, timetable)
     minutes = schedule.interval_minutes
+    if minutes is not None and _offsets(timetable, now) > 1:
+        return _utc_interval(timetable, now)
     if minutes is not None:
         return [f"{days}*-*-* {pattern}{zone}" for pattern in _interval_times(minutes)]
     walls = {_wall(at) for at in schedule.at}
