@@ -13,9 +13,11 @@ cd "$(dirname "$0")/.."
 # window manager: the tests run with and without one), xclip (the clipboard), x11-utils
 # (xprop), xdotool (finding windows by hand when debugging a recipe), python3-tk (the
 # desktop simulator, for Debian's python3), tesseract-ocr with Chinese (OCR reads).
+# cron: the scheduler `runner.py crontab` writes for, and the one its end-to-end test
+# starts (without recommends: no MTA is installed, cron's mail is the operator's choice).
 APT_PACKAGES=(chromium fonts-noto-cjk python3-venv python3-dev build-essential
   libreoffice-calc-nogui clamav xvfb xauth openbox xclip x11-utils xdotool python3-tk
-  tesseract-ocr tesseract-ocr-chi-sim)
+  tesseract-ocr tesseract-ocr-chi-sim cron)
 
 missing=()
 if command -v dpkg >/dev/null 2>&1; then
