@@ -13,11 +13,15 @@ cd "$(dirname "$0")/.."
 # window manager: the tests run with and without one), xclip (the clipboard), x11-utils
 # (xprop), xdotool (finding windows by hand when debugging a recipe), python3-tk (the
 # desktop simulator, for Debian's python3), tesseract-ocr with Chinese (OCR reads).
+# cron: the scheduler `runner.py crontab` writes for, and the one its end-to-end test
+# starts (without recommends: no MTA is installed, cron's mail is the operator's choice).
 APT_PACKAGES=(chromium fonts-noto-cjk python3-venv python3-dev build-essential
   libreoffice-calc-nogui clamav xvfb xauth openbox xclip x11-utils xdotool python3-tk
   tesseract-ocr tesseract-ocr-chi-sim
   # a real Secret Service for the keyring backend tests (dbus-run-session + gnome-keyring)
-  dbus gnome-keyring)
+  dbus gnome-keyring
+  # real cron for the crontab end-to-end test (tests/test_crontab.py)
+  cron)
 
 missing=()
 if command -v dpkg >/dev/null 2>&1; then

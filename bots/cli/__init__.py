@@ -15,6 +15,7 @@ from . import (  # noqa: F401  (each registers its commands on `main`)
     keys,
     records,
     runs,
+    schedules,
     serve,
 )
 from .app import Console, entry, main, report
