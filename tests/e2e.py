@@ -296,6 +296,14 @@ def recipe_variant(
     return path
 
 
+def unscheduled_recipe(directory: Path) -> Path:
+    """The demo recipe without its `schedule:`: a recipe that runs only by hand."""
+    path = recipe_variant(directory, "unscheduled.yaml", [])
+    text = re.sub(r"(?m)^schedule: \{.*\}\n", "", path.read_text(encoding="utf-8"))
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
 def copy_schedules(directory: Path) -> Path:
     """The demo's retention schedules beside a recipe written to ``directory``."""
     target = directory / "schedules"

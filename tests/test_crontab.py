@@ -30,6 +30,7 @@ from tests.e2e import (
     ledger_rows,
     recipe_variant,
     start_simulators,
+    unscheduled_recipe,
     wait_until,
 )
 
@@ -236,8 +237,8 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
     )
 
 
-def test_a_recipe_without_a_schedule_is_refused() -> None:
-    result = run_cli("crontab", "recipes/demo.yaml")
+def test_a_recipe_without_a_schedule_is_refused(tmp_path: Path) -> None:
+    result = run_cli("crontab", str(unscheduled_recipe(tmp_path)))
     assert result.returncode == 2
     assert "no `schedule:` section" in result.stderr
     assert result.stdout == ""

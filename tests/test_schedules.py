@@ -234,3 +234,10 @@ def test_failures_in_a_row_pause_a_recipe_until_resumed(tmp_path: Path) -> None:
     decisions = [e["decision"] for e in reversed(book.events("r"))]
     assert decisions[-3:] == ["failed", "paused", "resumed"]
     ledger.close()
+
+
+def test_the_example_calendar_loads() -> None:
+    from tests.conftest import ROOT
+
+    calendar = load_calendar(ROOT / "recipes" / "calendars" / "example-cn.yaml")
+    assert date(2026, 10, 7) in calendar.holidays and date(2026, 10, 10) in calendar.workdays

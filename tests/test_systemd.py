@@ -16,7 +16,7 @@ from bots.recipe import LoadedRecipe
 from bots.scheduling.environment import run_environment
 from bots.scheduling.systemd import UnitOptions, on_calendar, recipe_units
 from bots.scheduling.timetable import Timetable
-from tests.e2e import ROOT
+from tests.e2e import ROOT, unscheduled_recipe
 from tests.test_crontab import run_cli, scheduled
 
 NOW = datetime(2026, 12, 6, 14, 0, tzinfo=UTC)
@@ -180,6 +180,6 @@ def test_written_units_verify(tmp_path: Path) -> None:
     assert verify.returncode == 0 and verify.stderr == "", verify.stderr
 
 
-def test_systemd_refuses_a_recipe_without_schedule() -> None:
-    result = run_cli("systemd", "recipes/demo.yaml")
+def test_systemd_refuses_a_recipe_without_schedule(tmp_path: Path) -> None:
+    result = run_cli("systemd", str(unscheduled_recipe(tmp_path)))
     assert result.returncode == 2 and "no `schedule:` section" in result.stderr

@@ -119,6 +119,7 @@ class RecipeJob(schedule.Job):
         return self.next_run is not None and self.clock.now() >= self.next_run
 
     def run(self) -> Any:
+        assert self.job_func is not None, "do() gives every job its function"
         result = self.job_func()
         self.last_run = self.clock.now()
         self._schedule_next_run()
