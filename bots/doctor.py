@@ -105,36 +105,19 @@ def drivers_of(loaded: Iterable[LoadedRecipe]) -> set[str]:
 
 def browser(env: Mapping[str, str]) -> Check:
     """Chromium is there and launches, exactly as the web driver launches it."""
-    from playwright.sync_api import Error as PlaywrightError
-    from playwright.sync_api import sync_playwright
-
-    from .childenv import master_key_withheld
-    from .drivers.web.browser import find_chromium, launch
+    from .drivers.web.browser import BrowserWontLaunch, probe
 
     fix = (
         "install Debian's Chromium (`apt-get install chromium`) or Playwright's "
         "(`python -m playwright install chromium`), or set FLEET_CHROMIUM to a Chromium binary"
     )
-    with master_key_withheld():  # Playwright's driver copies os.environ
-        playwright = sync_playwright().start()
     try:
-        try:
-            path = find_chromium(playwright, env)
-        except FleetError as exc:  # BrowserNotFound
-            return fail(f"browser: {exc}", fix, EXIT_SYSTEM)
-        try:
-            chromium = launch(playwright, env)
-            try:
-                version = chromium.version
-                chromium.new_page().goto("about:blank")
-            finally:
-                chromium.close()
-        except PlaywrightError as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            return fail(f"browser {path} does not launch: {first}", fix, EXIT_SYSTEM)
-        return ok(f"browser {path} launches (Chromium {version})")
-    finally:
-        playwright.stop()
+        path, version = probe(env)
+    except BrowserWontLaunch as exc:
+        return fail(f"browser {exc.path} does not launch: {exc}", fix, EXIT_SYSTEM)
+    except FleetError as exc:  # BrowserNotFound
+        return fail(f"browser: {exc}", fix, EXIT_SYSTEM)
+    return ok(f"browser {path} launches (Chromium {version})")
 
 
 def display(env: Mapping[str, str]) -> list[Check]:

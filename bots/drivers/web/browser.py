@@ -66,3 +66,41 @@ def launch(playwright: Playwright, env: Mapping[str, str]) -> Browser:
         handle_sigterm=False,
         handle_sighup=False,
     )
+
+
+class BrowserWontLaunch(Exception):
+    """Chromium was found but does not start (``path``; the message is its first line)."""
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+def probe(env: Mapping[str, str]) -> tuple[str, str]:
+    """Find and launch Chromium exactly as a run does, open a blank page, close it: the
+    binary's path and Chromium's version (doctor). ``BrowserNotFound`` when there is
+    none, ``BrowserWontLaunch`` when it does not start."""
+    from playwright.sync_api import Error as PlaywrightError
+    from playwright.sync_api import sync_playwright
+
+    from ...childenv import master_key_withheld
+
+    with master_key_withheld():  # Playwright's driver copies os.environ
+        playwright = sync_playwright().start()
+    try:
+        path = find_chromium(playwright, env)
+        try:
+            chromium = launch(playwright, env)
+            try:
+                version = chromium.version
+                chromium.new_page().goto("about:blank")
+            finally:
+                chromium.close()
+        except PlaywrightError as exc:
+            text = str(exc).strip()
+            raise BrowserWontLaunch(
+                path, text.splitlines()[0] if text else type(exc).__name__
+            ) from exc
+        return path, version
+    finally:
+        playwright.stop()
