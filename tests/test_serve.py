@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -24,7 +25,7 @@ from bots.scheduling.spec import RunSchedule
 from bots.scheduling.status import recipe_status
 from bots.scheduling.timetable import Timetable
 
-from .e2e import ROOT, ledger_rows, recipe_variant, world
+from .e2e import ROOT, ledger_documents, ledger_rows, recipe_variant, wait_until, world
 
 BERLIN = ZoneInfo("Europe/Berlin")
 
@@ -369,3 +370,108 @@ when = datetime(2026, 4, 30, 18, 30, tzinfo=UTC)  # 1 May 02:30 in Shanghai
 ScheduleBook(ledger, "test").update("demo-" + name.replace("_", "-"), when, last_due_at=when)
 ledger.close()
 """
+
+
+def two_recipes(tmp_path: Path) -> dict[str, Path]:
+    """Two scheduled variants of the demo, each with an archive name of its own (reference
+    codes are unique per archive), both due every day at 02:30 Shanghai time."""
+    recipes = {}
+    for name in ("left", "right"):
+        recipes[name] = recipe_variant(
+            tmp_path,
+            f"{name}.yaml",
+            [
+                ("recipe: demo\n", f"recipe: demo-{name}\n"),
+                ("  system: 档案系统 (archive simulator)\n", f"  system: 档案系统 {name}\n"),
+            ],
+            "schedule:\n  every: day\n  at: '02:30'\n  timezone: Asia/Shanghai\n",
+        )
+    return recipes
+
+
+def seed_history(w: object, names: list[str]) -> None:
+    for name in names:
+        subprocess.run(
+            [sys.executable, "-c", _SEED, str(w.logs_dir), name],  # type: ignore[attr-defined]
+            cwd=ROOT,
+            check=True,
+            env=w.env,  # type: ignore[attr-defined]
+        )
+
+
+def test_serve_runs_two_due_recipes_side_by_side_for_real(tmp_path: Path) -> None:
+    """Two recipes due at the same moment run as two processes at once (their runs
+    overlap in the ledger's own times), each archiving every report once."""
+    with world(tmp_path, reports=5) as w:
+        recipes = two_recipes(tmp_path)
+        seed_history(w, ["left", "right"])
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "runner.py",
+                "serve",
+                *map(str, recipes.values()),
+                "--once",
+                "--now",
+                "2026-05-02T02:30:00+08:00",
+                "--max-parallel",
+                "2",
+            ],
+            cwd=ROOT,
+            env=w.env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert proc.returncode == 0, proc.stderr
+        runs = {r["recipe"]: r for r in ledger_rows(w.logs_dir, "runs")}
+        assert sorted(runs) == ["demo-left", "demo-right"]
+        left, right = runs["demo-left"], runs["demo-right"]
+        assert left["started_at"] < right["ended_at"] and right["started_at"] < left["ended_at"]
+        assert all(r["outcome"] == "ok" for r in runs.values())
+        held = Counter(item["sha256"] for item in w.archive_state())
+        source = {report["sha256"] for report in w.erp_state()}
+        assert set(held) == source and set(held.values()) == {2}  # each once per recipe
+
+
+def test_sigterm_to_serve_lets_the_run_finish_its_document(tmp_path: Path) -> None:
+    """SIGTERM to `serve` reaches the run, which finishes the document in hand and stops;
+    serve waits for it and exits. Nothing is half-done: what the ledger confirmed is
+    what the archive simulator holds, and the stop does not count as a failure."""
+    with world(tmp_path, reports=12) as w:
+        recipe = two_recipes(tmp_path)["left"]
+        seed_history(w, ["left"])
+        serve = subprocess.Popen(
+            [
+                sys.executable,
+                "runner.py",
+                "serve",
+                str(recipe),
+                "--once",
+                "--now",
+                "2026-05-02T02:30:00+08:00",
+            ],
+            cwd=ROOT,
+            env=w.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            wait_until(lambda: len(w.archive_state()) >= 2, 120, "two reports archived")
+            serve.send_signal(signal.SIGTERM)
+            _out, err = serve.communicate(timeout=120)
+        finally:
+            if serve.poll() is None:
+                serve.kill()
+        assert serve.returncode == 0, err
+        assert "SIGTERM: stopping" in err
+        documents = ledger_documents(w.logs_dir)
+        confirmed = {k for k, d in documents.items() if d["state"] == "confirmed"}
+        assert 2 <= len(confirmed) < 12  # stopped early, not cut off
+        assert {d["state"] for d in documents.values()} <= {"confirmed", "listed"}
+        assert len(w.archive_state()) == len(confirmed)
+        (run,) = ledger_rows(w.logs_dir, "runs")
+        assert run["outcome"] == "stopped"
+        events = ledger_rows(w.logs_dir, "schedule_events", recipe="demo-left")
+        assert events[-1]["decision"] == "not_run" and events[-1]["exit_code"] == 143
