@@ -66,6 +66,9 @@ def virtual_display(wm: bool = False, screen: str = SCREEN) -> Iterator[VirtualD
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env=_tools_env(),
+        # Its own session: a Ctrl-C meant for the program (which finishes the document
+        # in hand first) must not take the display away under it; `finally` stops it.
+        start_new_session=True,
     )
     os.close(write_fd)
     manager: subprocess.Popen[bytes] | None = None
@@ -78,6 +81,7 @@ def virtual_display(wm: bool = False, screen: str = SCREEN) -> Iterator[VirtualD
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
                 env=display.env(_tools_env()),
+                start_new_session=True,
             )
             _wait_for_wm(display)
         yield display

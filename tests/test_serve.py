@@ -475,3 +475,45 @@ def test_sigterm_to_serve_lets_the_run_finish_its_document(tmp_path: Path) -> No
         assert run["outcome"] == "stopped"
         events = ledger_rows(w.logs_dir, "schedule_events", recipe="demo-left")
         assert events[-1]["decision"] == "not_run" and events[-1]["exit_code"] == 143
+
+
+_DESKTOP_CHILD = """
+import os, signal, subprocess, sys, time
+out = sys.argv[1]
+def stop(signum, frame):
+    # the run finishing its document: the display must still be there
+    alive = subprocess.run(["xdpyinfo"], capture_output=True).returncode == 0
+    open(out, "a").write(f"SIGTERM display-alive={alive}\\n")
+    sys.exit(143)
+signal.signal(signal.SIGTERM, stop)
+open(out, "a").write(f"started DISPLAY={os.environ.get('DISPLAY')}\\n")
+deadline = time.monotonic() + 60
+while time.monotonic() < deadline:
+    signal.pause()
+"""
+
+
+def test_a_desktop_run_gets_its_own_display_and_sigterm_reaches_it(tmp_path: Path) -> None:
+    """serve starts a desktop recipe's run on a private Xvfb (not under xvfb-run, whose
+    shell would die of SIGTERM and leave the run going): the signal reaches the run
+    itself, the display outlives it while the run finishes, and goes when the run ends."""
+    from bots.scheduling.serve import process_launcher
+
+    out = tmp_path / "child.out"
+    recipe = ScheduledRecipe(
+        name="desk",
+        path=tmp_path / "desk.yaml",
+        timetable=scheduled("desk", every="day", at="02:30").timetable,
+        pause_after=3,
+        command=RecipeCommand([sys.executable, "-c", _DESKTOP_CHILD, str(out)], tmp_path),
+        screen="1024x768",
+    )
+    child = process_launcher(tmp_path / "logs")(recipe)
+    wait_until(lambda: out.exists() and "started" in out.read_text(), 30, "the child started")
+    display = out.read_text().split("DISPLAY=")[1].split()[0]
+    assert display.startswith(":")
+    child.send_signal(signal.SIGTERM)
+    assert child.wait() == 143
+    assert "SIGTERM display-alive=True" in out.read_text()
+    gone = subprocess.run(["xdpyinfo", "-display", display], capture_output=True)
+    assert gone.returncode != 0  # the display was stopped with its run

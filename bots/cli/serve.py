@@ -49,7 +49,7 @@ def load_scheduled(
     """The scheduled recipes among ``paths``; one that does not load is logged and left
     out (the others keep their schedules), and one without a schedule is skipped."""
     from ..recipe import load_recipe
-    from ..scheduling.commands import run_command
+    from ..scheduling.commands import display_size, run_command
     from ..scheduling.serve import ScheduledRecipe
     from ..scheduling.timetable import Timetable
     from ..timezones import local_zone
@@ -70,7 +70,9 @@ def load_scheduled(
                 path=loaded.path,
                 timetable=Timetable.of(spec, loaded.calendar, local_zone()),
                 pause_after=spec.pause_after,
-                command=run_command(loaded, "--quiet", *extra),
+                # serve makes a desktop recipe's display itself (see process_launcher)
+                command=run_command(loaded, "--quiet", *extra, display=False),
+                screen=display_size(loaded),
             )
         )
     return found

@@ -6,8 +6,8 @@ runs what is pending; each recipe is a ``RecipeJob`` whose next run comes from i
 wall clock and answers a DST gap with 03:23 for 02:23) and whose "now" is an injected
 clock, so tests move time without sleeping.
 
-A due recipe runs as a child process (`runner.py run RECIPE --quiet`, under xvfb-run
-for a desktop recipe): a crash, a leak or a hung browser in one run cannot take the
+A due recipe runs as a child process (`runner.py run RECIPE --quiet`, with a private
+Xvfb for a desktop recipe): a crash, a leak or a hung browser in one run cannot take the
 scheduler down, and the child takes the recipe's lock like any run, so a run by hand
 and a scheduled one never overlap. Different recipes run side by side up to
 ``max_parallel``; a recipe due while it still runs waits for its run to end (once).
@@ -23,14 +23,16 @@ import signal
 import subprocess
 import threading
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import Any, Protocol
 
 import schedule
 
 from ..errors import FleetError
+from ..virtualdisplay import virtual_display
 from .book import ScheduleBook
 from .commands import RecipeCommand
 from .decide import Decision, decide, record_decision, record_finish
@@ -73,6 +75,7 @@ class ScheduledRecipe:
     timetable: Timetable
     pause_after: int
     command: RecipeCommand
+    screen: str | None = None  # "1280x1024": a desktop recipe's display, made for its run
 
 
 Launcher = Callable[[ScheduledRecipe], Child]
@@ -80,27 +83,64 @@ Launcher = Callable[[ScheduledRecipe], Child]
 
 def process_launcher(logs_dir: Path) -> Launcher:
     """Children as processes; what they print (failures only: --quiet) is appended to
-    logs/serve/<recipe>.log."""
+    logs/serve/<recipe>.log. A desktop recipe gets a private Xvfb of its screen size,
+    started here and stopped when its run ends, rather than xvfb-run: SIGTERM must reach
+    the run itself (xvfb-run's shell would die of it and leave the run going), and the
+    display must outlive the document the run finishes after it."""
 
     def launch(recipe: ScheduledRecipe) -> Child:
         folder = logs_dir / "serve"
         folder.mkdir(parents=True, exist_ok=True)
-        out: IO[bytes] = (folder / f"{recipe.name}.log").open("ab")
+        resources = ExitStack()
+        # The whole environment, master key included: the child is a fleet run that
+        # unlocks the credentials itself (not a browser or a scanner).
+        env = dict(os.environ)
         try:
-            return subprocess.Popen(
-                recipe.command.argv,
-                cwd=recipe.command.cwd,
-                # The whole environment, master key included: the child is a fleet run
-                # that unlocks the credentials itself (not a browser or a scanner).
-                env=dict(os.environ),
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        finally:
-            out.close()  # the child has its own copy
+            if recipe.screen is not None:
+                display = resources.enter_context(virtual_display(screen=f"{recipe.screen}x24"))
+                env = display.env(env)
+            with (folder / f"{recipe.name}.log").open("ab") as out:  # the child keeps a copy
+                process = subprocess.Popen(
+                    recipe.command.argv,
+                    cwd=recipe.command.cwd,
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                )
+        except BaseException:
+            resources.close()
+            raise
+        return RunProcess(process, resources)
 
     return launch
+
+
+class RunProcess:
+    """A run's process and what it holds (its display): released once, when it ends."""
+
+    def __init__(self, process: subprocess.Popen[bytes], resources: ExitStack) -> None:
+        self.process = process
+        self._resources = resources
+        self._lock = threading.Lock()
+
+    def poll(self) -> int | None:
+        code = self.process.poll()
+        if code is not None:
+            self._release()
+        return code
+
+    def wait(self) -> int:
+        code = self.process.wait()
+        self._release()
+        return code
+
+    def send_signal(self, sig: int) -> None:
+        self.process.send_signal(sig)
+
+    def _release(self) -> None:
+        with self._lock:  # poll (the loop) and wait (the watcher) may both get here
+            self._resources.close()
 
 
 class RecipeJob(schedule.Job):
