@@ -15,13 +15,14 @@ pytestmark = pytest.mark.e2e
 
 
 def test_faults_and_kills_lose_nothing_and_double_nothing(tmp_path: Path) -> None:
-    # 15% lost responses rather than the full run's 5%: in 24 reports, enough to be sure
-    # some happen.
+    # 25% lost responses rather than the full run's 5%: the rolls fall on requests in
+    # arrival order, which the kills' timing shifts, so how many land on the ~24 commits
+    # varies; at 15% none did about once in 40 runs (0.85^24), at 25% once in 1000.
     result = chaos(
         reports=24,
         seed=11,
         kills=3,
-        lost_response_rate=0.15,
+        lost_response_rate=0.25,
         workdir=tmp_path,
         echo=lambda *_: None,
     )
