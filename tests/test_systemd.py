@@ -4,8 +4,11 @@
 from __future__ import annotations
 
 import re
+import shlex
 import shutil
 import subprocess
+import sys
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -145,10 +148,11 @@ def test_units(tmp_path: Path) -> None:
     assert "master-91c2" not in units.service
     assert any("FLEET_KEYRING_KEY is set here but left out" in line for line in service)
     (start,) = [line for line in service if line.startswith("ExecStart=")]
-    assert start == (
-        'ExecStart=xvfb-run -a -s "-screen 0 1280x1024x24 -nolisten tcp" '
-        f"{ROOT}/.venv/bin/python {ROOT}/runner.py run {loaded.path.resolve()} --scheduled"
+    assert start == (  # its own display, so that SIGTERM reaches the run (KillMode=mixed)
+        f"ExecStart={ROOT}/.venv/bin/python {ROOT}/runner.py run {loaded.path.resolve()} "
+        "--scheduled --virtual-display"
     )
+    assert "KillMode=mixed" in service
     timer = units.timer.splitlines()
     assert "OnCalendar=Mon..Fri *-*-* 02:30:00 Asia/Shanghai" in timer
     assert "Persistent=true" in timer and "Unit=rpa-fleet-demo-desktop.service" in timer
@@ -183,3 +187,49 @@ def test_written_units_verify(tmp_path: Path) -> None:
 def test_systemd_refuses_a_recipe_without_schedule(tmp_path: Path) -> None:
     result = run_cli("systemd", str(unscheduled_recipe(tmp_path)))
     assert result.returncode == 2 and "no `schedule:` section" in result.stderr
+
+
+def test_a_desktop_run_makes_its_own_display_as_the_unit_runs_it(tmp_path: Path) -> None:
+    """The desktop unit's command (`run --scheduled --virtual-display`, no DISPLAY, as
+    systemd starts it): the run makes a private Xvfb, the recipe starts the client in it
+    (DESKTOP_PYTHON, the recipe's own knob), and the reports are archived."""
+    from tests.e2e import (
+        ARCHIVE_PASSWORD,
+        DESKTOP_PASSWORD,
+        archive_args,
+        get_json,
+        start_simulators,
+        summary_counts,
+        world_env,
+    )
+
+    env = world_env(
+        tmp_path,
+        "systemd-master-key-2c41",
+        {
+            "demo-desktop": ("clerk", DESKTOP_PASSWORD),
+            "demo-archive": ("archivist", ARCHIVE_PASSWORD),
+        },
+    )
+    env.pop("DISPLAY", None)
+    client = tmp_path / "desktop-python"
+    client.write_text(
+        f'#!/bin/sh\nexec {shlex.quote(sys.executable)} "$@" --state-port 0 '
+        f"--reports 3 --gen-seconds 1 --password {DESKTOP_PASSWORD}\n"
+    )
+    client.chmod(0o755)
+    env["DESKTOP_PYTHON"] = str(client)
+    env["PYTHONPATH"] = str(ROOT)  # the client starts in the recipe's folder: sims/ is here
+    with ExitStack() as stack:
+        start_simulators(stack, tmp_path, env, archive=archive_args(tmp_path))
+        result = subprocess.run(
+            [sys.executable, "runner.py", "run", "demo-desktop", "--virtual-display"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert result.returncode == 0, result.stderr
+        assert summary_counts(result.stdout)["archived"] == 3, result.stdout
+        assert len(get_json(f"{env['ARCHIVE_URL']}/_sim/state")["items"]) == 3

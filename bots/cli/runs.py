@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -51,6 +53,13 @@ if TYPE_CHECKING:
     "(holidays, missed runs, pauses), record the outcome, print nothing on success.",
 )
 @click.option("--quiet", is_flag=True, help="Print nothing on success.")
+@click.option(
+    "--virtual-display",
+    is_flag=True,
+    help="For a desktop recipe: run on a private Xvfb of its `screen:` size, made for this "
+    "run and stopped after it (what systemd units use: SIGTERM reaches the run, which "
+    "finishes its document before the display goes).",
+)
 @pass_console
 def run(
     console: Console,
@@ -60,6 +69,7 @@ def run(
     wait: float | None,
     scheduled: bool,
     quiet: bool,
+    virtual_display: bool,
 ) -> int:
     """Run RECIPE once: list, download, archive and confirm what is new.
 
@@ -67,6 +77,45 @@ def run(
     standard error, each saying what to do next.
     """
     loaded = _load(recipe)
+    if virtual_display:
+        with _own_display(loaded):
+            return _run(console, loaded, logs_dir, ledger_url, wait, scheduled, quiet)
+    return _run(console, loaded, logs_dir, ledger_url, wait, scheduled, quiet)
+
+
+@contextmanager
+def _own_display(loaded: LoadedRecipe) -> Iterator[None]:
+    """DISPLAY set to a private Xvfb of the recipe's screen size while the run goes on
+    (nothing for a recipe with no desktop system)."""
+    from ..scheduling.commands import display_size
+    from ..virtualdisplay import virtual_display
+
+    size = display_size(loaded)
+    if size is None:
+        yield
+        return
+    saved = {name: os.environ.get(name) for name in ("DISPLAY", "XDG_SESSION_TYPE")}
+    with virtual_display(screen=f"{size}x24") as display:
+        os.environ.update({k: v for k, v in display.env({}).items()})
+        try:
+            yield
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+
+
+def _run(
+    console: Console,
+    loaded: LoadedRecipe,
+    logs_dir: Path | None,
+    ledger_url: str | None,
+    wait: float | None,
+    scheduled: bool,
+    quiet: bool,
+) -> int:
     if scheduled:
         return _scheduled(console, loaded, logs_dir, ledger_url, wait)
     if quiet:

@@ -21,7 +21,7 @@ from datetime import UTC, datetime, time, timedelta, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .commands import run_command
+from .commands import display_size, run_command
 from .environment import RunEnvironment
 from .firings import firing_groups, machine_firings
 from .spec import WEEKDAYS, RunSchedule
@@ -177,7 +177,12 @@ def recipe_units(loaded: LoadedRecipe, environment: RunEnvironment, options: Uni
         raise ValueError(f"{loaded.path}: no schedule")
     name = unit_name(loaded)
     said = _specifiers(f"{loaded.name}, {schedule.describe()}")
-    command = run_command(loaded, "--scheduled", root=options.root, python=options.python)
+    # A desktop recipe makes its own display (--virtual-display) rather than run under
+    # xvfb-run: stopping the unit must reach the run, not a shell that dies of it.
+    extra = ["--virtual-display"] if display_size(loaded) else []
+    command = run_command(
+        loaded, "--scheduled", *extra, root=options.root, python=options.python, display=False
+    )
     service = [
         "[Unit]",
         f"Description=rpa-fleet: capture {said}",
@@ -194,7 +199,9 @@ def recipe_units(loaded: LoadedRecipe, environment: RunEnvironment, options: Uni
         "ExecStart=" + " ".join(_exec_word(word) for word in command.argv),
         "# A run still going after this is hung: stop it, so the next due time can start.",
         f"TimeoutStartSec={START_TIMEOUT}",
-        "# SIGTERM: the runner finishes the document in hand, then stops.",
+        "# SIGTERM to the runner only: it finishes the document in hand with its browser",
+        "# or display, then stops; whatever is left after it is killed.",
+        "KillMode=mixed",
         f"TimeoutStopSec={STOP_TIMEOUT}",
         f"SyslogIdentifier={name}",
     ]
