@@ -127,8 +127,9 @@ def as_lines(statuses: list[RecipeStatus]) -> list[str]:
         if s.last_run:
             run = s.last_run
             counts = ", ".join(f"{k} {v}" for k, v in run["counts"].items() if v)
+            started = datetime.fromisoformat(run["started_at"]).astimezone()  # this machine's
             lines.append(
-                f"  last run: {run['started_at']} {run['outcome']}"
+                f"  last run: {started:%Y-%m-%d %H:%M %Z} {run['outcome']}"
                 + (f" ({counts})" if counts else "")
             )
         else:
