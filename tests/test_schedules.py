@@ -150,7 +150,7 @@ def test_a_schedule_that_never_fires_says_so(tmp_path: Path) -> None:
     [
         ("  every: fortnight\n  at: '02:30'\n", "'fortnight' is not a schedule"),
         ("  every: day\n", "`at:` is required"),
-        ("  every: day\n  at: '25:00'\n", "at"),
+        ("  every: day\n  at: '25:00'\n", "hour must be in 0..23"),
         ("  every: 7 minutes\n", "must divide a day"),
         ("  every: day\n  at: '02:30'\n  timezone: Mars/Olympus\n", "unknown time zone"),
         ("  every: day\n  at: '02:30'\n  on_missed: later\n", "run_once"),

@@ -77,26 +77,32 @@ def run(
     standard error, each saying what to do next.
     """
     loaded = _load(recipe)
-    if virtual_display:
-        with _own_display(loaded):
-            return _run(console, loaded, logs_dir, ledger_url, wait, scheduled, quiet)
-    return _run(console, loaded, logs_dir, ledger_url, wait, scheduled, quiet)
+    if scheduled:
+        return _scheduled(console, loaded, logs_dir, ledger_url, wait, virtual_display)
+    if quiet:
+        summary = pipeline_run(
+            console, "capture", loaded, logs_dir, ledger_url, wait, own_display=virtual_display
+        )
+        return summary.exit_code if summary.exit_code == EXIT_OK else report(console, summary)
+    return _reported(
+        console, "capture", loaded, logs_dir, ledger_url, wait, own_display=virtual_display
+    )
 
 
 @contextmanager
-def _own_display(loaded: LoadedRecipe) -> Iterator[None]:
+def _own_display(loaded: LoadedRecipe, wanted: bool) -> Iterator[None]:
     """DISPLAY set to a private Xvfb of the recipe's screen size while the run goes on
-    (nothing for a recipe with no desktop system)."""
+    (nothing unless ``wanted``, or for a recipe with no desktop system)."""
     from ..scheduling.commands import display_size
     from ..virtualdisplay import virtual_display
 
-    size = display_size(loaded)
+    size = display_size(loaded) if wanted else None
     if size is None:
         yield
         return
     saved = {name: os.environ.get(name) for name in ("DISPLAY", "XDG_SESSION_TYPE")}
     with virtual_display(screen=f"{size}x24") as display:
-        os.environ.update({k: v for k, v in display.env({}).items()})
+        os.environ.update(display.env({}))
         try:
             yield
         finally:
@@ -107,29 +113,13 @@ def _own_display(loaded: LoadedRecipe) -> Iterator[None]:
                     os.environ[name] = value
 
 
-def _run(
-    console: Console,
-    loaded: LoadedRecipe,
-    logs_dir: Path | None,
-    ledger_url: str | None,
-    wait: float | None,
-    scheduled: bool,
-    quiet: bool,
-) -> int:
-    if scheduled:
-        return _scheduled(console, loaded, logs_dir, ledger_url, wait)
-    if quiet:
-        summary = pipeline_run(console, "capture", loaded, logs_dir, ledger_url, wait)
-        return summary.exit_code if summary.exit_code == EXIT_OK else report(console, summary)
-    return _reported(console, "capture", loaded, logs_dir, ledger_url, wait)
-
-
 def _scheduled(
     console: Console,
     loaded: LoadedRecipe,
     logs_dir: Path | None,
     ledger_url: str | None,
     wait: float | None,
+    own_display: bool,
 ) -> int:
     """A run cron or systemd started: due now (or owed, by `on_missed`)? Then run and
     count the outcome; otherwise exit 0 in silence. A cron line per UTC offset and
@@ -140,10 +130,9 @@ def _scheduled(
     from ..scheduling.book import ScheduleBook
     from ..scheduling.decide import decide, record_decision, record_finish
     from ..scheduling.timetable import Timetable
-    from ..timezones import local_zone
 
-    spec = loaded.recipe.schedule
-    if spec is None:
+    timetable = Timetable.for_recipe(loaded)
+    if timetable is None:
         raise UsageError(
             f"{loaded.path}: the recipe has no `schedule:` section; run it without --scheduled"
         )
@@ -151,7 +140,7 @@ def _scheduled(
     ledger = _ledger(settings)
     try:
         book = ScheduleBook(ledger, "systemd" if "INVOCATION_ID" in os.environ else "cron")
-        timetable = Timetable.of(spec, loaded.calendar, local_zone())
+        pause_after = timetable.schedule.pause_after
         now = datetime.now(UTC)
         decision = decide(
             timetable, book.standing(loaded.name), book.last_started(loaded.name), now
@@ -162,20 +151,27 @@ def _scheduled(
             return EXIT_OK
         record_decision(book, loaded.name, decision, now)
         try:
-            summary = pipeline_run(console, "capture", loaded, logs_dir, ledger_url, wait)
+            summary = pipeline_run(
+                console, "capture", loaded, logs_dir, ledger_url, wait, own_display=own_display
+            )
             code = summary.exit_code
         except Locked:
             code = EXIT_LOCKED  # the run before is still at work: nothing to say
             summary = None
         except FleetError as exc:  # the group prints it; a pause is said here
             standing = record_finish(
-                book, loaded.name, spec.pause_after, exc.exit_code, datetime.now(UTC)
+                book, loaded.name, pause_after, exc.exit_code, datetime.now(UTC)
             )
             if standing.paused:
                 console.err(f"PAUSED {loaded.name}: {standing.paused_reason}")
             raise
         standing = record_finish(
-            book, loaded.name, spec.pause_after, code, datetime.now(UTC), due=decision.due
+            book,
+            loaded.name,
+            pause_after,
+            code,
+            datetime.now(UTC),
+            due=decision.due,
         )
     finally:
         ledger.close()
@@ -234,10 +230,13 @@ def pipeline_run(
     logs_dir: Path | None,
     ledger_url: str | None,
     wait: float | None,
+    own_display: bool = False,
     **options: Any,
 ) -> RunSummary:
     """One run of the pipeline (``capture`` or ``inventory``) with the stop signals
-    handled: SIGTERM and Ctrl-C finish the document in hand, then stop."""
+    handled: SIGTERM and Ctrl-C finish the document in hand, then stop. ``own_display``:
+    a desktop recipe gets a private Xvfb for the run (made only when a run happens, not
+    when a scheduled firing finds nothing due)."""
     from .. import pipeline
     from ..resilience import StopFlag, install_stop_handlers
 
@@ -247,7 +246,10 @@ def pipeline_run(
     restore = install_stop_handlers(stop)
     work = pipeline.capture if action == "capture" else pipeline.inventory
     try:
-        return work(loaded, settings, store, console.redactor, stop=stop, lock_wait=wait, **options)
+        with _own_display(loaded, own_display):
+            return work(
+                loaded, settings, store, console.redactor, stop=stop, lock_wait=wait, **options
+            )
     finally:
         restore()
 

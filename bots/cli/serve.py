@@ -29,18 +29,14 @@ def recipe_paths(names: tuple[str, ...]) -> list[Path]:
     return sorted((PROJECT_ROOT / "recipes").glob("*.yaml"))
 
 
-def timetable_of(path: Path) -> tuple[str, Timetable | None, int]:
-    """A recipe's name, timetable (None: no schedule) and pause_after; ``FleetError``
-    (file:line) when it does not load."""
+def timetable_of(path: Path) -> tuple[str, Timetable | None]:
+    """A recipe's name and timetable (None: no schedule); ``FleetError`` (file:line)
+    when it does not load."""
     from ..recipe import load_recipe
     from ..scheduling.timetable import Timetable
-    from ..timezones import local_zone
 
     loaded = load_recipe(path)
-    spec = loaded.recipe.schedule
-    if spec is None:
-        return loaded.name, None, 0
-    return loaded.name, Timetable.of(spec, loaded.calendar, local_zone()), spec.pause_after
+    return loaded.name, Timetable.for_recipe(loaded)
 
 
 def load_scheduled(
@@ -52,7 +48,6 @@ def load_scheduled(
     from ..scheduling.commands import display_size, run_command
     from ..scheduling.serve import ScheduledRecipe
     from ..scheduling.timetable import Timetable
-    from ..timezones import local_zone
 
     found = []
     for path in paths:
@@ -61,15 +56,15 @@ def load_scheduled(
         except FleetError as exc:
             log.error("%s: does not load, so it is not scheduled: %s", path, exc)
             continue
-        spec = loaded.recipe.schedule
-        if spec is None:
+        timetable = Timetable.for_recipe(loaded)
+        if timetable is None:
             continue
         found.append(
             ScheduledRecipe(
                 name=loaded.name,
                 path=loaded.path,
-                timetable=Timetable.of(spec, loaded.calendar, local_zone()),
-                pause_after=spec.pause_after,
+                timetable=timetable,
+                pause_after=timetable.schedule.pause_after,
                 # serve makes a desktop recipe's display itself (see process_launcher)
                 command=run_command(loaded, "--quiet", *extra, display=False),
                 screen=display_size(loaded),
@@ -136,7 +131,7 @@ def serve(
     finish their current documents, then exits; SIGHUP reloads the recipes.
     """
     from ..scheduling.book import ScheduleBook
-    from ..scheduling.serve import Server, SystemClock, process_launcher
+    from ..scheduling.serve import FixedClock, Server, SystemClock, process_launcher
 
     if now is not None and not once:
         raise UsageError("--now goes with --once (a clock set by hand cannot move)")
@@ -169,23 +164,6 @@ def serve(
     return EXIT_OK
 
 
-class FixedClock:
-    """--once --now: the moment given, which does not move; waits are real (they wait
-    for the runs to end)."""
-
-    def __init__(self, moment: datetime) -> None:
-        self.moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-    def now(self) -> datetime:
-        return self.moment
-
-    def wait(self, seconds: float, wake: object) -> None:
-        import threading
-
-        assert isinstance(wake, threading.Event)
-        wake.wait(max(0.0, seconds))
-
-
 @main.command()
 @click.argument("recipes", nargs=-1)
 @logs_option
@@ -215,7 +193,7 @@ def status(
         seen = set()
         for path in recipe_paths(recipes):
             try:
-                name, timetable, _ = timetable_of(path)
+                name, timetable = timetable_of(path)
             except FleetError as exc:
                 statuses.append(report.RecipeStatus(path.stem, str(path), problem=str(exc)))
                 continue
@@ -248,7 +226,7 @@ def resume(console: Console, recipe: str, logs_dir: Path | None, ledger_url: str
     from ..scheduling.book import ScheduleBook
     from ..scheduling.decide import resume as resume_recipe
 
-    name, _, _ = timetable_of(_resolve_recipe(recipe))
+    name, _ = timetable_of(_resolve_recipe(recipe))
     settings = Settings.from_env(os.environ, logs_dir=logs_dir, ledger_url=ledger_url)
     ledger = _ledger(settings)
     try:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import insert, or_, select, update
 
 from ..ledger import Ledger
 from ..ledger.schema import runs, schedule_events, schedule_state
@@ -96,14 +96,8 @@ class ScheduleBook:
         )
 
     def last_started(self, recipe: str) -> datetime | None:
-        with self.ledger.engine.connect() as conn:
-            value = conn.execute(
-                select(func.max(runs.c.started_at)).where(
-                    runs.c.recipe == recipe,
-                    or_(runs.c.action.is_(None), runs.c.action == "capture"),
-                )
-            ).scalar_one_or_none()
-        return self.ledger.wall_time(value).astimezone(UTC) if value else None
+        last = self.last_run(recipe)
+        return last.started_at if last else None
 
     def events(self, recipe: str, limit: int = 20) -> list[dict[str, Any]]:
         query = (

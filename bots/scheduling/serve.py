@@ -58,6 +58,17 @@ class SystemClock:
         wake.wait(max(0.0, seconds))
 
 
+class FixedClock(SystemClock):
+    """`serve --once --now`: the moment given, which does not move; waits are real (they
+    wait for the runs to end). A naive moment is UTC."""
+
+    def __init__(self, moment: datetime) -> None:
+        self.moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+    def now(self) -> datetime:
+        return self.moment
+
+
 class Child(Protocol):
     def poll(self) -> int | None: ...
 
@@ -180,7 +191,6 @@ class Running:
     recipe: ScheduledRecipe
     child: Child
     due: datetime | None
-    started: datetime
 
 
 @dataclass
@@ -295,7 +305,7 @@ class Server:
             self.book.record(name, "queued", "due while its previous run is still running", now)
             self.queue[name] = decision
             return
-        if decision.kind in ("not_due",):
+        if decision.kind == "not_due":
             return
         log.info("%s: %s", name, decision.reason)
         if not decision.run:  # each due time a paused recipe lets pass is recorded too
@@ -325,7 +335,7 @@ class Server:
                 self.book.record(name, "error", f"could not start its run: {exc}", now)
                 record_finish(self.book, name, recipe.pause_after, 3, now, due=decision.due)
                 continue
-            self.running[name] = Running(recipe, child, decision.due, now)
+            self.running[name] = Running(recipe, child, decision.due)
             threading.Thread(target=self._watch, args=(child,), daemon=True).start()
             log.info("%s: started (%d running)", name, len(self.running))
 

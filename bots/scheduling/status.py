@@ -4,7 +4,7 @@ whether it is paused. Read-only; the same figures as text and as JSON."""
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
@@ -35,7 +35,6 @@ class RecipeStatus:
     paused_reason: str | None = None
     failures_in_row: int = 0
     last_decision: dict[str, Any] | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def healthy(self) -> bool:

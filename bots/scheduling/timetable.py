@@ -16,10 +16,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from .calendar import HolidayCalendar
 from .spec import WEEKDAYS, RunSchedule
+
+if TYPE_CHECKING:
+    from ..recipe import LoadedRecipe
 
 SEARCH_DAYS = 800  # a schedule that fires on none of these days never fires
 GRACE = timedelta(minutes=5)  # how late a run may start and still count as on time
@@ -41,6 +45,15 @@ class Timetable:
     ) -> Timetable:
         zone = ZoneInfo(schedule.timezone) if schedule.timezone else default_zone
         return cls(schedule, zone, calendar)
+
+    @classmethod
+    def for_recipe(cls, loaded: LoadedRecipe) -> Timetable | None:
+        """A loaded recipe's timetable (None: it has no schedule), in this machine's zone
+        unless it names one."""
+        from ..timezones import local_zone
+
+        spec = loaded.recipe.schedule
+        return None if spec is None else cls.of(spec, loaded.calendar, local_zone())
 
     # -- days ------------------------------------------------------------------
 
