@@ -157,6 +157,16 @@ class Bench:
 
 @pytest.fixture
 def bench(tmp_path: Path, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch) -> Iterator[Bench]:
+    with pipeline_bench(tmp_path, clock, monkeypatch) as made:
+        yield made
+
+
+@contextmanager
+def pipeline_bench(
+    tmp_path: Path, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Bench]:
+    """The fake world, settings and credentials a pipeline test runs in (other test
+    modules' fixtures use it too)."""
     # No virus scanner on PATH: the check says not_run, and no scanner process starts.
     empty = tmp_path / "empty-bin"
     empty.mkdir()
