@@ -20,7 +20,7 @@ import argparse
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from flask import Flask, Response, request
+from flask import Flask, Response, jsonify, request
 
 CONFIG_KEYS = ("max_sessions",)
 
@@ -118,7 +118,7 @@ def register_routes(app: Flask, sessions: CountedSessions) -> None:
 
     def answer() -> Response:
         seats = sessions.seats_report()
-        return app.json.response({"config": {"max_sessions": seats["max"]}, "sessions": seats})
+        return jsonify({"config": {"max_sessions": seats["max"]}, "sessions": seats})
 
     @app.get("/_sim/config")
     def sim_config() -> Response:
@@ -128,9 +128,9 @@ def register_routes(app: Flask, sessions: CountedSessions) -> None:
     def sim_set_config() -> Response | tuple[Response, int]:
         body = request.get_json(silent=True)
         if body is None:
-            return app.json.response({"error": "expected a JSON object", "key": None}), 400
+            return jsonify({"error": "expected a JSON object", "key": None}), 400
         try:
             sessions.limit(parse_config(body))
         except SeatsConfigError as error:
-            return app.json.response({"error": str(error), "key": error.key}), 400
+            return jsonify({"error": str(error), "key": error.key}), 400
         return answer()
