@@ -16,6 +16,7 @@ from typing import Any
 
 from werkzeug.serving import make_server
 
+from sims import seats
 from sims.faults import parse_cli
 
 HOST = "127.0.0.1"  # never anything else: these systems exist only for this machine
@@ -66,9 +67,11 @@ def simulator_parser(
     seed_help: str,
     latency_ms: tuple[float, float],
     data: str | None = None,
+    max_sessions: bool = False,
 ) -> argparse.ArgumentParser:
     """The options every simulator takes: ``--port``, ``--password``, ``--seed``,
-    ``--latency-ms``, ``--faults`` and, where ``data`` names what it holds, ``--data``.
+    ``--latency-ms``, ``--faults``; where ``data`` names what it holds, ``--data``; and
+    with ``max_sessions``, ``--max-sessions`` (a simulator that counts its sessions).
 
     ``data`` is the ``--data`` help's subject (e.g. "the catalogue and stored files"); None
     means the simulator keeps nothing on disk and has no such option. A simulator adds its
@@ -99,6 +102,15 @@ def simulator_parser(
         metavar="JSON",
         help="initial fault configuration, a JSON object as POST /_sim/faults takes it",
     )
+    if max_sessions:
+        parser.add_argument(
+            "--max-sessions",
+            type=seats.parse_cli,
+            default=None,
+            metavar="N",
+            help="refuse a login while N sessions are logged in (default: no cap; "
+            "POST /_sim/config changes it)",
+        )
     return parser
 
 

@@ -1,5 +1,5 @@
 """A client for the simulators' control endpoints (/_sim/state, /_sim/publish,
-/_sim/faults), shared by the tests, the benchmarks and anyone checking a run.
+/_sim/faults, /_sim/config), shared by the tests, the benchmarks and anyone checking a run.
 The bots never use it: what they know of a system comes through its pages."""
 
 from __future__ import annotations

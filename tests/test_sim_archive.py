@@ -280,7 +280,10 @@ def test_forged_session_cookie_is_not_a_session(anon: FlaskClient) -> None:
 def test_sim_state_needs_no_session(anon: FlaskClient) -> None:
     response = anon.get("/_sim/state")
     assert response.status_code == 200
-    assert response.get_json() == {"items": []}
+    assert response.get_json() == {
+        "items": [],
+        "sessions": {"active": 0, "peak": 0, "refused": 0, "max": None},
+    }
 
 
 def test_logout_ends_the_session_server_side(anon: FlaskClient, app: Flask) -> None:

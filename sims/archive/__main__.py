@@ -17,6 +17,13 @@ def main(argv: list[str] | None = None) -> None:
         seed_help="seed of the simulated latency",
         latency_ms=(10.0, 60.0),
         data="the database and stored files",
+        max_sessions=True,
+    )
+    parser.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=None,
+        help="seconds of idleness after which a session expires (default: never)",
     )
     args = parser.parse_args(argv)
     run(

@@ -29,6 +29,11 @@ On demand (``/_sim/faults``, :mod:`sims.faults`) it also fails: 500 pages, sessi
 expire early, latency spikes, uploads refused for no stated reason, and uploads that are
 stored but whose answer never arrives (the connection drops after the commit).
 
+It counts logged-in sessions (:mod:`sims.seats`) and, given a cap (``--max-sessions``,
+``/_sim/config``), refuses a login beyond it with ``.alert-warning`` (当前在线用户数已达上限),
+not the ``.alert-error`` of a wrong password: the one is worth another try later, the other
+is not.
+
 And it loses or damages what it holds when told to (``POST /_sim/tamper``): an item
 deleted outright (its numbers stay taken, see :mod:`sims.archive.store`), or its stored
 file corrupted in place while the catalogue keeps the old size and sha256, as bit rot
@@ -50,7 +55,7 @@ import tempfile
 import threading
 import time
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, cast
@@ -72,6 +77,7 @@ from flask import (
 )
 
 from .. import faults as fault_kinds
+from .. import seats
 from ..faults import Faults, is_sim_path, no_response, register_routes
 from .sessions import COOKIE_NAME, SessionStore, UserSession
 from .store import ARCHIVE_TZ, ArchiveStore, IncomingFile
@@ -90,6 +96,8 @@ PAGE_SIZE = 20
 _EXTENSION_KEY = "archive_sim"
 MSG_REJECTED = "系统校验未通过：文件与著录信息不一致（模拟拒收）"
 MSG_NO_OP = "未选择操作（暂存或提交归档）：未归档"
+MSG_BAD_LOGIN = "用户名或密码错误"
+MSG_FULL = "当前在线用户数已达上限，请稍后再试"
 TAMPER_ACTIONS = ("delete", "corrupt")
 
 
@@ -213,14 +221,22 @@ def create_app(
     latency_ms: tuple[float, float] = (10, 60),
     seed: int = 1,
     faults: Mapping[str, Any] | None = None,
+    max_sessions: int | None = None,
+    idle_timeout: float | None = None,
+    clock: Callable[[], float] = time.time,
 ) -> Flask:
     """Build the simulator. ``data`` persists holdings; None means a temp dir removed at exit.
 
     ``faults`` is an initial fault configuration, as ``POST /_sim/faults`` takes it; a bad
-    one raises ValueError before anything is created.
+    one raises ValueError before anything is created. ``max_sessions`` caps concurrently
+    logged-in sessions (None: counted, never refused); ``idle_timeout`` (seconds on
+    ``clock``) ends a session left idle that long (None: never).
     """
     latency = Latency(latency_ms[0], latency_ms[1], seed)
     injector = Faults(fault_kinds.ARCHIVE_KINDS, latency.draw_ms, faults)
+    cap = seats.check_max_sessions(max_sessions)
+    if idle_timeout is not None and not idle_timeout > 0:
+        raise ValueError(f"idle_timeout must be > 0 seconds, got {idle_timeout}")
     if data is None:
         temp_dir = tempfile.mkdtemp(prefix="archive-sim-")
         atexit.register(shutil.rmtree, temp_dir, ignore_errors=True)
@@ -234,13 +250,14 @@ def create_app(
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep the documented key order
     sim = ArchiveSim(
         store=ArchiveStore(data_dir),
-        sessions=SessionStore(),
+        sessions=SessionStore(max_sessions=cap, idle_timeout=idle_timeout, clock=clock),
         password=password,
         latency=latency,
         faults=injector,
     )
     app.extensions[_EXTENSION_KEY] = sim
     register_routes(app, injector)
+    seats.register_routes(app, sim.sessions)
 
     @app.before_request
     def _latency_faults_and_login() -> Response | tuple[str, int] | None:
@@ -296,9 +313,11 @@ def create_app(
             given.encode(), sim.password.encode()
         )
         if not ok:
-            return render_template("index.html", error="用户名或密码错误", username=username)
-        sim.sessions.end(request.cookies.get(COOKIE_NAME))
-        session = sim.sessions.create(username)
+            return render_template("index.html", error=MSG_BAD_LOGIN, username=username)
+        # The browser's earlier session, if any, ends: one browser holds one seat.
+        session = sim.sessions.create(username, replacing=request.cookies.get(COOKIE_NAME))
+        if session is None:  # the licence is full: a refusal worth retrying, not an error
+            return render_template("index.html", error=None, busy=MSG_FULL, username=username)
         response = redirect("/dashboard", code=303)
         response.set_cookie(COOKIE_NAME, session.token, httponly=True, samesite="Lax", path="/")
         return response
@@ -487,7 +506,12 @@ def create_app(
 
     @app.get("/_sim/state")
     def sim_state() -> Response:
-        return jsonify({"items": [item.to_state() for item in sim.store.all_items()]})
+        return jsonify(
+            {
+                "items": [item.to_state() for item in sim.store.all_items()],
+                "sessions": sim.sessions.seats_report(),
+            }
+        )
 
     @app.post("/_sim/tamper")
     def sim_tamper() -> Response:

@@ -21,6 +21,7 @@ def _parser() -> argparse.ArgumentParser:
         seed=2005,
         seed_help="seeds catalogue and files",
         latency_ms=(30, 120),
+        max_sessions=True,
     )
     parser.add_argument("--reports", type=int, default=45, help="reports at start-up")
     parser.add_argument(

@@ -6,6 +6,10 @@ every HTML page is GBK; an expired session is answered ``200 OK`` with the login
 even on the download URL where a file was expected; and CSV reports are sent
 ``Content-Disposition: inline``, so a browser opens them in the tab instead of saving them.
 
+It counts logged-in sessions (:mod:`sims.seats`) and, when given a cap (``--max-sessions``,
+``/_sim/config``), refuses a login beyond it as such systems did: the login page again,
+200, with 当前在线用户已达上限 in its ``font.msg``.
+
 On demand (``/_sim/faults``, :mod:`sims.faults`) it is ruder still: 500 pages, sessions
 that expire early, latency spikes, downloads cut off halfway, an HTML "busy" page in place
 of a file. ``/_sim/publish`` can add reports of any size, with hostile or raw-GBK names,
@@ -28,6 +32,7 @@ from flask import Flask, Response, g, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from sims import faults as fault_kinds
+from sims import seats
 from sims.erp.content import render
 from sims.erp.reports import Catalogue, Report
 from sims.erp.state import Clock, JobBoard, JobStatus, SessionStatus, SessionStore
@@ -47,6 +52,7 @@ MSG_NOT_GENERATED = "报表尚未生成"
 MSG_NO_REPORT = "报表不存在"
 MSG_SERVER_ERROR = "系统内部错误"
 MSG_BUSY = "系统繁忙，请稍后再试"
+MSG_FULL = "当前在线用户已达上限，请稍后再试"
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -63,6 +69,7 @@ def create_app(
     latency_ms: tuple[float, float] = (30, 120),
     clock: Clock = time.time,
     faults: Mapping[str, Any] | None = None,
+    max_sessions: int | None = None,
 ) -> Flask:
     """Build the ERP application.
 
@@ -70,14 +77,16 @@ def create_app(
     "today" (the local date of ``clock()``), which sets the list's default month and the
     date of published reports. Pass ``latency_ms=(0, 0)`` for fast tests. ``faults`` is
     an initial fault configuration, as ``POST /_sim/faults`` takes it (bad: ValueError).
+    ``max_sessions`` caps concurrently logged-in sessions (None: counted, never refused).
     """
     app = Flask(__name__)
     app.json.ensure_ascii = False  # type: ignore[attr-defined]  # readable Chinese in /_sim
     catalogue = Catalogue(seed, reports, render)
-    sessions = SessionStore(idle_timeout, clock)
+    sessions = SessionStore(idle_timeout, clock, seats.check_max_sessions(max_sessions))
     jobs = JobBoard(gen_seconds, clock)
     injector = Faults(fault_kinds.ERP_KINDS, seeded_latency("erp", seed, latency_ms), faults)
     register_routes(app, injector)
+    seats.register_routes(app, sessions)
 
     def today() -> dt.date:
         return dt.datetime.fromtimestamp(clock()).date()
@@ -155,8 +164,12 @@ def create_app(
         given = request.form.get("password", "").encode()
         if username != USER or not hmac.compare_digest(given, password.encode()):
             return login_page(MSG_BAD_LOGIN)
+        # Credentials first, then the licence: only a user who may log in takes a seat.
+        sid = sessions.create(USER, replacing=request.cookies.get(COOKIE))
+        if sid is None:
+            return login_page(MSG_FULL)
         response = _redirect("/main.do")
-        response.set_cookie(COOKIE, sessions.create(USER), httponly=True, path="/")
+        response.set_cookie(COOKIE, sid, httponly=True, path="/")
         return response
 
     @app.get("/logout.do")
@@ -245,7 +258,8 @@ def create_app(
                 "reports": [
                     report_truth(catalogue, r, job_status(r) is JobStatus.DONE)
                     for r in catalogue.all()
-                ]
+                ],
+                "sessions": sessions.seats_report(),
             }
         )
 

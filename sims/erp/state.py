@@ -2,6 +2,9 @@
 
 All times come from the injected ``clock`` (seconds), so tests move time forward instead
 of sleeping. Every structure is guarded by a lock because the server is threaded.
+
+Sessions are counted (:mod:`sims.seats`): a session is live from its login until its
+logout, its idle expiry or an injected expiry, and a login beyond the cap is refused.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
+
+from sims.seats import Seats
 
 Clock = Callable[[], float]
 
@@ -34,12 +39,13 @@ class _Session:
 class SessionStore:
     """Login tokens and sessions, as a 2005 servlet container kept them: in memory."""
 
-    def __init__(self, idle_timeout: float, clock: Clock) -> None:
+    def __init__(self, idle_timeout: float, clock: Clock, max_sessions: int | None = None) -> None:
         self._idle_timeout = idle_timeout
         self._clock = clock
         self._lock = threading.Lock()
         self._tokens: OrderedDict[str, None] = OrderedDict()
         self._sessions: dict[str, _Session] = {}
+        self._seats = Seats(max_sessions)
 
     def issue_token(self) -> str:
         """A fresh token for one rendering of the login form."""
@@ -60,14 +66,33 @@ class SessionStore:
             del self._tokens[token]
             return True
 
-    def create(self, user: str) -> str:
-        """Open a session and return its id (the ``JSESSIONID`` cookie value)."""
+    def create(self, user: str, replacing: str | None = None) -> str | None:
+        """Open a session and return its id (the ``JSESSIONID`` cookie value), or None
+        when the cap is reached. ``replacing`` is the session the browser holds already:
+        it ends, so that one browser logging in again holds one seat, not two."""
         sid = secrets.token_hex(16).upper()
         now = self._clock()
         with self._lock:
             self._sweep(now)
+            live = len(self._sessions) - (1 if replacing in self._sessions else 0)
+            if not self._seats.admit(live):
+                return None  # the browser keeps the session it had
+            self._sessions.pop(replacing or "", None)
             self._sessions[sid] = _Session(user, now)
+            self._seats.opened(len(self._sessions))
         return sid
+
+    def seats_report(self) -> dict[str, int | None]:
+        """Live sessions now, their peak, logins refused for the cap, and the cap."""
+        with self._lock:
+            self._sweep(self._clock())
+            return self._seats.report(len(self._sessions))
+
+    def limit(self, max_sessions: int | None) -> None:
+        """A new cap (None: none); the peak restarts from the sessions live now."""
+        with self._lock:
+            self._sweep(self._clock())
+            self._seats.restart(max_sessions, len(self._sessions))
 
     def touch(self, sid: str | None) -> SessionStatus:
         """Check a session and, if it is alive, restart its idle timer."""
@@ -98,7 +123,8 @@ class SessionStore:
             self._sessions.pop(sid or "", None)
 
     def _sweep(self, now: float) -> None:
-        # caller holds the lock; keeps abandoned sessions from accumulating forever
+        # caller holds the lock; keeps abandoned sessions from accumulating forever, and
+        # idle ones from holding a seat: they are dead whether or not anyone asked yet
         dead = [s for s, v in self._sessions.items() if now - v.last_seen >= self._idle_timeout]
         for sid in dead:
             del self._sessions[sid]
