@@ -153,6 +153,39 @@ def test_every_session_is_logged_out_when_the_run_ends(bench: Bench) -> None:
     ]
 
 
+def test_a_lane_the_system_will_not_log_in_ends_and_the_others_do_its_share(
+    bench: Bench,
+) -> None:
+    bench.source.reports.extend(MORE)
+    sessions(bench, 3, 3)
+    bench.archive.max_live = 2  # its licence: two users at once
+
+    summary = bench.run()
+
+    assert summary.exit_code == 0, summary.failures
+    assert_archived_once(bench, REPORTS + MORE)
+    assert bench.archive.peak_live == 2 and bench.archive.refused > 0
+    failed = events(summary, "lane_failed")
+    assert len(failed) == 1 and "too many users logged in" in failed[0]["details"]["error"]
+    # The refusal cost the lane, never a document: every one taken once and archived.
+    assert {bench.doc(r.id).attempts for r in REPORTS + MORE} == {1}
+
+
+def test_when_no_lane_can_log_in_the_run_says_so_and_touches_no_document(
+    bench: Bench,
+) -> None:
+    bench.archive.max_live = 0
+
+    summary = bench.run()
+
+    assert summary.exit_code == 3
+    assert summary.system_failure is not None
+    assert "no session could be opened to work the 3 document(s) left" in summary.system_failure
+    assert "too many users logged in" in summary.system_failure
+    assert set(bench.states().values()) == {State.LISTED}
+    assert bench.source.count("download") == 0
+
+
 def test_a_stop_lets_every_lane_finish_its_document_and_the_next_run_does_the_rest(
     bench: Bench,
 ) -> None:

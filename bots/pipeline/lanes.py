@@ -80,6 +80,7 @@ class Outcome:
     interrupted: list[str] = field(default_factory=list)  # keys stopped in the middle
     error: BaseException | None = None  # what stops the run (raised again by `work`)
     left: int = 0  # documents not finished: the next run's
+    lost: list[str] = field(default_factory=list)  # why lanes could not open or log in
 
 
 def work(
@@ -118,6 +119,12 @@ def work(
     if outcome.error is not None:
         raise outcome.error
     outcome.left = queue.left() + len(outcome.interrupted)
+    if queue.left() and not queue.halted and not run.ctx.stop.is_set():
+        # Every lane ended with documents left: none could log in (again).
+        run.summary.system_failure = run.summary.system_failure or (
+            f"no session could be opened to work the {queue.left()} document(s) left: "
+            f"{outcome.lost[-1] if outcome.lost else 'every lane ended'}"
+        )
     return outcome
 
 
@@ -136,10 +143,12 @@ def _lane(
     limit = recycle_after(run.loaded)
     try:
         while not run.ctx.stop.is_set() and not queue.halted:
+            if not queue.left():  # nothing pending, or the others took the last ones
+                return
             if sessions is None:
-                sessions = _open(run, number, targets)
-                if sessions is None:
-                    return
+                sessions = _open(run, number, targets, outcome)
+            if sessions is None or not _logged_in(run, number, sessions, outcome):
+                return
             try:
                 if not _documents(run, sessions.systems, queue, one, outcome, limit):
                     return
@@ -147,6 +156,8 @@ def _lane(
                 sessions.close()
                 sessions = None
             run.ctx.log.event("sessions_recycled", lane=number, after=limit)
+    except Stopped as exc:  # while logging in: the stop is the run's, as between documents
+        outcome.stopped_by = outcome.stopped_by or exc.signal
     except BaseException as exc:  # a bug, a second Ctrl-C: the run stops with it
         queue.halt()
         outcome.error = outcome.error or exc
@@ -157,16 +168,41 @@ def _lane(
             sessions.close()
 
 
-def _open(run: CaptureRun, number: int, targets: dict[str, Target]) -> Sessions | None:
-    ctx = run.ctx
+def _open(
+    run: CaptureRun, number: int, targets: dict[str, Target], outcome: Outcome
+) -> Sessions | None:
+    """Fresh sessions for lane ``number``; None when they cannot be opened (no browser
+    starts): the lane ends and the others go on."""
     try:
-        return Sessions(ctx, run.loaded, run.stages, targets, run.vars, lane=number)
+        return Sessions(run.ctx, run.loaded, run.stages, targets, run.vars, lane=number)
     except FleetError as exc:
-        if number == 0:
+        if isinstance(exc, (Stopped, MachineFailure)):  # the run's, not the lane's
             raise
-        # The others go on: a lane is worth having, not worth failing the run for.
-        ctx.log.event("lane_failed", outcome="warning", lane=number, error=str(exc))
+        _lost(run, number, outcome, exc)
         return None
+
+
+def _logged_in(run: CaptureRun, number: int, sessions: Sessions, outcome: Outcome) -> bool:
+    """Log the lane in to every system before it takes a document. A lane that cannot
+    (the system refuses one more session, the credential is refused) ends, and its
+    documents stay in the queue for the others: the failure is the lane's, not a
+    document's."""
+    try:
+        for system in sessions.systems.values():
+            if not system.logged_in:
+                run.stages.login(system)
+    except FleetError as exc:
+        if isinstance(exc, (Stopped, MachineFailure)):
+            raise
+        sessions.close()
+        _lost(run, number, outcome, exc)
+        return False
+    return True
+
+
+def _lost(run: CaptureRun, number: int, outcome: Outcome, exc: FleetError) -> None:
+    outcome.lost.append(str(exc))
+    run.ctx.log.event("lane_failed", outcome="warning", lane=number, error=str(exc))
 
 
 def _documents(

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from bots.errors import BusinessError
+from bots.errors import BusinessError, TransientError
 
 LOGIN_PAGE = b"<!DOCTYPE html><html><body><form name=loginForm>...</form></body></html>\n"
 
@@ -86,6 +86,8 @@ class FakeSystem:
         self._live: set[int] = set()
         self._dead: dict[int, str] = {}  # session -> how it shows it is gone
         self.peak_live = 0  # the most sessions logged in at once (a run's lanes)
+        self.max_live: int | None = None  # refuse a login beyond this many (transient)
+        self.refused = 0
         # A run's lanes are threads: the system answers one call at a time, as a
         # legacy system's single database would.
         self.lock = threading.RLock()
@@ -214,6 +216,9 @@ class FakeSystem:
         if self.users.get(username) != password:
             raise BusinessError(f"{self.name}: wrong user name or password for {username!r}")
         with self.lock:
+            if self.max_live is not None and len(self._live) >= self.max_live:
+                self.refused += 1  # a licence for so many users at once: try later
+                raise TransientError(f"{self.name}: too many users logged in")
             self._live.add(session)
             self._dead.pop(session, None)
             self.logins.append(username)
