@@ -15,7 +15,17 @@ from sqlalchemy.engine import Connection
 
 from bots.cli import main
 from bots.errors import EXIT_USAGE
-from bots.ledger import LATEST, Ledger, LedgerVersionError, Upgrade, migrations, schema
+from bots.ledger import (
+    LATEST,
+    Holder,
+    Leases,
+    Ledger,
+    LedgerVersionError,
+    SessionSlots,
+    Upgrade,
+    migrations,
+    schema,
+)
 from tests.conftest import FrozenClock
 
 STAGING = Path("/srv/rpa-fleet/logs/staging")  # only ever joined, never touched
@@ -164,6 +174,8 @@ def test_step_6_scopes_reference_codes_by_the_archive_that_gave_them(
         conn.exec_driver_sql("ALTER TABLE documents DROP COLUMN archive_system")
         conn.exec_driver_sql("DROP TABLE schedule_state")  # step 7's, which follows
         conn.exec_driver_sql("DROP TABLE schedule_events")
+        conn.exec_driver_sql("DROP TABLE leases")  # step 8's
+        conn.exec_driver_sql("DROP TABLE session_slots")
         conn.execute(
             delete(migrations.ledger_version).where(migrations.ledger_version.c.version >= 6)
         )
@@ -204,8 +216,10 @@ def test_step_6_scopes_reference_codes_by_the_archive_that_gave_them(
     assert ledger.version() == 5
 
     assert ledger.upgrade() == Upgrade(5, LATEST)
-    with ledger.engine.connect() as conn:  # step 7 ran after step 5 found them missing
-        assert {"schedule_state", "schedule_events"} <= set(inspect(conn).get_table_names())
+    with ledger.engine.connect() as conn:  # steps 7 and 8 ran after step 5 found them missing
+        assert {"schedule_state", "schedule_events", "leases", "session_slots"} <= set(
+            inspect(conn).get_table_names()
+        )
 
     with ledger.engine.connect() as conn:
         indexes = {i["name"] for i in inspect(conn).get_indexes("documents")}
@@ -220,4 +234,31 @@ def test_step_6_scopes_reference_codes_by_the_archive_that_gave_them(
     assert ledger.holder_of_reference(code, ("c", "R9"), "档案馆 C") == "c/R5"
     assert ledger.holder_of_reference(code, ("d", "R9"), "档案馆 C") is None
     assert ledger.upgrade() == Upgrade(LATEST, LATEST)
+    ledger.close()
+
+
+def test_step_8_gives_a_version_7_ledger_leases_and_session_slots(
+    ledger_url: str, clock: FrozenClock
+) -> None:
+    """A ledger as version 7 wrote it (no lease tables) upgrades to 8, keeping its
+    documents, and its leases and slots work at once."""
+    ledger = Ledger.open(ledger_url, clock, staging_root=STAGING)
+    ledger.record_listed("demo", "R000001", {"id": "R000001"}, "run-1")
+    with ledger.engine.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE leases")
+        conn.exec_driver_sql("DROP TABLE session_slots")
+        conn.execute(
+            delete(migrations.ledger_version).where(migrations.ledger_version.c.version >= 8)
+        )
+    assert ledger.version() == 7 and not {"leases", "session_slots"} & tables(ledger)
+    with pytest.raises(LedgerVersionError, match="is at version 7"):
+        Ledger.open(ledger_url, clock, staging_root=STAGING, migrate=False)
+
+    assert ledger.upgrade() == Upgrade(7, LATEST) and LATEST == 8
+    assert {"leases", "session_slots"} <= tables(ledger)
+    assert [d.source_key for d in ledger.documents("demo")] == ["R000001"]
+    holder = Holder("w1", "host", 1)
+    assert Leases(ledger.engine, clock=clock).acquire("recipe:demo", holder, 30).holder == holder
+    slot = SessionSlots(ledger.engine, clock=clock).acquire_slot("erp", 2, holder, 30)
+    assert slot is not None and slot.slot == 0
     ledger.close()

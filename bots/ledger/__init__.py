@@ -6,15 +6,20 @@ This file is the package's whole public API. Inside: ``schema`` (the tables),
 document resumes, which are held), ``store`` (the ``Ledger``: every document change one
 compare-and-set transaction), ``records`` (runs, checks, events and the other records
 beside the documents), ``rows`` (documents to and from rows, staged paths relative to
-the staging root), ``engine`` (the connection set-up they share) and ``queries`` (what
-reconciliation, review and the audit read).
+the staging root), ``engine`` (the connection set-up they share), ``queries`` (what
+reconciliation, review and the audit read), and for workers on several machines
+``leases`` (a named lease with heartbeats: one listing of a recipe across the fleet) and
+``slots`` (a fleet-wide cap on concurrent sessions per system), both on the database's
+clock: ``Leases(ledger.engine)``, ``SessionSlots(ledger.engine)``.
 
 Open one with ``Ledger.open(url, clock, staging_root=...)``: it upgrades the schema
 first, or with ``migrate=False`` only checks that it is current.
 """
 
 from . import queries, states
+from .leases import Holder, Lease, LeaseHeld, LeaseLost, Leases
 from .migrations import LATEST, LedgerVersionError, Upgrade, upgrade
+from .slots import SessionSlots, Slot, SlotLost
 from .states import (
     Document,
     FailureKind,
@@ -31,10 +36,18 @@ __all__ = [
     "LATEST",
     "Document",
     "FailureKind",
+    "Holder",
+    "Lease",
+    "LeaseHeld",
+    "LeaseLost",
+    "Leases",
     "Ledger",
     "LedgerError",
     "LedgerVersionError",
     "Resume",
+    "SessionSlots",
+    "Slot",
+    "SlotLost",
     "State",
     "Transition",
     "Upgrade",

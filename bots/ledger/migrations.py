@@ -195,6 +195,7 @@ STEPS: tuple[Step, ...] = (
     Step(6, "reference codes unique per archive system", _reference_codes_per_archive),
     # Creating only what is missing: step 1 on a new ledger has made them already.
     Step(7, "schedule state and decisions", _create_tables),
+    Step(8, "leases and session slots for workers on several machines", _create_tables),
 )
 LATEST = STEPS[-1].version
 assert [s.version for s in STEPS] == list(range(1, LATEST + 1)), "steps are numbered 1, 2, ..."

@@ -2,7 +2,8 @@
 
 One row per document in ``documents``; the rest are records that only grow: ``runs``,
 ``checks``, ``events``, ``inventory``, ``sightings``, ``reviews``, ``schedule_events``;
-``schedule_state`` holds one row per scheduled recipe. Times are
+``schedule_state`` holds one row per scheduled recipe; ``leases`` and ``session_slots``
+are the fleet's claims with an expiry (``bots.ledger.leases``, ``bots.ledger.slots``). Times are
 ``DateTime(timezone=True)``: an instant on PostgreSQL, the clock's wall time on SQLite
 (which drops the offset; see ``Ledger.wall_time``).
 """
@@ -204,6 +205,37 @@ schedule_events = Table(
 )
 
 
+# Named leases held by one worker at a time (``recipe:demo``: one listing of a recipe across
+# the fleet), until released or expired (``bots.ledger.leases``). No row: free.
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", String(255), primary_key=True),
+    Column("holder", String(255), nullable=False),  # the worker's id, unique per process
+    Column("host", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("acquired_at", DateTime(timezone=True), nullable=False),
+    Column("heartbeat_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+)
+
+# Logged-in sessions on each legacy system across the fleet, one row per slot held
+# (``bots.ledger.slots``): the cap a system tolerates holds whatever the number of workers.
+session_slots = Table(
+    "session_slots",
+    metadata,
+    Column("system", String(255), primary_key=True),
+    Column("slot", Integer, primary_key=True, autoincrement=False),  # 0 .. cap-1
+    Column("cap", Integer, nullable=False),  # the cap its holder asked under
+    Column("holder", String(255), nullable=False),
+    Column("host", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("acquired_at", DateTime(timezone=True), nullable=False),
+    Column("heartbeat_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+)
+
+
 TABLES = (
     documents,
     runs,
@@ -214,4 +246,6 @@ TABLES = (
     reviews,
     schedule_state,
     schedule_events,
+    leases,
+    session_slots,
 )
