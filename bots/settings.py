@@ -14,14 +14,21 @@ class Settings:
     logs_dir: Path  # run logs, staging files, the default ledger
     ledger_url: str
     env: Mapping[str, str]
+    fleet_url: str | None = None
 
     @classmethod
     def from_env(
         cls, env: Mapping[str, str], *, logs_dir: Path | None = None, ledger_url: str | None = None
     ) -> Settings:
         logs = Path(logs_dir or env.get("FLEET_LOGS_DIR") or PROJECT_ROOT / "logs").resolve()
-        url = ledger_url or env.get("FLEET_LEDGER_URL") or f"sqlite:///{logs / 'ledger.sqlite3'}"
-        return cls(logs_dir=logs, ledger_url=url, env=env)
+        fleet = env.get("FLEET_DATABASE_URL") or None  # TEMPORARY: fleetplumb validates
+        url = (
+            ledger_url
+            or env.get("FLEET_LEDGER_URL")
+            or fleet
+            or f"sqlite:///{logs / 'ledger.sqlite3'}"
+        )
+        return cls(logs_dir=logs, ledger_url=url, env=env, fleet_url=fleet)
 
     @property
     def clamav_database(self) -> Path | None:

@@ -94,7 +94,7 @@ def _capture(run: CaptureRun, store: Credentials) -> None:
         run.stages.login(source)
         pending = listing.list_pending(run, source, window)
         ctx.progress.stage(f"{loaded.name}: capturing", total=len(pending))
-        ended = lanes.work(run, targets, first, pending, _one)
+        ended = lanes.work(run, targets, first, pending, work_document)
     stopped = ended.stopped_by or (ctx.stop.reason if ctx.stop.is_set() else None)
     if stopped and (ended.left or ended.interrupted):
         key = ended.interrupted[0] if len(ended.interrupted) == 1 else None
@@ -103,7 +103,7 @@ def _capture(run: CaptureRun, store: Credentials) -> None:
         run.summary.stopped_by = stopped
 
 
-def _one(run: CaptureRun, work: DocumentWork, source: System, archive: System) -> None:
+def work_document(run: CaptureRun, work: DocumentWork, source: System, archive: System) -> None:
     """One document, from wherever the ledger says it stands, to confirmed."""
     resume = resume_point(work.doc, staged_intact=lambda: download.staged_intact(work.doc))
     if resume is Resume.DONE:

@@ -34,7 +34,7 @@ from .document import DocumentWork
 from .run import CaptureRun, Sessions, Target
 from .stages import System
 
-# What a lane does with one document: bots.pipeline.capture's `_one`.
+# What a lane does with one document: bots.pipeline.capture.work_document.
 Work = Callable[[CaptureRun, DocumentWork, System, System], None]
 
 

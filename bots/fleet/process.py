@@ -1,0 +1,173 @@
+"""The fleet's commands: a worker process (``runner.py worker``) and deferring a run
+(``runner.py run RECIPE --fleet``, and ``serve`` in fleet mode).
+
+A worker runs a Procrastinate worker (``concurrency`` = its lanes) on its own event
+loop, the stalled-job sweeper beside it, and the lanes and the heartbeat as threads.
+SIGTERM or Ctrl-C: the queue stops handing out jobs, each lane finishes the document in
+hand, a job's remaining documents go back to the queue as a new job, every session is
+logged out and its slot given back; then the worker's run log is closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Callable
+from typing import Any
+
+from procrastinate import App
+from procrastinate.exceptions import AlreadyEnqueued
+from procrastinate.worker import Worker
+
+from .. import __version__
+from ..ledger import Holder
+from ..pipeline.context import run_context
+from ..pipeline.run import Credentials
+from ..recipe import LoadedRecipe
+from ..redaction import Redactor
+from ..resilience import StopFlag
+from ..settings import Settings
+from . import jobs
+from .app import make_app, sync_app
+from .worker import FleetWorker, Timing, recipe_ref
+
+
+def deferrer(app: App) -> Callable[[str, dict[str, Any], str | None, float], None]:
+    """``defer(task, arguments, queueing_lock, delay)`` through ``app`` (opened)."""
+
+    def defer(task: str, arguments: dict[str, Any], lock: str | None, delay: float) -> None:
+        options: dict[str, Any] = {}
+        if lock is not None:
+            options["queueing_lock"] = lock
+        if delay > 0:
+            options["schedule_in"] = {"seconds": delay}
+        with contextlib.suppress(AlreadyEnqueued):  # one waits already: it does the same
+            app.tasks[task].configure(**options).defer(**arguments)
+
+    return defer
+
+
+def defer_run(settings: Settings, loaded: LoadedRecipe) -> int | None:
+    """Defer a listing of ``loaded`` (the fleet does the rest); its job id, or None when
+    one is already waiting (at most one waits per recipe)."""
+    assert settings.fleet_url is not None
+    app = sync_app(settings.fleet_url, blueprints=[jobs.blueprint])
+    with app.open():
+        task = app.tasks[jobs.LIST].configure(queueing_lock=f"list:{loaded.name}")
+        try:
+            job_id: int = task.defer(recipe=recipe_ref(loaded.path), digest=loaded.digest)
+        except AlreadyEnqueued:
+            return None
+    return job_id
+
+
+def run_worker(
+    settings: Settings,
+    redactor: Redactor,
+    store: Credentials,
+    *,
+    lanes: int,
+    timing: Timing | None = None,
+    fleet_settings: Any = None,
+) -> str:
+    """Work the fleet's jobs until stopped; the worker run's outcome."""
+    assert settings.fleet_url is not None
+    timing = timing or Timing()
+    stop = StopFlag()
+    holder = Holder.this_process()
+    with run_context(
+        name="worker",
+        action="worker",
+        settings=settings,
+        redactor=redactor,
+        digest=__version__,
+        stop=stop,
+        lock=False,
+        start_details={"worker": str(holder), "lanes": lanes},
+    ) as ctx:
+        deferring = sync_app(settings.fleet_url, blueprints=[jobs.blueprint])
+        with deferring.open():
+            worker = FleetWorker(ctx, store, lanes, holder, deferrer(deferring), timing)
+            worker.start()
+            try:
+                asyncio.run(_serve(settings.fleet_url, worker, lanes, fleet_settings))
+            finally:
+                worker.close()
+        ctx.outcome = "stopped" if stop.is_set() else "ok"
+        return ctx.outcome
+
+
+async def _serve(url: str, worker: FleetWorker, lanes: int, fleet_settings: Any) -> None:
+    app = make_app(url, fleet_settings, blueprints=[jobs.blueprint])
+    async with app.open_async():
+        queue = Worker(
+            app,
+            name=worker.holder.worker,
+            concurrency=lanes,
+            install_signal_handlers=False,  # ours: the lanes finish their document first
+            additional_context={"fleet": worker},
+            **_worker_options(fleet_settings),
+        )
+        loop = asyncio.get_running_loop()
+
+        def stop(signum: int) -> None:
+            worker.stop(signal.Signals(signum).name)
+            queue.stop()
+
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop, signum)
+        sweeping = asyncio.create_task(_sweep(app, worker, fleet_settings))
+        try:
+            await queue.run()
+        finally:
+            sweeping.cancel()
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(signum)
+
+
+def _worker_options(fleet_settings: Any) -> dict[str, Any]:
+    if fleet_settings is None:
+        return {}
+    return {
+        "update_heartbeat_interval": fleet_settings.heartbeat,
+        "stalled_worker_timeout": fleet_settings.stalled_after,
+    }
+
+
+async def _sweep(app: App, worker: FleetWorker, fleet_settings: Any) -> None:
+    """The stalled-job sweeper (bots.fleet.sweeper), reporting into the worker's log."""
+    from .sweeper import sweep_forever
+
+    await sweep_forever(
+        app,
+        fleet_settings,
+        on_retried=lambda job, *details: worker.ctx.log.event(
+            "stalled_job_retried",
+            outcome="warning",
+            job=job.id,
+            task=job.task_name,
+            attempts=job.attempts,
+        ),
+        on_given_up=lambda job: _given_up(worker, job),
+    )
+
+
+def _given_up(worker: FleetWorker, job: Any) -> None:
+    """A job whose worker died ``max_stalls`` times: its documents held for a person."""
+    worker.ctx.log.event(
+        "stalled_job_given_up",
+        outcome="error",
+        job=job.id,
+        task=job.task_name,
+        attempts=job.attempts,
+    )
+    if job.task_name == jobs.DOCUMENTS:
+        args = job.task_kwargs
+        worker.hold_documents(
+            args["recipe"],
+            args["digest"],
+            list(args["rows"]),
+            f"its job ({job.id}) was given up after its worker died {job.attempts} time(s) "
+            "while working it: look at what the document does to a worker before `retry`",
+        )
