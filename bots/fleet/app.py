@@ -41,7 +41,7 @@ def make_app(
     )
     app = procrastinate.App(
         connector=connector,
-        worker_defaults=fleet_settings.worker_options(),  # type: ignore[typeddict-item]
+        worker_defaults=fleet_settings.worker_options(),
     )
     for blueprint in blueprints:
         app.add_tasks_from(blueprint, namespace=NAMESPACE)

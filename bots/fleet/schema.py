@@ -57,7 +57,10 @@ CREATE TABLE IF NOT EXISTS {STALLS_TABLE} (
 """
 
 _MIGRATION = re.compile(r"^(\d+)\.(\d+)\.(\d+)_(\d+)_.*\.sql$")
-_LOCK = "SELECT pg_advisory_{}(hashtext('rpa-fleet fleet schema ' || coalesce(current_schema(), '')))"
+# One lock per database and schema: fleets in other schemas of the server do not wait.
+_LOCK = (
+    "SELECT pg_advisory_{}(hashtext('rpa-fleet fleet schema ' || coalesce(current_schema(), '')))"
+)
 
 
 class QueueSchemaError(UsageError):

@@ -3,9 +3,10 @@
 They must be the same on every machine: a worker prunes other workers whose heartbeat is
 older than its ``stalled_after``, so a machine configured shorter than the rest would
 declare live workers dead and have their running jobs retried behind their backs
-(measured with Procrastinate 3.10: the live worker is not told). Hence one number, ``stalled_after``,
-used both as Procrastinate's ``stalled_worker_timeout`` (pruning) and as the sweeper's
-``seconds_since_heartbeat`` (finding stalled jobs), at least three heartbeats long.
+(measured with Procrastinate 3.10: the live worker is not told). Hence one number,
+``stalled_after``, used both as Procrastinate's ``stalled_worker_timeout`` (pruning)
+and as the sweeper's ``seconds_since_heartbeat`` (finding stalled jobs), at least three
+heartbeats long.
 
 Each may be tuned with an environment variable (``FLEET_*_SECONDS``, ``FLEET_MAX_STALLS``):
 set it alike on every machine. A stalled job is retried within about
@@ -17,8 +18,12 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING
 
 from ..errors import UsageError
+
+if TYPE_CHECKING:  # Procrastinate loads in fleet commands only
+    from procrastinate.app import WorkerOptions
 
 # variable -> field; the defaults are the dataclass's.
 ENVIRONMENT = {
@@ -102,7 +107,7 @@ class FleetSettings:
         job up within a moment: LISTEN/NOTIFY)."""
         return self.stalled_after + self.sweep_every
 
-    def worker_options(self) -> dict[str, float]:
+    def worker_options(self) -> WorkerOptions:
         """Procrastinate's worker options these numbers set (``App(worker_defaults=)``)."""
         return {
             "update_heartbeat_interval": self.heartbeat,
