@@ -22,6 +22,9 @@ from bots.redaction import Redactor
 from .store import ALLOW_PLAINTEXT_ENV, BACKENDS, check_master_key, read_key_file
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
+    from .cryptfile import CryptFile
     from .store import KeyringSettings
 
 
@@ -32,25 +35,33 @@ class Chosen:
     note: str = ""  # why this one, when that is not obvious ("auto: no D-Bus session bus")
 
 
-def choose(settings: KeyringSettings, redactor: Redactor) -> Chosen:
-    """The backend ``settings`` configure, unlocked; ``CredentialError`` saying what to do."""
+def choose(settings: KeyringSettings, redactor: Redactor, *, check_key: bool = True) -> Chosen:
+    """The backend ``settings`` configure, unlocked; ``CredentialError`` saying what to do.
+
+    ``check_key=False``: the file's master key is proven by the first credential
+    decrypted, not by a derivation of its own now (see cryptfile.py)."""
     if settings.backend == "cryptfile":
-        return Chosen(cryptfile(settings, redactor), "cryptfile")
+        return Chosen(cryptfile(settings, redactor, check_key=check_key), "cryptfile")
     if settings.backend == "system":
         return system(settings)
     if settings.backend == "auto":
         found, why_not = secret_service(settings)
         if found is not None:
             return Chosen(found, "secretservice", "auto: the desktop's Secret Service")
-        return Chosen(cryptfile(settings, redactor), "cryptfile", f"auto: {why_not}")
+        return Chosen(
+            cryptfile(settings, redactor, check_key=check_key), "cryptfile", f"auto: {why_not}"
+        )
     raise CredentialError(
         f"FLEET_KEYRING_BACKEND={settings.backend!r} is not known; use {', '.join(BACKENDS)}"
     )
 
 
-def cryptfile(settings: KeyringSettings, redactor: Redactor) -> keyring.backend.KeyringBackend:
-    """keyrings.cryptfile's file, unlocked with the master key: one Argon2 derivation."""
-    from keyrings.cryptfile.cryptfile import CryptFileKeyring
+def cryptfile(
+    settings: KeyringSettings, redactor: Redactor, *, check_key: bool = True
+) -> CryptFile:
+    """keyrings.cryptfile's file, unlocked with the master key: one Argon2 derivation to
+    prove the key, or none with ``check_key=False`` (the first decryption proves it)."""
+    from .cryptfile import CryptFile
 
     if settings.key:
         key = check_master_key(settings.key, MASTER_KEY_ENV)
@@ -58,16 +69,18 @@ def cryptfile(settings: KeyringSettings, redactor: Redactor) -> keyring.backend.
         key = read_key_file(settings.key_file)
     redactor.register(key)
     settings.store_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    backend = CryptFileKeyring()
-    backend.file_path = str(settings.store_file)
     try:
-        backend.keyring_key = key  # unlocks (or creates) the file: wrong key fails here
+        # Unlocks (or creates) the file: a wrong key fails here when it is checked now.
+        return CryptFile(str(settings.store_file), key, check_key=check_key)
     except ValueError as exc:
-        raise CredentialError(
-            f"cannot unlock the credential store {settings.store_file}: the master key "
-            "does not match (FLEET_KEYRING_KEY or the key file)"
-        ) from exc
-    return backend
+        raise CredentialError(wrong_key_message(settings.store_file)) from exc
+
+
+def wrong_key_message(path: Path | str) -> str:
+    return (
+        f"cannot unlock the credential store {path}: the master key does not match "
+        "(FLEET_KEYRING_KEY or the key file)"
+    )
 
 
 def secret_service(
@@ -131,7 +144,9 @@ def system(settings: KeyringSettings) -> Chosen:
         candidates = [
             b
             for b in keyring.backend.get_all_keyring()
-            if not type(b).__module__.startswith(("keyring.backends.chainer", "keyrings.cryptfile"))
+            if not type(b).__module__.startswith(
+                ("keyring.backends.chainer", "keyrings.cryptfile", "credentials.")
+            )
             and not _fails(b)
         ]
         if not candidates:

@@ -159,7 +159,8 @@ class CredentialStore:
     @property
     def description(self) -> str:
         path = getattr(self._backend, "file_path", None)
-        where = f"{type(self._backend).__name__}" + (f" at {path}" if path else "")
+        name = getattr(self._backend, "display_name", type(self._backend).__name__)
+        where = f"{name}" + (f" at {path}" if path else "")
         return f"{where} ({self.note})" if self.note else where
 
     @property
@@ -172,6 +173,7 @@ class CredentialStore:
         if len(password) < MIN_PASSWORD_LENGTH:
             raise CredentialError(f"a password must have at least {MIN_PASSWORD_LENGTH} characters")
         self._redactor.register(password)
+        self._prove_key()  # a wrong key would write what the right one cannot read
         # The name rides along: keyrings.cryptfile's file keeps it lower-cased, and
         # `credentials list` shows it as it was given.
         blob = json.dumps({"username": username, "password": password, "name": name})
@@ -183,6 +185,7 @@ class CredentialStore:
     def get(self, name: str) -> Credential:
         data = self._read(name)
         if data is None:
+            self._prove_key()  # with a wrong key, that is what the user must hear
             raise CredentialError(
                 f"no credential named {name!r} in {self.description}; store it with "
                 f"`python runner.py credentials set {name}`"
@@ -198,6 +201,7 @@ class CredentialStore:
         return self._read(name) is not None
 
     def delete(self, name: str) -> None:
+        self._prove_key()
         try:
             self._backend.delete_password(SERVICE, name)
         except keyring.errors.PasswordDeleteError as exc:
@@ -209,7 +213,7 @@ class CredentialStore:
         """(name, username) of every stored credential, sorted; never a password.
 
         The file: names from its option names, usernames decrypted (an Argon2 derivation
-        each, ~0.8 s). Secret Service: one search. Other keyrings have no way to list:
+        each, ~0.5 s). Secret Service: one search. Other keyrings have no way to list:
         ``CredentialError`` saying so."""
         names = self._file_names()
         if names is not None:
@@ -224,6 +228,7 @@ class CredentialStore:
                     continue
                 if data is not None:
                     found.append((str(data.get("name", listed)), str(data["username"])))
+            self._prove_key()  # free once an entry decrypted; a wrong key lists nothing
             return sorted(found)
         if self.kind == "secretservice":
             return sorted(self._secret_service_entries())
@@ -236,6 +241,7 @@ class CredentialStore:
         try:
             blob = self._backend.get_password(SERVICE, name)
         except (keyring.errors.KeyringError, ValueError) as exc:
+            self._prove_key()  # the key, or this entry? (the key's message wins)
             raise CredentialError(
                 f"cannot read credential {name!r} from {self.description}: {exc}"
             ) from exc
@@ -244,6 +250,21 @@ class CredentialStore:
         data = _decode(name, blob)
         self._redactor.register(data["password"])
         return data
+
+    def _prove_key(self) -> None:
+        """On the file, make sure the master key is the file's before trusting a result
+        that depends on it (a write, a "not found", a failed read). One derivation, unless
+        a credential already decrypted, which proved it (cryptfile.py)."""
+        from .cryptfile import CryptFile
+
+        if not isinstance(self._backend, CryptFile):
+            return  # other keyrings unlock as a whole, or not at all
+        try:
+            self._backend.prove_key()
+        except ValueError as exc:
+            from .backends import wrong_key_message
+
+            raise CredentialError(wrong_key_message(self._backend.file_path)) from exc
 
     def _file_names(self) -> list[str] | None:
         """The names in keyrings.cryptfile's file (an INI file: one section per service,
@@ -297,9 +318,17 @@ def _decode(name: str, blob: str) -> dict[str, Any]:
     return data
 
 
-def open_store(env: Mapping[str, str], redactor: Redactor) -> CredentialStore:
-    """Open the store the environment configures; ``CredentialError`` if it cannot be."""
+def open_store(
+    env: Mapping[str, str], redactor: Redactor, *, check_key: bool = True
+) -> CredentialStore:
+    """Open the store the environment configures; ``CredentialError`` if it cannot be.
+
+    ``check_key``: prove the file's master key now (an Argon2 derivation) even if nothing
+    is decrypted later: what ``doctor`` needs. A caller that reads or writes a credential
+    anyway passes False and saves that derivation: the first credential decrypted proves
+    the key, and a write, a failed read or a "not found" proves it first, so a wrong key
+    is refused with the same message either way."""
     from .backends import choose
 
-    chosen = choose(KeyringSettings.from_env(env), redactor)
+    chosen = choose(KeyringSettings.from_env(env), redactor, check_key=check_key)
     return CredentialStore(chosen.backend, redactor, kind=chosen.kind, note=chosen.note)

@@ -47,8 +47,11 @@ stamp=".venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
   echo "setup: installing Python packages into .venv" >&2
   .venv/bin/python -m pip install -q --upgrade pip
-  # sims: the simulators' Flask/reportlab, for the demo and the tests (not in the wheel)
-  .venv/bin/python -m pip install -q -e '.[test,sims]'
+  # sims: the simulators' Flask/reportlab, for the demo and the tests (not in the wheel);
+  # fleet: Procrastinate and psycopg for fleet mode (FLEET_DATABASE_URL), imported only
+  # by the fleet's commands, so the demo never loads them (PostgreSQL is not needed for
+  # it: scripts/postgres.sh, which only the test command runs, sets that up)
+  .venv/bin/python -m pip install -q -e '.[test,sims,fleet]'
   # pyautogui's python3-xlib 0.15 and python-xlib 0.33 share the Xlib/ package: the
   # newer one last (0.15 breaks without ~/.Xauthority, see ../shared/PLATFORM.md).
   .venv/bin/python -m pip install -q --force-reinstall --no-deps 'python-xlib==0.33'

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -247,3 +248,187 @@ def test_every_child_process_the_product_starts_is_given_an_environment() -> Non
                     bare.append(f"{path.relative_to(ROOT)}:{node.lineno}")
     assert seen >= 2, "the demo's simulators and the virus scanner start children"
     assert not bare, f"subprocess calls without env= (they would inherit the master key): {bare}"
+
+
+# --- what the file costs: Argon2 derivations, counted by wrapping the KDF -----------------
+
+
+@pytest.fixture
+def derivations(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """The salts of every Argon2 derivation from now on (keyrings.cryptfile and the
+    fleet both look the KDF up on argon2.low_level at each call)."""
+    import argon2.low_level
+
+    salts: list[bytes] = []
+    real = argon2.low_level.hash_secret_raw
+
+    def counted(**kwargs: Any) -> bytes:
+        salts.append(kwargs["salt"])
+        return real(**kwargs)
+
+    monkeypatch.setattr(argon2.low_level, "hash_secret_raw", counted)
+    return salts
+
+
+@pytest.fixture(scope="module")
+def two_stored(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    """A keyring file holding two credentials under keyring_env's master key, made once
+    (three derivations) and copied into each test that needs it."""
+    folder = tmp_path_factory.mktemp("two")
+    env = {"HOME": str(folder), "FLEET_KEYRING_KEY": "test-master-key-3f9a"}
+    env["FLEET_KEYRING_FILE"] = str(folder / "credentials.cfg")
+    store = open_store(env, Redactor())
+    store.set("erp", "clerk", "pw-erp-5521")
+    store.set("archive", "archivist", "pw-arc-7710")
+    return (folder / "credentials.cfg").read_bytes()
+
+
+def _two_credentials(env: dict[str, str], content: bytes) -> None:
+    path = Path(env["FLEET_KEYRING_FILE"])
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path.write_bytes(content)
+    path.chmod(0o600)
+
+
+def test_a_run_reading_two_credentials_derives_twice_not_three_times(
+    keyring_env: dict[str, str], derivations: list[bytes], two_stored: bytes
+) -> None:
+    _two_credentials(keyring_env, two_stored)
+    derivations.clear()
+    store = open_store(keyring_env, Redactor(), check_key=False)
+    assert derivations == []  # opening proves nothing yet: the first decryption will
+    assert store.get("erp").password == "pw-erp-5521"
+    assert store.get("archive").password == "pw-arc-7710"
+    assert len(derivations) == 2 and len(set(derivations)) == 2  # one per entry's salt
+    store.get("erp")  # another session of the run asks again: the key is kept per salt
+    assert len(derivations) == 2
+
+
+def test_checking_the_key_at_open_costs_one_derivation_more(
+    keyring_env: dict[str, str], derivations: list[bytes], two_stored: bytes
+) -> None:
+    """doctor opens with the check (it decrypts nothing afterwards)."""
+    _two_credentials(keyring_env, two_stored)
+    derivations.clear()
+    store = open_store(keyring_env, Redactor())
+    assert len(derivations) == 1
+    store.get("erp")
+    assert len(derivations) == 2
+
+
+def test_set_derives_for_the_key_check_and_the_encryption_only(
+    keyring_env: dict[str, str], derivations: list[bytes]
+) -> None:
+    store = open_store(keyring_env, Redactor(), check_key=False)  # a new file: its reference
+    store.set("erp", "clerk", "pw-erp-5521")
+    assert len(derivations) == 2
+    derivations.clear()
+    store = open_store(keyring_env, Redactor(), check_key=False)
+    store.set("erp", "clerk", "pw-erp-0001")  # the reference, then the new entry
+    assert len(derivations) == 2
+    store.set("archive", "archivist", "pw-arc-7710")  # the key is proven: one more
+    assert len(derivations) == 3
+
+
+@pytest.mark.parametrize("action", ["get", "get-missing", "set", "delete", "entries"])
+def test_a_wrong_key_is_refused_when_not_checked_at_open(
+    keyring_env: dict[str, str], action: str, two_stored: bytes
+) -> None:
+    _two_credentials(keyring_env, two_stored)
+    path = Path(keyring_env["FLEET_KEYRING_FILE"])
+    before = path.read_bytes()
+    wrong = {**keyring_env, "FLEET_KEYRING_KEY": "another-master-key-0000"}
+    store = open_store(wrong, Redactor(), check_key=False)
+    with pytest.raises(CredentialError, match="master key does not match"):
+        if action == "get":
+            store.get("erp")
+        elif action == "get-missing":
+            store.get("nope")  # not "store it": with this key, storing would fail too
+        elif action == "set":
+            store.set("erp", "clerk", "pw-written-with-the-wrong-key")
+        elif action == "delete":
+            store.delete("erp")
+        else:
+            store.entries()
+    assert path.read_bytes() == before  # nothing written with the wrong key
+
+
+def test_the_file_stays_keyrings_cryptfiles_own_format(keyring_env: dict[str, str]) -> None:
+    """A file written by plain keyrings.cryptfile (an existing user's) is read by the
+    fleet, and what the fleet writes is read by plain keyrings.cryptfile."""
+    from keyrings.cryptfile.cryptfile import CryptFileKeyring
+
+    path = Path(keyring_env["FLEET_KEYRING_FILE"])
+    path.parent.mkdir(parents=True)
+    plain = CryptFileKeyring()
+    plain.file_path = str(path)
+    plain.keyring_key = keyring_env["FLEET_KEYRING_KEY"]
+    plain.set_password("rpa-fleet", "old", '{"username": "u1", "password": "pw-old-1234"}')
+    store = open_store(keyring_env, Redactor(), check_key=False)
+    assert store.get("old").password == "pw-old-1234"
+    store.set("new", "u2", "pw-new-5678")
+    again = CryptFileKeyring()
+    again.file_path = str(path)
+    again.keyring_key = keyring_env["FLEET_KEYRING_KEY"]
+    assert '"pw-new-5678"' in (again.get_password("rpa-fleet", "new") or "")
+    assert '"pw-old-1234"' in (again.get_password("rpa-fleet", "old") or "")
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+
+
+def test_a_write_replaces_the_file_whole_under_the_writers_lock(
+    keyring_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, two_stored: bytes
+) -> None:
+    """keyrings.cryptfile truncates the file and writes it again: a run reading then saw
+    an empty file, took it for a new keyring and wrote one over it. Here, up to the
+    moment the new file takes its place, the old one is whole and readable, and no other
+    writer can hold the lock."""
+    import fcntl
+
+    import credentials.cryptfile
+
+    _two_credentials(keyring_env, two_stored)
+    path = Path(keyring_env["FLEET_KEYRING_FILE"])
+    before = path.read_bytes()
+    seen: list[str] = []
+    real_replace = os.replace
+
+    def replace(source: str, target: str) -> None:
+        assert path.read_bytes() == before
+        seen.append(open_store(keyring_env, Redactor(), check_key=False).get("erp").password)
+        with open(str(path) + ".lock", "rb") as other, pytest.raises(BlockingIOError):
+            fcntl.flock(other.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        real_replace(source, target)
+
+    monkeypatch.setattr(credentials.cryptfile.os, "replace", replace)
+    open_store(keyring_env, Redactor(), check_key=False).set("third", "u3", "pw-third-999")
+    assert seen == ["pw-erp-5521"]
+    assert not list(path.parent.glob("*.tmp"))  # no temporary file left behind
+    names = [name for name, _ in open_store(keyring_env, Redactor()).entries()]
+    assert names == ["archive", "erp", "third"]
+
+
+_SET_TWO = """
+import sys
+from bots.redaction import Redactor
+from credentials import open_store
+import os
+store = open_store(os.environ, Redactor(), check_key=False)
+for n in range(2):
+    store.set(f"{sys.argv[1]}-{n}", "user", f"pw-{sys.argv[1]}-{n}-xyz")
+"""
+
+
+def test_writers_in_several_processes_lose_nothing(
+    keyring_env: dict[str, str], two_stored: bytes
+) -> None:
+    _two_credentials(keyring_env, two_stored)
+    env = {**os.environ, **keyring_env, "PYTHONPATH": str(ROOT)}
+    writers = [
+        subprocess.Popen([sys.executable, "-c", _SET_TWO, f"w{i}"], cwd=ROOT, env=env)
+        for i in range(3)
+    ]
+    assert [w.wait(timeout=300) for w in writers] == [0, 0, 0]
+    store = open_store(keyring_env, Redactor(), check_key=False)
+    names = sorted(name for name, _ in store.entries())
+    assert names == sorted(["archive", "erp"] + [f"w{i}-{n}" for i in range(3) for n in range(2)])
+    assert store.get("w2-1").password == "pw-w2-1-xyz"

@@ -17,10 +17,11 @@ import bots
 from bots.lock import RecipeLock
 from tests.conftest import DEMO_RECIPE, ROOT
 
-# What a no-op path must never load: the browser, the data stack, the PDF reader.
-HEAVY = {"playwright", "pandas", "numpy", "openpyxl", "RPA"}
-# `--help` and `check` touch no ledger and draw no progress bar.
-NO_LEDGER = HEAVY | {"sqlalchemy", "rich", "httpx", "keyring", "keyrings"}
+# What a no-op path must never load: the browser, the data stack, the PDF reader, and
+# fleet mode's queue (only the fleet's commands load Procrastinate and its pool).
+HEAVY = {"playwright", "pandas", "numpy", "openpyxl", "RPA", "procrastinate", "psycopg_pool"}
+# `--help` and `check` touch no ledger (nor its PostgreSQL driver), draw no progress bar.
+NO_LEDGER = HEAVY | {"sqlalchemy", "rich", "httpx", "keyring", "keyrings", "psycopg"}
 # `--help` needs click and the command definitions, nothing that validates or stores.
 HELP_ONLY = NO_LEDGER | {"pydantic", "pydantic_core", "ruamel", "jinja2"}
 

@@ -432,18 +432,33 @@ def ledger_upgrade(console: Console, logs_dir: Path | None, ledger_url: str | No
     first anyway; audit and export-bag only read, and ask for this when the ledger is
     behind. Safe to run while other processes use the ledger. Exit 2 when the ledger is
     newer than this rpa-fleet.
+
+    In fleet mode (FLEET_DATABASE_URL set) this is the one migrate command: it also
+    applies the queue's schema (Procrastinate's) to that database, or upgrades it to the
+    installed Procrastinate, under one lock so that machines upgrading at once take turns.
     """
     from ..ledger import Ledger
     from ..pipeline.context import local_now
 
     settings = Settings.from_env(os.environ, logs_dir=logs_dir, ledger_url=ledger_url)
+    if settings.fleet_url is not None:
+        from ..fleet.installed import require_fleet_packages
+
+        require_fleet_packages()
     ledger = Ledger(settings.ledger_url, local_now, staging_root=settings.staging_root)
     try:
-        done = ledger.upgrade()
+        if settings.fleet_url is None:
+            done, queue = ledger.upgrade(), None
+        else:
+            from ..fleet.schema import migrate
+
+            done, queue = migrate(settings.fleet_url, ledger.upgrade)
     finally:
         ledger.close()
     if done.before == done.after:
         console.out(f"ledger {ledger.name}: at version {done.after} already; nothing to do")
     else:
         console.out(f"ledger {ledger.name}: upgraded from version {done.before} to {done.after}")
+    if queue is not None:
+        console.out(f"queue {ledger.name}: {queue.describe()}")
     return EXIT_OK

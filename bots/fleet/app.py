@@ -1,33 +1,48 @@
-"""TEMPORARY (the fleetplumb branch brings the real one): the Procrastinate apps."""
+"""The Procrastinate app on the fleet's database: its connector, the workers' timing
+options from ``FleetSettings``, and the tasks of the blueprints it is given.
+
+One app per process: ``add_tasks_from`` renames the blueprint's tasks into the app's
+namespace, so a blueprint joins one app only. The same app serves both sides:
+
+- a worker opens it asynchronously (``async with app.open_async():``, then
+  ``app.run_worker_async()``);
+- synchronous code that only defers (``run --fleet``, ``serve``) opens it with
+  ``with app.open():``; the connector then works through a synchronous pool of its own.
+  Inside a ledger transaction, ``task.configure(connection=driver_connection).defer()``
+  inserts the job on the ledger's connection: both commit or neither does.
+"""
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
-from typing import Any
 
-from procrastinate import App, Blueprint, PsycopgConnector, SyncPsycopgConnector
-from sqlalchemy import make_url
+import procrastinate
+
+from ..dburls import libpq_conninfo
+from .settings import FleetSettings
+
+NAMESPACE = "fleet"  # task names are "fleet:list_recipe", ...
 
 
-def conninfo(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-@functools.cache
-def _registry() -> App:
-    # add_tasks_from renames the blueprint's tasks: it can be added to one app only, and
-    # every other app is this one with another connector.
-    from .jobs import blueprint
-
-    app = App(connector=SyncPsycopgConnector(conninfo=""))  # never opened: the tasks only
-    app.add_tasks_from(blueprint, namespace="fleet")
+def make_app(
+    fleet_url: str,
+    fleet_settings: FleetSettings,
+    blueprints: Sequence[procrastinate.Blueprint],
+    *,
+    pool_size: int = 4,
+) -> procrastinate.App:
+    """An app on ``fleet_url`` (``Settings.fleet_url``, a SQLAlchemy URL) with the tasks of
+    ``blueprints`` under the ``fleet`` namespace. ``pool_size``: the most connections the
+    worker's pool opens (its jobs, heartbeat, fetches and the sweeper share them)."""
+    connector = procrastinate.PsycopgConnector(
+        conninfo=libpq_conninfo(fleet_url),
+        min_size=1,
+        max_size=max(1, pool_size),
+    )
+    app = procrastinate.App(
+        connector=connector,
+        worker_defaults=fleet_settings.worker_options(),
+    )
+    for blueprint in blueprints:
+        app.add_tasks_from(blueprint, namespace=NAMESPACE)
     return app
-
-
-def make_app(url: str, fleet_settings: Any = None, blueprints: Sequence[Blueprint] = ()) -> App:
-    return _registry().with_connector(PsycopgConnector(conninfo=conninfo(url)))
-
-
-def sync_app(url: str, blueprints: Sequence[Blueprint] = ()) -> App:
-    return _registry().with_connector(SyncPsycopgConnector(conninfo=conninfo(url)))
