@@ -29,8 +29,11 @@ from ..redaction import Redactor
 from ..resilience import StopFlag
 from ..settings import Settings
 from . import jobs
-from .app import make_app, sync_app
-from .worker import FleetWorker, Timing, recipe_ref
+from .app import make_app
+from .schema import check_queue
+from .settings import FleetSettings
+from .sweeper import Stall, Sweeper, sweeping
+from .worker import FleetWorker, recipe_ref
 
 
 def deferrer(app: App) -> Callable[[str, dict[str, Any], str | None, float], None]:
@@ -52,7 +55,8 @@ def defer_run(settings: Settings, loaded: LoadedRecipe) -> int | None:
     """Defer a listing of ``loaded`` (the fleet does the rest); its job id, or None when
     one is already waiting (at most one waits per recipe)."""
     assert settings.fleet_url is not None
-    app = sync_app(settings.fleet_url, blueprints=[jobs.blueprint])
+    check_queue(settings.fleet_url)
+    app = make_app(settings.fleet_url, FleetSettings.from_env(settings.env), [jobs.blueprint])
     with app.open():
         task = app.tasks[jobs.LIST].configure(queueing_lock=f"list:{loaded.name}")
         try:
@@ -62,18 +66,11 @@ def defer_run(settings: Settings, loaded: LoadedRecipe) -> int | None:
     return job_id
 
 
-def run_worker(
-    settings: Settings,
-    redactor: Redactor,
-    store: Credentials,
-    *,
-    lanes: int,
-    timing: Timing | None = None,
-    fleet_settings: Any = None,
-) -> str:
+def run_worker(settings: Settings, redactor: Redactor, store: Credentials, *, lanes: int) -> str:
     """Work the fleet's jobs until stopped; the worker run's outcome."""
     assert settings.fleet_url is not None
-    timing = timing or Timing()
+    check_queue(settings.fleet_url)
+    fleet = FleetSettings.from_env(settings.env)
     stop = StopFlag()
     holder = Holder.this_process()
     with run_context(
@@ -86,20 +83,20 @@ def run_worker(
         lock=False,
         start_details={"worker": str(holder), "lanes": lanes},
     ) as ctx:
-        deferring = sync_app(settings.fleet_url, blueprints=[jobs.blueprint])
-        with deferring.open():
-            worker = FleetWorker(ctx, store, lanes, holder, deferrer(deferring), timing)
-            worker.start()
-            try:
-                asyncio.run(_serve(settings.fleet_url, worker, lanes, fleet_settings))
-            finally:
-                worker.close()
+        # One app per process (a blueprint joins one app): the worker's queue, and the
+        # jobs' own deferring from their threads.
+        app = make_app(settings.fleet_url, fleet, [jobs.blueprint], pool_size=lanes + 3)
+        worker = FleetWorker(ctx, store, lanes, holder, deferrer(app), fleet)
+        worker.start()
+        try:
+            asyncio.run(_serve(app, settings.fleet_url, worker, lanes, fleet))
+        finally:
+            worker.close()
         ctx.outcome = "stopped" if stop.is_set() else "ok"
         return ctx.outcome
 
 
-async def _serve(url: str, worker: FleetWorker, lanes: int, fleet_settings: Any) -> None:
-    app = make_app(url, fleet_settings, blueprints=[jobs.blueprint])
+async def _serve(app: App, url: str, worker: FleetWorker, lanes: int, fleet: FleetSettings) -> None:
     async with app.open_async():
         queue = Worker(
             app,
@@ -107,7 +104,8 @@ async def _serve(url: str, worker: FleetWorker, lanes: int, fleet_settings: Any)
             concurrency=lanes,
             install_signal_handlers=False,  # ours: the lanes finish their document first
             additional_context={"fleet": worker},
-            **_worker_options(fleet_settings),
+            update_heartbeat_interval=fleet.heartbeat,
+            stalled_worker_timeout=fleet.stalled_after,
         )
         loop = asyncio.get_running_loop()
 
@@ -117,50 +115,37 @@ async def _serve(url: str, worker: FleetWorker, lanes: int, fleet_settings: Any)
 
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop, signum)
-        sweeping = asyncio.create_task(_sweep(app, worker, fleet_settings))
+        sweeper = Sweeper(
+            app,
+            url,
+            fleet,
+            on_retried=lambda job, stall: worker.ctx.log.event(
+                "stalled_job_retried",
+                outcome="warning",
+                job=job.id,
+                task=job.task_name,
+                stalls=stall.stalls,
+                dead_worker=stall.dead_worker_id,
+            ),
+            on_given_up=lambda job, stall: _given_up(worker, job, stall),
+        )
         try:
-            await queue.run()
+            async with sweeping(sweeper):
+                await queue.run()
         finally:
-            sweeping.cancel()
             for signum in (signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(signum)
 
 
-def _worker_options(fleet_settings: Any) -> dict[str, Any]:
-    if fleet_settings is None:
-        return {}
-    return {
-        "update_heartbeat_interval": fleet_settings.heartbeat,
-        "stalled_worker_timeout": fleet_settings.stalled_after,
-    }
-
-
-async def _sweep(app: App, worker: FleetWorker, fleet_settings: Any) -> None:
-    """The stalled-job sweeper (bots.fleet.sweeper), reporting into the worker's log."""
-    from .sweeper import sweep_forever
-
-    await sweep_forever(
-        app,
-        fleet_settings,
-        on_retried=lambda job, *details: worker.ctx.log.event(
-            "stalled_job_retried",
-            outcome="warning",
-            job=job.id,
-            task=job.task_name,
-            attempts=job.attempts,
-        ),
-        on_given_up=lambda job: _given_up(worker, job),
-    )
-
-
-def _given_up(worker: FleetWorker, job: Any) -> None:
-    """A job whose worker died ``max_stalls`` times: its documents held for a person."""
+def _given_up(worker: FleetWorker, job: Any, stall: Stall) -> None:
+    """A job whose worker died ``max_stalls`` times: its documents held for a person
+    (idempotent: the sweeper may call it again if its transaction did not commit)."""
     worker.ctx.log.event(
         "stalled_job_given_up",
         outcome="error",
         job=job.id,
         task=job.task_name,
-        attempts=job.attempts,
+        stalls=stall.stalls,
     )
     if job.task_name == jobs.DOCUMENTS:
         args = job.task_kwargs
@@ -168,6 +153,6 @@ def _given_up(worker: FleetWorker, job: Any) -> None:
             args["recipe"],
             args["digest"],
             list(args["rows"]),
-            f"its job ({job.id}) was given up after its worker died {job.attempts} time(s) "
+            f"its job ({job.id}) was given up after its worker died {stall.stalls} time(s) "
             "while working it: look at what the document does to a worker before `retry`",
         )

@@ -64,20 +64,18 @@ from ..redaction import Redactor
 from ..resilience import StopFlag
 from ..settings import PROJECT_ROOT, Settings
 from .lanes import Held, Lane, LanePool, NoSessionSlot, take_slots
+from .settings import FleetSettings
 
 # A deferring callable: (task name, its arguments, queueing lock or None, seconds from now)
 Defer = Callable[[str, dict[str, Any], str | None, float], None]
 
 
-@dataclass(frozen=True)
-class Timing:
-    """The fleet-wide numbers a worker keeps to (bots.fleet.settings gives them)."""
-
-    lease_ttl: float = 30.0  # a lease or slot not beaten for this long is anyone's
-    heartbeat: float = 5.0  # how often leases and slots are beaten (< lease_ttl / 3)
-    idle_after: float = 30.0  # a lane idle this long logs out and frees its slots
-    no_slot_delay: float = 5.0  # a job that found no session slot runs again after this
-    system_down_delay: float = 60.0  # the rest of a batch after a system failure
+# A lane idle this long logs out and frees its slots: other workers may be waiting.
+IDLE_AFTER = 30.0
+# A job that found no session slot free runs again after this many seconds; the rest of
+# a batch whose system failed (the breaker), after this many.
+NO_SLOT_DELAY = 5.0
+SYSTEM_DOWN_DELAY = 60.0
 
 
 def recipe_ref(path: Path) -> str:
@@ -108,7 +106,7 @@ class FleetWorker:
         lanes: int,
         holder: Holder,
         defer: Defer,
-        timing: Timing | None = None,
+        fleet: FleetSettings,
     ) -> None:
         self.ctx = ctx
         self.settings: Settings = ctx.settings
@@ -116,7 +114,7 @@ class FleetWorker:
         self.store = store
         self.holder = holder
         self.defer = defer
-        self.timing = timing or Timing()
+        self.fleet = fleet
         self.leases = Leases(ctx.ledger.engine)
         self.slots = SessionSlots(ctx.ledger.engine)
         self.pool = LanePool(lanes, holder)
@@ -220,11 +218,7 @@ class FleetWorker:
             delay = (
                 0.0
                 if why == "stopped"
-                else (
-                    self.timing.no_slot_delay
-                    if why == "no session slot"
-                    else self.timing.system_down_delay
-                )
+                else (NO_SLOT_DELAY if why == "no session slot" else SYSTEM_DOWN_DELAY)
             )
             self.defer_documents(work.loaded, ref, {k: rows[k] for k in left}, shots, delay)
         return {"recipe": work.loaded.name, **counts, "left": len(left)}
@@ -319,7 +313,7 @@ class FleetWorker:
             return lane.held
         specs = [loaded.recipe.source, loaded.recipe.archive]
         slots = take_slots(
-            self.slots, [(s.system, s.sessions) for s in specs], lane.holder, self.timing.lease_ttl
+            self.slots, [(s.system, s.sessions) for s in specs], lane.holder, self.fleet.slot_ttl
         )
         sessions: Sessions | None = None
         try:
@@ -368,13 +362,13 @@ class FleetWorker:
                 self.slots,
                 [(source.system, source.sessions)],
                 listing_holder,
-                self.timing.lease_ttl,
+                self.fleet.slot_ttl,
             )
         except NoSessionSlot as exc:
             self.ctx.log.event(
                 "no_session_slot", outcome="warning", recipe=loaded.name, error=str(exc)
             )
-            self.defer_listing(loaded, ref, self.timing.no_slot_delay)
+            self.defer_listing(loaded, ref, NO_SLOT_DELAY)
             return {"recipe": loaded.name, "deferred": str(exc)}
         stop = StopFlag()
         with self._lock:
@@ -496,7 +490,7 @@ class FleetWorker:
     def lease(self, name: str, holder: Holder, on_lost: Callable[[str], None]) -> Iterator[Any]:
         """Lease ``name`` for the block, beaten by the heartbeat; ``on_lost(reason)`` if a
         heartbeat finds it gone. ``LeaseHeld`` when another holder has it."""
-        lease = self.leases.acquire(name, holder, self.timing.lease_ttl)
+        lease = self.leases.acquire(name, holder, self.fleet.lease_ttl)
         with self._lock:
             self._leases[name] = (holder, on_lost)
         try:
@@ -517,13 +511,13 @@ class FleetWorker:
     def _beat(self) -> None:
         """Every ``heartbeat`` seconds: each lease and slot this worker holds; a lost
         one stops what it guarded."""
-        while not self._beating.wait(self.timing.heartbeat):
+        while not self._beating.wait(min(self.fleet.lease_heartbeat, self.fleet.slot_heartbeat)):
             with self._lock:
                 leases = dict(self._leases)
                 extra = list(self._slots.values())
             for name, (holder, on_lost) in leases.items():
                 try:
-                    self.leases.heartbeat(name, holder, self.timing.lease_ttl)
+                    self.leases.heartbeat(name, holder, self.fleet.lease_ttl)
                 except LeaseLost as exc:
                     self.ctx.log.event("lease_lost", outcome="warning", lease=name, error=str(exc))
                     on_lost("lease lost")
@@ -533,12 +527,12 @@ class FleetWorker:
                     continue
                 for i, slot in enumerate(held.slots):
                     try:
-                        held.slots[i] = self.slots.heartbeat(slot, self.timing.lease_ttl)
+                        held.slots[i] = self.slots.heartbeat(slot, self.fleet.slot_ttl)
                     except SlotLost as exc:
                         held.lost = str(exc)
             for slot in extra:  # a listing's: its lease stops it if the worker is gone
                 with contextlib.suppress(SlotLost):
-                    self._slot_beaten(self.slots.heartbeat(slot, self.timing.lease_ttl))
+                    self._slot_beaten(self.slots.heartbeat(slot, self.fleet.slot_ttl))
             self._close_idle()
 
     def _close_idle(self) -> None:
@@ -546,7 +540,7 @@ class FleetWorker:
         slots they hold."""
         for lane in self.pool.idle():
             idle = time.monotonic() - lane.idle_since
-            if lane.held is None or idle < self.timing.idle_after:
+            if lane.held is None or idle < IDLE_AFTER:
                 continue
             if not self.pool.take(lane):  # a job borrowed it meanwhile
                 continue

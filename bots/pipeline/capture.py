@@ -113,6 +113,10 @@ def work_document(run: CaptureRun, work: DocumentWork, source: System, archive: 
             if not source.logged_in:  # a lane of its own, or fresh sessions
                 run.stages.login(source)
             download.fetch(run, work, source)
+        elif resume is Resume.FIND_THEN_UPLOAD and not download.staged_intact(work.doc):
+            if not source.logged_in:  # its file is on a machine that died, or cleaned up
+                run.stages.login(source)
+            download.restage(run, work, source)
         prepared = checks.before_upload(run, work.doc)
         if not archive.logged_in:
             run.stages.login(archive)
