@@ -174,6 +174,7 @@ def test_a_lane_the_system_will_not_log_in_ends_and_the_others_do_its_share(
 def test_when_no_lane_can_log_in_the_run_says_so_and_touches_no_document(
     bench: Bench,
 ) -> None:
+    sessions(bench, 2, 2)
     bench.archive.max_live = 0
 
     summary = bench.run()

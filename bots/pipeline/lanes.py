@@ -110,7 +110,7 @@ def work(
     for thread in threads:
         thread.start()
     try:
-        _lane(run, 0, targets, first, queue, one, outcome)
+        _lane(run, 0, targets, first, queue, one, outcome, eager=count > 1)
     finally:
         if outcome.error is not None or run.ctx.stop.is_set():
             queue.halt()
@@ -136,19 +136,29 @@ def _lane(
     queue: Queue,
     one: Work,
     outcome: Outcome,
+    eager: bool = False,
 ) -> None:
     """One lane: sessions opened (or given), documents taken until none are left, the
-    sessions renewed every ``recycle_after`` documents. Records how it ended in
-    ``outcome`` rather than raising: the run's thread raises once, after every lane."""
+    sessions renewed every ``recycle_after`` documents. Fresh sessions log in to every
+    system before the lane takes a document, and so do given ones when ``eager`` (lane 0
+    beside other lanes): a system refusing one more session costs the lane, not a
+    document. With one lane, the archive is logged in to when first needed, as ever.
+    Records how it ended in ``outcome`` rather than raising: the run's thread raises
+    once, after every lane."""
     limit = recycle_after(run.loaded)
     try:
         while not run.ctx.stop.is_set() and not queue.halted:
             if not queue.left():  # nothing pending, or the others took the last ones
                 return
-            if sessions is None:
+            if sessions is None:  # fresh sessions log in before taking a document
                 sessions = _open(run, number, targets, outcome)
-            if sessions is None or not _logged_in(run, number, sessions, outcome):
-                return
+                if sessions is None or not _logged_in(run, number, sessions, outcome):
+                    return
+            elif eager:  # the listing's, beside other lanes: the archive too, first
+                eager = False
+                if not _logged_in(run, number, sessions, outcome):
+                    sessions = None
+                    return
             try:
                 if not _documents(run, sessions.systems, queue, one, outcome, limit):
                     return
