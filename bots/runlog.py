@@ -52,6 +52,7 @@ import hashlib
 import json
 import os
 import resource
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from datetime import datetime
@@ -192,6 +193,7 @@ class RunLog:
         self._prev = self.first_prev
         self._last_line = ""
         self._size = 0  # bytes of whole lines written
+        self._lock = threading.RLock()  # close() writes its record through event()
         # Set when the machine refused a write: the log is given up.
         self.failure: MachineFailure | None = None
         # Exclusive create: a run never appends to, or overwrites, another run's story.
@@ -211,6 +213,12 @@ class RunLog:
     def event(
         self, event: str, *, key: str | None = None, outcome: str = "ok", **details: Any
     ) -> None:
+        """Append one event. Lanes of one run (threads) share the log: one at a time,
+        so the chain (``seq``, ``prev``) stays one line after another."""
+        with self._lock:
+            self._event(event, key, outcome, details)
+
+    def _event(self, event: str, key: str | None, outcome: str, details: dict[str, Any]) -> None:
         if self.failure is not None:
             raise MachineFailure(str(self.failure))
         if self._file is None:
@@ -265,42 +273,43 @@ class RunLog:
             self._file = None
 
     def close(self, outcome: str, **details: Any) -> None:
-        if self._file is None:
-            return
-        # ru_maxrss is in KiB on Linux: the run's own peak memory, browser excluded.
-        peak_mb = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-        # The closing record and the index line go together, under the index's lock: a
-        # check that takes the lock never sees a closed run file the index lacks.
-        with locked_index(self.index_path) as index:
-            closing = {"peak_rss_mb": peak_mb, **details, "lines": self._seq}
-            self.event("run_end", outcome=outcome, **closing)
-            try:
-                os.fsync(self._file.fileno())
-            except OSError as exc:
-                self._give_up(exc, f"cannot write the run log {self.path}")
-            self._file.close()
-            self._file = None
-            closing = json.loads(self._last_line)
-            try:
-                _append_index(
-                    index,
-                    self.index_path,
-                    run_id=closing["run_id"],
-                    file=self.path.name,
-                    after=self.after,
-                    first_prev=self.first_prev,
-                    last_hash=self._prev,
-                    lines=self._seq,
-                    closed_at=closing["ts"],
-                )
-            except OSError as exc:
-                # The marker in pending/ stays: the next run to start indexes this file.
-                what = f"cannot write the run log index {self.index_path}"
-                self.failure = MachineFailure.from_os_error(exc, what)
-                raise self.failure from exc
-            self._pending.unlink(missing_ok=True)
-            with suppress(OSError):  # other runs' markers still there: keep the folder
-                self._pending.parent.rmdir()
+        with self._lock:
+            if self._file is None:
+                return
+            # ru_maxrss is in KiB on Linux: the run's own peak memory, browser excluded.
+            peak_mb = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+            # The closing record and the index line go together, under the index's lock: a
+            # check that takes the lock never sees a closed run file the index lacks.
+            with locked_index(self.index_path) as index:
+                closing = {"peak_rss_mb": peak_mb, **details, "lines": self._seq}
+                self.event("run_end", outcome=outcome, **closing)
+                try:
+                    os.fsync(self._file.fileno())
+                except OSError as exc:
+                    self._give_up(exc, f"cannot write the run log {self.path}")
+                self._file.close()
+                self._file = None
+                closing = json.loads(self._last_line)
+                try:
+                    _append_index(
+                        index,
+                        self.index_path,
+                        run_id=closing["run_id"],
+                        file=self.path.name,
+                        after=self.after,
+                        first_prev=self.first_prev,
+                        last_hash=self._prev,
+                        lines=self._seq,
+                        closed_at=closing["ts"],
+                    )
+                except OSError as exc:
+                    # The marker in pending/ stays: the next run to start indexes this file.
+                    what = f"cannot write the run log index {self.index_path}"
+                    self.failure = MachineFailure.from_os_error(exc, what)
+                    raise self.failure from exc
+                self._pending.unlink(missing_ok=True)
+                with suppress(OSError):  # other runs' markers still there: keep the folder
+                    self._pending.parent.rmdir()
 
 
 def _append_index(f: BinaryIO, path: Path, **fields: Any) -> None:

@@ -93,6 +93,19 @@ def run_recipe(
     return result
 
 
+def command(w: World, *args: str) -> Result:
+    """``runner.py ARGS`` (any command) with a world's environment, to the end (bounded)."""
+    proc = subprocess.run(
+        [sys.executable, "runner.py", *args],
+        cwd=ROOT,
+        env=w.env,
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT,
+    )
+    return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
 def world_env(
     tmp: Path, keyring_key: str, credentials: dict[str, tuple[str, str]]
 ) -> dict[str, str]:

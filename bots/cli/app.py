@@ -113,6 +113,10 @@ def report(console: Console, summary: RunSummary) -> int:
             "recipe retries them) or the data at the source, then "
             f"`python runner.py retry {summary.recipe} KEY...`"
         )
+    if summary.system_failure and not any(
+        reason == summary.system_failure for _, reason, _ in summary.failures
+    ):  # not already said on a document's line (no lane could log in, say)
+        console.err(f"SYSTEM FAILURE {summary.recipe}: {summary.system_failure}")
     if summary.stopped_by:
         console.err(f"stopped by {summary.stopped_by}; the next run carries on from here")
     console.out(summary.line())

@@ -54,6 +54,12 @@ if TYPE_CHECKING:
 )
 @click.option("--quiet", is_flag=True, help="Print nothing on success.")
 @click.option(
+    "--fleet",
+    is_flag=True,
+    help="Fleet mode (FLEET_DATABASE_URL): hand the run to the fleet's workers (a listing "
+    "job, then a job per few documents) instead of doing it here; returns at once.",
+)
+@click.option(
     "--virtual-display",
     is_flag=True,
     help="For a desktop recipe: run on a private Xvfb of its `screen:` size, made for this "
@@ -69,6 +75,7 @@ def run(
     wait: float | None,
     scheduled: bool,
     quiet: bool,
+    fleet: bool,
     virtual_display: bool,
 ) -> int:
     """Run RECIPE once: list, download, archive and confirm what is new.
@@ -77,6 +84,8 @@ def run(
     standard error, each saying what to do next.
     """
     loaded = _load(recipe)
+    if fleet:
+        return _deferred(console, loaded, logs_dir, ledger_url, quiet)
     if scheduled:
         return _scheduled(console, loaded, logs_dir, ledger_url, wait, virtual_display)
     if quiet:
@@ -87,6 +96,26 @@ def run(
     return _reported(
         console, "capture", loaded, logs_dir, ledger_url, wait, own_display=virtual_display
     )
+
+
+def _deferred(
+    console: Console,
+    loaded: LoadedRecipe,
+    logs_dir: Path | None,
+    ledger_url: str | None,
+    quiet: bool,
+) -> int:
+    """Hand the run to the fleet: a listing job (at most one waits per recipe)."""
+    from ..fleet.process import defer_run
+    from .fleet import fleet_settings
+
+    settings = fleet_settings(logs_dir, ledger_url)
+    job = defer_run(settings, loaded)
+    if job is None:
+        console.err(f"{loaded.name}: a listing is already waiting in the fleet's queue")
+    elif not quiet:
+        console.out(f"{loaded.name}: handed to the fleet (listing job {job})")
+    return EXIT_OK
 
 
 @contextmanager

@@ -41,6 +41,9 @@ class DriverSpec:
     # there and usable): ``check(system_spec, recipe_folder)`` gives (line, problem)
     # pairs; line 0 means the system's section as a whole.
     check: Callable[[Any, Path], list[tuple[int, str]]] | None = None
+    # The most sessions of one system a run may open with this driver at a time (None:
+    # as many as the recipe's `sessions:`): a desktop client is one window on a display.
+    max_sessions: int | None = None
 
 
 _drivers: dict[str, DriverSpec] = {}
@@ -131,6 +134,8 @@ def _builtin() -> None:
             target=target_of,
             target_field="app.windows[0]",
             check=check_system,
+            # One client on one display; a second session would be a second display.
+            max_sessions=1,
         )
     )
 

@@ -12,22 +12,23 @@ from __future__ import annotations
 from typing import Any
 
 from ..archival.metadata import gaps_and_repeats
-from ..errors import MachineFailure, Stopped, SystemFailure
+from ..errors import MachineFailure, Stopped
 from ..ledger import Resume, resume_point
 from ..recipe import LoadedRecipe
 from ..redaction import Redactor
 from ..resilience import StopFlag
 from ..settings import Settings
-from . import checks, confirm, download, listing, upload
+from . import checks, confirm, download, lanes, listing, upload
 from .context import Clock, local_now
 from .document import DocumentWork
 from .run import (
     CaptureRun,
     Credentials,
+    Sessions,
     base_vars,
-    open_systems,
     recipe_run,
     render_setting,
+    resolve_systems,
 )
 from .stages import StageRunner, System
 from .summary import RunSummary
@@ -84,42 +85,38 @@ def _capture(run: CaptureRun, store: Credentials) -> None:
         "start": render_setting(loaded, source_spec.window.start, run.vars, "source.window.start"),
         "end": render_setting(loaded, source_spec.window.end, run.vars, "source.window.end"),
     }
-    with open_systems(ctx, loaded, run.stages, store, run.vars) as systems:
+    targets = resolve_systems(loaded, store, run.vars)
+    first = Sessions(ctx, loaded, run.stages, targets, run.vars)  # lane 0's: it lists
+    with first as systems:
         source, archive = systems["source"], systems["archive"]
         ctx.log.event("window", source=source.target, archive=archive.target, **window)
         ctx.progress.stage(f"{loaded.name}: listing {source.name}")
         run.stages.login(source)
         pending = listing.list_pending(run, source, window)
         ctx.progress.stage(f"{loaded.name}: capturing", total=len(pending))
-        for done, doc in enumerate(pending):
-            if done:
-                ctx.progress.advance()
-            if ctx.stop.is_set():
-                _stopped(run, ctx.stop.reason, left=len(pending) - done)
-                return
-            try:
-                with DocumentWork(run, doc) as work:
-                    _one(run, work, source, archive)
-            except Stopped as exc:  # its state is one the next run resumes from
-                _stopped(run, exc.signal, key=doc.source_key, left=len(pending) - done)
-                return
-            except MachineFailure as exc:  # the machine cannot keep what we write: stop now
-                run.summary.machine_failure = str(exc)
-                return
-            except SystemFailure:  # recorded on the document; the run stops here
-                return
-        if ctx.stop.is_set():
-            run.summary.stopped_by = ctx.stop.reason
+        ended = lanes.work(run, targets, first, pending, work_document)
+    stopped = ended.stopped_by or (ctx.stop.reason if ctx.stop.is_set() else None)
+    if stopped and (ended.left or ended.interrupted):
+        key = ended.interrupted[0] if len(ended.interrupted) == 1 else None
+        _stopped(run, stopped, key=key, left=ended.left)
+    elif stopped:  # it arrived while the last document was worked
+        run.summary.stopped_by = stopped
 
 
-def _one(run: CaptureRun, work: DocumentWork, source: System, archive: System) -> None:
+def work_document(run: CaptureRun, work: DocumentWork, source: System, archive: System) -> None:
     """One document, from wherever the ledger says it stands, to confirmed."""
     resume = resume_point(work.doc, staged_intact=lambda: download.staged_intact(work.doc))
     if resume is Resume.DONE:
         return
     if resume is not Resume.CONFIRM:  # no archive id yet
         if resume is Resume.FETCH:
+            if not source.logged_in:  # a lane of its own, or fresh sessions
+                run.stages.login(source)
             download.fetch(run, work, source)
+        elif resume is Resume.FIND_THEN_UPLOAD and not download.staged_intact(work.doc):
+            if not source.logged_in:  # its file is on a machine that died, or cleaned up
+                run.stages.login(source)
+            download.restage(run, work, source)
         prepared = checks.before_upload(run, work.doc)
         if not archive.logged_in:
             run.stages.login(archive)

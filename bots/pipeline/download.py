@@ -91,6 +91,53 @@ def fetch(run: CaptureRun, work: DocumentWork, source: System) -> None:
     )
 
 
+def restage(run: CaptureRun, work: DocumentWork, source: System) -> None:
+    """A document whose upload may have gone through, but whose staged file is not here
+    (its worker died on another machine; the staging folder was cleaned): its file
+    fetched again. The same bytes as captured (the digest the ledger holds) go on, to
+    `find` first and to upload only if the archive does not have them; other bytes are
+    held for a person, since what may be in the archive is the first ones."""
+    doc, key = work.doc, work.key
+    plan = source.spec.plan(doc.listing_name)
+    if plan is None:
+        raise BusinessError(
+            f"recipe problem: {key} came from listing {doc.listing_name or '(list)'!r}, "
+            "which the recipe no longer has; the steps to fetch it again are unknown"
+        )
+    try:
+        staged, _ = run.stages.run(
+            source, "download", lambda: _download(run, doc, source, plan), key
+        )
+    except UnexpectedPage as exc:
+        _refuse(run, doc, Property.USABILITY, "format_matches_extension", exc, None)
+    except Incomplete as exc:
+        _refuse(run, doc, Property.COMPLETENESS, "size_matches_declared", exc, None)
+    if staged.sha256 != doc.sha256:
+        check = Check.failed(
+            Property.AUTHENTICITY,
+            "digest_unchanged",
+            f"fetched again because its upload may have gone through, the file is not the "
+            f"one captured (SHA-256 {staged.sha256}, captured {doc.sha256}): look the "
+            "document up in the archive",
+        )
+        record_checks(run, doc, [check])
+        raise ChecksFailed([check])
+    run.ctx.evidence.event(
+        key,
+        EventType.CAPTURE,
+        EventOutcome.SUCCESS,
+        {
+            "system": source.name,
+            "source_url": source.session.location,
+            "fetched_again": "its upload may have gone through and its staged file is not "
+            "on this machine; the same SHA-256 as captured",
+            **_names(staged),
+            "size": staged.size,
+        },
+    )
+    run.summary.downloaded += 1
+
+
 def _names(staged: StagedFile) -> dict[str, str]:
     """The name it is stored under and the name the source sent, written out so that no
     invisible character can make it read as another name in the audit page or the run log

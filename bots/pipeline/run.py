@@ -14,7 +14,7 @@ from credentials import Credential
 
 from ..archival.evidence import Shot
 from ..drivers import Driver, ScreenshotRefused, SessionConfig, registry
-from ..errors import RecipeRuntimeError, UsageError
+from ..errors import FleetError, RecipeRuntimeError, UsageError
 from ..recipe import LoadedRecipe
 from ..redaction import Redactor
 from ..settings import Settings
@@ -136,7 +136,8 @@ class CaptureRun:
     def failure_shot(self, system: System, stage: str, key: str | None, attempt: int) -> None:
         """The system's screen as a failed attempt left it (never with a password on it:
         the session refuses), kept as evidence and named in the run log."""
-        shot = self.screenshot(system, key or FAILURES, f"failure-{stage}-{attempt}")
+        lane = f"-lane{system.lane}" if system.lane else ""  # lanes fail side by side
+        shot = self.screenshot(system, key or FAILURES, f"failure-{stage}-{attempt}{lane}")
         if shot is not None:
             self.ctx.log.event(
                 "failure_screenshot",
@@ -160,6 +161,104 @@ class CaptureRun:
             return None
 
 
+@dataclass(frozen=True)
+class Target:
+    """What a session on one system of the recipe needs, known before any is opened."""
+
+    name: str  # source, archive
+    spec: Any  # the recipe's section
+    target: str  # rendered (a base URL; what a desktop driver opens)
+    credential: Credential
+
+
+def resolve_systems(
+    loaded: LoadedRecipe,
+    store: Credentials,
+    variables: dict[str, Any],
+    which: tuple[str, ...] = ("source", "archive"),
+) -> dict[str, Target]:
+    """Credentials and rendered targets of the recipe's systems: a missing credential or
+    a broken template stops the run here, before any system is contacted. Read once
+    per run (a keyring read costs a key derivation), whatever the number of lanes."""
+    specs = {name: getattr(loaded.recipe, name) for name in which}
+    credentials = {name: store.get(spec.credential) for name, spec in specs.items()}
+    return {
+        name: Target(
+            name,
+            spec,
+            render_setting(
+                loaded,
+                registry.get(spec.driver).target(spec),
+                variables,
+                f"{name}.{registry.get(spec.driver).target_field}",
+            ),
+            credentials[name],
+        )
+        for name, spec in specs.items()
+    }
+
+
+class Sessions:
+    """One session on each of ``targets``, one driver per kind, opened in the calling
+    thread (Playwright's sync API and a desktop display stay with the thread that opened
+    them). ``close`` logs out each session logged in (its `logout` steps), then closes
+    them all; once, however often it is called. As a context manager, leaving on an
+    error other than the fleet's (a second Ctrl-C, a crash) closes without logging out."""
+
+    def __init__(
+        self,
+        ctx: RunContext,
+        loaded: LoadedRecipe,
+        stages: StageRunner,
+        targets: dict[str, Target],
+        variables: dict[str, Any],
+        lane: int = 0,
+    ) -> None:
+        self.stages = stages
+        self.drivers: dict[str, Driver] = {}
+        self.systems: dict[str, System] = {}
+        try:
+            for name, target in targets.items():
+                spec = target.spec
+                if spec.driver not in self.drivers:
+                    self.drivers[spec.driver] = registry.get(spec.driver).start(ctx.settings.env)
+                session = self.drivers[spec.driver].open(
+                    SessionConfig(
+                        system=spec.system,
+                        spec=spec,
+                        target=target.target,
+                        recipe=loaded,
+                        emit=ctx.log.event,
+                        on_success=stages.success_hook(spec.system),
+                        render=setting_renderer(loaded, variables, name),
+                    )
+                )
+                self.systems[name] = System(
+                    spec.system, spec, target.target, session, target.credential, lane=lane
+                )
+        except BaseException:
+            self.close(log_out=False)
+            raise
+
+    def close(self, log_out: bool = True) -> None:
+        try:
+            if log_out:
+                for system in self.systems.values():
+                    self.stages.logout(system)
+        finally:
+            drivers, self.drivers = self.drivers, {}
+            for driver in drivers.values():
+                driver.close()
+
+    def __enter__(self) -> dict[str, System]:
+        return self.systems
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any
+    ) -> None:
+        self.close(log_out=exc is None or isinstance(exc, FleetError))
+
+
 @contextmanager
 def open_systems(
     ctx: RunContext,
@@ -169,41 +268,8 @@ def open_systems(
     variables: dict[str, Any],
     which: tuple[str, ...] = ("source", "archive"),
 ) -> Iterator[dict[str, System]]:
-    """Sessions on the recipe's systems, one driver per kind; all closed on the way out.
-
-    Credentials and settings come first: a missing credential or a broken template
-    stops the run before any system is contacted.
-    """
-    specs = {name: getattr(loaded.recipe, name) for name in which}
-    credentials = {name: store.get(spec.credential) for name, spec in specs.items()}
-    targets = {
-        name: render_setting(
-            loaded,
-            registry.get(spec.driver).target(spec),
-            variables,
-            f"{name}.{registry.get(spec.driver).target_field}",
-        )
-        for name, spec in specs.items()
-    }
-    drivers: dict[str, Driver] = {}
-    try:
-        systems = {}
-        for name, spec in specs.items():
-            if spec.driver not in drivers:
-                drivers[spec.driver] = registry.get(spec.driver).start(ctx.settings.env)
-            session = drivers[spec.driver].open(
-                SessionConfig(
-                    system=spec.system,
-                    spec=spec,
-                    target=targets[name],
-                    recipe=loaded,
-                    emit=ctx.log.event,
-                    on_success=stages.success_hook(spec.system),
-                    render=setting_renderer(loaded, variables, name),
-                )
-            )
-            systems[name] = System(spec.system, spec, targets[name], session, credentials[name])
+    """Sessions on the recipe's systems (``which``), one driver per kind; all logged out
+    and closed on the way out. Credentials and settings come first (``resolve_systems``)."""
+    targets = resolve_systems(loaded, store, variables, which)
+    with Sessions(ctx, loaded, stages, targets, variables) as systems:
         yield systems
-    finally:
-        for driver in drivers.values():
-            driver.close()

@@ -43,6 +43,7 @@ class System:
     session: Session
     credential: Credential
     logged_in: bool = False
+    lane: int = 0  # which of the run's lanes holds the session (bots.pipeline.lanes)
 
 
 class StageRunner:
@@ -164,4 +165,27 @@ class StageRunner:
                 "Check that the system is up; the next run resumes."
             ) from exc
         system.logged_in = True
-        self.log.event("login", system=system.name, user=credential.username)
+        lane: dict[str, Any] = {"lane": system.lane} if system.lane else {}
+        self.log.event("login", system=system.name, user=credential.username, **lane)
+
+    def logout(self, system: System) -> None:
+        """End ``system``'s session with its `logout` steps, once, without retrying: a
+        system that counts sessions should see it end, but a run is not failed for a
+        logout that did not go through (the session idles out)."""
+        if not system.logged_in or not system.spec.logout:
+            return
+        system.logged_in = False
+        try:
+            system.session.run(
+                system.spec.logout, StepContext(dict(self.base_vars), phase="logout")
+            )
+        except FleetError as exc:
+            self.log.event(
+                "logout_failed",
+                outcome="warning",
+                system=system.name,
+                lane=system.lane,
+                error=str(exc),
+            )
+            return
+        self.log.event("logout", system=system.name, lane=system.lane)

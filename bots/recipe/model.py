@@ -107,6 +107,9 @@ class Window(Strict):
     end: str
 
 
+# More would be a denial of service on a legacy system, not a speed-up.
+MAX_SESSIONS = 32
+
 CredentialName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
 
 
@@ -127,12 +130,39 @@ class SystemBase(Strict, Generic[StepT]):
     locale: Annotated[str, AfterValidator(_locale)] | None = None
     timezone: Annotated[str, AfterValidator(_timezone)] | None = None
     login: list[StepT] = Field(min_length=1)
+    # Steps that end a session (a logout link), run when a run closes or recycles one:
+    # a system that counts logged-in sessions sees them end instead of idling out.
+    logout: list[StepT] = Field(default_factory=list)
+    # How many sessions the system tolerates at once. A run works its documents in as
+    # many lanes (a session on each system) as both its systems allow.
+    sessions: int = Field(default=1, ge=1, le=MAX_SESSIONS)
+    # A session is logged out and a fresh one logged in after this many documents:
+    # a browser's memory grows while one context is reused.
+    recycle_after: int = Field(default=200, ge=1)
 
     @field_validator("login")
     @classmethod
     def _login_steps(cls, steps: list[Any]) -> list[Any]:
         _forbid(steps, ("table", "download", "upload"), "login")
         return steps
+
+    @field_validator("logout")
+    @classmethod
+    def _logout_steps(cls, steps: list[Any]) -> list[Any]:
+        _forbid(steps, ("table", "download", "upload", "submit"), "logout")
+        return steps
+
+    @field_validator("sessions")
+    @classmethod
+    def _sessions_the_driver_allows(cls, sessions: int, info: ValidationInfo) -> int:
+        driver = info.data.get("driver", registry.DEFAULT_DRIVER)
+        allowed = registry.get(driver).max_sessions if driver in registry.names() else None
+        if allowed is not None and sessions > allowed:
+            raise ValueError(
+                f"the {driver} driver works {allowed} session(s) of a system at a time "
+                f"(sessions: {sessions})"
+            )
+        return sessions
 
 
 def _table_steps(steps: list[Any], where: str) -> list[Any]:

@@ -110,6 +110,8 @@ def _open(call: Call) -> None:
     call.request()
     path = call.render(call.args)
     call.session.path = path
+    if path == "/logout":  # the recipe's `logout` steps: the system ends the session
+        call.system.log_out(call.session.id)
     view = call.system.show(path)
     if view is None:
         message = f"{call.system.name} answered HTTP 404 for {call.session.location}"

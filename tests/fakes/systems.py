@@ -13,11 +13,12 @@ applies: a failed attempt is a call like any other.
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from bots.errors import BusinessError
+from bots.errors import BusinessError, TransientError
 
 LOGIN_PAGE = b"<!DOCTYPE html><html><body><form name=loginForm>...</form></body></html>\n"
 
@@ -80,9 +81,16 @@ class FakeSystem:
         self.calls: list[Call] = []
         self.logins: list[str] = []  # the usernames that logged in, in order
         self.sessions_opened = 0
+        self.logouts = 0
         self._rules: list[Rule] = []
         self._live: set[int] = set()
         self._dead: dict[int, str] = {}  # session -> how it shows it is gone
+        self.peak_live = 0  # the most sessions logged in at once (a run's lanes)
+        self.max_live: int | None = None  # refuse a login beyond this many (transient)
+        self.refused = 0
+        # A run's lanes are threads: the system answers one call at a time, as a
+        # legacy system's single database would.
+        self.lock = threading.RLock()
 
     # -- scripting faults -----------------------------------------------------------
 
@@ -163,46 +171,63 @@ class FakeSystem:
     # -- the server side, as the fake session sees it ---------------------------------
 
     def connect(self) -> int:
-        self.sessions_opened += 1
-        session = self.sessions_opened
-        self._dead[session] = "loud"  # not logged in yet
-        return session
+        with self.lock:
+            self.sessions_opened += 1
+            session = self.sessions_opened
+            self._dead[session] = "loud"  # not logged in yet
+            return session
 
     def disconnect(self, session: int) -> None:
-        self._live.discard(session)
+        with self.lock:
+            self._live.discard(session)
 
     def is_live(self, session: int) -> bool:
         return session in self._live
 
     def receive(self, session: int, kind: str, phase: str, key: str | None) -> Answer:
-        """Record one call and say what the scripted faults make of it."""
+        """Record one call and say what the scripted faults make of it. A hook's action
+        runs outside the system's lock: it may wait for the run's other lanes."""
         call = Call(kind, phase, key, session)
-        self.calls.append(call)
+        with self.lock:
+            self.calls.append(call)
+            fired = [rule for rule in self._rules if rule.fires(call)]
         answer = Answer()
-        for rule in self._rules:
-            if not rule.fires(call):
-                continue
+        for rule in fired:
             if rule.effect == "hook":
                 assert rule.action is not None
                 rule.action()
-            elif rule.effect in ("expire", "expire_silently"):
-                for live in self._live:
-                    self._dead[live] = "silent" if rule.effect == "expire_silently" else "loud"
-                self._live.clear()
-            elif rule.effect == "fail":
-                answer.failure = rule.message
-            else:
-                answer.effects[rule.effect] = rule.message
-        if phase != "login" and session not in self._live:
-            answer.logged_out = self._dead.get(session, "loud")
+                continue
+            with self.lock:
+                if rule.effect in ("expire", "expire_silently"):
+                    for live in self._live:
+                        silently = rule.effect == "expire_silently"
+                        self._dead[live] = "silent" if silently else "loud"
+                    self._live.clear()
+                elif rule.effect == "fail":
+                    answer.failure = rule.message
+                else:
+                    answer.effects[rule.effect] = rule.message
+        with self.lock:
+            if phase != "login" and session not in self._live:
+                answer.logged_out = self._dead.get(session, "loud")
         return answer
 
     def authenticate(self, session: int, username: str, password: str) -> None:
         if self.users.get(username) != password:
             raise BusinessError(f"{self.name}: wrong user name or password for {username!r}")
-        self._live.add(session)
-        self._dead.pop(session, None)
-        self.logins.append(username)
+        with self.lock:
+            if self.max_live is not None and len(self._live) >= self.max_live:
+                self.refused += 1  # a licence for so many users at once: try later
+                raise TransientError(f"{self.name}: too many users logged in")
+            self._live.add(session)
+            self._dead.pop(session, None)
+            self.logins.append(username)
+            self.peak_live = max(self.peak_live, len(self._live))
+
+    def log_out(self, session: int) -> None:
+        with self.lock:
+            self._live.discard(session)
+            self.logouts += 1
 
     # What each system serves; the source and the archive override what they have.
 
@@ -381,6 +406,12 @@ class FakeArchive(FakeSystem):
         """File an item; its reference code is numbered within its group:
         fonds-category·year-retention-department-NNNN (the demo archive's rule), unless
         this archive has no codes."""
+        with self.lock:
+            return self._ingest(source_key, metadata, filename, data)
+
+    def _ingest(
+        self, source_key: str, metadata: dict[str, Any], filename: str, data: bytes
+    ) -> Item:
         missing = [name for name in self.required if not metadata.get(name)]
         if missing:
             raise BusinessError(f"{self.name} refused: missing {', '.join(missing)}")

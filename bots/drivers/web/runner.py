@@ -50,6 +50,10 @@ READ_BACK_PHASES = frozenset({"confirm", "fixity"})
 
 Scope = Page | PwFrame
 
+# Phases in which the login page is expected, not a sign of a lost session: logging
+# in, and logging out (a logout link lands on the login form).
+LOGIN_PAGE_PHASES = ("login", "logout")
+
 
 @dataclass
 class Call:
@@ -101,7 +105,7 @@ class Call:
             )
         marker = runner.logged_out
         if (
-            self.context.phase != "login"  # the login form is expected while logging in
+            self.context.phase not in LOGIN_PAGE_PHASES
             and marker
             and self.scope.locator(marker).count() > 0
         ):
@@ -274,7 +278,7 @@ class StepRunner:
                     return False
             except PlaywrightError:
                 return False
-        return phase == "login" or not self.is_logged_out()
+        return phase in LOGIN_PAGE_PHASES or not self.is_logged_out()
 
     def _judge(
         self, step: StepBase, scope: Scope, context: StepContext, problem: str
