@@ -250,3 +250,41 @@ def test_run_fleet_defers_one_listing_at_a_time_and_needs_the_fleet_database(
         alone = {k: v for k, v in f.env.items() if k != "FLEET_DATABASE_URL"}
         refused = command(World("", "", alone, tmp_path), "worker")
         assert refused.code == 2 and "fleet mode needs FLEET_DATABASE_URL" in refused.stderr
+
+
+def test_serve_in_fleet_mode_hands_a_due_run_to_the_workers(tmp_path: Path, fleet_url: str) -> None:
+    from datetime import UTC, datetime
+
+    from bots.ledger import Ledger
+    from bots.scheduling.book import ScheduleBook
+
+    with fleet(tmp_path, fleet_url, reports=4, sessions=1) as f:
+        recipe = recipe_variant(
+            tmp_path,
+            "scheduled.yaml",
+            [],
+            "schedule:\n  every: day\n  at: '02:30'\n  timezone: Asia/Shanghai\n"
+            "  on_missed: run_once\n",
+        )
+        # It last ran (the ledger says) on 1 May at 02:30; it is now 3 May, 09:00.
+        when = datetime(2026, 4, 30, 18, 30, tzinfo=UTC)
+        ledger = Ledger.open(fleet_url, lambda: datetime.now(UTC), staging_root=tmp_path)
+        try:
+            ScheduleBook(ledger, "test").update("demo", when, last_due_at=when)
+        finally:
+            ledger.close()
+        served = command(
+            f._world_env(),
+            "serve",
+            str(recipe),
+            "--fleet",
+            "--once",
+            "--now",
+            "2026-05-03T09:00:00+08:00",
+        )
+        assert served.code == 0, served.output
+        assert "runs once now" in served.stderr and "handed to the fleet" in served.stderr
+        assert f.archived() == 0  # serve ran nothing itself
+        f.start_worker(lanes=1)
+        f.wait_archived()
+        assert_archive_holds_exactly(f.world.erp_state(), f.world.archive_state())

@@ -84,6 +84,11 @@ def run(
     standard error, each saying what to do next.
     """
     loaded = _load(recipe)
+    if fleet and scheduled:
+        raise UsageError(
+            "--fleet with --scheduled: a fleet's schedules are kept by one "
+            "`runner.py serve --fleet`; cron may call `run RECIPE --fleet` at fixed times"
+        )
     if fleet:
         return _deferred(console, loaded, logs_dir, ledger_url, quiet)
     if scheduled:

@@ -7,7 +7,7 @@ import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -104,6 +104,12 @@ def _logger(settings: Settings) -> logging.Logger:
     show_default=True,
     help="How many recipes may run at once (one run per recipe, always).",
 )
+@click.option(
+    "--fleet",
+    is_flag=True,
+    help="Fleet mode (FLEET_DATABASE_URL): hand each due run to the fleet's workers (a "
+    "listing job) instead of running it here. Run one serve per fleet.",
+)
 @click.option("--once", is_flag=True, help="Run what is due now (missed runs too), then exit.")
 @click.option(
     "--now",
@@ -119,6 +125,7 @@ def serve(
     logs_dir: Path | None,
     ledger_url: str | None,
     max_parallel: int,
+    fleet: bool,
     once: bool,
     now: datetime | None,
 ) -> int:
@@ -136,6 +143,10 @@ def serve(
     if now is not None and not once:
         raise UsageError("--now goes with --once (a clock set by hand cannot move)")
     settings = Settings.from_env(os.environ, logs_dir=logs_dir, ledger_url=ledger_url)
+    if fleet:
+        from .fleet import fleet_settings
+
+        settings = fleet_settings(logs_dir, ledger_url)  # exit 2 without FLEET_DATABASE_URL
     log = _logger(settings)
     extra = ["--logs-dir", str(settings.logs_dir), "--ledger", settings.ledger_url]
     paths = recipe_paths(recipes)
@@ -145,7 +156,7 @@ def serve(
         recipes=lambda: load_scheduled(paths, extra, log),
         book=ScheduleBook(ledger, "serve"),
         clock=clock,
-        launcher=process_launcher(settings.logs_dir),
+        launcher=(_fleet_launcher(settings, log) if fleet else process_launcher(settings.logs_dir)),
         max_parallel=max_parallel,
     )
     restore = server.install_signals()
@@ -162,6 +173,25 @@ def serve(
         console.err("no scheduled recipes: add a `schedule:` section to a recipe")
         return EXIT_USAGE
     return EXIT_OK
+
+
+def _fleet_launcher(settings: Settings, log: logging.Logger) -> Any:
+    """Each due run deferred as a listing job (bots.fleet): the workers do the rest.
+    What the run then does is in its run log and the ledger, not in serve's exit codes:
+    `pause_after` counts only runs that could not be handed over."""
+    from ..fleet.process import defer_run
+    from ..recipe import load_recipe
+    from ..scheduling.serve import Handed
+
+    def launch(recipe: ScheduledRecipe) -> Handed:
+        job = defer_run(settings, load_recipe(recipe.path))
+        if job is None:
+            log.info("%s: a listing is already waiting in the fleet's queue", recipe.name)
+        else:
+            log.info("%s: handed to the fleet (listing job %s)", recipe.name, job)
+        return Handed()
+
+    return launch
 
 
 @main.command()

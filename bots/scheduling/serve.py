@@ -127,6 +127,20 @@ def process_launcher(logs_dir: Path) -> Launcher:
     return launch
 
 
+class Handed:
+    """A run handed to the fleet (serve in fleet mode): done as far as serve is concerned
+    once its listing job is in the queue; the fleet's workers do the rest."""
+
+    def poll(self) -> int | None:
+        return 0
+
+    def wait(self) -> int:
+        return 0
+
+    def send_signal(self, sig: int) -> None:
+        """Nothing runs here to stop: the workers stop on their own SIGTERM."""
+
+
 class RunProcess:
     """A run's process and what it holds (its display): released once, when it ends."""
 
