@@ -120,6 +120,7 @@ class FleetWorker:
         self.pool = LanePool(lanes, holder)
         self._recipes: dict[tuple[str, str], RecipeWork] = {}
         self._lock = threading.Lock()
+        self._loading = threading.Lock()
         # What the heartbeat keeps alive: leases by name (with what to do when lost).
         self._leases: dict[str, tuple[Holder, Callable[[str], None]]] = {}
         self._listings: set[StopFlag] = set()
@@ -156,7 +157,7 @@ class FleetWorker:
     def recipe(self, ref: str, digest: str) -> RecipeWork:
         """The recipe a job names, as this machine has it; refused when its digest is not
         the one the job was deferred with."""
-        with self._lock:
+        with self._loading:  # (not self._lock: the heartbeat must not wait for a keyring)
             known = self._recipes.get((ref, digest))
             if known is not None:
                 return known
