@@ -36,13 +36,14 @@ from tests.e2e import (
 )
 from tests.test_e2e_capture import assert_archive_holds_exactly
 
-# Short, so that a test sees a dead worker's job retried within seconds.
+# Short, so that a test sees a dead worker's job retried within seconds; the leases and
+# slots less so: a heartbeat late on a loaded machine must not cost a live lane its slot.
 FAST = {
     "FLEET_HEARTBEAT_SECONDS": "1",
     "FLEET_STALLED_AFTER_SECONDS": "4",
     "FLEET_SWEEP_SECONDS": "1",
-    "FLEET_LEASE_TTL_SECONDS": "6",
-    "FLEET_SLOT_TTL_SECONDS": "6",
+    "FLEET_LEASE_TTL_SECONDS": "15",
+    "FLEET_SLOT_TTL_SECONDS": "15",
 }
 DONE_WITHIN = 300  # seconds for a fleet to archive a test's reports
 

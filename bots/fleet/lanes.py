@@ -42,7 +42,6 @@ class Held:
     sessions: Sessions
     slots: list[Slot]
     documents: int = 0  # worked since these sessions were opened
-    lost: str | None = None  # a heartbeat found a slot gone: close after this document
 
     @property
     def systems(self) -> dict[str, System]:
@@ -61,6 +60,11 @@ class Lane:
     held: Held | None = None
     idle_since: float = field(default_factory=time.monotonic)
     thread: threading.Thread | None = None
+    # A heartbeat found one of its slots lost: its sessions end after this document.
+    lost: str | None = None
+
+    def mark_lost(self, reason: str) -> None:
+        self.lost = reason
 
     def start(self) -> None:
         self.thread = threading.Thread(target=self._serve, name=f"lane-{self.number}", daemon=True)

@@ -17,7 +17,6 @@ flight is looked up with ``find`` before anything is sent again).
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import threading
 import time
@@ -75,6 +74,10 @@ IDLE_AFTER = 30.0
 # A job that found no session slot free runs again after this many seconds; the rest of
 # a batch whose system failed (the breaker), after this many.
 NO_SLOT_DELAY = 5.0
+# A document job that finds no slot free looks again every SLOT_POLL seconds for up to
+# SLOT_WAIT before handing its documents back (fewer jobs churning through the queue).
+SLOT_WAIT = 30.0
+SLOT_POLL = 1.0
 SYSTEM_DOWN_DELAY = 60.0
 
 
@@ -120,10 +123,13 @@ class FleetWorker:
         self.pool = LanePool(lanes, holder)
         self._recipes: dict[tuple[str, str], RecipeWork] = {}
         self._lock = threading.Lock()
+        self._loading = threading.Lock()
         # What the heartbeat keeps alive: leases by name (with what to do when lost).
         self._leases: dict[str, tuple[Holder, Callable[[str], None]]] = {}
         self._listings: set[StopFlag] = set()
-        self._slots: dict[tuple[str, int, str], Slot] = {}  # listings' slots, beaten too
+        # Every slot this worker holds, from the moment it is taken (a browser may take a
+        # while to start), with what to do when a heartbeat finds it lost.
+        self._slots: dict[tuple[str, int, str], tuple[Slot, Callable[[str], None]]] = {}
         self._beating = threading.Event()
         self._beater: threading.Thread | None = None
 
@@ -156,7 +162,7 @@ class FleetWorker:
     def recipe(self, ref: str, digest: str) -> RecipeWork:
         """The recipe a job names, as this machine has it; refused when its digest is not
         the one the job was deferred with."""
-        with self._lock:
+        with self._loading:  # (not self._lock: the heartbeat must not wait for a keyring)
             known = self._recipes.get((ref, digest))
             if known is not None:
                 return known
@@ -246,12 +252,19 @@ class FleetWorker:
         run.row_shots = {key: Shot(Path(path), sha) for key, (path, sha) in shots.items()}
         work.stages.on_failure = run.failure_shot
         left = list(rows)
+        waiting_until = time.monotonic() + SLOT_WAIT
         while left:
             if ctx.stop.is_set():
                 return run.summary, left, "stopped"
             try:
                 held = self._sessions(lane, work)
             except NoSessionSlot as exc:
+                # Slots come free as other lanes finish: look again for a while (a stop
+                # cuts the wait short), then hand the rest back to the queue.
+                if time.monotonic() < waiting_until:
+                    if ctx.stop.wait(SLOT_POLL):
+                        return run.summary, left, "stopped"
+                    continue
                 ctx.log.event(
                     "no_session_slot", outcome="warning", lane=lane.number, error=str(exc)
                 )
@@ -304,9 +317,9 @@ class FleetWorker:
         held, loaded = lane.held, work.loaded
         recycle = min(loaded.recipe.source.recycle_after, loaded.recipe.archive.recycle_after)
         if held is not None and (
-            held.recipe != loaded.name or held.documents >= recycle or held.lost
+            held.recipe != loaded.name or held.documents >= recycle or lane.lost
         ):
-            reason = held.lost or ("recycled" if held.recipe == loaded.name else "other recipe")
+            reason = lane.lost or ("recycled" if held.recipe == loaded.name else "other recipe")
             self.ctx.log.event("sessions_closed", lane=lane.number, recipe=held.recipe, why=reason)
             self._close_lane(lane)
         if lane.held is not None:
@@ -315,6 +328,8 @@ class FleetWorker:
         slots = take_slots(
             self.slots, [(s.system, s.sessions) for s in specs], lane.holder, self.fleet.slot_ttl
         )
+        lane.lost = None
+        self._hold_slots(slots, lane.mark_lost)
         sessions: Sessions | None = None
         try:
             sessions = Sessions(
@@ -330,8 +345,7 @@ class FleetWorker:
         except BaseException:
             if sessions is not None:
                 sessions.close()
-            for slot in slots:
-                self.slots.release_slot(slot)
+            self._free_slots(slots)
             raise
         lane.held = Held(loaded.name, sessions, slots)
         return lane.held
@@ -344,8 +358,7 @@ class FleetWorker:
         try:
             held.sessions.close()
         finally:
-            for slot in held.slots:
-                self.slots.release_slot(slot)
+            self._free_slots(held.slots)
 
     # -- listing jobs ------------------------------------------------------------------------
 
@@ -376,9 +389,8 @@ class FleetWorker:
         try:
             if self.ctx.stop.is_set():
                 stop.set(self.ctx.stop.reason or "stop")
+            self._hold_slots(slots, stop.set)
             with self.lease(f"recipe:{loaded.name}", listing_holder, stop.set) as lease:
-                for slot in slots:  # beaten with the lease's holder from now on
-                    self._slot_beaten(slot)
                 return self._list(work, ref, stop, lease.taken_over_from, job)
         except LeaseHeld as exc:  # another worker lists it now
             self.ctx.log.event(
@@ -388,9 +400,7 @@ class FleetWorker:
         finally:
             with self._lock:
                 self._listings.discard(stop)
-            for slot in slots:
-                self._slot_released(slot)
-                self.slots.release_slot(slot)
+            self._free_slots(slots)
 
     def _list(
         self, work: RecipeWork, ref: str, stop: StopFlag, taken_from: Holder | None, job: int | None
@@ -500,39 +510,45 @@ class FleetWorker:
                 self._leases.pop(name, None)
             self.leases.release(name, holder)
 
-    def _slot_beaten(self, slot: Slot) -> None:
+    def _hold_slots(self, slots: list[Slot], on_lost: Callable[[str], None]) -> None:
+        """Beat ``slots`` from now on; ``on_lost(reason)`` when one is found lost."""
         with self._lock:
-            self._slots[_slot_key(slot)] = slot
+            for slot in slots:
+                self._slots[_slot_key(slot)] = (slot, on_lost)
 
-    def _slot_released(self, slot: Slot) -> None:
+    def _free_slots(self, slots: list[Slot]) -> None:
+        """Stop beating ``slots`` and give them back."""
         with self._lock:
-            self._slots.pop(_slot_key(slot), None)
+            for slot in slots:
+                self._slots.pop(_slot_key(slot), None)
+        for slot in slots:
+            self.slots.release_slot(slot)
 
     def _beat(self) -> None:
-        """Every ``heartbeat`` seconds: each lease and slot this worker holds; a lost
+        """Every third of a time to live: each lease and slot this worker holds; a lost
         one stops what it guarded."""
-        while not self._beating.wait(min(self.fleet.lease_heartbeat, self.fleet.slot_heartbeat)):
+        period = min(self.fleet.lease_heartbeat, self.fleet.slot_heartbeat)
+        while not self._beating.wait(period):
             with self._lock:
                 leases = dict(self._leases)
-                extra = list(self._slots.values())
+                slots = dict(self._slots)
             for name, (holder, on_lost) in leases.items():
                 try:
                     self.leases.heartbeat(name, holder, self.fleet.lease_ttl)
                 except LeaseLost as exc:
                     self.ctx.log.event("lease_lost", outcome="warning", lease=name, error=str(exc))
                     on_lost("lease lost")
-            for lane in self.pool.lanes:
-                held = lane.held
-                if held is None:
+            for key, (slot, on_lost) in slots.items():
+                try:
+                    beaten = self.slots.heartbeat(slot, self.fleet.slot_ttl)
+                except SlotLost as exc:
+                    with self._lock:
+                        self._slots.pop(key, None)
+                    on_lost(str(exc))
                     continue
-                for i, slot in enumerate(held.slots):
-                    try:
-                        held.slots[i] = self.slots.heartbeat(slot, self.fleet.slot_ttl)
-                    except SlotLost as exc:
-                        held.lost = str(exc)
-            for slot in extra:  # a listing's: its lease stops it if the worker is gone
-                with contextlib.suppress(SlotLost):
-                    self._slot_beaten(self.slots.heartbeat(slot, self.fleet.slot_ttl))
+                with self._lock:
+                    if key in self._slots:  # not given back meanwhile
+                        self._slots[key] = (beaten, on_lost)
             self._close_idle()
 
     def _close_idle(self) -> None:
