@@ -203,9 +203,21 @@ def _frame(ledger: Ledger, query: Select[Any]) -> pd.DataFrame:
         return pd.read_sql(query, conn)
 
 
-def run_logs(ledger: Ledger) -> list[tuple[str, str, str | None]]:
-    """Every run the ledger records as (run id, log path as recorded, outcome or None
-    while not ended): for ``logs verify`` to ask after each run's log."""
-    query = select(runs.c.run_id, runs.c.log_path, runs.c.outcome).order_by(runs.c.run_id)
+def run_logs(ledger: Ledger) -> list[dict[str, Any]]:
+    """Every run the ledger records, for ``logs verify`` to ask after each run's log:
+    run_id, log_path (as recorded on its machine), outcome (None while not ended), host,
+    action, started_at, and the log as it closed: log_lines, log_first_prev,
+    log_last_hash (None while not closed, or closed before ledger version 9)."""
+    query = select(
+        runs.c.run_id,
+        runs.c.log_path,
+        runs.c.outcome,
+        runs.c.host,
+        runs.c.action,
+        runs.c.started_at,
+        runs.c.log_lines,
+        runs.c.log_first_prev,
+        runs.c.log_last_hash,
+    ).order_by(runs.c.started_at, runs.c.run_id)
     with ledger.engine.connect() as conn:
-        return [(r.run_id, r.log_path, r.outcome) for r in conn.execute(query)]
+        return [dict(r._mapping) for r in conn.execute(query)]
