@@ -26,6 +26,7 @@ from .app import (
 )
 
 if TYPE_CHECKING:
+    from ..ledger import Document, Ledger
     from ..logchain import KnownRun, VerifyReport
 
 
@@ -50,6 +51,15 @@ if TYPE_CHECKING:
     help="Source-Organization for bag-info.txt: who hands the records over "
     "(or $FLEET_ORGANIZATION).",
 )
+@click.option(
+    "--staging",
+    "elsewhere",
+    multiple=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Another machine's staging folder (mounted, or copied from it); repeat for more. "
+    "A staged file not on this machine is taken from there when its SHA-256 is the one "
+    "recorded at capture.",
+)
 @logs_option
 @ledger_option
 @pass_console
@@ -60,6 +70,7 @@ def export_bag_command(
     since: datetime | None,
     recipe_name: str | None,
     organization: str,
+    elsewhere: tuple[Path, ...],
     logs_dir: Path | None,
     ledger_url: str | None,
 ) -> int:
@@ -67,6 +78,11 @@ def export_bag_command(
 
     Say which documents with --run RUN_ID or --since DATE. The bag validates with the
     `bagit` package (`bagit.py --validate DIR`), and carries item-metadata.csv.
+
+    In a fleet, a document's staged file is on the machine whose worker downloaded it,
+    unless FLEET_STAGING_DIR names storage every worker shares. Files not here are looked
+    for under each --staging DIR; any still missing are named with the host that captured
+    them.
     """
     from ..archival.bag import export_bag
 
@@ -77,6 +93,7 @@ def export_bag_command(
     try:
         when = since.astimezone() if since is not None else None
         documents = ledger.captured(run_id=run_id, since=when, recipe=recipe_name)
+        holders = _holders(ledger, documents)
     finally:
         ledger.close()
     external_id = run_id or f"{recipe_name or 'fleet'}-since-{since:%Y%m%d}"
@@ -88,12 +105,39 @@ def export_bag_command(
         description=f"Reports captured by rpa-fleet {__version__}"
         + (f" in run {run_id}" if run_id else f" since {since:%Y-%m-%d}"),
         labels=_field_labels({d.recipe for d in documents}),
+        staging_root=settings.staging_root,
+        elsewhere=[p.resolve() for p in elsewhere],
+        holders=holders,
     )
     console.out(
         f"bag {summary.path}: {summary.items} items, {summary.bytes} bytes "
         f"(Payload-Oxum {summary.oxum}), validated"
     )
     return EXIT_OK
+
+
+def _holders(ledger: Ledger, documents: list[Document]) -> dict[tuple[str, str], str]:
+    """For each document whose staged file is not here: where it was captured, in words."""
+    import socket
+
+    from ..ledger import queries
+
+    absent = [d for d in documents if d.staged_path and not Path(d.staged_path).is_file()]
+    said: dict[tuple[str, str], str] = {}
+    for recipe in sorted({d.recipe for d in absent}):
+        runs = queries.capture_runs(ledger, recipe)
+        for doc in (d for d in absent if d.recipe == recipe):
+            found = runs.get(doc.source_key)
+            if found is None:
+                continue
+            run, host, log_path = found
+            mine = " (this host: another logs folder)" if host == socket.gethostname() else ""
+            folder = Path(log_path).parent.parent / "staging"
+            said[(recipe, doc.source_key)] = (
+                f"downloaded on {host}{mine} by run {run}, whose staging folder is "
+                f"{folder} unless FLEET_STAGING_DIR was set there"
+            )
+    return said
 
 
 def _field_labels(recipes: set[str]) -> dict[str, dict[str, str]]:

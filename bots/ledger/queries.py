@@ -221,3 +221,21 @@ def run_logs(ledger: Ledger) -> list[dict[str, Any]]:
     ).order_by(runs.c.started_at, runs.c.run_id)
     with ledger.engine.connect() as conn:
         return [dict(r._mapping) for r in conn.execute(query)]
+
+
+def capture_runs(ledger: Ledger, recipe: str) -> dict[str, tuple[str, str, str]]:
+    """Where each of ``recipe``'s documents was last downloaded (its staged file is on that
+    machine, or in shared staging): source key -> (run id, host, log path) of the run
+    whose capture event is the newest."""
+    query = (
+        select(events.c.source_key, runs.c.run_id, runs.c.host, runs.c.log_path)
+        .join(runs, runs.c.run_id == events.c.run_id)
+        .where(
+            events.c.recipe == recipe,
+            events.c.event_type == "capture",
+            events.c.outcome == "success",
+        )
+        .order_by(events.c.id)
+    )
+    with ledger.engine.connect() as conn:
+        return {r.source_key: (r.run_id, r.host, r.log_path) for r in conn.execute(query)}
