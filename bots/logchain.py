@@ -18,9 +18,15 @@ while its ``pending/`` marker is there (a warning), nor once the next run indexe
 Given a logs folder (one holding ``runs/``), its runs folder is checked. A runs folder with
 no run file and no index is a problem: nothing verified is never "intact".
 
-``known_runs`` (the ledger's ``runs`` table: run id, recorded log path, outcome) makes the
-check ask after every run the ledger knows that was logged in this folder: its file must
-be there, and a run the ledger saw end must have a closing record or an index entry.
+``known_runs`` (the ledger's ``runs`` table: run id, recorded log path, outcome, host, and
+the log as it closed) makes the check ask after every run the ledger knows that was logged
+in this folder: its file must be there, a run the ledger saw end must have a closing record
+or an index entry, and a run whose worker recorded its log as it closed (``LogSeal``: line
+count, first prev, last hash; ledger version 9) must still be that file, whatever the index
+beside it says. A ledger shared by several machines is so the one index across them, and a
+rewrite of one machine's files and index together no longer goes unseen.
+``verify_fleet`` lists every run of every host from the ledger, with what became of its
+log in the folders given (this machine's, and copies of other machines').
 ``anchor`` (``"SEQ:SHA256"`` of an index line, from ``anchor_of``, kept elsewhere) must
 still match: a consistent rewrite of files and index cannot keep it.
 
@@ -39,7 +45,15 @@ from pathlib import Path
 from typing import Any
 
 from .errors import UsageError
-from .runlog import GENESIS, INDEX_NAME, PENDING_DIR, index_last_line, line_hash, read_last_line
+from .runlog import (
+    GENESIS,
+    INDEX_NAME,
+    PENDING_DIR,
+    LogSeal,
+    index_last_line,
+    line_hash,
+    read_last_line,
+)
 
 
 @dataclass(frozen=True)
@@ -49,6 +63,24 @@ class KnownRun:
     run_id: str
     log_path: str
     outcome: str | None  # None: not ended (yet)
+    host: str | None = None  # None: any (a ledger row read without it)
+    action: str | None = None
+    seal: LogSeal | None = None  # the log as its worker closed it (None: not recorded)
+
+    @property
+    def file(self) -> str:
+        return Path(self.log_path).name
+
+    @property
+    def folder(self) -> str:
+        return str(Path(self.log_path).parent)
+
+
+# What became of a known run's log in the folder that holds it (VerifyReport.runs).
+VERIFIED = "verified"  # its file is intact, and matches the ledger's record when there is one
+OPEN = "open"  # no closing record, and the ledger records none: killed, or still going
+LATE = "closed, not indexed yet"  # its index line waits for the next run (pending/)
+BROKEN = "NOT intact"  # missing, cut, altered, or not what its worker recorded
 
 
 @dataclass
@@ -57,6 +89,8 @@ class VerifyReport:
     warnings: list[str] = field(default_factory=list)
     files: int = 0
     records: int = 0
+    # Each run of ``known_runs`` logged in this folder -> VERIFIED, OPEN, LATE or BROKEN.
+    runs: dict[str, str] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -291,6 +325,7 @@ class _RunFile:
         self.entry = entry
         self.chain = chain
         self.count = 0
+        self.first_prev: str | None = None  # the first record's prev, as written
         self.closed_at: int | None = None  # 1-based line of the closing record
         self.closing: dict[str, Any] | None = None
         self.incomplete = False
@@ -307,6 +342,10 @@ class _RunFile:
                 if self.entry is not None or self.closed_at is not None:
                     chain.fail(p + 1, "incomplete line (the file was cut)")
                 continue  # an interrupted run's last words: nothing vouches for them
+            if p == 0:
+                first = _parse(raw)
+                if first is not None and isinstance(first.get("prev"), str):
+                    self.first_prev = first["prev"]
             record = chain.feed(p, raw)
             if record is None:
                 continue
@@ -405,11 +444,15 @@ def verify(
     *,
     known_runs: Iterable[KnownRun] | None = None,
     anchor: str | None = None,
+    host: str | None = None,
 ) -> VerifyReport:
     """Check a runs folder (or a logs folder, or one run file) for any sign of editing.
 
     Safe while runs go on: a run that closes during the check (its file then has a closing
     record the index read earlier lacked) makes the check start again, up to ten times.
+    ``host`` is the machine whose folder this is, when it is this machine's own: the
+    ledger's runs of that host logged under this path are its business even when none of
+    their files is left (with a ledger shared by machines whose logs folders have one path).
     """
     if not path.exists():
         raise UsageError(f"{path}: no such runs folder or run file")
@@ -417,7 +460,7 @@ def verify(
     known = list(known_runs) if known_runs is not None else None
     index = (path.parent if path.is_file() else path) / INDEX_NAME
     for _ in range(10):
-        report, size = _verify_once(path, index, known)
+        report, size = _verify_once(path, index, known, host)
         if report.ok or _size(index) == size:
             break
     if anchor is not None:
@@ -461,7 +504,7 @@ def _size(path: Path) -> int | None:
 
 
 def _verify_once(
-    path: Path, index: Path, known: list[KnownRun] | None
+    path: Path, index: Path, known: list[KnownRun] | None, host: str | None = None
 ) -> tuple[VerifyReport, int | None]:
     """The report, and the size of the index as read."""
     report = VerifyReport()
@@ -562,7 +605,7 @@ def _verify_once(
             "(not a runs or logs folder, or everything was removed)"
         )
     if known is not None:
-        _cross_check(known, runs_dir, runs, by_file, bad_line, report)
+        _cross_check(known, runs_dir, runs, by_file, bad_line, report, host)
     return report, size
 
 
@@ -573,38 +616,138 @@ def _cross_check(
     by_file: dict[str, IndexEntry],
     bad_line: int | None,
     report: VerifyReport,
+    host: str | None = None,
 ) -> None:
-    """Every run the ledger knows to be logged in this folder must have left its file, and
-    one the ledger saw end, a closing record or an index line.
+    """Every run the ledger knows to be logged in this folder must have left its file; one
+    the ledger saw end, a closing record or an index line; and one whose worker recorded
+    its log as it closed, that very file (lines, first prev, last hash).
 
-    The folders that count are this one (as the ledger records absolute paths) and those
-    the ledger names for files that are here (a copy): a ledger shared by several hosts
-    lists runs logged elsewhere, which are no business of this folder.
+    The runs that count are those recorded under this folder's path (as the ledger records
+    absolute paths) or under the path the ledger names for a file that is here (a copy),
+    on the hosts whose files are here (and ``host``): a ledger shared by several machines
+    lists runs logged elsewhere, maybe under the same path on another host, which are no
+    business of this folder.
     """
-    here = {str(runs_dir), str(runs_dir.resolve())}
-    here |= {str(Path(r.log_path).parent) for r in known if Path(r.log_path).name in runs}
+    present = [r for r in known if r.file in runs]
+    here = {str(runs_dir), str(runs_dir.resolve())} | {r.folder for r in present}
+    hosts = {r.host for r in present if r.host is not None}
+    if host is not None:
+        hosts.add(host)
     elsewhere = 0
     for run in known:
-        name = Path(run.log_path).name
-        if str(Path(run.log_path).parent) not in here:
+        if run.folder not in here or (hosts and run.host is not None and run.host not in hosts):
             elsewhere += 1
             continue
-        entry = by_file.get(name)
-        walked = runs.get(name)
-        if walked is None:
-            if entry is None or entry.line == bad_line:  # else the index says it already
-                report.problems.append(
-                    f"run {run.run_id}: its log {name} is missing, and the ledger's runs "
-                    "table lists it (deleted, with its index line if it had one)"
-                )
-        elif (
-            entry is None and walked.closed_at is None and run.outcome not in (None, "interrupted")
-        ):
-            report.problems.append(
-                f"run {run.run_id}: the ledger says it ended ({run.outcome}), but {name} has "
-                f"no closing record and is not in {INDEX_NAME} (both removed?)"
-            )
+        problem = _known_problem(run, by_file.get(run.file), runs.get(run.file), bad_line)
+        walked = runs.get(run.file)
+        if problem is not None:
+            report.problems.append(f"run {run.run_id}: {problem}")
+            report.runs[run.run_id] = BROKEN
+        elif walked is None or walked.chain.problem is not None or walked.index_problem:
+            report.runs[run.run_id] = BROKEN  # the index or the file's own check says why
+        elif walked.closed_at is None:
+            report.runs[run.run_id] = OPEN
+        elif run.file not in by_file:
+            report.runs[run.run_id] = LATE
+        else:
+            report.runs[run.run_id] = VERIFIED
     if elsewhere and not runs:
         report.warnings.append(
             f"the ledger lists {elsewhere} run(s) logged in other folders: not cross-checked"
         )
+
+
+def _known_problem(
+    run: KnownRun, entry: IndexEntry | None, walked: _RunFile | None, bad_line: int | None
+) -> str | None:
+    """What is wrong with one known run's log, if the file and index checks do not say it."""
+    name, seal = run.file, run.seal
+    if walked is None:
+        if entry is None or entry.line == bad_line:  # else the index says it already
+            return (
+                f"its log {name} is missing, and the ledger's runs table lists it "
+                "(deleted, with its index line if it had one)"
+            )
+        return None
+    if seal is None:
+        if entry is None and walked.closed_at is None and run.outcome not in (None, "interrupted"):
+            return (
+                f"the ledger says it ended ({run.outcome}), but {name} has "
+                f"no closing record and is not in {INDEX_NAME} (both removed?)"
+            )
+        return None
+    if walked.chain.problem is not None:
+        return None  # named already, where the file breaks
+    found = (walked.count, walked.first_prev, walked.chain.last_hash)
+    if found != (seal.lines, seal.first_prev, seal.last_hash):
+        cut = walked.count < seal.lines
+        what = "cut short" if cut else "rewritten" if walked.count == seal.lines else "extended"
+        return (
+            f"{name} is not the log its worker recorded in the ledger when the run closed "
+            f"({what}: the ledger records {seal.lines} lines ending in "
+            f"{seal.last_hash[:12]}, the file has {walked.count} ending in "
+            f"{(walked.chain.last_hash or '-')[:12]})"
+        )
+    if entry is not None and (entry.lines, entry.first_prev, entry.last_hash) != found:
+        return (
+            f"{INDEX_NAME} line {entry.line} does not describe {name} as its worker "
+            "recorded it in the ledger (the index line was rewritten)"
+        )
+    return None
+
+
+@dataclass(frozen=True)
+class FleetRow:
+    """One run of the ledger, and what became of its log in the folders verified."""
+
+    host: str
+    run_id: str
+    action: str
+    state: str  # verified, open, late, BROKEN, or "" (not here)
+    status: str  # for a person
+    folder: Path | None  # the runs folder that holds its log, None: none of those given
+
+
+def fleet_rows(
+    known: Iterable[KnownRun], folders: list[tuple[Path, VerifyReport]]
+) -> list[FleetRow]:
+    """Every run the ledger knows (in its order), with its log's fate: verified in one of
+    ``folders`` (each with the report ``verify`` gave it with these known runs), open
+    (killed or still going: no closing record, and none recorded), or not here."""
+    rows = []
+    for run in known:
+        found = next(((f, r.runs[run.run_id]) for f, r in folders if run.run_id in r.runs), None)
+        host, action = run.host or "(unknown host)", run.action or "capture"
+        if found is None:
+            where = f"its log is on {host} ({run.log_path})"
+            if run.seal is None and run.outcome in (None, "interrupted"):
+                said = "marked interrupted" if run.outcome else "no closing record yet"
+                status = f"open in the ledger ({said}: killed, or still going); {where}, not here"
+            else:
+                status = f"not verified here: {where}; give a copy of that logs folder"
+            rows.append(FleetRow(host, run.run_id, action, "", status, None))
+            continue
+        folder, state = found
+        path = folder / run.file
+        if state == VERIFIED:
+            how = (
+                f"{run.seal.lines} lines, as its worker recorded them in the ledger"
+                if run.seal is not None
+                else "by its index only: the ledger has no record of its log (closed before "
+                "ledger version 9, or its close was not recorded)"
+            )
+            status, short = f"verified here ({path}, {how})", "verified"
+        elif state == OPEN:
+            said = "marked interrupted" if run.outcome == "interrupted" else "not ended"
+            status = (
+                f"open: {path} has no closing record, the ledger none either ({said}): "
+                "killed, or still going; its lines so far are chained"
+            )
+            short = "open"
+        elif state == LATE:
+            status = f"closed, its index line not written yet ({path}): the next run indexes it"
+            short = "late"
+        else:
+            status, short = f"NOT intact ({path}): see the problems above", "BROKEN"
+        rows.append(FleetRow(host, run.run_id, action, short, status, folder))
+    return rows

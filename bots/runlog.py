@@ -30,6 +30,12 @@ The logs are tamper-evident (checked by ``bots.logchain.verify``, ``runner.py lo
   reports the late indexing instead of tampering. A half-written index line is cut off
   again before the error is raised.
 
+The index is this machine's. A ledger shared by several machines is the one index across
+them: when a run closes, ``RunLog.seal`` (the file's name, line count, first ``prev`` and
+last hash: what its index line records) goes into its ``runs`` row too
+(``Ledger.finish_run``), so that ``logs verify`` checks each machine's files against what
+their worker recorded, and ``logs verify --fleet`` every run of every host.
+
 ``seq`` and ``prev`` are added after redaction: they hold no secret, and a secret that
 happened to look like part of a digest must not break the chain.
 
@@ -55,6 +61,7 @@ import resource
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -65,6 +72,16 @@ from .redaction import Redactor, strip_url_queries
 INDEX_NAME = "index.ndjson"
 PENDING_DIR = "pending"  # beside the run files: one marker per run not yet indexed
 GENESIS = "0" * 64  # the ``prev`` of the very first record and the first index line
+
+
+@dataclass(frozen=True)
+class LogSeal:
+    """A closed run file as its index line describes it: what the ledger keeps of it too."""
+
+    file: str  # the run file's name
+    lines: int  # all lines, the closing record included
+    first_prev: str  # the first record's prev: where its chain joins the index
+    last_hash: str  # SHA-256 of the closing record's line
 
 
 def line_hash(line: str | bytes) -> str:
@@ -196,6 +213,8 @@ class RunLog:
         self._lock = threading.RLock()  # close() writes its record through event()
         # Set when the machine refused a write: the log is given up.
         self.failure: MachineFailure | None = None
+        # Set once the closing record is safely written (even if its index line is not).
+        self.seal: LogSeal | None = None
         # Exclusive create: a run never appends to, or overwrites, another run's story.
         # Unbuffered bytes: a refused write is seen at once, with how much got through.
         try:
@@ -289,6 +308,7 @@ class RunLog:
                     self._give_up(exc, f"cannot write the run log {self.path}")
                 self._file.close()
                 self._file = None
+                self.seal = LogSeal(self.path.name, self._seq, self.first_prev, self._prev)
                 closing = json.loads(self._last_line)
                 try:
                     _append_index(

@@ -59,8 +59,13 @@ class Settings:
 
     @property
     def staging_root(self) -> Path:
-        """Where downloads are staged; the ledger stores staged paths relative to it."""
-        return self.logs_dir / "staging"
+        """Where downloads are staged; the ledger stores staged paths relative to it.
+
+        ``$FLEET_STAGING_DIR`` names shared storage (an NFS or SMB mount every worker and
+        the exporting machine have, at any path): then `export-bag` finds every staged
+        file whichever worker captured it. Default: this machine's ``logs/staging``."""
+        given = self.env.get("FLEET_STAGING_DIR", "").strip()
+        return Path(given).expanduser().resolve() if given else self.logs_dir / "staging"
 
     def staging_dir(self, recipe: str) -> Path:
         return self.staging_root / recipe

@@ -24,6 +24,7 @@ from bots.ledger import (
     SessionSlots,
     Upgrade,
     migrations,
+    queries,
     schema,
 )
 from tests.conftest import FrozenClock
@@ -254,11 +255,44 @@ def test_step_8_gives_a_version_7_ledger_leases_and_session_slots(
     with pytest.raises(LedgerVersionError, match="is at version 7"):
         Ledger.open(ledger_url, clock, staging_root=STAGING, migrate=False)
 
-    assert ledger.upgrade() == Upgrade(7, LATEST) and LATEST == 8
+    assert ledger.upgrade() == Upgrade(7, LATEST) and LATEST >= 8
     assert {"leases", "session_slots"} <= tables(ledger)
     assert [d.source_key for d in ledger.documents("demo")] == ["R000001"]
     holder = Holder("w1", "host", 1)
     assert Leases(ledger.engine, clock=clock).acquire("recipe:demo", holder, 30).holder == holder
     slot = SessionSlots(ledger.engine, clock=clock).acquire_slot("erp", 2, holder, 30)
     assert slot is not None and slot.slot == 0
+    ledger.close()
+
+
+def test_step_9_gives_a_version_8_ledger_runs_that_record_their_log(
+    ledger_url: str, clock: FrozenClock
+) -> None:
+    """A ledger as version 8 wrote it (runs without the log's chain) upgrades to 9: its
+    runs stay, with no record of their log (verified by their index only), and a run
+    closed now records its log as it closed."""
+    ledger = Ledger.open(ledger_url, clock, staging_root=STAGING)
+    run = {
+        "recipe": "demo",
+        "recipe_digest": "0" * 64,
+        "host": "bot-1",
+        "user": "rpa",
+        "bot_version": "test",
+        "action": "capture",
+    }
+    ledger.start_run(run_id="run-1", log_path="/logs/runs/run-1.jsonl", **run)
+    ledger.finish_run("run-1", "ok", {})
+    with ledger.engine.begin() as conn:
+        for column in ("log_lines", "log_first_prev", "log_last_hash"):
+            conn.exec_driver_sql(f"ALTER TABLE runs DROP COLUMN {column}")
+        conn.execute(
+            delete(migrations.ledger_version).where(migrations.ledger_version.c.version >= 9)
+        )
+    assert ledger.version() == 8
+    assert ledger.upgrade() == Upgrade(8, LATEST) and LATEST >= 9
+    ledger.start_run(run_id="run-2", log_path="/logs/runs/run-2.jsonl", **run)
+    ledger.finish_run("run-2", "ok", {}, log=(5, "0" * 64, "a" * 64))
+    found = {r["run_id"]: r for r in queries.run_logs(ledger)}
+    assert found["run-1"]["outcome"] == "ok" and found["run-1"]["log_lines"] is None
+    assert (found["run-2"]["log_lines"], found["run-2"]["log_last_hash"]) == (5, "a" * 64)
     ledger.close()

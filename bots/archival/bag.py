@@ -13,6 +13,13 @@ against the ledger after. The bag is built beside ``out`` under a hidden name an
 into place only once it validates, so an interrupted export never leaves something that
 looks like a complete bag.
 
+In a fleet a document's staged file is on the machine whose worker downloaded it (each
+document is finished there), unless staging is shared storage (``FLEET_STAGING_DIR``).
+``elsewhere`` names other staging folders to take a file from when it is not on this
+machine (a mount, or a copy collected from that machine): a file found there goes in
+only when its SHA-256 and size are the ones recorded at capture, like any other. A file
+found nowhere is named with the machine that holds it (``holders``) and what to do.
+
 bagit changes the process's working directory while it works: do not run two exports at
 once in threads of one process.
 """
@@ -20,6 +27,7 @@ once in threads of one process.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import json
 import os
@@ -83,6 +91,9 @@ def export_bag(
     description: str = "",
     link: bool = False,
     labels: Mapping[str, Mapping[str, str]] | None = None,
+    staging_root: Path | None = None,
+    elsewhere: Sequence[Path] = (),
+    holders: Mapping[tuple[str, str], str] | None = None,
 ) -> BagSummary:
     """Bag ``documents`` (normally ``Ledger.captured(...)``) into the new folder ``out``.
 
@@ -94,12 +105,18 @@ def export_bag(
     ``item-metadata.csv``. Raises ``UsageError`` for a non-empty ``out`` or nothing to
     bag, ``SystemFailure`` when a file is not what was captured or the bag does not
     validate; ``out`` is then left as it was.
+
+    ``staging_root`` is this machine's (the one the ledger's staged paths are relative
+    to); ``elsewhere``, other staging folders holding the same relative paths; ``holders``
+    ((recipe, key) -> where it was captured, for a person) says where a missing file is.
     """
     _check_target(out)
     if not documents:
         raise UsageError("nothing to bag: nothing captured in that run or since that date")
     items = _plan(documents)
-    _verify_staged(items)
+    if staging_root is not None and elsewhere:
+        items = [_found_elsewhere(item, staging_root, elsewhere) for item in items]
+    _verify_staged(items, holders or {})
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.parent / f".{out.name}.partial-{secrets.token_hex(4)}"
     partial.mkdir()
@@ -171,18 +188,45 @@ def _fold(folder: str, name: str) -> str:
     return unicodedata.normalize("NFC", f"{folder}/{name}").casefold()
 
 
-def _verify_staged(items: list[_Item]) -> None:
+def _found_elsewhere(item: _Item, root: Path, elsewhere: Sequence[Path]) -> _Item:
+    """``item`` from the first other staging folder holding the file captured, when it is
+    not on this machine (else as it is: its check names it)."""
+    if item.source.is_file():
+        return item
+    try:
+        relative = item.source.relative_to(root)
+    except ValueError:
+        return item  # an old absolute path outside the root: no relative path to look up
+    for folder in elsewhere:
+        candidate = folder / relative
+        if candidate.is_file() and sha256_file(candidate) == (item.sha256, item.size):
+            return dataclasses.replace(item, source=candidate)
+    return item
+
+
+def _verify_staged(items: list[_Item], holders: Mapping[tuple[str, str], str]) -> None:
     """Every staged file is still the one captured; all differences are named at once."""
-    problems = [p for p in (_staged_problem(item) for item in items) if p]
+    problems = [p for p in (_staged_problem(item, holders) for item in items) if p]
     if problems:
+        absent = any("not on this machine" in p for p in problems)
+        advice = (
+            "\nA staged file stays on the machine whose worker downloaded it. Run export-bag "
+            "there, or give that machine's staging folder (mounted or copied) with "
+            "--staging DIR, or set FLEET_STAGING_DIR on every worker to shared storage."
+            if absent
+            else ""
+        )
         raise SystemFailure(
-            "refusing to bag files that are not what was captured:\n" + "\n".join(problems)
+            "refusing to bag files that are not what was captured:\n" + "\n".join(problems) + advice
         )
 
 
-def _staged_problem(item: _Item) -> str | None:
+def _staged_problem(item: _Item, holders: Mapping[tuple[str, str], str]) -> str | None:
     where = f"{item.doc.recipe}/{item.doc.source_key} ({item.source})"
     if not item.source.is_file():
+        holder = holders.get((item.doc.recipe, item.doc.source_key))
+        if holder is not None:
+            return f"{where}: the staged file is not on this machine; {holder}"
         return f"{where}: the staged file is missing"
     digest, size = sha256_file(item.source)
     if digest != item.sha256 or size != item.size:

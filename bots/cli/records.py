@@ -26,7 +26,8 @@ from .app import (
 )
 
 if TYPE_CHECKING:
-    pass
+    from ..ledger import Document, Ledger
+    from ..logchain import KnownRun, VerifyReport
 
 
 @main.command("export-bag")
@@ -50,6 +51,15 @@ if TYPE_CHECKING:
     help="Source-Organization for bag-info.txt: who hands the records over "
     "(or $FLEET_ORGANIZATION).",
 )
+@click.option(
+    "--staging",
+    "elsewhere",
+    multiple=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Another machine's staging folder (mounted, or copied from it); repeat for more. "
+    "A staged file not on this machine is taken from there when its SHA-256 is the one "
+    "recorded at capture.",
+)
 @logs_option
 @ledger_option
 @pass_console
@@ -60,6 +70,7 @@ def export_bag_command(
     since: datetime | None,
     recipe_name: str | None,
     organization: str,
+    elsewhere: tuple[Path, ...],
     logs_dir: Path | None,
     ledger_url: str | None,
 ) -> int:
@@ -67,6 +78,11 @@ def export_bag_command(
 
     Say which documents with --run RUN_ID or --since DATE. The bag validates with the
     `bagit` package (`bagit.py --validate DIR`), and carries item-metadata.csv.
+
+    In a fleet, a document's staged file is on the machine whose worker downloaded it,
+    unless FLEET_STAGING_DIR names storage every worker shares. Files not here are looked
+    for under each --staging DIR; any still missing are named with the host that captured
+    them.
     """
     from ..archival.bag import export_bag
 
@@ -77,6 +93,7 @@ def export_bag_command(
     try:
         when = since.astimezone() if since is not None else None
         documents = ledger.captured(run_id=run_id, since=when, recipe=recipe_name)
+        holders = _holders(ledger, documents)
     finally:
         ledger.close()
     external_id = run_id or f"{recipe_name or 'fleet'}-since-{since:%Y%m%d}"
@@ -88,12 +105,39 @@ def export_bag_command(
         description=f"Reports captured by rpa-fleet {__version__}"
         + (f" in run {run_id}" if run_id else f" since {since:%Y-%m-%d}"),
         labels=_field_labels({d.recipe for d in documents}),
+        staging_root=settings.staging_root,
+        elsewhere=[p.resolve() for p in elsewhere],
+        holders=holders,
     )
     console.out(
         f"bag {summary.path}: {summary.items} items, {summary.bytes} bytes "
         f"(Payload-Oxum {summary.oxum}), validated"
     )
     return EXIT_OK
+
+
+def _holders(ledger: Ledger, documents: list[Document]) -> dict[tuple[str, str], str]:
+    """For each document whose staged file is not here: where it was captured, in words."""
+    import socket
+
+    from ..ledger import queries
+
+    absent = [d for d in documents if d.staged_path and not Path(d.staged_path).is_file()]
+    said: dict[tuple[str, str], str] = {}
+    for recipe in sorted({d.recipe for d in absent}):
+        runs = queries.capture_runs(ledger, recipe)
+        for doc in (d for d in absent if d.recipe == recipe):
+            found = runs.get(doc.source_key)
+            if found is None:
+                continue
+            run, host, log_path = found
+            mine = " (this host: another logs folder)" if host == socket.gethostname() else ""
+            folder = Path(log_path).parent.parent / "staging"
+            said[(recipe, doc.source_key)] = (
+                f"downloaded on {host}{mine} by run {run}, whose staging folder is "
+                f"{folder} unless FLEET_STAGING_DIR was set there"
+            )
+    return said
 
 
 def _field_labels(recipes: set[str]) -> dict[str, dict[str, str]]:
@@ -296,7 +340,7 @@ def logs_group() -> None:
 
 
 @logs_group.command("verify")
-@click.argument("path", required=False, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @logs_option
 @ledger_option
 @click.option(
@@ -305,26 +349,44 @@ def logs_group() -> None:
     "appended to (its last one counts): the logs must still match it.",
 )
 @click.option("--no-ledger", is_flag=True, help="Do not cross-check the ledger's runs table.")
+@click.option(
+    "--fleet",
+    is_flag=True,
+    help="List every run of every host the ledger knows, with whether its log was verified "
+    "here; PATHS are then other machines' logs folders (collected copies), verified too.",
+)
 @pass_console
 def logs_verify(
     console: Console,
-    path: Path | None,
+    paths: tuple[Path, ...],
     logs_dir: Path | None,
     ledger_url: str | None,
     anchor: str | None,
     no_ledger: bool,
+    fleet: bool,
 ) -> int:
     """Check that no run log was edited, cut, removed or forged.
 
     PATH is a logs folder, a runs folder or one run file (default: the runs folder under
     the logs folder). A folder is cross-checked with the ledger's runs table (the ledger
     of that logs folder, or --ledger): a run the ledger knows whose log or index line is
-    gone is named. Exit 0 when intact, 1 when anything is wrong, a folder with no run logs
-    included: each problem goes to standard error, the first (where the tampering starts)
-    on the first line. Exit 2 for a path or anchor that does not exist.
-    """
-    from ..logchain import KnownRun, runs_folder, verify
+    gone is named, and so is a log that is not what its worker recorded in the ledger
+    when the run closed. Exit 0 when intact, 1 when anything is wrong, a folder with no
+    run logs included: each problem goes to standard error, the first (where the
+    tampering starts) on the first line. Exit 2 for a path or anchor that does not exist.
 
+    With --fleet (a ledger shared by machines: FLEET_DATABASE_URL), this machine's logs
+    and every logs folder given (copies of other machines') are verified against the one
+    ledger, and every run of every host is listed: verified here, open (no closing
+    record: killed, or still going), or not here (give that machine's logs folder).
+    """
+    from ..logchain import runs_folder
+
+    if fleet:
+        return _verify_fleet(console, paths, logs_dir, ledger_url, anchor)
+    if len(paths) > 1:
+        raise UsageError("give one PATH (or --fleet with other machines' logs folders)")
+    path = paths[0] if paths else None
     if path is None:
         settings = Settings.from_env(os.environ, logs_dir=logs_dir, ledger_url=ledger_url)
         path = settings.runs_dir
@@ -334,17 +396,33 @@ def logs_verify(
         runs = runs_folder(path)
         folder = runs.parent if runs.is_dir() else runs.parent.parent
         settings = Settings.from_env(os.environ, logs_dir=folder, ledger_url=ledger_url)
-    rows, note = None, None
+    known, note = None, None
     if not no_ledger and path.is_dir():
-        rows, note = _known_runs(settings, explicit=ledger_url is not None)
-    known = [KnownRun(*row) for row in rows] if rows is not None else None
-    checked = verify(path, known_runs=known, anchor=anchor)
+        known, note = _known_runs(settings, explicit=ledger_url is not None)
+    checked = _verify_here(path, settings, known, anchor)
     if note is not None:
         checked.warnings.append(note)
+    return _print_verified(console, checked)
+
+
+def _verify_here(
+    path: Path, settings: Settings, known: list[KnownRun] | None, anchor: str | None
+) -> VerifyReport:
+    """``path`` verified; as this machine's own (its host's runs) when it is its runs folder."""
+    import socket
+
+    from ..logchain import runs_folder, verify
+
+    own = path.is_dir() and runs_folder(path).resolve() == settings.runs_dir.resolve()
+    host = socket.gethostname() if own else None
+    return verify(path, known_runs=known, anchor=anchor, host=host)
+
+
+def _print_verified(console: Console, checked: VerifyReport, what: str = "logs") -> int:
     if checked.ok:
         for warning in checked.warnings:
             console.err(f"warning: {warning}")
-        console.out(f"logs intact: {checked.files} files, {checked.records} records")
+        console.out(f"{what} intact: {checked.files} files, {checked.records} records")
         return EXIT_OK
     first, *rest = checked.problems
     console.err(f"TAMPERED: {first}")
@@ -353,15 +431,61 @@ def logs_verify(
     for warning in checked.warnings:
         console.err(f"warning: {warning}")
     console.err(
-        f"logs NOT intact: {len(checked.problems)} problem(s) in {checked.files} files, "
+        f"{what} NOT intact: {len(checked.problems)} problem(s) in {checked.files} files, "
         f"{checked.records} records"
     )
     return 1
 
 
-def _known_runs(
-    settings: Settings, *, explicit: bool
-) -> tuple[list[tuple[str, str, str | None]] | None, str | None]:
+def _verify_fleet(
+    console: Console,
+    others: tuple[Path, ...],
+    logs_dir: Path | None,
+    ledger_url: str | None,
+    anchor: str | None,
+) -> int:
+    """``logs verify --fleet``: this machine's logs and ``others``, and every run listed."""
+    from ..logchain import fleet_rows, runs_folder
+
+    settings = Settings.from_env(os.environ, logs_dir=logs_dir, ledger_url=ledger_url)
+    known, note = _known_runs(settings, explicit=ledger_url is not None)
+    if known is None:
+        raise UsageError(f"--fleet lists the runs the ledger knows, and {note}")
+    for other in others:
+        if not other.is_dir():
+            raise UsageError(f"{other}: no such logs or runs folder")
+    folders: list[tuple[Path, VerifyReport]] = []
+    here = settings.runs_dir
+    if here.is_dir():
+        folders.append((here, _verify_here(here, settings, known, anchor)))
+    for other in others:
+        runs = runs_folder(other)
+        if runs.resolve() == here.resolve():
+            continue
+        folders.append((runs, _verify_here(runs, settings, known, None)))
+    code = EXIT_OK
+    for folder, checked in folders:
+        code = max(code, _print_verified(console, checked, f"{folder}:"))
+    rows = fleet_rows(known, folders)
+    hosts = sorted({row.host for row in rows})
+    for host in hosts:
+        mine = [row for row in rows if row.host == host]
+        console.out(f"host {host}: {len(mine)} run(s)")
+        for row in mine:
+            console.out(f"  {row.run_id}  {row.action}  {row.status}")
+    missing = [row for row in rows if row.folder is None]
+    counts = {s: sum(1 for r in rows if r.state == s) for s in ("verified", "open", "BROKEN")}
+    console.out(
+        f"fleet: {len(rows)} run(s) on {len(hosts)} host(s): {counts['verified']} verified "
+        f"here, {counts['open']} open (killed, or still going), {len(missing)} not here, "
+        f"{counts['BROKEN']} NOT intact"
+    )
+    if note is not None:
+        console.err(f"warning: {note}")
+    return code
+
+
+def _known_runs(settings: Settings, *, explicit: bool) -> tuple[list[KnownRun] | None, str | None]:
     """The ledger's runs; or None and a warning when the default SQLite ledger is not
     there (a runs folder copied without it). A ledger named with --ledger must open."""
     url = settings.ledger_url
@@ -370,12 +494,31 @@ def _known_runs(
         if not file.is_file():
             return None, f"no ledger at {file}: runs not cross-checked with it"
     from ..ledger import queries  # only now: with no ledger, no database stack either
+    from ..logchain import KnownRun
+    from ..runlog import LogSeal
 
     ledger = _ledger(settings, migrate=False)
     try:
-        return queries.run_logs(ledger), None
+        rows = queries.run_logs(ledger)
     finally:
         ledger.close()
+    known = []
+    for row in rows:
+        sealed = (row["log_lines"], row["log_first_prev"], row["log_last_hash"])
+        seal = None
+        if None not in sealed:
+            seal = LogSeal(Path(row["log_path"]).name, *sealed)
+        known.append(
+            KnownRun(
+                row["run_id"],
+                row["log_path"],
+                row["outcome"],
+                host=row["host"],
+                action=row["action"],
+                seal=seal,
+            )
+        )
+    return known, None
 
 
 @logs_group.command("anchor")

@@ -196,6 +196,8 @@ STEPS: tuple[Step, ...] = (
     # Creating only what is missing: step 1 on a new ledger has made them already.
     Step(7, "schedule state and decisions", _create_tables),
     Step(8, "leases and session slots for workers on several machines", _create_tables),
+    # Nullable columns again: runs closed before keep NULL (verified by their index only).
+    Step(9, "runs record their log's chain as it closed", _add_missing_columns),
 )
 LATEST = STEPS[-1].version
 assert [s.version for s in STEPS] == list(range(1, LATEST + 1)), "steps are numbered 1, 2, ..."

@@ -203,9 +203,39 @@ def _frame(ledger: Ledger, query: Select[Any]) -> pd.DataFrame:
         return pd.read_sql(query, conn)
 
 
-def run_logs(ledger: Ledger) -> list[tuple[str, str, str | None]]:
-    """Every run the ledger records as (run id, log path as recorded, outcome or None
-    while not ended): for ``logs verify`` to ask after each run's log."""
-    query = select(runs.c.run_id, runs.c.log_path, runs.c.outcome).order_by(runs.c.run_id)
+def run_logs(ledger: Ledger) -> list[dict[str, Any]]:
+    """Every run the ledger records, for ``logs verify`` to ask after each run's log:
+    run_id, log_path (as recorded on its machine), outcome (None while not ended), host,
+    action, started_at, and the log as it closed: log_lines, log_first_prev,
+    log_last_hash (None while not closed, or closed before ledger version 9)."""
+    query = select(
+        runs.c.run_id,
+        runs.c.log_path,
+        runs.c.outcome,
+        runs.c.host,
+        runs.c.action,
+        runs.c.started_at,
+        runs.c.log_lines,
+        runs.c.log_first_prev,
+        runs.c.log_last_hash,
+    ).order_by(runs.c.started_at, runs.c.run_id)
     with ledger.engine.connect() as conn:
-        return [(r.run_id, r.log_path, r.outcome) for r in conn.execute(query)]
+        return [dict(r._mapping) for r in conn.execute(query)]
+
+
+def capture_runs(ledger: Ledger, recipe: str) -> dict[str, tuple[str, str, str]]:
+    """Where each of ``recipe``'s documents was last downloaded (its staged file is on that
+    machine, or in shared staging): source key -> (run id, host, log path) of the run
+    whose capture event is the newest."""
+    query = (
+        select(events.c.source_key, runs.c.run_id, runs.c.host, runs.c.log_path)
+        .join(runs, runs.c.run_id == events.c.run_id)
+        .where(
+            events.c.recipe == recipe,
+            events.c.event_type == "capture",
+            events.c.outcome == "success",
+        )
+        .order_by(events.c.id)
+    )
+    with ledger.engine.connect() as conn:
+        return {r.source_key: (r.run_id, r.host, r.log_path) for r in conn.execute(query)}

@@ -28,21 +28,49 @@ class Records:
         with self.engine.begin() as conn:
             conn.execute(insert(runs).values(started_at=self._clock(), **values))
 
-    def finish_run(self, run_id: str, outcome: str, counts: dict[str, int]) -> None:
+    def finish_run(
+        self,
+        run_id: str,
+        outcome: str,
+        counts: dict[str, int],
+        *,
+        log: tuple[int, str, str] | None = None,
+    ) -> None:
         """Close a run that is still open; one closed already (by another process that
-        took it for dead) is refused rather than overwritten."""
+        took it for dead) is refused rather than overwritten.
+
+        ``log`` is its run log as it closed: (lines, first prev, last hash), what the
+        index line on its machine records. It is kept even when the run is refused: the
+        file is closed whatever the ledger says of the run, and verification needs it.
+        """
+        sealed = (
+            {}
+            if log is None
+            else {"log_lines": log[0], "log_first_prev": log[1], "log_last_hash": log[2]}
+        )
         with self.engine.begin() as conn:
             result = conn.execute(
                 update(runs)
                 .where(runs.c.run_id == run_id, *_open_run())
-                .values(ended_at=self._clock(), outcome=outcome, counts=json.dumps(counts))
-            )
-            if result.rowcount != 1:
-                found = conn.execute(select(runs.c.outcome).where(runs.c.run_id == run_id))
-                raise LedgerError(
-                    f"run {run_id} changed under us: it is not open "
-                    f"(outcome {found.scalar_one_or_none()!r}), so it was not closed as {outcome}"
+                .values(
+                    ended_at=self._clock(), outcome=outcome, counts=json.dumps(counts), **sealed
                 )
+            )
+            if result.rowcount != 1 and sealed:
+                conn.execute(
+                    update(runs)
+                    .where(runs.c.run_id == run_id, runs.c.log_last_hash.is_(None))
+                    .values(**sealed)
+                )
+            refused = result.rowcount != 1
+            if refused:
+                found = conn.execute(select(runs.c.outcome).where(runs.c.run_id == run_id))
+                was = found.scalar_one_or_none()
+        if refused:  # raised after the commit, which keeps the log's record
+            raise LedgerError(
+                f"run {run_id} changed under us: it is not open "
+                f"(outcome {was!r}), so it was not closed as {outcome}"
+            )
 
     def close_interrupted_runs(self, recipe: str, current_run: str) -> list[str]:
         """Runs of ``recipe`` that never finished (killed): mark them, return their ids.

@@ -89,6 +89,13 @@ runs = Table(
     Column("outcome", String(32)),
     Column("counts", Text),  # JSON
     Column("action", String(16)),  # "capture" or "inventory" (NULL: capture, older ledgers)
+    # The run log as it closed (what its index line on its machine says too): its lines,
+    # the first record's prev, the closing line's SHA-256. The ledger shared by the fleet
+    # is so the one index across machines (``logs verify``, ``--fleet``). NULL: not
+    # closed (killed, going on, its log given up), or closed before ledger version 9.
+    Column("log_lines", Integer),
+    Column("log_first_prev", String(64)),
+    Column("log_last_hash", String(64)),
 )
 
 # The four-property checks, one row per document, run and check (bots.archival.checks).

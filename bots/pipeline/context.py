@@ -230,7 +230,13 @@ def _close(ctx: RunContext, raised: BaseException | None) -> None:
         if log.failure is not None:
             failures.append(log.failure)
     try:
-        ctx.ledger.finish_run(ctx.run_id, ctx.outcome, ctx.counts)
+        seal = log.seal  # None when the log was given up: it reads as a killed run
+        ctx.ledger.finish_run(
+            ctx.run_id,
+            ctx.outcome,
+            ctx.counts,
+            log=(seal.lines, seal.first_prev, seal.last_hash) if seal is not None else None,
+        )
     except MachineFailure as exc:
         failures.append(exc)
     if failures and raised is None and ctx.outcome not in ("failed", "error"):
