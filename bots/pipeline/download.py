@@ -39,21 +39,9 @@ def fetch(run: CaptureRun, work: DocumentWork, source: System) -> None:
     """Detail pages, then the download, with retries; the document becomes DOWNLOADED
     with its file's digest and what its detail pages showed."""
     doc, key = work.doc, work.key
-    plan = source.spec.plan(doc.listing_name)
-    if plan is None:  # the recipe lost the listing the document came from
-        raise BusinessError(
-            f"recipe problem: {key} came from listing {doc.listing_name or '(list)'!r}, "
-            "which the recipe no longer has; the steps to fetch it are unknown"
-        )
+    plan = _plan(doc, source)
     shot = run.row_shots.get(key)
-    try:
-        staged, detail = run.stages.run(
-            source, "download", lambda: _download(run, doc, source, plan), key
-        )
-    except UnexpectedPage as exc:
-        _refuse(run, doc, Property.USABILITY, "format_matches_extension", exc, shot)
-    except Incomplete as exc:
-        _refuse(run, doc, Property.COMPLETENESS, "size_matches_declared", exc, shot)
+    staged, detail = _fetched(run, doc, source, shot)
     evidence = run.ctx.evidence
     seen = {"listing_row": run.rows.get(key, doc.listing)}
     if plan.detail:
@@ -98,20 +86,7 @@ def restage(run: CaptureRun, work: DocumentWork, source: System) -> None:
     `find` first and to upload only if the archive does not have them; other bytes are
     held for a person, since what may be in the archive is the first ones."""
     doc, key = work.doc, work.key
-    plan = source.spec.plan(doc.listing_name)
-    if plan is None:
-        raise BusinessError(
-            f"recipe problem: {key} came from listing {doc.listing_name or '(list)'!r}, "
-            "which the recipe no longer has; the steps to fetch it again are unknown"
-        )
-    try:
-        staged, _ = run.stages.run(
-            source, "download", lambda: _download(run, doc, source, plan), key
-        )
-    except UnexpectedPage as exc:
-        _refuse(run, doc, Property.USABILITY, "format_matches_extension", exc, None)
-    except Incomplete as exc:
-        _refuse(run, doc, Property.COMPLETENESS, "size_matches_declared", exc, None)
+    staged, _ = _fetched(run, doc, source, None)
     if staged.sha256 != doc.sha256:
         check = Check.failed(
             Property.AUTHENTICITY,
@@ -136,6 +111,35 @@ def restage(run: CaptureRun, work: DocumentWork, source: System) -> None:
         },
     )
     run.summary.downloaded += 1
+
+
+def _plan(doc: Document, source: System) -> ListingPlan:
+    """The listing whose steps fetch ``doc``: the one it was listed by."""
+    plan = source.spec.plan(doc.listing_name)
+    if plan is None:  # the recipe lost the listing the document came from
+        raise BusinessError(
+            f"recipe problem: {doc.source_key} came from listing "
+            f"{doc.listing_name or '(list)'!r}, which the recipe no longer has; the steps "
+            "to fetch it are unknown"
+        )
+    return plan
+
+
+def _fetched(
+    run: CaptureRun, doc: Document, source: System, shot: Shot | None
+) -> tuple[StagedFile, dict[str, str]]:
+    """The download stage, with retries: the staged file and what its detail pages
+    read. What arrives broken on every attempt fails its check by name (held)."""
+    plan = _plan(doc, source)
+    try:
+        fetched: tuple[StagedFile, dict[str, str]] = run.stages.run(
+            source, "download", lambda: _download(run, doc, source, plan), doc.source_key
+        )
+    except UnexpectedPage as exc:
+        _refuse(run, doc, Property.USABILITY, "format_matches_extension", exc, shot)
+    except Incomplete as exc:
+        _refuse(run, doc, Property.COMPLETENESS, "size_matches_declared", exc, shot)
+    return fetched
 
 
 def _names(staged: StagedFile) -> dict[str, str]:
