@@ -24,10 +24,11 @@ each round) so that a machine that slows down in the middle slows both alike.
 Seconds per document: the process's wall time from start to end (Python's start,
 imports, Chromium, keyring, logins, listing, every document, shutdown) divided by the
 number of reports, for both; nothing is subtracted from either side. Each figure is the
-median over the rounds. Every run is judged by the archive simulator's own
-``/_sim/state``: each ERP report held exactly once with the ERP's SHA-256 (and the
-script's read-back digests equal to it); a run that fails that is reported and the bench
-exits 1.
+median over the rounds, and so is the ratio of each round's pair (the fleet and the
+script run right after it), the steadier figure when the machine's load changes. Every
+run is judged by the archive simulator's own ``/_sim/state``: each ERP report held
+exactly once with the ERP's SHA-256 (and the script's read-back digests equal to it); a
+run that fails that is reported and the bench exits 1.
 """
 
 from __future__ import annotations
@@ -196,8 +197,21 @@ def _summary(runs: list[Run], latencies: list[int], sides: list[str], reports: i
             ratio = median["fleet"] / median["script"]
             verdict = "within" if ratio <= TARGET else "OVER"
             parts.append(f"ratio {ratio:.2f} ({verdict} {TARGET:g}x)")
+            # Each round's fleet run beside the script run right after it: on a machine
+            # whose load changes between rounds, the pairs are the steadier comparison.
+            paired = _paired_ratios(runs, latency)
+            parts.append(
+                f"per round {', '.join(f'{r:.2f}' for r in paired)} "
+                f"(median {statistics.median(paired):.2f})"
+            )
         lines.append(f"overhead: {reports} reports, {latency} ms/request: " + ", ".join(parts))
     return "\n".join(lines)
+
+
+def _paired_ratios(runs: list[Run], latency: int) -> list[float]:
+    fleet = [r.per_document for r in runs if r.who == "fleet" and r.latency_ms == latency]
+    script = [r.per_document for r in runs if r.who == "script" and r.latency_ms == latency]
+    return [f / s for f, s in zip(fleet, script, strict=True)]
 
 
 if __name__ == "__main__":
