@@ -495,3 +495,22 @@ def test_a_page_taller_than_the_window_is_photographed_whole(page: Page, tmp_pat
 def png_size(path: Path) -> tuple[int, int]:
     header = path.read_bytes()[16:24]  # the IHDR chunk's width and height
     return int.from_bytes(header[:4], "big"), int.from_bytes(header[4:], "big")
+
+
+def test_a_row_picture_has_the_pixels_of_playwrights_element_screenshot(
+    page: Page, tmp_path: Path
+) -> None:
+    """Cut from the window after scrolling it into view, in a frame, like a frameset ERP."""
+    from PIL import Image, ImageChops
+
+    rows = "".join(f"<tr id=r{n}><td>R{n:06d}</td><td>报表 {n}</td></tr>" for n in range(80))
+    page.set_content(f"<iframe style='width: 600px; height: 300px' srcdoc='<table>{rows}</table>'>")
+    frame = page.frames[-1]
+    frame.wait_for_load_state()
+    row = frame.locator("#r60")  # below the frame's fold: it must be scrolled to
+    row.screenshot(path=str(tmp_path / "playwright.png"))
+    frame.evaluate("window.scrollTo(0, 0)")
+    screenshot_page(page, tmp_path / "fleet.png", row)
+    ours, theirs = Image.open(tmp_path / "fleet.png"), Image.open(tmp_path / "playwright.png")
+    assert ours.size == theirs.size
+    assert ImageChops.difference(ours.convert("RGB"), theirs.convert("RGB")).getbbox() is None

@@ -97,8 +97,8 @@ def screenshot_page(page: Page, path: Path, target: Any = None) -> None:
 
     Cheap where it costs nothing to the picture: one look for passwords across frames,
     masks only when a password input is there to mask, and a full-page capture only for
-    a page larger than the window (for one that fits it is the same picture, taken
-    without resizing the page twice)."""
+    a page larger than the window (for one that fits, the window's picture is the
+    same picture)."""
     try:
         seen = look(page)
         if seen.filled:
@@ -126,11 +126,12 @@ def _element_shot(page: Page, target: Any, path: Path, mask: list[Any]) -> None:
     timeout = TARGET_SCREENSHOT_TIMEOUT_MS
     target.evaluate(_INTO_VIEW, timeout=timeout)
     box = target.bounding_box(timeout=timeout)
+    clip = _whole_pixels(box) if box is not None else None
     window = page.viewport_size
-    if box is None or window is None or not _within(box, window):
+    if clip is None or window is None or not _within(clip, window):
         target.screenshot(path=str(path), mask=mask, timeout=timeout)
         return
-    page.screenshot(path=str(path), mask=mask, clip=_whole_pixels(box), timeout=timeout)
+    page.screenshot(path=str(path), mask=mask, clip=clip, timeout=timeout)
 
 
 _INTO_VIEW = "e => e.scrollIntoView({block: 'nearest', inline: 'nearest'})"
