@@ -2,6 +2,7 @@
 
     python bench/overhead.py                         # 30 reports, 0 and 100 ms, 3 rounds
     python bench/overhead.py --reports 60 --rounds 5 --latencies 0,100,300
+    python bench/overhead.py --baseline ../main     # and main's fleet, before a change
 
 Issue 15's claim: with one session, the fleet's seconds per document are within 1.5 times
 a minimal hand-written script's, all checks and evidence included, at zero latency and at
@@ -63,7 +64,7 @@ TARGET = 1.5  # the issue's bound on fleet / script
 
 @dataclass
 class Run:
-    who: str  # "fleet" or "script"
+    who: str  # "fleet", "script", or "baseline" (the fleet of another checkout)
     latency_ms: int
     seconds: float
     reports: int
@@ -108,7 +109,14 @@ def _judge(erp: str, archive: str, read_back: dict[str, str] | None) -> list[str
     return problems
 
 
-def measure(who: str, latency_ms: int, reports: int, work: Path, env: dict[str, str]) -> Run:
+def measure(
+    who: str,
+    latency_ms: int,
+    reports: int,
+    work: Path,
+    env: dict[str, str],
+    baseline: Path | None = None,
+) -> Run:
     """One measured run on simulators of its own."""
     work.mkdir(parents=True)
     latency = ["--latency-ms", f"{latency_ms},{latency_ms}"]
@@ -123,8 +131,10 @@ def measure(who: str, latency_ms: int, reports: int, work: Path, env: dict[str, 
         archive = stack.enter_context(
             simulator("sims.archive", ["--data", str(work / "archive"), *latency], work / "a.log")
         )
-        if who == "fleet":
-            command = [sys.executable, "runner.py", "run", str(RECIPE)]
+        cwd = ROOT
+        if who in ("fleet", "baseline"):
+            cwd = baseline if who == "baseline" and baseline is not None else ROOT
+            command = [sys.executable, "runner.py", "run", str(cwd / "recipes" / "demo.yaml")]
             run_env = {
                 **env,
                 "FLEET_LOGS_DIR": str(work / "logs"),
@@ -136,7 +146,7 @@ def measure(who: str, latency_ms: int, reports: int, work: Path, env: dict[str, 
             run_env = {**os.environ, "HOME": str(work)}
         started = time.perf_counter()
         proc = subprocess.run(
-            command, cwd=ROOT, env=run_env, capture_output=True, text=True, timeout=RUN_TIMEOUT
+            command, cwd=cwd, env=run_env, capture_output=True, text=True, timeout=RUN_TIMEOUT
         )
         seconds = time.perf_counter() - started
         problems = [] if proc.returncode == 0 else [f"exit {proc.returncode}: {proc.stderr[-600:]}"]
@@ -159,22 +169,35 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only", choices=["fleet", "script"], help="measure one side only (profiling)"
     )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="also the fleet of another checkout (e.g. a git worktree of main), interleaved: "
+        "before and after a change under the same load",
+    )
     args = parser.parse_args(argv)
     latencies = [int(text) for text in args.latencies.split(",")]
     work = Path(args.workdir or tempfile.mkdtemp(prefix="overhead-"))
     env = _keyring(work)
     sides = [args.only] if args.only else ["fleet", "script"]
+    if args.baseline is not None:
+        sides.insert(0, "baseline")
     runs: list[Run] = []
     for round_no in range(1, args.rounds + 1):
         for latency in latencies:
             for who in sides:
                 run = measure(
-                    who, latency, args.reports, work / f"r{round_no}-{latency}ms-{who}", env
+                    who,
+                    latency,
+                    args.reports,
+                    work / f"r{round_no}-{latency}ms-{who}",
+                    env,
+                    args.baseline,
                 )
                 runs.append(run)
                 status = "ok" if not run.problems else f"PROBLEMS {run.problems[:3]}"
                 print(
-                    f"overhead: round {round_no} {latency:>4} ms {who:<6} "
+                    f"overhead: round {round_no} {latency:>4} ms {who:<8} "
                     f"{run.seconds:7.2f} s  {run.per_document:6.3f} s/doc  {status}",
                     flush=True,
                 )
@@ -193,23 +216,23 @@ def _summary(runs: list[Run], latencies: list[int], sides: list[str], reports: i
             for who in sides
         }
         parts = [f"{who} {median[who]:.3f} s/doc" for who in sides]
-        if len(sides) == 2:
-            ratio = median["fleet"] / median["script"]
+        fleets = [who for who in sides if who != "script"] if "script" in sides else []
+        for fleet in fleets:
+            ratio = median[fleet] / median["script"]
             verdict = "within" if ratio <= TARGET else "OVER"
-            parts.append(f"ratio {ratio:.2f} ({verdict} {TARGET:g}x)")
-            # Each round's fleet run beside the script run right after it: on a machine
+            # Each round's fleet run beside the script run of the same round: on a machine
             # whose load changes between rounds, the pairs are the steadier comparison.
-            paired = _paired_ratios(runs, latency)
+            paired = _paired_ratios(runs, latency, fleet)
             parts.append(
-                f"per round {', '.join(f'{r:.2f}' for r in paired)} "
-                f"(median {statistics.median(paired):.2f})"
+                f"{fleet}/script {ratio:.2f} ({verdict} {TARGET:g}x; per round "
+                f"{', '.join(f'{r:.2f}' for r in paired)}, median {statistics.median(paired):.2f})"
             )
         lines.append(f"overhead: {reports} reports, {latency} ms/request: " + ", ".join(parts))
     return "\n".join(lines)
 
 
-def _paired_ratios(runs: list[Run], latency: int) -> list[float]:
-    fleet = [r.per_document for r in runs if r.who == "fleet" and r.latency_ms == latency]
+def _paired_ratios(runs: list[Run], latency: int, who: str) -> list[float]:
+    fleet = [r.per_document for r in runs if r.who == who and r.latency_ms == latency]
     script = [r.per_document for r in runs if r.who == "script" and r.latency_ms == latency]
     return [f / s for f, s in zip(fleet, script, strict=True)]
 
