@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -12,15 +13,20 @@ from types import SimpleNamespace
 from typing import Any, ClassVar
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, Route, sync_playwright
 from pydantic import TypeAdapter
 
-from bots.drivers.base import SessionConfig, StepContext
+from bots.drivers.base import ScreenshotRefused, SessionConfig, StepContext
 from bots.drivers.web import browser
-from bots.drivers.web.http import accept_language, client_for
+from bots.drivers.web.http import SessionHttp, accept_language
 from bots.drivers.web.runner import StepRunner, join_url
 from bots.drivers.web.schema import WebStep
-from bots.drivers.web.session import WebSession, context_options
+from bots.drivers.web.session import (
+    WebSession,
+    context_options,
+    password_filled,
+    screenshot_page,
+)
 from bots.errors import BrowserNotFound, StepFailed
 from bots.recipe import load_recipe
 from bots.recipe.model import Timeouts
@@ -199,8 +205,10 @@ def test_locale_and_timezone_reach_the_page_and_every_request(
         page_ = session.page
         assert page_.evaluate("navigator.language") == "de-CH"
         assert page_.evaluate("Intl.DateTimeFormat().resolvedOptions().timeZone") == "Asia/Tokyo"
-        with client_for(page_, server, 5) as client:  # submit, download: {href}
-            client.get(f"{server}/own-client")
+        http = session.runner.http  # submit, download: {href}
+        http.client(server).get(
+            f"{server}/own-client", headers=http.browser_headers(page_), timeout=5
+        )
         assert Pages.seen[-1]["accept-language"] == "de-CH"
     finally:
         session.close()
@@ -358,3 +366,151 @@ def test_page_conditions(page: Page) -> None:
         "frame": "yes",
         "expression": "yes",
     }
+
+
+# -- the cost of a document (issue 15): one look for what is absent, one client, pictures --
+
+
+def test_an_absent_optional_click_costs_one_look_not_its_timeout(page: Page) -> None:
+    page.set_content("<p>no announcement today</p>")
+    started = time.monotonic()
+    run(page, {"click": {"selector": "#notice button.close", "optional": True, "timeout": 10}})
+    assert time.monotonic() - started < 5  # one look; waiting would take the 10 s
+
+
+def test_an_optional_element_in_the_page_gets_its_timeout_to_show(page: Page) -> None:
+    """In the page but not shown yet (a banner a script reveals): waited for, clicked."""
+    page.set_content(
+        "<div id=notice style='display:none'><button class=close "
+        "onclick='window.dismissed = true'>x</button></div>"
+        "<script>setTimeout(() => notice.style.display = 'block', 300)</script>"
+    )
+    run(page, {"click": {"selector": "#notice button.close", "optional": True, "timeout": 10}})
+    assert page.evaluate("window.dismissed") is True
+
+
+def test_an_optional_element_a_script_adds_later_is_waited_for_by_a_page_condition(
+    page: Page,
+) -> None:
+    page.set_content(
+        "<script>setTimeout(() => document.body.insertAdjacentHTML('beforeend', "
+        "\"<div id=late><button onclick='window.dismissed = true'>x</button></div>\"), 300)"
+        "</script>"
+    )
+    run(
+        page,
+        {
+            "when": {"selector": "#late", "timeout": 10},
+            "click": {"selector": "#late button", "optional": True},
+        },
+    )
+    assert page.evaluate("window.dismissed") is True
+
+
+class KeepAlive(BaseHTTPRequestHandler):
+    """HTTP/1.1 with keep-alive offered: each request's client port and cookies kept."""
+
+    protocol_version = "HTTP/1.1"
+    seen: ClassVar[list[tuple[int, str]]] = []
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        KeepAlive.seen.append((self.client_address[1], self.headers.get("Cookie", "")))
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_one_http_client_per_session_with_the_cookies_of_the_moment(chromium: Browser) -> None:
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), KeepAlive)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{httpd.server_port}/file"
+    context = chromium.new_context()
+    http = SessionHttp(context)
+    try:
+        context.add_cookies([{"name": "JSESSIONID", "value": "one", "url": url}])
+        first = http.client(url)
+        first.get(url, timeout=5)
+        # The browser logged in again meanwhile: the next request carries the new id.
+        context.add_cookies([{"name": "JSESSIONID", "value": "two", "url": url}])
+        assert http.client(url) is first  # built once
+        first.get(url, timeout=5)
+        [(port_1, cookie_1), (port_2, cookie_2)] = KeepAlive.seen
+        assert (cookie_1, cookie_2) == ("JSESSIONID=one", "JSESSIONID=two")
+        # A connection of its own per request: the deadline watchdog sees each one made.
+        assert port_1 != port_2
+    finally:
+        http.close()
+        context.close()
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def routed_page(page: Page, pages: dict[str, str]) -> None:
+    """Serve ``pages`` (URL -> HTML) to the page through routes: two origins, no server."""
+
+    def serve(route: Route) -> None:
+        route.fulfill(content_type="text/html", body=pages[route.request.url])
+
+    for url in pages:
+        page.route(url, serve)
+
+
+def test_a_password_typed_in_a_frame_of_another_origin_refuses_the_picture(
+    page: Page, tmp_path: Path
+) -> None:
+    routed_page(
+        page,
+        {
+            "http://erp.test/": "<p>ERP</p><iframe src='http://sso.test/login'></iframe>",
+            "http://sso.test/login": "<input type=password name=p>",
+        },
+    )
+    page.goto("http://erp.test/")
+    frame = page.frame(url="http://sso.test/login")
+    assert frame is not None
+    assert not password_filled(page)
+    screenshot_page(page, tmp_path / "before.png")  # an empty password field: masked, taken
+    frame.fill("input[name=p]", "s3cret")
+    assert password_filled(page)
+    with pytest.raises(ScreenshotRefused):
+        screenshot_page(page, tmp_path / "after.png")
+    assert not (tmp_path / "after.png").exists()
+
+
+def test_a_page_taller_than_the_window_is_photographed_whole(page: Page, tmp_path: Path) -> None:
+    page.set_viewport_size({"width": 800, "height": 600})
+    page.set_content("<p>short</p>")
+    screenshot_page(page, tmp_path / "short.png")
+    page.set_content("<div style='height: 2000px'>tall</div><p id=end>end</p>")
+    screenshot_page(page, tmp_path / "tall.png")
+    assert png_size(tmp_path / "short.png") == (800, 600)
+    width, height = png_size(tmp_path / "tall.png")
+    assert width == 800 and height > 2000
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    header = path.read_bytes()[16:24]  # the IHDR chunk's width and height
+    return int.from_bytes(header[:4], "big"), int.from_bytes(header[4:], "big")
+
+
+def test_a_row_picture_has_the_pixels_of_playwrights_element_screenshot(
+    page: Page, tmp_path: Path
+) -> None:
+    """Cut from the window after scrolling it into view, in a frame, like a frameset ERP."""
+    from PIL import Image, ImageChops
+
+    rows = "".join(f"<tr id=r{n}><td>R{n:06d}</td><td>报表 {n}</td></tr>" for n in range(80))
+    page.set_content(f"<iframe style='width: 600px; height: 300px' srcdoc='<table>{rows}</table>'>")
+    frame = page.frames[-1]
+    frame.wait_for_load_state()
+    row = frame.locator("#r60")  # below the frame's fold: it must be scrolled to
+    row.screenshot(path=str(tmp_path / "playwright.png"))
+    frame.evaluate("window.scrollTo(0, 0)")
+    screenshot_page(page, tmp_path / "fleet.png", row)
+    ours, theirs = Image.open(tmp_path / "fleet.png"), Image.open(tmp_path / "playwright.png")
+    assert ours.size == theirs.size
+    assert ImageChops.difference(ours.convert("RGB"), theirs.convert("RGB")).getbbox() is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from urllib.parse import urldefrag
 
 from playwright.sync_api import Locator
@@ -9,7 +10,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from ...errors import BusinessError, TransientError
 from ...recipe.steps import extract
-from .runner import Call, handles, url_of
+from .runner import Call, Scope, handles, url_of
 
 
 @handles("goto")
@@ -64,10 +65,12 @@ def click(call: Call) -> None:
     target = call.scope.locator(call.render(args.selector))
     timeout = call.ms(args.timeout)
     if args.optional:
+        if not present(call.scope, target, timeout):
+            return  # not in the page as it loaded: one look, not a wait
         try:
             target.first.wait_for(state="visible", timeout=timeout)
         except PlaywrightTimeout:
-            return  # not there this time: that is what optional means
+            return  # there but never shown this time: that is what optional means
         target = target.first
     if args.navigates:
         with call.scope.expect_navigation(timeout=timeout) as navigation:
@@ -75,6 +78,16 @@ def click(call: Call) -> None:
         call.arrived(navigation.value, url_of(call.scope))
     else:
         target.click(timeout=timeout)
+
+
+def present(scope: Scope, target: Locator, timeout: float) -> bool:
+    """Is ``target`` in the page (or frame) once it has loaded? One look: an optional
+    element absent from a loaded page costs that, not its timeout. (One that a script
+    adds later is waited for by a page condition, `when: {selector, timeout}`.) A page
+    still loading gets the timeout to finish, then the look."""
+    with contextlib.suppress(PlaywrightTimeout):
+        scope.wait_for_load_state("load", timeout=timeout)
+    return target.count() > 0
 
 
 def set_checked(call: Call, checked: bool) -> None:

@@ -36,6 +36,7 @@ from playwright.sync_api import BrowserContext, Request, Route
 from playwright.sync_api import Error as PlaywrightError
 
 from ...errors import StepFailed, TransientError
+from .http import SessionHttp
 
 NON_IDEMPOTENT = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # Headers the client sets itself (length, host, cookies from the browser's jar).
@@ -56,6 +57,7 @@ class CommitRoute:
     def __init__(
         self,
         context: BrowserContext,
+        http: SessionHttp,
         *,
         system: str,
         timeout: float,
@@ -63,6 +65,7 @@ class CommitRoute:
         on_commit: Callable[[], None] | None,
     ) -> None:
         self.context = context
+        self.http = http  # the session's own client (cookies copied per request)
         self.system = system
         self.timeout = timeout
         self.files = files  # input name -> path set by `upload` steps (read when sending)
@@ -122,8 +125,9 @@ class CommitRoute:
         if self.on_commit is not None:
             self.on_commit()  # the durable intent, before anything leaves
         try:
-            with self._client(url) as client:
-                response = client.request(method, url, headers=headers, content=body)
+            response = self.http.client(url).request(
+                method, url, headers=headers, content=body, timeout=self.timeout
+            )
         except httpx.HTTPError as exc:
             # Sent, perhaps taken, never answered: what `find` is for.
             self.failure = TransientError(
@@ -137,19 +141,6 @@ class CommitRoute:
             status=response.status_code,
             headers=_answer_headers(response),
             body=response.content,
-        )
-
-    def _client(self, url: str) -> httpx.Client:
-        cookies = httpx.Cookies()
-        for cookie in self.context.cookies(url):
-            cookies.set(
-                cookie["name"], cookie["value"], domain=cookie["domain"], path=cookie["path"]
-            )
-        return httpx.Client(
-            cookies=cookies,
-            timeout=self.timeout,
-            follow_redirects=False,
-            transport=httpx.HTTPTransport(retries=0),
         )
 
     def _keep_cookies(self, response: httpx.Response) -> None:

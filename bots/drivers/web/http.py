@@ -12,27 +12,59 @@ import email.utils
 from urllib.parse import unquote, urlsplit
 
 import httpx
-from playwright.sync_api import Page
+from playwright.sync_api import BrowserContext, Page
 
 
-def client_for(page: Page, url: str, timeout: float) -> httpx.Client:
-    """An HTTP client with the browser's cookies for ``url``; it never resends."""
-    cookies = httpx.Cookies()
-    for cookie in page.context.cookies(url):
-        cookies.set(cookie["name"], cookie["value"], domain=cookie["domain"], path=cookie["path"])
-    headers = {
-        "User-Agent": page.evaluate("navigator.userAgent"),
-        "Referer": page.url,
-        # The browser's languages (the recipe's `locale`, else the machine's), as it says them.
-        "Accept-Language": accept_language(page.evaluate("navigator.languages")),
-    }
-    return httpx.Client(
-        cookies=cookies,
-        headers=headers,
-        timeout=timeout,
-        follow_redirects=False,
-        transport=httpx.HTTPTransport(retries=0),
-    )
+class SessionHttp:
+    """The fleet's own HTTP client of one browser session, built once and kept.
+
+    Building an ``httpx.Client`` costs tens of milliseconds (its TLS context above all),
+    three times a document; one per session costs that once. What must stay per request
+    does: the cookies are copied from the browser context before each request (the
+    session may have moved on since: a new session id, a login again), and so is the
+    Referer (the page's URL now). Connections are not kept alive: each request gets a
+    connection of its own (a download's deadline watchdog is handed each new connection,
+    which a reused one would skip), and nothing is ever sent again on a connection that
+    went stale (no retries).
+    """
+
+    def __init__(self, context: BrowserContext) -> None:
+        self._context = context
+        self._client: httpx.Client | None = None
+        self._browser: dict[str, str] | None = None
+
+    def client(self, url: str) -> httpx.Client:
+        """The client, holding the browser's cookies for ``url`` as they are now."""
+        cookies = httpx.Cookies()
+        for cookie in self._context.cookies(url):
+            cookies.set(
+                cookie["name"], cookie["value"], domain=cookie["domain"], path=cookie["path"]
+            )
+        if self._client is None:
+            self._client = httpx.Client(
+                follow_redirects=False,
+                transport=httpx.HTTPTransport(
+                    retries=0, limits=httpx.Limits(max_keepalive_connections=0)
+                ),
+            )
+        self._client.cookies = cookies
+        return self._client
+
+    def browser_headers(self, page: Page) -> dict[str, str]:
+        """The headers the browser itself would send: its User-Agent and languages (fixed
+        for a browser context, read once), and the page's URL as the Referer."""
+        if self._browser is None:
+            self._browser = {
+                "User-Agent": page.evaluate("navigator.userAgent"),
+                # The recipe's `locale`, else the machine's, as the browser says them.
+                "Accept-Language": accept_language(page.evaluate("navigator.languages")),
+            }
+        return {**self._browser, "Referer": page.url}
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
 
 
 def accept_language(languages: list[str]) -> str:
@@ -44,11 +76,12 @@ def accept_language(languages: list[str]) -> str:
     return ",".join(weighted)
 
 
-def name_from_server(page: Page, url: str, timeout: float) -> str | None:
+def name_from_server(http: SessionHttp, page: Page, url: str, timeout: float) -> str | None:
     """The file name in the server's own Content-Disposition (HEAD, with the session)."""
     try:
-        with client_for(page, url, timeout) as client:
-            response = client.head(url, follow_redirects=True)
+        response = http.client(url).head(
+            url, headers=http.browser_headers(page), timeout=timeout, follow_redirects=True
+        )
     except httpx.HTTPError:
         return None  # the browser's suggestion will do
     disposition = response.headers.get("content-disposition")

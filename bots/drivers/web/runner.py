@@ -42,6 +42,7 @@ from ...recipe.steps import PageCondition, StepBase
 from ...templating import TemplateProblem, evaluate, render
 from ..base import SessionConfig, StepContext, StepOutcome, handler_table
 from .commit import CommitRoute
+from .http import SessionHttp
 
 # Reading back an item the archive acknowledged (confirm, fixity): these answers mean it
 # does not hold it, which no retry changes (elsewhere they are a step that failed).
@@ -132,6 +133,8 @@ class StepRunner:
         self.base_url = config.target
         self.logged_out: str | None = config.spec.logged_out
         self.max_bytes = int(self.recipe.recipe.limits.max_file_mb * 1024 * 1024)
+        # The fleet's own HTTP client (submit, download: {href}, the routed commits).
+        self.http = SessionHttp(page.context)
         # file input name -> the path an `upload` step set, for a `submit` in the same run
         self.files: dict[str, str] = {}
         # While upload steps run: the page's committing requests, sent by us (commit.py).
@@ -156,6 +159,7 @@ class StepRunner:
             return outcome
         guard = CommitRoute(
             self.page.context,
+            self.http,
             system=self.system,
             timeout=self.recipe.recipe.timeouts.download,
             files=lambda: self.files,

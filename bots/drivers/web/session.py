@@ -8,7 +8,9 @@ all: they record typed passwords and cookies (microsoft/playwright#19992).
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +27,56 @@ SCREENSHOT_TIMEOUT_MS = 10_000
 # A listing row is on screen already, or it never will be (display: contents, hidden):
 # its picture gets a second, not a step's timeout, for each row of every page.
 TARGET_SCREENSHOT_TIMEOUT_MS = 1_000
-# True when any frame of the page has a password input holding a value.
+# True when a frame (one Playwright reaches by itself) has a password input holding a value.
 _PASSWORD_FILLED = "() => [...document.querySelectorAll('input[type=password]')].some(e => e.value)"
+# One look at the page before a picture, through every frame the page's own script can
+# reach (same origin): how many password inputs there are, whether one holds a value,
+# how many frames it could not look into (another origin: each is then asked by itself),
+# and whether the page is larger than the window (only then is a full-page picture
+# another picture than the window's).
+_LOOK = """() => {
+  const look = {inputs: 0, filled: false, sealed: 0, beyond: false};
+  const visit = win => {
+    let inputs;
+    try { inputs = win.document.querySelectorAll('input[type=password]'); }
+    catch (e) { look.sealed += 1; return; }
+    look.inputs += inputs.length;
+    if ([...inputs].some(e => e.value)) look.filled = true;
+    for (let i = 0; i < win.frames.length; i++) visit(win.frames[i]);
+  };
+  visit(window);
+  const root = document.scrollingElement || document.documentElement;
+  look.beyond = !!root && (root.scrollHeight > window.innerHeight
+                           || root.scrollWidth > window.innerWidth);
+  return look;
+}"""
 
 
-def password_filled(page: Page) -> bool:
+@dataclass(frozen=True)
+class Look:
+    """What a page shows that decides its picture (``_LOOK``)."""
+
+    inputs: int  # password inputs in the page's frames
+    filled: bool  # one of them holds a value
+    beyond: bool  # the page is larger than the window
+
+
+def look(page: Page) -> Look:
+    """One evaluation for the page and its same-origin frames; a frame of another origin
+    is asked by itself, and one that cannot be asked counts as holding a password."""
+    try:
+        seen = page.evaluate(_LOOK)
+    except PlaywrightError:
+        return Look(inputs=1, filled=True, beyond=True)  # unknown: refuse, as if filled
+    filled = bool(seen["filled"])
+    if seen["sealed"] and not filled:
+        filled = _any_frame_filled(page)
+    # A frame of another origin may hold an empty password input: mask to be safe.
+    inputs = int(seen["inputs"]) + (1 if seen["sealed"] else 0)
+    return Look(inputs=inputs, filled=filled, beyond=bool(seen["beyond"]))
+
+
+def _any_frame_filled(page: Page) -> bool:
     for frame in page.frames:
         try:
             if frame.evaluate(_PASSWORD_FILLED):
@@ -39,23 +86,73 @@ def password_filled(page: Page) -> bool:
     return False
 
 
+def password_filled(page: Page) -> bool:
+    """Does any frame of the page have a password input holding a value?"""
+    return look(page).filled
+
+
 def screenshot_page(page: Page, path: Path, target: Any = None) -> None:
     """A PNG of ``target`` (a locator) or the whole page, password inputs masked;
-    ``ScreenshotRefused`` when a password is typed anywhere on the page."""
+    ``ScreenshotRefused`` when a password is typed anywhere on the page.
+
+    Cheap where it costs nothing to the picture: one look for passwords across frames,
+    masks only when a password input is there to mask, and a full-page capture only for
+    a page larger than the window (for one that fits, the window's picture is the
+    same picture)."""
     try:
-        if password_filled(page):
+        seen = look(page)
+        if seen.filled:
             raise ScreenshotRefused(f"a password field on {page.url} holds a value")
-        mask = [page.locator("input[type=password]")]
+        mask = [page.locator("input[type=password]")] if seen.inputs else []
         if target is not None:
             if not target.is_visible():
                 raise ScreenshotRefused(f"the element is not visible on {page.url}")
-            target.screenshot(path=str(path), mask=mask, timeout=TARGET_SCREENSHOT_TIMEOUT_MS)
+            _element_shot(page, target, path, mask)
         else:
             page.screenshot(
-                path=str(path), mask=mask, full_page=True, timeout=SCREENSHOT_TIMEOUT_MS
+                path=str(path), mask=mask, full_page=seen.beyond, timeout=SCREENSHOT_TIMEOUT_MS
             )
     except PlaywrightError as exc:
         raise ScreenshotRefused(f"the screenshot failed: {exc}") from exc
+
+
+def _element_shot(page: Page, target: Any, path: Path, mask: list[Any]) -> None:
+    """The element's box, scrolled into view, cut from the window's picture.
+
+    Playwright's element screenshot first waits for the element to hold still over two
+    animation frames, which a listing row (static markup, one picture per row) always
+    does: it doubled the cost of a row's picture. An element that does not fit in the
+    window is left to Playwright's own element screenshot, which captures beyond it."""
+    timeout = TARGET_SCREENSHOT_TIMEOUT_MS
+    target.evaluate(_INTO_VIEW, timeout=timeout)
+    box = target.bounding_box(timeout=timeout)
+    clip = _whole_pixels(box) if box is not None else None
+    window = page.viewport_size
+    if clip is None or window is None or not _within(clip, window):
+        target.screenshot(path=str(path), mask=mask, timeout=timeout)
+        return
+    page.screenshot(path=str(path), mask=mask, clip=clip, timeout=timeout)
+
+
+_INTO_VIEW = "e => e.scrollIntoView({block: 'nearest', inline: 'nearest'})"
+
+
+def _whole_pixels(box: Any) -> Any:
+    """The box grown to whole pixels, as Playwright's element screenshot rounds it."""
+    left, top = math.floor(box["x"]), math.floor(box["y"])
+    right, bottom = math.ceil(box["x"] + box["width"]), math.ceil(box["y"] + box["height"])
+    return {"x": left, "y": top, "width": right - left, "height": bottom - top}
+
+
+def _within(box: Any, window: Any) -> bool:
+    return (
+        box["width"] > 0
+        and box["height"] > 0
+        and box["x"] >= 0
+        and box["y"] >= 0
+        and box["x"] + box["width"] <= window["width"]
+        and box["y"] + box["height"] <= window["height"]
+    )
 
 
 def context_options(spec: Any) -> dict[str, Any]:
@@ -96,6 +193,7 @@ class WebSession:
         screenshot_page(self.page, path, target)
 
     def close(self) -> None:
+        self.runner.http.close()
         # The browser may have gone first (a crash, a signal): nothing left to close.
         with contextlib.suppress(PlaywrightError):
             self.context.close()

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urljoin
 
 from playwright.sync_api import Locator
 
 from ..base import TableCursor
-from .actions import value_of
 from .runner import Call, handles, url_of
 from .schema import FieldSpec
 
@@ -78,10 +78,21 @@ def _next_page(call: Call, url: str) -> None:
 
 
 def _field(call: Call, row: Locator, name: str, spec: FieldSpec, where: str) -> str | None:
-    target = row.locator(spec.selector)
-    if target.count() == 0:
+    # One look per field and row, which reads the value too: a listing page has rows
+    # times fields of these, and an optional field that is absent costs no more.
+    found = _values(row.locator(spec.selector), spec.attr, spec.property)
+    if not found:
         if spec.optional:
             return None
         raise call.failed(f"{where} has no field {name!r} ({spec.selector!r})")
-    value = value_of(call, target.first, spec.attr, spec.property)
-    return None if value is None else " ".join(value.split())
+    value = found[0]
+    return None if value is None else " ".join(str(value).split())
+
+
+def _values(target: Locator, attr: str | None, prop: str | None) -> list[Any]:
+    """Each match's text, attribute (as written) or DOM property, in one round trip."""
+    if prop is not None:
+        return target.evaluate_all("(all, name) => all.map(element => element[name])", prop)
+    if attr is not None:
+        return target.evaluate_all("(all, name) => all.map(e => e.getAttribute(name))", attr)
+    return list(target.all_inner_texts())

@@ -26,7 +26,7 @@ from ...files import (
     safe_filename,
     stage_via,
 )
-from .http import client_for, name_from_server, response_filename
+from .http import name_from_server, response_filename
 from .runner import NOT_THERE, READ_BACK_PHASES, Call, handles, url_of
 
 
@@ -65,7 +65,8 @@ def download(call: Call) -> None:
         # Chromium cannot read raw GBK in Content-Disposition (it says "download.pdf"),
         # and it hands the header on already garbled: ask for the header ourselves.
         suggested = (
-            name_from_server(runner.page, saved.url, call.ms() / 1000) or saved.suggested_filename
+            name_from_server(runner.http, runner.page, saved.url, call.ms() / 1000)
+            or saved.suggested_filename
         )
         name = safe_filename(suggested, fallback)
         # The browser has the whole file by now: the size limit can only be checked
@@ -164,9 +165,13 @@ def _fetch(call: Call, url: str, staging: Path, fallback: str, deadline: Deadlin
     try:
         with (
             _Watchdog(deadline) as watchdog,
-            client_for(runner.page, url, max(deadline.left(), 0.001)) as client,
-            client.stream(
-                "GET", url, follow_redirects=True, extensions={"trace": watchdog.trace}
+            runner.http.client(url).stream(
+                "GET",
+                url,
+                headers=runner.http.browser_headers(runner.page),
+                timeout=max(deadline.left(), 0.001),
+                follow_redirects=True,
+                extensions={"trace": watchdog.trace},
             ) as response,
         ):
             if response.status_code >= 500:
@@ -325,10 +330,13 @@ def submit(call: Call) -> None:
             for name in file_names
         ]
         try:
-            with client_for(runner.page, url, timeout) as client:
-                if call.context.on_commit is not None:
-                    call.context.on_commit()  # the durable intent, before anything leaves
-                response = client.request(method, url, data=data, files=files or None)
+            client = runner.http.client(url)
+            headers = runner.http.browser_headers(runner.page)
+            if call.context.on_commit is not None:
+                call.context.on_commit()  # the durable intent, before anything leaves
+            response = client.request(
+                method, url, data=data, files=files or None, headers=headers, timeout=timeout
+            )
         except httpx.HTTPError as exc:
             # A lost response: the outcome is unknown, which is what `find` is for.
             raise TransientError(
