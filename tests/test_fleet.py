@@ -165,7 +165,7 @@ def events_in(logs: Path, name: str) -> list[dict[str, Any]]:
 def test_four_workers_archive_every_report_once_under_a_fleet_wide_cap_of_two(
     tmp_path: Path, fleet_url: str
 ) -> None:
-    with fleet(tmp_path, fleet_url, reports=16, sessions=2) as f:
+    with fleet(tmp_path, fleet_url, reports=12, sessions=2) as f:
         w = f.world
         # The systems refuse a third login, as a legacy system's licence does: a breach
         # of the cap would show as a refusal, not only as a count.
@@ -190,7 +190,7 @@ def test_four_workers_archive_every_report_once_under_a_fleet_wide_cap_of_two(
         for n in range(4):
             for event in events_in(f.logs(n), "document_start"):
                 starts[event["key"]] += 1
-        assert len(starts) == 16 and set(starts.values()) == {1}, starts
+        assert len(starts) == 12 and set(starts.values()) == {1}, starts
         # Every machine's run logs verify (the worker's own run, and the listing's).
         for n in range(4):
             verified = command(
@@ -206,7 +206,7 @@ def test_four_workers_archive_every_report_once_under_a_fleet_wide_cap_of_two(
 def test_a_sigkilled_worker_s_job_is_taken_over_and_nothing_is_lost_or_doubled(
     tmp_path: Path, fleet_url: str
 ) -> None:
-    with fleet(tmp_path, fleet_url, reports=15, sessions=2) as f:
+    with fleet(tmp_path, fleet_url, reports=12, sessions=2) as f:
         w = f.world
         victim = f.start_worker(lanes=2)
         deferred = f.defer()
@@ -223,7 +223,7 @@ def test_a_sigkilled_worker_s_job_is_taken_over_and_nothing_is_lost_or_doubled(
         assert codes[1] == 0, f.outputs()
         assert_archive_holds_exactly(w.erp_state(), w.archive_state())
         states = Counter(row["state"] for row in ledger_rows_pg(f))
-        assert states == {"confirmed": 15}, states
+        assert states == {"confirmed": 12}, states
         # The survivor says what it took over: the dead worker's stalled job.
         retried = events_in(f.logs(1), "stalled_job_retried")
         assert retried, f.outputs()
