@@ -49,9 +49,11 @@ def capture_documents(
     digest: str,
     rows: dict[str, dict[str, Any]],
     shots: dict[str, list[str]] | None = None,
+    tries: int = 0,
 ) -> dict[str, Any]:
-    """Capture the documents ``rows`` names (each row as the listing saw it)."""
+    """Capture the documents ``rows`` names (each row as the listing saw it); ``tries``:
+    how often this batch was deferred again because its system failed."""
     result: dict[str, Any] = _worker(context).capture_documents(
-        recipe, digest, rows, shots or {}, job=context.job.id
+        recipe, digest, rows, shots or {}, job=context.job.id, tries=tries
     )
     return result

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from ..archival.evidence import Evidence, Shot
-from ..errors import MachineFailure, Stopped, SystemFailure, UsageError
+from ..errors import FleetError, MachineFailure, Stopped, SystemFailure, UsageError
 from ..ledger import (
     Document,
     FailureKind,
@@ -79,6 +79,9 @@ NO_SLOT_DELAY = 5.0
 SLOT_WAIT = 30.0
 SLOT_POLL = 1.0
 SYSTEM_DOWN_DELAY = 60.0
+# A batch whose system keeps failing is deferred again this many times, then left for
+# the recipe's next listing (the ledger still has it pending).
+MAX_TRIES = 5
 
 
 def recipe_ref(path: Path) -> str:
@@ -203,11 +206,19 @@ class FleetWorker:
         rows: dict[str, dict[str, Any]],
         shots: dict[str, list[str]],
         job: int | None = None,
+        tries: int = 0,
     ) -> dict[str, Any]:
+        """A document job: its documents worked in a lane; what could not be done now
+        deferred again (after a stop at once; no slot: seconds; the system failing: a
+        minute, at most ``MAX_TRIES`` times, then the next listing; another worker's
+        lease: once it has expired)."""
         work = self.recipe(ref, digest)
         lane = self.pool.borrow(work.loaded.name, timeout=60)
+        busy: list[str] = []
         try:
-            summary, left, why = lane.call(lambda lane: self._documents(lane, work, rows, shots))
+            summary, left, why = lane.call(
+                lambda lane: self._documents(lane, work, rows, shots, busy)
+            )
         finally:
             self.pool.give_back(lane)
         counts = summary.counts()
@@ -220,14 +231,29 @@ class FleetWorker:
             **counts,
             **({"left": list(left), "why": why} if left else {}),
         )
-        if left:  # stopped, no session slot, the system down: the rest in a new job
+        if busy:  # a dead worker's document lease expires, then they are taken over
+            self.defer_documents(
+                work.loaded, ref, {k: rows[k] for k in busy}, shots, self.fleet.lease_ttl
+            )
+        if left and why == "system failure" and tries + 1 >= MAX_TRIES:
+            self.ctx.log.event(
+                "documents_left_for_next_listing",
+                outcome="warning",
+                recipe=work.loaded.name,
+                keys=left,
+                tries=tries + 1,
+            )
+        elif left:  # stopped, no session slot, the system down: the rest in a new job
             delay = (
                 0.0
                 if why == "stopped"
                 else (NO_SLOT_DELAY if why == "no session slot" else SYSTEM_DOWN_DELAY)
             )
-            self.defer_documents(work.loaded, ref, {k: rows[k] for k in left}, shots, delay)
-        return {"recipe": work.loaded.name, **counts, "left": len(left)}
+            again = tries + 1 if why == "system failure" else tries
+            self.defer_documents(
+                work.loaded, ref, {k: rows[k] for k in left}, shots, delay, tries=again
+            )
+        return {"recipe": work.loaded.name, **counts, "left": len(left), "busy": len(busy)}
 
     def _documents(
         self,
@@ -235,9 +261,10 @@ class FleetWorker:
         work: RecipeWork,
         rows: dict[str, dict[str, Any]],
         shots: dict[str, list[str]],
+        busy: list[str],
     ) -> tuple[RunSummary, list[str], str | None]:
         """On the lane's thread: each document in turn. Returns the summary, the keys
-        not worked and why."""
+        not worked and why; ``busy`` gets the keys another worker's lease still holds."""
         loaded, ctx = work.loaded, work.ctx
         variables = base_vars(ctx, loaded)
         work.stages.base_vars = variables
@@ -269,12 +296,18 @@ class FleetWorker:
                     "no_session_slot", outcome="warning", lane=lane.number, error=str(exc)
                 )
                 return run.summary, left, "no session slot"
-            except SystemFailure as exc:  # the system refuses one more login
+            except Stopped:  # while logging in
+                return run.summary, left, "stopped"
+            except MachineFailure:
+                raise
+            except FleetError as exc:  # the system refuses one more login; a login that fails
                 ctx.log.event("lane_failed", outcome="warning", lane=lane.number, error=str(exc))
                 return run.summary, left, "system failure"
             key = left.pop(0)
             try:
-                self._document(run, lane, held, key)
+                if not self._document(run, lane, held, key):
+                    busy.append(key)
+                    continue
             except Stopped:
                 left.insert(0, key)  # as the ledger has it: the next job resumes it
                 return run.summary, left, "stopped"
@@ -286,12 +319,13 @@ class FleetWorker:
             held.documents += 1
         return run.summary, left, None
 
-    def _document(self, run: CaptureRun, lane: Lane, held: Held, key: str) -> None:
-        """One document, under its own lease: no other worker works it meanwhile."""
+    def _document(self, run: CaptureRun, lane: Lane, held: Held, key: str) -> bool:
+        """One document, under its own lease: no other worker works it meanwhile. False
+        when another holds its lease (a dead worker's, until it expires): try later."""
         ledger, name = run.ctx.ledger, run.loaded.name
         doc = ledger.get(name, key)
         if doc is None or doc.state is State.CONFIRMED or is_held(doc, run.loaded.digest):
-            return  # done since it was listed, or held for a person
+            return True  # done since it was listed, or held for a person
         lease_name = f"doc:{name}:{key}"
         try:
             with self.lease(lease_name, lane.holder, lambda why: None) as lease:
@@ -304,13 +338,13 @@ class FleetWorker:
                     )
                 doc = ledger.get(name, key) or doc  # as it stands now that it is ours
                 if doc.state is State.CONFIRMED:
-                    return
+                    return True
                 with DocumentWork(run, doc) as document:
                     work_document(run, document, held.systems["source"], held.systems["archive"])
-        except LeaseHeld as exc:
+        except (LeaseHeld, LedgerError) as exc:  # another worker's, alive or not yet expired
             run.ctx.log.event("document_busy", key=key, outcome="warning", error=str(exc))
-        except LedgerError as exc:  # changed under us: another worker's doing
-            run.ctx.log.event("document_busy", key=key, outcome="warning", error=str(exc))
+            return False
+        return True
 
     def _sessions(self, lane: Lane, work: RecipeWork) -> Held:
         """The lane's sessions on ``work``'s systems, logged in: kept, renewed or opened."""
@@ -470,6 +504,7 @@ class FleetWorker:
         rows: dict[str, dict[str, Any]],
         shots: dict[str, list[str]],
         delay: float = 0.0,
+        tries: int = 0,
     ) -> int:
         from .jobs import BATCH, DOCUMENTS
 
@@ -483,6 +518,7 @@ class FleetWorker:
                     "digest": loaded.digest,
                     "rows": {k: rows[k] for k in batch},
                     "shots": {k: shots[k] for k in batch if k in shots},
+                    **({"tries": tries} if tries else {}),
                 },
                 None,
                 delay,
