@@ -229,6 +229,7 @@ class FleetChaos:
     jobs: dict[str, int]  # the queue's jobs by status at the end
     stalls_retried: int  # stalled jobs the sweepers put back (from the workers' logs)
     worker_exits: list[int]  # every worker's exit code, in the order started (-9: killed)
+    logs_broken: dict[int, str]  # `logs verify` on a machine's logs that was not intact
     peaks: dict[str, int]  # the most sessions each simulator saw logged in at once
 
     def figures(self) -> str:
@@ -237,6 +238,7 @@ class FleetChaos:
         return (
             f"fleet workers={self.workers} kills={self.kills} listings={self.listings} "
             f"jobs[{jobs}] stalls_retried={self.stalls_retried} exits[{exits}] "
+            f"logs_broken={len(self.logs_broken)} "
             f"peak_sessions[erp={self.peaks['erp']},archive={self.peaks['archive']}]"
         )
 
@@ -277,6 +279,23 @@ def _kill_at(
     return False
 
 
+def demo_env(work: Path, key: str, source: str = "demo-erp") -> dict[str, str]:
+    """The environment of a bench's commands: HOME and the logs folder (``work/logs``)
+    under ``work``, and a keyring there holding the demo's credentials for ``source``
+    and the archive."""
+    env = {
+        **os.environ,
+        "HOME": str(work / "home"),
+        "FLEET_LOGS_DIR": str(work / "logs"),
+        "FLEET_KEYRING_KEY": key,
+        "FLEET_KEYRING_FILE": str(work / "keyring.cfg"),
+    }
+    store = open_store(env, Redactor())
+    store.set(source, "clerk", "clerk-demo")
+    store.set("demo-archive", "archivist", "archivist-demo")
+    return env
+
+
 def chaos(
     *,
     reports: int = 500,
@@ -306,16 +325,7 @@ def chaos(
     name = DESKTOP_RECIPE if desktop else "demo"
     recipe = upload_recipe(upload, work / "recipe", name, sessions=max(1, fleet))
     logs_dir = work / "logs"
-    env = {
-        **os.environ,
-        "HOME": str(work / "home"),
-        "FLEET_LOGS_DIR": str(logs_dir),
-        "FLEET_KEYRING_KEY": f"chaos-master-key-{seed}",
-        "FLEET_KEYRING_FILE": str(work / "keyring.cfg"),
-    }
-    store = open_store(env, Redactor())
-    store.set("demo-desktop" if desktop else "demo-erp", "clerk", "clerk-demo")
-    store.set("demo-archive", "archivist", "archivist-demo")
+    env = demo_env(work, f"chaos-master-key-{seed}", "demo-desktop" if desktop else "demo-erp")
     seeded = min(reports, SEEDED_CATALOGUE_MAX)
     source_args = ["--reports", str(seeded), "--seed", str(seed), "--gen-seconds", "1"]
     started = time.monotonic()
@@ -413,6 +423,8 @@ def chaos(
         )
     if fleet_run and not fleet_run.stopped_cleanly:
         result.notes.append(f"a worker did not stop with 0 on SIGTERM: {fleet_run.worker_exits}")
+    for number, said in (fleet_run.logs_broken if fleet_run else {}).items():
+        result.notes.append(f"logs verify on machine {number}: {said}")
     return result
 
 
@@ -517,6 +529,7 @@ def _fleet_chaos(
         jobs=rig.job_counts(),
         stalls_retried=sum(e["event"] == "stalled_job_retried" for e in log_events(rig.log_dirs())),
         worker_exits=exits,
+        logs_broken=rig.verify_logs(),
         peaks={},
     )
 

@@ -162,6 +162,19 @@ class Rig:
             worker._file.close()
         return [w.proc.returncode for w in self.workers]
 
+    def verify_logs(self) -> dict[int, str]:
+        """``runner.py logs verify`` on each machine's logs folder (cross-checked with the
+        fleet's ledger): what it said, by worker, for each that was not intact."""
+        broken = {}
+        for worker in self.workers:
+            logs = self.logs(worker.number)
+            if not (logs / "runs").is_dir():
+                continue  # killed before it opened its run log
+            done = self.command("logs", "verify", "--logs-dir", str(logs))
+            if done.returncode != 0:
+                broken[worker.number] = (done.stdout + done.stderr).strip()[:500]
+        return broken
+
     # -- what the database says ----------------------------------------------------------
 
     def _count(self, query: str) -> int:
