@@ -26,9 +26,10 @@ leaves it in whatever state it was, dialogs open, as a crashed robot leaves a re
 ``--fleet`` runs the recipe on fleet workers instead (bench/fleetrig.py): a schema of its
 own on PostgreSQL (``--database``, else $FLEET_BENCH_DATABASE_URL or
 $FLEET_TEST_DATABASE_URL, else the local server), ``--workers`` worker processes of one
-lane each (the recipe's ``sessions:`` as many), one listing deferred with ``run
---fleet``. At each kill point a worker chosen from the seed is SIGKILLed with its
-browsers and a replacement started; its job is found stalled and retried by the others.
+lane each (the recipe's ``sessions:`` twice as many: a dead worker's slots stay taken
+until they expire), one listing deferred with ``run --fleet``. At each kill point a
+worker chosen from the seed is SIGKILLed with its browsers and a replacement started;
+its job is found stalled and retried by the others.
 Whenever the queue is idle with documents not confirmed (a document that ran out of
 attempts waits for the next listing, as it waits for cron's next run on one machine)
 another listing is deferred. The simulators stay uncapped: a killed worker's sessions
@@ -323,7 +324,10 @@ def chaos(
     rng = random.Random(seed)
     work = Path(workdir or tempfile.mkdtemp(prefix="chaos-"))
     name = DESKTOP_RECIPE if desktop else "demo"
-    recipe = upload_recipe(upload, work / "recipe", name, sessions=max(1, fleet))
+    # In fleet mode a killed worker's session slots stay taken until they expire: room
+    # for a replacement's sessions beside them, so that the cap is not what is measured
+    # (tests/test_fleet.py proves the cap).
+    recipe = upload_recipe(upload, work / "recipe", name, sessions=max(1, 2 * fleet))
     logs_dir = work / "logs"
     env = demo_env(work, f"chaos-master-key-{seed}", "demo-desktop" if desktop else "demo-erp")
     seeded = min(reports, SEEDED_CATALOGUE_MAX)
