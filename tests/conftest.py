@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import os
-import secrets
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, make_url
 
+from bench.pgschema import postgres_schema
 from tests.xserver import XServer, xvfb
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,26 +50,6 @@ def keyring_env(tmp_path: Path) -> dict[str, str]:
 # server (.ci/run sets it when one is reachable), e.g.
 # postgresql+psycopg://postgres@127.0.0.1:5432/test
 TEST_DATABASE_ENV = "FLEET_TEST_DATABASE_URL"
-
-
-@contextmanager
-def postgres_schema(server_url: str) -> Iterator[str]:
-    """A ledger URL of its own on ``server_url``: a fresh schema, first on the search
-    path, dropped afterwards. Other tests (other processes) on the same server each
-    get their own, so they can run at the same time."""
-    schema = f"ledger_test_{os.getpid()}_{secrets.token_hex(4)}"
-    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-        url = make_url(server_url).update_query_dict({"options": f"-csearch_path={schema}"})
-        try:
-            yield url.render_as_string(hide_password=False)
-        finally:
-            with admin.connect() as conn:
-                conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-    finally:
-        admin.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
