@@ -126,7 +126,7 @@ def test_a_logs_folder_removed_mid_run_stops_it_and_the_next_run_adds_no_duplica
     assert machine.archive.count("upload", key="R1") == 1
 
 
-def test_a_logs_folder_removed_after_an_upload_holds_it_by_name_and_never_uploads_it_again(
+def test_a_logs_folder_removed_after_an_upload_is_found_in_the_archive_never_uploaded_again(
     machine: Bench,
 ) -> None:
     logs = machine.settings.logs_dir
@@ -138,22 +138,22 @@ def test_a_logs_folder_removed_after_an_upload_holds_it_by_name_and_never_upload
     assert "was removed" in summary.machine_failure  # type: ignore[operator]
     assert keys(summary.archived) == ["R1"]
     # R2 is in the archive, and the ledger written back says its upload may have gone
-    # through. Its staged file went with the folder: the next run holds it by name for a
-    # person (as any uncertain upload without its file) instead of uploading it again.
+    # through. Its staged file went with the folder: the next run fetches it again (the
+    # same SHA-256 as captured), looks it up with `find` first and confirms the copy the
+    # archive holds, instead of uploading it again.
     assert len(machine.archive.holding("R2")) == 1
     assert machine.doc("R2").state is State.UPLOADING
 
     machine.archive.heal()
     again = machine.run()
 
-    assert again.exit_code == 1, again.line()
-    assert [key for key, *_ in again.failures] == ["R2"]
-    assert "is gone" in again.failures[0][1]
-    assert keys(again.archived) == ["R3"]
+    assert again.exit_code == 0, again.line()
+    assert keys(again.archived) == ["R2", "R3"]
     assert_archived_once(machine, REPORTS)
 
     assert machine.archive.count("upload", key="R2") == 1
-    assert machine.states() == {"R1": State.CONFIRMED, "R2": State.FAILED, "R3": State.CONFIRMED}
+    assert machine.archive.count("find", key="R2") == 1
+    assert machine.states() == {s: State.CONFIRMED for s in ("R1", "R2", "R3")}
 
 
 def test_a_logs_folder_replaced_mid_run_stops_it_and_the_next_run_adds_no_duplicate(
