@@ -69,6 +69,32 @@ class Seats:
         }
 
 
+class SeatedStore:
+    """``seats_report`` and ``limit`` for a simulator's session store, which keeps its
+    sessions in ``_sessions`` under ``_lock``, its cap in ``_seats``, and drops idle
+    ones in ``_sweep(now)`` (on ``_clock``'s time): counting and sweeping are one step."""
+
+    _lock: Any
+    _sessions: Any
+    _seats: Seats
+    _clock: Any
+
+    def _sweep(self, now: float) -> None:
+        raise NotImplementedError
+
+    def seats_report(self) -> dict[str, int | None]:
+        """Live sessions now, their peak, logins refused for the cap, and the cap."""
+        with self._lock:
+            self._sweep(self._clock())
+            return self._seats.report(len(self._sessions))
+
+    def limit(self, max_sessions: int | None) -> None:
+        """A new cap (None: none); the peak restarts from the sessions live now."""
+        with self._lock:
+            self._sweep(self._clock())
+            self._seats.restart(max_sessions, len(self._sessions))
+
+
 class CountedSessions(Protocol):
     """What the ``/_sim/config`` routes need of a simulator's session store."""
 

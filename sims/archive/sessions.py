@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..seats import Seats
+from ..seats import SeatedStore, Seats
 
 COOKIE_NAME = "ARCSESSION"
 
@@ -33,7 +33,7 @@ class UserSession:
     last_seen: float = 0.0
 
 
-class SessionStore:
+class SessionStore(SeatedStore):
     """Token -> session; the server is threaded, so every access holds the lock."""
 
     def __init__(
@@ -90,18 +90,6 @@ class SessionStore:
         if token:
             with self._lock:
                 self._sessions.pop(token, None)
-
-    def seats_report(self) -> dict[str, int | None]:
-        """Live sessions now, their peak, logins refused for the cap, and the cap."""
-        with self._lock:
-            self._sweep(self._clock())
-            return self._seats.report(len(self._sessions))
-
-    def limit(self, max_sessions: int | None) -> None:
-        """A new cap (None: none); the peak restarts from the sessions live now."""
-        with self._lock:
-            self._sweep(self._clock())
-            self._seats.restart(max_sessions, len(self._sessions))
 
     def _idle(self, session: UserSession, now: float) -> bool:
         return self._idle_timeout is not None and now - session.last_seen >= self._idle_timeout

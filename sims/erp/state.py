@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
-from sims.seats import Seats
+from sims.seats import SeatedStore, Seats
 
 Clock = Callable[[], float]
 
@@ -36,7 +36,7 @@ class _Session:
     last_seen: float
 
 
-class SessionStore:
+class SessionStore(SeatedStore):
     """Login tokens and sessions, as a 2005 servlet container kept them: in memory."""
 
     def __init__(self, idle_timeout: float, clock: Clock, max_sessions: int | None = None) -> None:
@@ -81,18 +81,6 @@ class SessionStore:
             self._sessions[sid] = _Session(user, now)
             self._seats.opened(len(self._sessions))
         return sid
-
-    def seats_report(self) -> dict[str, int | None]:
-        """Live sessions now, their peak, logins refused for the cap, and the cap."""
-        with self._lock:
-            self._sweep(self._clock())
-            return self._seats.report(len(self._sessions))
-
-    def limit(self, max_sessions: int | None) -> None:
-        """A new cap (None: none); the peak restarts from the sessions live now."""
-        with self._lock:
-            self._sweep(self._clock())
-            self._seats.restart(max_sessions, len(self._sessions))
 
     def touch(self, sid: str | None) -> SessionStatus:
         """Check a session and, if it is alive, restart its idle timer."""
