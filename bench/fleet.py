@@ -19,7 +19,10 @@ line (1 session), and the same over the document phase alone (first document sta
 last confirmed, from the run logs: no start-up, login or listing). Every measurement is
 judged against ground truth (each report archived once, digests equal, the ledger
 agreeing: bench/chaos.py ``ground_truth``) and shows the most sessions each simulator saw
-logged in at once. Exits 1 when a measurement's ground truth is not clean.
+logged in at once. A second line says where the CPU went (bench/cpumeter.py): CPU-seconds
+per document by kind of process, and how many cores were kept busy on average; on a
+2-core machine that figure, not the simulators' latency, bounds the speed-up. Exits 1 when
+a measurement's ground truth is not clean.
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ from bench.chaos import (  # noqa: E402
     ground_truth,
     upload_recipe,
 )  # noqa: E402
+from bench.cpumeter import CpuMeter  # noqa: E402
 from bench.fleetrig import document_phase, fleet_rig, server_url, wait_for  # noqa: E402
 from bots.demo import simulator  # noqa: E402
 from bots.ledger import Ledger  # noqa: E402
@@ -252,9 +256,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     results: list[Measurement] = []
     for name, measure in plan:
-        result = measure(root / name)
+        with CpuMeter(postgres=name.startswith("workers")) as meter:
+            result = measure(root / name)
         results.append(result)
         print(result.line(results[0]), flush=True)
+        print(f"fleet: {'':<10} {meter.per_document(result.reports)}", flush=True)
     return 0 if all(r.truth.clean for r in results) else 1
 
 

@@ -27,7 +27,7 @@ from playwright.sync_api import Frame, Page, sync_playwright
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bots.drivers.web.browser import CHROMIUM_ARGS, SYSTEM_CHROMIUMS  # noqa: E402
+from bots.drivers.web.browser import CHROMIUM_ARGS, system_chromium  # noqa: E402
 
 ERP_USER, ERP_PASSWORD = "clerk", "clerk-demo"
 ARCHIVE_USER, ARCHIVE_PASSWORD = "archivist", "archivist-demo"
@@ -45,7 +45,9 @@ TIMEOUT_MS = 30_000
 
 
 def chromium() -> str:
-    return next(path for path in SYSTEM_CHROMIUMS if Path(path).is_file())
+    path = system_chromium()
+    assert path is not None, "no Debian Chromium: apt-get install chromium-headless-shell"
+    return path
 
 
 def erp_login(page: Page, base: str) -> Frame:

@@ -50,6 +50,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.cpumeter import CpuMeter  # noqa: E402
 from bots.demo import simulator  # noqa: E402
 from bots.redaction import Redactor  # noqa: E402
 from credentials import open_store  # noqa: E402
@@ -69,6 +70,7 @@ class Run:
     seconds: float
     reports: int
     problems: list[str]
+    cpu: str = ""  # where the CPU went (bench/cpumeter.py)
 
     @property
     def per_document(self) -> float:
@@ -121,6 +123,7 @@ def measure(
     work.mkdir(parents=True)
     latency = ["--latency-ms", f"{latency_ms},{latency_ms}"]
     with ExitStack() as stack:
+        meter = stack.enter_context(CpuMeter())
         erp = stack.enter_context(
             simulator(
                 "sims.erp",
@@ -155,7 +158,7 @@ def measure(
             lines = [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
             read_back = {line["id"]: line["sha256"] for line in lines}
         problems += _judge(erp, archive, read_back)
-    return Run(who, latency_ms, seconds, reports, problems)
+    return Run(who, latency_ms, seconds, reports, problems, meter.per_document(reports))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -201,6 +204,7 @@ def main(argv: list[str] | None = None) -> int:
                     f"{run.seconds:7.2f} s  {run.per_document:6.3f} s/doc  {status}",
                     flush=True,
                 )
+                print(f"overhead: {'':>31} {run.cpu}", flush=True)
     print(_summary(runs, latencies, sides, args.reports))
     print(f"overhead: files in {work}")
     return 1 if any(run.problems for run in runs) else 0

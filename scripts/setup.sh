@@ -15,7 +15,9 @@ cd "$(dirname "$0")/.."
 # desktop simulator, for Debian's python3), tesseract-ocr with Chinese (OCR reads).
 # cron: the scheduler `runner.py crontab` writes for, and the one its end-to-end test
 # starts (without recommends: no MTA is installed, cron's mail is the operator's choice).
-APT_PACKAGES=(chromium fonts-noto-cjk python3-venv python3-dev build-essential
+# chromium-headless-shell: the same Chromium without its user interface, which headless runs
+# take first (half the CPU per page: bots/drivers/web/browser.py); chromium for FLEET_HEADED.
+APT_PACKAGES=(chromium chromium-headless-shell fonts-noto-cjk python3-venv python3-dev build-essential
   libreoffice-calc-nogui clamav xvfb xauth openbox xclip x11-utils xdotool python3-tk
   tesseract-ocr tesseract-ocr-chi-sim
   # a real Secret Service for the keyring backend tests (dbus-run-session + gnome-keyring)

@@ -57,8 +57,23 @@ def test_debian_chromium_before_playwrights(
     debian.write_text("")
     bundled = tmp_path / "bundled"
     bundled.write_text("")
+    monkeypatch.setattr(browser, "HEADLESS_SHELLS", ())
     monkeypatch.setattr(browser, "SYSTEM_CHROMIUMS", (str(tmp_path / "absent"), str(debian)))
     assert browser.find_chromium(fake_playwright(str(bundled)), {}) == str(debian)
+
+
+def test_headless_shell_first_unless_headed(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Headless runs take Debian's headless shell (half Chromium's CPU per page); a headed
+    run needs the whole browser."""
+    shell, debian = tmp_path / "chromium-headless-shell", tmp_path / "chromium"
+    shell.write_text("")
+    debian.write_text("")
+    monkeypatch.setattr(browser, "HEADLESS_SHELLS", (str(shell),))
+    monkeypatch.setattr(browser, "SYSTEM_CHROMIUMS", (str(debian),))
+    assert browser.find_chromium(fake_playwright(""), {}) == str(shell)
+    assert browser.find_chromium(fake_playwright(""), {"FLEET_HEADED": "1"}) == str(debian)
 
 
 def test_playwrights_own_browser_when_no_system_one(
@@ -67,6 +82,7 @@ def test_playwrights_own_browser_when_no_system_one(
     bundled = tmp_path / "bundled"
     bundled.write_text("")
     monkeypatch.setattr(browser, "SYSTEM_CHROMIUMS", ())
+    monkeypatch.setattr(browser, "HEADLESS_SHELLS", ())
     assert browser.find_chromium(fake_playwright(str(bundled)), {}) == str(bundled)
 
 
@@ -74,6 +90,7 @@ def test_no_browser_at_all_says_how_to_get_one(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setattr(browser, "SYSTEM_CHROMIUMS", ())
+    monkeypatch.setattr(browser, "HEADLESS_SHELLS", ())
     with pytest.raises(BrowserNotFound) as info:
         browser.find_chromium(fake_playwright(str(tmp_path / "missing")), {})
     message = str(info.value)
