@@ -531,3 +531,41 @@ def test_a_row_picture_has_the_pixels_of_playwrights_element_screenshot(
     ours, theirs = Image.open(tmp_path / "fleet.png"), Image.open(tmp_path / "playwright.png")
     assert ours.size == theirs.size
     assert ImageChops.difference(ours.convert("RGB"), theirs.convert("RGB")).getbbox() is None
+
+
+def test_rows_of_a_listing_page_cut_from_window_pictures(page: Page, tmp_path: Path) -> None:
+    """A page of rows at once (screenshot_rows): each row's picture has the pixels of
+    Playwright's own element screenshot, for rows below the frame's fold too; a hidden row
+    is refused by itself, the rows after it still taken."""
+    from PIL import Image, ImageChops
+
+    from bots.drivers.web.session import screenshot_rows
+
+    rows = "".join(f"<tr id=r{n}><td>R{n:06d}</td><td>报表 {n}</td></tr>" for n in range(40))
+    rows = rows.replace("<tr id=r7>", '<tr id=r7 style="display:none">')
+    page.set_content(f"<iframe style='width: 600px; height: 300px' srcdoc='<table>{rows}</table>'>")
+    frame = page.frames[-1]
+    frame.wait_for_load_state()
+    wanted = [n for n in range(40) if n != 7]
+    for n in wanted:
+        frame.locator(f"#r{n}").screenshot(path=str(tmp_path / f"pw-{n}.png"))
+    frame.evaluate("window.scrollTo(0, 0)")
+    shots = [(tmp_path / f"ours-{n}.png", frame.locator(f"#r{n}")) for n in range(40)]
+    refusals = screenshot_rows(page, shots)
+    assert isinstance(refusals[7], ScreenshotRefused) and "not visible" in str(refusals[7])
+    assert [n for n, refused in enumerate(refusals) if refused is not None] == [7]
+    for n in wanted:
+        ours = Image.open(tmp_path / f"ours-{n}.png").convert("RGB")
+        theirs = Image.open(tmp_path / f"pw-{n}.png").convert("RGB")
+        assert ours.size == theirs.size, n
+        assert ImageChops.difference(ours, theirs).getbbox() is None, n
+
+
+def test_rows_are_not_photographed_while_a_password_is_typed(page: Page, tmp_path: Path) -> None:
+    from bots.drivers.web.session import screenshot_rows
+
+    page.set_content("<table><tr id=r1><td>R1</td></tr></table><input type=password id=p>")
+    page.fill("#p", "s3cret")
+    refusals = screenshot_rows(page, [(tmp_path / "r1.png", page.locator("#r1"))])
+    assert isinstance(refusals[0], ScreenshotRefused)
+    assert not (tmp_path / "r1.png").exists()

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import socket
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -132,12 +132,29 @@ class Evidence:
 
         Raises ``ScreenshotRefused`` rather than save a picture that could show a secret.
         """
-        folder = self.directory / self.recipe / safe_filename(key, "document")
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"{what}-{self.run_id}.png"
+        path = self._path(key, what)
         session.screenshot(path, target)
         digest, _ = sha256_file(path)
         return Shot(path, digest)
+
+    def screenshot_rows(
+        self, session: Session, what: str, rows: Sequence[tuple[str, Any]]
+    ) -> list[Shot | ScreenshotRefused]:
+        """Photograph each listing row (key, handle) of one page, at once; per row its
+        Shot, or why it was refused."""
+        paths = [self._path(key, what) for key, _ in rows]
+        refusals = session.screenshot_rows(
+            [(path, handle) for path, (_, handle) in zip(paths, rows, strict=True)]
+        )
+        return [
+            refused or Shot(path, sha256_file(path)[0])
+            for path, refused in zip(paths, refusals, strict=True)
+        ]
+
+    def _path(self, key: str, what: str) -> Path:
+        folder = self.directory / self.recipe / safe_filename(key, "document")
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder / f"{what}-{self.run_id}.png"
 
 
 __all__ = ["Agent", "EventOutcome", "EventType", "Evidence", "ScreenshotRefused", "Shot"]

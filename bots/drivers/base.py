@@ -103,6 +103,20 @@ class ScreenshotRefused(Exception):
     """A screenshot was not taken because it could have shown a secret."""
 
 
+def screenshot_each(
+    screenshot: Callable[[Path, Any], None], shots: Sequence[tuple[Path, Any]]
+) -> list[ScreenshotRefused | None]:
+    """``Session.screenshot_rows`` for a driver with no cheaper way: one at a time."""
+    refusals: list[ScreenshotRefused | None] = []
+    for path, target in shots:
+        try:
+            screenshot(path, target)
+            refusals.append(None)
+        except ScreenshotRefused as exc:
+            refusals.append(exc)
+    return refusals
+
+
 class Session(Protocol):
     """One logged-in (or about to be) session on one system."""
 
@@ -124,6 +138,12 @@ class Session(Protocol):
 
         Raises ``ScreenshotRefused`` rather than save a picture that could show a secret.
         """
+        ...
+
+    def screenshot_rows(self, shots: Sequence[tuple[Path, Any]]) -> list[ScreenshotRefused | None]:
+        """``screenshot(path, handle)`` for each row of one listing page, at once (a
+        driver may photograph the view once and cut the rows from it): per row, None or
+        the refusal (the other rows are still taken)."""
         ...
 
     def close(self) -> None: ...

@@ -16,7 +16,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ..archival.evidence import Shot
 from ..drivers import Row, RowsHook, StepContext, TableCursor
 from ..errors import FleetError, RecipeRuntimeError, SystemFailure
 from ..ledger import Document, State, is_held
@@ -113,27 +112,30 @@ def _row_photographer(
     def shoot(rows: list[Row], handles: list[Any]) -> None:
         nonlocal pages
         pages += 1
-        page_shot: Shot | None = None
-        page_taken = False
+        pointed: list[tuple[str, Any]] = []  # (key, handle) of rows a picture can cut
+        unpointed: list[str] = []
+        chosen: set[str] = set()
         for row, handle in zip(rows, handles, strict=True):
             try:
                 key = keys.key(row)
             except RecipeRuntimeError:
                 continue  # reported when the listing is turned into documents
-            if key in run.row_shots:
+            if key in run.row_shots or key in chosen:
                 continue
             known = run.ctx.ledger.get(run.name, key)
             if known is not None and known.state is State.CONFIRMED:
                 continue
+            chosen.add(key)
             if handle is not None:
-                shot = run.screenshot(source, key, "listing-row", handle)
+                pointed.append((key, handle))
             else:
-                if not page_taken:  # once per page, even when it was refused
-                    page_shot = run.screenshot(source, LISTING_PAGES, f"listing-page-{pages}")
-                    page_taken = True
-                shot = page_shot
-            if shot is not None:
-                run.row_shots[key] = shot
+                unpointed.append(key)
+        if pointed:
+            run.row_shots.update(run.screenshot_rows(source, "listing-row", pointed))
+        if unpointed:  # once per page, even when it was refused
+            page_shot = run.screenshot(source, LISTING_PAGES, f"listing-page-{pages}")
+            if page_shot is not None:
+                run.row_shots.update(dict.fromkeys(unpointed, page_shot))
 
     return shoot
 

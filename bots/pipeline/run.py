@@ -5,7 +5,7 @@ confirm) are functions over it."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -159,6 +159,22 @@ class CaptureRun:
                 "screenshot_skipped", key=key, outcome="warning", what=what, error=str(exc)
             )
             return None
+
+    def screenshot_rows(
+        self, system: System, what: str, rows: Sequence[tuple[str, Any]]
+    ) -> dict[str, Shot]:
+        """``screenshot`` for each (key, row handle) of one listing page, at once: the
+        rows photographed, by key; each miss logged."""
+        shots: dict[str, Shot] = {}
+        taken = self.ctx.evidence.screenshot_rows(system.session, what, rows)
+        for (key, _), shot in zip(rows, taken, strict=True):
+            if isinstance(shot, ScreenshotRefused):
+                self.ctx.log.event(
+                    "screenshot_skipped", key=key, outcome="warning", what=what, error=str(shot)
+                )
+            else:
+                shots[key] = shot
+        return shots
 
 
 @dataclass(frozen=True)

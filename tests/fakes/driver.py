@@ -21,6 +21,7 @@ from typing import Any
 from bots.drivers import DriverSpec, SessionConfig, StepContext, StepOutcome, TableCursor
 from bots.drivers import register as register_driver
 from bots.drivers import unregister as unregister_driver
+from bots.drivers.base import ScreenshotRefused, screenshot_each
 from bots.errors import (
     BusinessError,
     DriverError,
@@ -288,6 +289,9 @@ class FakeSession:
 
     def screenshot(self, path: Path, target: Any = None) -> None:
         path.write_bytes(PNG)
+
+    def screenshot_rows(self, shots: Sequence[tuple[Path, Any]]) -> list[ScreenshotRefused | None]:
+        return screenshot_each(self.screenshot, shots)
 
     def close(self) -> None:
         self.system.disconnect(self.id)

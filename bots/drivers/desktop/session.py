@@ -19,7 +19,13 @@ from typing import Any
 from ...childenv import child_env
 from ...errors import SystemFailure
 from ...recipe.steps import StepBase
-from ..base import ScreenshotRefused, SessionConfig, StepContext, StepOutcome
+from ..base import (
+    ScreenshotRefused,
+    SessionConfig,
+    StepContext,
+    StepOutcome,
+    screenshot_each,
+)
 from .errors import DisplayUnavailable
 
 STOP_WAIT = 5.0  # seconds a client we started gets to end on SIGTERM
@@ -139,6 +145,9 @@ class DesktopSession:
             grab(self.display.name).save(path, format="PNG")
         except OSError as exc:
             raise ScreenshotRefused(f"the screenshot failed: {exc}") from exc
+
+    def screenshot_rows(self, shots: Sequence[tuple[Path, Any]]) -> list[ScreenshotRefused | None]:
+        return screenshot_each(self.screenshot, shots)
 
     def close(self) -> None:
         process, self.process = self.process, None
