@@ -35,6 +35,8 @@ KINDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("archive-sim", ("sims.archive",)),
     ("postgres", ("postgres",)),
     ("runner", ("runner.py",)),
+    ("script", ("handwritten.py",)),
+    ("sandbox", ("bots.archival.sandbox",)),
 )
 
 

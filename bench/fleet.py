@@ -14,6 +14,11 @@ default: a slow legacy system), uncapped, and ``--reports`` reports to capture.
   Wall time from deferring the listing (``run --fleet``) to the archive simulator holding
   every report; the workers are started and registered before.
 
+- ``script xN`` (``--scripts``): N copies of the hand-written script (bench/handwritten.py,
+  what bench/overhead.py measures the fleet against) side by side, each listing and
+  taking every N-th report: what a user writes instead, and this machine's ceiling for
+  it. Judged by the simulators' state (each report archived once, digests equal).
+
 Each line: documents per minute over the whole wall time and the speed-up over the first
 line (1 session), and the same over the document phase alone (first document started to
 last confirmed, from the run logs: no start-up, login or listing). Every measurement is
@@ -52,6 +57,8 @@ from bench.chaos import (  # noqa: E402
 )  # noqa: E402
 from bench.cpumeter import CpuMeter  # noqa: E402
 from bench.fleetrig import document_phase, fleet_rig, server_url, wait_for  # noqa: E402
+from bench.overhead import HAND as HANDWRITTEN  # noqa: E402
+from bench.overhead import judge_archive  # noqa: E402
 from bots.demo import simulator  # noqa: E402
 from bots.ledger import Ledger  # noqa: E402
 from bots.pipeline import local_now  # noqa: E402
@@ -219,6 +226,40 @@ def measure_workers(
         )
 
 
+def measure_scripts(
+    work: Path, copies: int, reports: int, latency_ms: int, seed: int
+) -> tuple[float, list[str]]:
+    """``copies`` of the hand-written script (bench/handwritten.py) side by side, each
+    taking every ``copies``-th report: what a user does instead of sessions. The wall
+    time and what the archive's state says went wrong (bench/overhead.py's judge)."""
+    with world(work, reports, latency_ms, seed) as w:
+        started = time.monotonic()
+        scripts = [
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    str(HANDWRITTEN),
+                    w.erp,
+                    w.archive,
+                    str(work / f"files-{n}"),
+                    f"{n}/{copies}",
+                ],
+                cwd=ROOT,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for n in range(copies)
+        ]
+        failures = []
+        for script in scripts:
+            _, err = script.communicate(timeout=RUN_TIMEOUT)
+            if script.returncode:
+                failures.append(f"a script exited {script.returncode}: {err[-300:]}")
+        wall = time.monotonic() - started
+        return wall, failures + judge_archive(w.erp, w.archive, None)
+
+
 def counts(text: str) -> list[int]:
     """``"2,4"`` -> [2, 4]; ``""`` or ``"0"`` -> none."""
     return [int(n) for n in text.split(",") if n.strip() and int(n) > 0]
@@ -232,6 +273,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--workers", default="2,4", help='worker processes to measure ("" for none: no PostgreSQL)'
+    )
+    parser.add_argument(
+        "--scripts",
+        default="1,4",
+        help='copies of the hand-written script side by side to measure too ("" for none)',
     )
     parser.add_argument(
         "--latency-ms", type=int, default=100, help="per request, on both simulators"
@@ -261,7 +307,23 @@ def main(argv: list[str] | None = None) -> int:
         results.append(result)
         print(result.line(results[0]), flush=True)
         print(f"fleet: {'':<10} {meter.per_document(result.reports)}", flush=True)
-    return 0 if all(r.truth.clean for r in results) else 1
+    # The same machine's ceiling for what a user writes instead: N copies of the script.
+    script_base: float | None = None
+    problems: list[str] = []
+    for n in counts(args.scripts):
+        with CpuMeter() as meter:
+            wall, wrong = measure_scripts(root / f"scripts-{n}", n, **common)
+        problems += wrong
+        script_base = script_base or wall
+        print(
+            f"fleet: script x{n:<4} reports={args.reports} wall={wall:.1f}s "
+            f"{args.reports * 60 / wall:6.1f}/min ({script_base / wall:.2f}x)  "
+            f"{'clean' if not wrong else 'NOT CLEAN ' + '; '.join(wrong[:3])}",
+            flush=True,
+        )
+        print(f"fleet: {'':<10} {meter.per_document(args.reports)}", flush=True)
+    clean = all(r.truth.clean for r in results) and not problems
+    return 0 if clean else 1
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """The hand-written script bench/overhead.py measures the fleet against.
 
-    python bench/handwritten.py ERP_URL ARCHIVE_URL WORKDIR
+    python bench/handwritten.py ERP_URL ARCHIVE_URL WORKDIR [SHARD/COUNT]
 
 What a user writes instead of a recipe, for the demo's two simulators: sync Playwright on
 the Chromium the fleet launches (the same binary and flags, bots.drivers.web.browser),
@@ -157,6 +157,9 @@ def archive_read_back(page: Page, base: str, archive_id: str) -> str:
 
 def main(argv: list[str]) -> int:
     erp, archive, workdir = argv[0].rstrip("/"), argv[1].rstrip("/"), Path(argv[2])
+    # SHARD/COUNT (bench/fleet.py --scripts): this copy takes every COUNT-th report of
+    # the listing, as a user runs COUNT copies of a script side by side.
+    shard, count = (int(n) for n in argv[3].split("/")) if len(argv) > 3 else (0, 1)
     workdir.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
@@ -165,7 +168,7 @@ def main(argv: list[str]) -> int:
         for page in (erp_page, archive_page):
             page.set_default_timeout(TIMEOUT_MS)
         main_frame = erp_login(erp_page, erp)
-        rows = erp_list(main_frame, erp)
+        rows = erp_list(main_frame, erp)[shard::count]
         archive_login(archive_page, archive)
         for row in rows:
             path = erp_download(erp_page, main_frame, erp, row, workdir)

@@ -91,7 +91,7 @@ def _keyring(work: Path) -> dict[str, str]:
     return env
 
 
-def _judge(erp: str, archive: str, read_back: dict[str, str] | None) -> list[str]:
+def judge_archive(erp: str, archive: str, read_back: dict[str, str] | None) -> list[str]:
     """What the archive holds against what the ERP has: each report once, same digest."""
     reports = {r["id"]: r["sha256"] for r in get_json(f"{erp}/_sim/state")["reports"]}
     held: dict[str, list[str]] = {}
@@ -157,7 +157,7 @@ def measure(
         if who == "script":
             lines = [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
             read_back = {line["id"]: line["sha256"] for line in lines}
-        problems += _judge(erp, archive, read_back)
+        problems += judge_archive(erp, archive, read_back)
     return Run(who, latency_ms, seconds, reports, problems, meter.per_document(reports))
 
 
