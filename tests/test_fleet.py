@@ -215,9 +215,15 @@ def test_a_sigkilled_worker_s_job_is_taken_over_and_nothing_is_lost_or_doubled(
         os.killpg(victim.pid, signal.SIGKILL)  # the machine dies, browsers and all
         victim.wait()
         killed_at = time.monotonic()
+        (dead_run,) = [r["run_id"] for r in runs_pg(f) if r["recipe"] == "worker"]
         f.start_worker(lanes=2)
         f.wait_archived()
         took = time.monotonic() - killed_at
+        wait_until(
+            lambda: events_in(f.logs(1), "dead_worker_run_closed"),
+            DONE_WITHIN,
+            "the dead worker's run closed",
+        )
         codes = f.stop()
 
         assert codes[1] == 0, f.outputs()
@@ -228,17 +234,28 @@ def test_a_sigkilled_worker_s_job_is_taken_over_and_nothing_is_lost_or_doubled(
         retried = events_in(f.logs(1), "stalled_job_retried")
         assert retried, f.outputs()
         assert took < DONE_WITHIN
+        # And the dead worker's own run is closed as interrupted, not left going on
+        # forever: by the survivor once its run lease expired, and said in its log.
+        assert [e["details"]["run"] for e in events_in(f.logs(1), "dead_worker_run_closed")] == [
+            dead_run
+        ], f.outputs()
+        outcomes = {r["run_id"]: r["outcome"] for r in runs_pg(f) if r["recipe"] == "worker"}
+        assert outcomes[dead_run] == "interrupted", outcomes
 
 
-def ledger_rows_pg(f: Fleet) -> list[dict[str, Any]]:
+def ledger_rows_pg(f: Fleet, table: str = "documents") -> list[dict[str, Any]]:
     from sqlalchemy import create_engine, text
 
     engine = create_engine(f.env["FLEET_DATABASE_URL"])
     try:
         with engine.connect() as conn:
-            return [dict(r._mapping) for r in conn.execute(text("select * from documents"))]
+            return [dict(r._mapping) for r in conn.execute(text(f"select * from {table}"))]
     finally:
         engine.dispose()
+
+
+def runs_pg(f: Fleet) -> list[dict[str, Any]]:
+    return ledger_rows_pg(f, "runs")
 
 
 def test_run_fleet_defers_one_listing_at_a_time_and_needs_the_fleet_database(

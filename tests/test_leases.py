@@ -113,6 +113,52 @@ def test_an_expired_lease_cannot_be_revived_by_a_late_heartbeat(
     assert again.acquired_at == clock().astimezone(UTC) and again.taken_over_from is None
 
 
+def test_expired_leases_are_found_by_prefix_and_cleared_once(
+    ledger: Ledger, leases: Leases, clock: FrozenClock
+) -> None:
+    """A dead worker's run lease: found once expired, never while beaten; cleared by one
+    of the workers that find it, and its run closed as interrupted by one of them."""
+    for run_id in ("worker-1", "worker-2"):
+        ledger.start_run(
+            run_id=run_id,
+            recipe="worker",
+            recipe_digest="d" * 64,
+            host="h",
+            user="u",
+            bot_version="0.1.0",
+            log_path=f"/logs/{run_id}.jsonl",
+        )
+    leases.acquire("run:worker-1", ALICE, TTL)
+    leases.acquire("run:worker-2", BOB, TTL)
+    leases.acquire("recipe:demo", ALICE, TTL)
+    assert leases.expired("run:") == []
+    clock.advance(seconds=TTL / 2)
+    leases.heartbeat("run:worker-2", BOB, TTL)  # Bob lives; Alice died
+    clock.advance(seconds=TTL / 2)
+    dead = leases.expired("run:")
+    assert [(lease.name, lease.holder) for lease in dead] == [("run:worker-1", ALICE)]
+    assert ledger.close_interrupted_run("worker-1") is True
+    assert ledger.close_interrupted_run("worker-1") is False  # another finder was first
+    assert leases.clear_expired(dead[0]) is True
+    assert leases.clear_expired(dead[0]) is False
+    assert leases.expired("run:") == []
+    assert leases.current("recipe:demo") is not None  # another prefix: not touched
+    outcomes = {r["run_id"]: r["outcome"] for r in ledger.runs("worker")}
+    assert outcomes == {"worker-1": "interrupted", "worker-2": None}
+
+
+def test_a_lease_taken_over_after_it_was_found_expired_is_not_cleared(
+    leases: Leases, clock: FrozenClock
+) -> None:
+    leases.acquire("run:worker-1", ALICE, TTL)
+    clock.advance(seconds=TTL)
+    (found,) = leases.expired("run:")
+    leases.acquire("run:worker-1", BOB, TTL)  # (not what workers do; the guard holds)
+    assert leases.clear_expired(found) is False
+    current = leases.current("run:worker-1")
+    assert current is not None and current.holder == BOB
+
+
 def test_a_released_lease_is_free_and_a_heartbeat_on_it_fails(leases: Leases) -> None:
     leases.acquire("recipe:demo", ALICE, TTL)
     assert leases.release("recipe:demo", ALICE) is True

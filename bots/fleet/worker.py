@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from ..archival.evidence import Evidence, Shot
 from ..errors import FleetError, MachineFailure, Stopped, SystemFailure, UsageError
 from ..ledger import (
@@ -71,6 +73,8 @@ Defer = Callable[[str, dict[str, Any], str | None, float], None]
 
 # A lane idle this long logs out and frees its slots: other workers may be waiting.
 IDLE_AFTER = 30.0
+# The lease a worker holds on its own run while it lives: ``run:RUN_ID``.
+RUN_LEASE = "run:"
 # A job that found no session slot free runs again after this many seconds; the rest of
 # a batch whose system failed (the breaker), after this many.
 NO_SLOT_DELAY = 5.0
@@ -139,6 +143,13 @@ class FleetWorker:
     # -- the worker's life ---------------------------------------------------------------
 
     def start(self) -> None:
+        # The worker's own run lives as long as this lease is beaten: when it expires,
+        # the run's process is dead and any worker closes the run (``_close_dead_runs``).
+        run_lease = RUN_LEASE + self.ctx.run_id
+        self.leases.acquire(run_lease, self.holder, self.fleet.lease_ttl)
+        with self._lock:
+            self._leases[run_lease] = (self.holder, self._run_lease_lost)
+        self._close_dead_runs()
         self.pool.start()
         self._beater = threading.Thread(target=self._beat, name="heartbeat", daemon=True)
         self._beater.start()
@@ -159,6 +170,32 @@ class FleetWorker:
         self._beating.set()
         if self._beater is not None:
             self._beater.join()
+        run_lease = RUN_LEASE + self.ctx.run_id
+        with self._lock:
+            self._leases.pop(run_lease, None)
+        self.leases.release(run_lease, self.holder)
+
+    def _run_lease_lost(self, reason: str) -> None:
+        # The heartbeat stalled past the lease's time to live (a suspended machine): other
+        # workers may have closed this run as interrupted; its end will say so.
+        self.ctx.log.event("run_lease_lost", outcome="warning", error=reason)
+
+    def _close_dead_runs(self) -> None:
+        """Close as interrupted the runs of workers that died (their run lease expired),
+        so that no run reads as going on forever; each closing is logged here."""
+        for lease in self.leases.expired(RUN_LEASE):
+            run_id = lease.name.removeprefix(RUN_LEASE)
+            # The run first, then the lease: an expired lease cannot be beaten back to life,
+            # so its holder will not write the run again.
+            if self.ctx.ledger.close_interrupted_run(run_id):
+                self.ctx.log.event(
+                    "dead_worker_run_closed",
+                    outcome="warning",
+                    run=run_id,
+                    worker=str(lease.holder),
+                    expired_at=lease.expires_at.isoformat(),
+                )
+            self.leases.clear_expired(lease)
 
     # -- recipes -------------------------------------------------------------------------
 
@@ -564,7 +601,14 @@ class FleetWorker:
         """Every third of a time to live: each lease and slot this worker holds; a lost
         one stops what it guarded."""
         period = min(self.fleet.lease_heartbeat, self.fleet.slot_heartbeat)
+        looked = time.monotonic()
         while not self._beating.wait(period):
+            if time.monotonic() - looked >= self.fleet.lease_ttl:
+                looked = time.monotonic()
+                try:
+                    self._close_dead_runs()
+                except SQLAlchemyError as exc:  # the heartbeat must go on; next time then
+                    self.ctx.log.event("dead_runs_not_closed", outcome="warning", error=str(exc))
             with self._lock:
                 leases = dict(self._leases)
                 slots = dict(self._slots)

@@ -162,6 +162,32 @@ class Leases:
             )
             return result.rowcount == 1
 
+    def expired(self, prefix: str) -> list[Lease]:
+        """The leases named ``prefix``... that have expired: their holders stopped beating
+        them (dead, or cut off long enough to count as dead)."""
+        with self.engine.connect() as conn:
+            now = database_now(conn, self._clock)
+            rows = conn.execute(
+                select(leases).where(
+                    leases.c.name.startswith(prefix, autoescape=True), leases.c.expires_at <= now
+                )
+            ).mappings()
+            return [_lease(row) for row in rows]
+
+    def clear_expired(self, lease: Lease) -> bool:
+        """Remove ``lease`` if it is still expired and still its holder's (an expired
+        lease cannot be beaten back to life): True when this call removed it."""
+        with self.engine.begin() as conn:
+            now = database_now(conn, self._clock)
+            result = conn.execute(
+                delete(leases).where(
+                    leases.c.name == lease.name,
+                    leases.c.holder == lease.holder.worker,
+                    leases.c.expires_at <= now,
+                )
+            )
+            return result.rowcount == 1
+
     def current(self, name: str) -> Lease | None:
         """Lease ``name`` as stored (expired or not), or None when nobody holds it."""
         with self.engine.connect() as conn:

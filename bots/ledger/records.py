@@ -95,6 +95,17 @@ class Records:
                     closed.append(run_id)
         return closed
 
+    def close_interrupted_run(self, run_id: str) -> bool:
+        """Mark run ``run_id`` interrupted if it is still open (its process is known to be
+        dead: a fleet worker whose run lease expired); True when this call marked it."""
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                update(runs)
+                .where(runs.c.run_id == run_id, *_open_run())
+                .values(outcome="interrupted")
+            )
+            return result.rowcount == 1
+
     def runs(self, recipe: str | None = None) -> Iterator[RowMapping]:
         query = select(runs).order_by(runs.c.started_at)
         if recipe:
