@@ -569,3 +569,54 @@ def test_rows_are_not_photographed_while_a_password_is_typed(page: Page, tmp_pat
     refusals = screenshot_rows(page, [(tmp_path / "r1.png", page.locator("#r1"))])
     assert isinstance(refusals[0], ScreenshotRefused)
     assert not (tmp_path / "r1.png").exists()
+
+
+def test_a_listing_page_s_plain_css_fields_read_at_once_as_playwright_reads_them(
+    page: Page,
+) -> None:
+    """table reads a page's plain-CSS fields in one round trip (``_read_plain``): each
+    value is what Playwright's own per-row look gives; Playwright-only selectors, a row
+    with a shadow root (Playwright's CSS pierces it) and a non-HTML element are left to
+    that look."""
+    from bots.drivers.web.schema import FieldSpec
+    from bots.drivers.web.table import _read_plain, _values, plain_css
+
+    page.set_content(
+        """<table id=t>
+        <tr class=row data-id=1><td>R1</td><td> 月度  报表 </td>
+          <td><a href='/r/1'>下载</a></td></tr>
+        <tr class=row><td>R2</td><td>无链接</td><td></td></tr>
+        <tr class=row data-id=3><td>R3</td><td><div id=host></div></td>
+          <td><a href='x?a=1'>下载</a></td></tr>
+        <tr class=row data-id=4><td>R4</td><td><svg><text>图</text></svg></td><td></td></tr>
+        </table>"""
+    )
+    page.evaluate(
+        "document.querySelector('#host').attachShadow({mode: 'open'}).innerHTML ="
+        " '<span class=inner>影子</span>'"
+    )
+    fields = {
+        "id": FieldSpec(selector="td:nth-child(1)"),
+        "title": FieldSpec(selector="td:nth-child(2)"),
+        "inner": FieldSpec(selector="span.inner", optional=True),
+        "svg": FieldSpec(selector="td:nth-child(2) svg text", optional=True),
+        "data": FieldSpec(selector=":scope", attr="data-id", optional=True),
+        "href": FieldSpec(selector="a", property="href", optional=True),
+        "link": FieldSpec(selector="a:text-is('下载')", attr="href", optional=True),
+    }
+    assert not plain_css("a:text-is('下载')") and not plain_css("text=下载")
+    assert not plain_css("div >> a") and not plain_css("//tr") and plain_css("td:nth-child(2)")
+    assert not plain_css(":scope")  # Playwright's matches the row itself
+    rows = page.locator("#t").locator("tr.row")
+    elements = rows.all()
+    read = _read_plain(rows, len(elements), fields)
+    assert read[2] is None  # the shadow root's row: field by field
+    assert read[0] is not None and "link" not in read[0]  # Playwright-only: by Playwright
+    assert read[3] is not None and "svg" not in read[3]  # not an HTMLElement: by Playwright
+    for element, batch in zip(elements, read, strict=True):
+        for name, spec in fields.items():
+            theirs = _values(element.locator(spec.selector), spec.attr, spec.property)[:1]
+            ours = batch.get(name) if batch is not None else None
+            if ours is not None:
+                assert ours == theirs, (name, ours, theirs)
+    assert read[0]["href"][0].endswith("/r/1") and read[1]["href"] == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import urljoin
 
@@ -28,10 +29,12 @@ def table(call: Call) -> None:
         found = scope.locator(args.selector).first
         found.wait_for(state="attached", timeout=call.ms())
         page_number = cursor.pages + 1
-        elements = found.locator(args.rows).all()
+        rows_found = found.locator(args.rows)
+        elements = rows_found.all()
+        read = _read_plain(rows_found, len(elements), args.fields)
         rows = [
             {
-                name: _field(call, row, name, spec, f"row {i} of page {page_number}")
+                name: _field(call, row, name, spec, f"row {i} of page {page_number}", read[i - 1])
                 for name, spec in args.fields.items()
             }
             for i, row in enumerate(elements, start=1)
@@ -77,16 +80,80 @@ def _next_page(call: Call, url: str) -> None:
     call.runner.config.on_success()
 
 
-def _field(call: Call, row: Locator, name: str, spec: FieldSpec, where: str) -> str | None:
-    # One look per field and row, which reads the value too: a listing page has rows
-    # times fields of these, and an optional field that is absent costs no more.
-    found = _values(row.locator(spec.selector), spec.attr, spec.property)
+def _field(
+    call: Call,
+    row: Locator,
+    name: str,
+    spec: FieldSpec,
+    where: str,
+    read: dict[str, list[Any]] | None,
+) -> str | None:
+    # Read with the page's other plain-CSS fields (``_read_plain``), else one look per
+    # field and row, which reads the value too.
+    found = read.get(name) if read is not None else None
+    if found is None:
+        found = _values(row.locator(spec.selector), spec.attr, spec.property)
     if not found:
         if spec.optional:
             return None
         raise call.failed(f"{where} has no field {name!r} ({spec.selector!r})")
     value = found[0]
     return None if value is None else " ".join(str(value).split())
+
+
+# Playwright's own selector syntax, which the DOM's querySelector does not read alike:
+# engines (text=, xpath=, css:light=, internal:...), chaining (>>), XPath and text
+# shorthands, Playwright's pseudo-classes, and :scope (Playwright's scoped query matches
+# the row itself with it; the DOM's only the row's descendants).
+_PLAYWRIGHT_ONLY = re.compile(
+    r">>|^\s*[\w:-]+=|^\s*(//|\.\.|[\"'])"
+    r"|:(has-text|text|text-is|text-matches|visible|nth-match|right-of|left-of|above|below"
+    r"|near|scope)\b"
+)
+
+
+def plain_css(selector: str) -> bool:
+    """Does ``selector`` mean the same to the DOM's querySelector as to Playwright?"""
+    return _PLAYWRIGHT_ONLY.search(selector) is None
+
+
+def _read_plain(
+    rows: Locator, count: int, fields: dict[str, FieldSpec]
+) -> list[dict[str, list[Any]] | None]:
+    """The plain-CSS fields of every row of the page in one round trip: per row, each
+    field's match (``[value]`` or ``[]``), or None where the row must be read field by
+    field (a shadow root in it, which Playwright's CSS pierces and the DOM's does not).
+    Rows times fields of looks made a listing page cost more than its documents' uploads.
+    """
+    plain = [
+        [name, spec.selector, spec.attr, spec.property]
+        for name, spec in fields.items()
+        if plain_css(spec.selector)
+    ]
+    if not plain or not count:
+        return [None] * count
+    read: list[dict[str, list[Any]] | None] = rows.evaluate_all(_ROW_FIELDS_JS, plain)
+    if len(read) != count:  # the page changed between the two looks: field by field
+        return [None] * count
+    return read
+
+
+# Per row: {name: [value] | []} for the fields the DOM reads as Playwright does (a field
+# it cannot, left out: read by Playwright), or null for a row holding a shadow root.
+# The first match, as Playwright's row.locator(selector) would give it first.
+_ROW_FIELDS_JS = """(rows, fields) => rows.map(row => {
+  if ([row, ...row.querySelectorAll('*')].some(e => e.shadowRoot)) return null;
+  const read = {};
+  for (const [name, selector, attr, prop] of fields) {
+    let e;
+    try { e = row.querySelector(selector); } catch (error) { continue; }
+    if (!e) { read[name] = []; continue; }
+    if (prop !== null) read[name] = [e[prop]];
+    else if (attr !== null) read[name] = [e.getAttribute(attr)];
+    else if (e instanceof HTMLElement) read[name] = [e.innerText];
+  }
+  return read;
+})"""
 
 
 def _values(target: Locator, attr: str | None, prop: str | None) -> list[Any]:
