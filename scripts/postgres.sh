@@ -30,9 +30,11 @@ cd "$(dirname "$0")/.."
 say() { echo "postgres: $*" >&2; }
 sudo=""
 [ "$(id -u)" -ne 0 ] && sudo="sudo"
-as_postgres() {
+# From / : the postgres user cannot enter the project's folder (psql would say so).
+as_postgres() (
+  cd /
   if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else sudo -u postgres "$@"; fi
-}
+)
 if [ "$(id -u)" -ne 0 ] && ! command -v sudo >/dev/null 2>&1; then
   say "not root and no sudo: cannot set up PostgreSQL; its tests are skipped"
   exit 0
