@@ -11,6 +11,7 @@ commands that write and refused, with what to run, by those that only read (exit
 """
 
 from . import (  # noqa: F401  (each registers its commands on `main`)
+    authoring,
     doctor,
     fleet,
     keys,

@@ -5,7 +5,9 @@ the name a recipe gives. Nothing outside ``bots.drivers.web`` imports Playwright
 """
 
 from .base import (
+    Diagnosis,
     Driver,
+    Match,
     Row,
     RowsHook,
     ScreenshotRefused,
@@ -13,14 +15,18 @@ from .base import (
     SessionConfig,
     StepContext,
     StepOutcome,
+    StepReport,
     TableCursor,
+    Tracer,
 )
 from .registry import DEFAULT_DRIVER, DriverSpec, get, names, register, unregister
 
 __all__ = [
     "DEFAULT_DRIVER",
+    "Diagnosis",
     "Driver",
     "DriverSpec",
+    "Match",
     "Row",
     "RowsHook",
     "ScreenshotRefused",
@@ -28,7 +34,9 @@ __all__ = [
     "SessionConfig",
     "StepContext",
     "StepOutcome",
+    "StepReport",
     "TableCursor",
+    "Tracer",
     "get",
     "names",
     "register",

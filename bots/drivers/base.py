@@ -73,6 +73,54 @@ class StepOutcome:
     downloaded: StagedFile | None = None
 
 
+@dataclass(frozen=True)
+class Match:
+    """What one selector of a step found when it ran (``runner.py try``): how many
+    elements (or image matches), and the first of them in a few words."""
+
+    selector: str
+    count: int
+    first: str = ""  # the first match: tag, id, name and text (web); the region (desktop)
+    score: float | None = None  # an image match's confidence (desktop)
+
+
+@dataclass(frozen=True)
+class StepReport:
+    """One step as it ran, for whoever watches a session step by step (``Tracer``)."""
+
+    system: str
+    phase: str
+    line: int
+    kind: str
+    depth: int  # steps nested in a `frame` (web) are one deeper
+    location: str  # where the session was after the step: a URL, a window title
+    seconds: float
+    ran: bool  # False: its `when` did not hold, and the step was skipped
+    matched: tuple[Match, ...] = ()
+    target: str = ""  # what a step with no selector went for (a download's URL)
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    """What a session showed when a step failed, for the author at ``runner.py try``."""
+
+    location: str  # the URL (or window) the step ran in
+    title: str
+    near: str  # the visible text around where the step looked
+    closest: tuple[str, ...] = ()  # what nearly matched, best first, each in a line
+    frames: tuple[str, ...] = ()  # the page's frames: name and URL (web)
+    line: int = 0  # the recipe line of the step that ran there
+
+
+class Tracer(Protocol):
+    """Watches a session's steps one by one (``runner.py try`` and ``explain``); a run
+    has none, and pays nothing for it. ``before`` may raise to stop before a step."""
+
+    def before(self, step: StepBase, depth: int) -> None: ...
+
+    def after(self, report: StepReport) -> None: ...
+
+
 def render_plain(template: str, where: str) -> str:
     """A setting rendered without any variables (a session a test opens by hand)."""
     from ..templating import TemplateProblem, render
@@ -97,6 +145,9 @@ class SessionConfig:
     # the run's variables: ``render(template, where)``, ``where`` naming the setting
     # (``app.command[0]``). A template problem is a RecipeRuntimeError.
     render: Callable[[str, str], str] = render_plain
+    # Someone watching step by step (``runner.py try``): the driver then also says what
+    # each step's selectors matched, which costs a look at the page per step.
+    trace: Tracer | None = None
 
 
 class ScreenshotRefused(Exception):

@@ -16,7 +16,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from credentials import Credential
 
@@ -24,13 +24,21 @@ from ..drivers import Session, StepContext
 from ..errors import BusinessError, FleetError, Stopped, SystemFailure
 from ..recipe.model import RetrySettings
 from ..resilience import Breaker, RetryPolicy, StopFlag
-from ..runlog import RunLog
 
 T = TypeVar("T")
 # A failed login ends the whole run, and a login is several requests that must all
 # succeed: it gets this many times a stage's attempts. The breaker still stops a run
 # against a system that is really down.
 LOGIN_ATTEMPTS_FACTOR = 3
+
+
+class EventLog(Protocol):
+    """Where the stage runner says what it did: a run's log (bots.runlog.RunLog), or the
+    author's terminal (``runner.py try``)."""
+
+    def event(
+        self, event: str, *, key: str | None = None, outcome: str = "ok", **details: Any
+    ) -> None: ...
 
 
 @dataclass
@@ -52,7 +60,7 @@ class StageRunner:
     def __init__(
         self,
         retry: RetrySettings,
-        log: RunLog,
+        log: EventLog,
         stop: StopFlag,
         base_vars: dict[str, Any],
         rng: random.Random | None = None,

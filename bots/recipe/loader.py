@@ -35,6 +35,7 @@ from .steps import CONDITION_TAGS, assigned, of_kind
 _LOCATED_LISTS = frozenset(
     {
         "login",
+        "logout",
         "list",
         "listings",
         "detail",

@@ -19,6 +19,7 @@ proves that every kind of the web driver's schema has one.
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -40,7 +41,7 @@ from ...errors import (
 )
 from ...recipe.steps import PageCondition, StepBase
 from ...templating import TemplateProblem, evaluate, render
-from ..base import SessionConfig, StepContext, StepOutcome, handler_table
+from ..base import Match, SessionConfig, StepContext, StepOutcome, StepReport, handler_table
 from .commit import CommitRoute
 from .http import SessionHttp
 
@@ -116,7 +117,11 @@ class Call:
             )
 
     def run_nested(self, steps: Sequence[StepBase], scope: Scope) -> None:
-        self.runner.run_in(steps, scope, self.context, self.outcome)
+        self.runner.depth += 1
+        try:
+            self.runner.run_in(steps, scope, self.context, self.outcome)
+        finally:
+            self.runner.depth -= 1
 
 
 HANDLERS, handles = handler_table("web")
@@ -147,6 +152,10 @@ class StepRunner:
         # Each frame's latest navigation request and how the frame stood before it: a
         # navigation the browser turns into a download leaves the page as it was.
         self._latest: dict[PwFrame, tuple[Request, int]] = {}
+        # The step running now and where (innermost, in a `frame`): what a failure is
+        # explained from (``runner.py try``), and how deep in frames it is.
+        self.current: tuple[StepBase, Scope, StepContext] | None = None
+        self.depth = 0
         page.on("request", self._request)
         page.on("response", self._response)
         page.on("requestfailed", self._failed)
@@ -187,12 +196,20 @@ class StepRunner:
         context: StepContext,
         outcome: StepOutcome,
     ) -> None:
+        trace = self.config.trace
         for step in steps:
             where = self.recipe.where(step.line)
             if self.commit is not None:
                 self.commit.where = where
+            self.current = (step, scope, context)
+            if trace is not None:
+                trace.before(step, self.depth)
+            found = self._matched(step, scope, context) if trace else ()
+            started = time.perf_counter()
             try:
                 if not self.applies(step.when, scope, context):
+                    if trace is not None:
+                        trace.after(self._report(step, scope, context, started, (), ran=False))
                     continue
                 HANDLERS[step.kind](Call(self, step, scope, context, outcome))
                 if self.commit is not None:
@@ -208,6 +225,9 @@ class StepRunner:
                     raise
                 raise self._judge(step, scope, context, exc.problem) from exc
             self.config.on_success()
+            if trace is not None:
+                report = self._report(step, scope, context, started, found, ran=True)
+                trace.after(report)
             self.config.emit(
                 "step",
                 key=context.key,
@@ -217,6 +237,53 @@ class StepRunner:
                 line=step.line,
                 url=url_of(scope),
             )
+
+    def _matched(self, step: StepBase, scope: Scope, context: StepContext) -> tuple[Match, ...]:
+        """What the step's selectors match, looked at without waiting (only when traced):
+        before the step, for what it acts on (a click may leave the page); a selector
+        found nowhere then is looked at again after the step, which may have waited
+        for it (``_report``)."""
+        from .inspect import matches
+
+        return matches(scope, step, context.variables)
+
+    def _report(
+        self,
+        step: StepBase,
+        scope: Scope,
+        context: StepContext,
+        started: float,
+        found: tuple[Match, ...],
+        ran: bool,
+    ) -> StepReport:
+        seconds = time.perf_counter() - started
+        if ran and any(m.count == 0 for m in found):
+            again = self._matched(step, scope, context)
+            found = (
+                tuple(a if b.count == 0 else b for a, b in zip(again, found, strict=False)) or found
+            )
+        return StepReport(
+            system=self.system,
+            phase=context.phase,
+            line=step.line,
+            kind=step.kind,
+            depth=self.depth,
+            location=url_of(scope),
+            seconds=seconds,
+            ran=ran,
+            matched=found,
+            target=self._target(step, context) if ran else "",
+        )
+
+    def _target(self, step: StepBase, context: StepContext) -> str:
+        """A `download` by URL: the URL it fetched (a `goto` says where it arrived)."""
+        href = step.args.href if step.kind == "download" else None
+        if not href:
+            return ""
+        try:
+            return "href " + self.absolute(render(href, context.variables))
+        except TemplateProblem:
+            return f"href {href}"
 
     def applies(self, when: str | PageCondition | None, scope: Scope, context: StepContext) -> bool:
         """Does a step's condition hold? An expression over the variables, or a look at

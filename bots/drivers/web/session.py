@@ -21,7 +21,7 @@ from playwright.sync_api import Error as PlaywrightError
 
 from ...childenv import master_key_withheld
 from ...recipe.steps import StepBase
-from ..base import ScreenshotRefused, SessionConfig, StepContext, StepOutcome
+from ..base import Diagnosis, ScreenshotRefused, SessionConfig, StepContext, StepOutcome
 from .browser import launch
 from .runner import StepRunner, url_of
 
@@ -284,6 +284,16 @@ class WebSession:
 
     def screenshot_rows(self, shots: Sequence[tuple[Path, Any]]) -> list[ScreenshotRefused | None]:
         return screenshot_rows(self.page, shots)
+
+    def diagnose(self) -> Diagnosis | None:
+        """What the page showed where the last step ran (after it failed), for the
+        author (``runner.py try``); None before any step."""
+        from .inspect import diagnose
+
+        if self.runner.current is None:
+            return None
+        step, scope, context = self.runner.current
+        return diagnose(self.page, scope, step, context.variables)
 
     def close(self) -> None:
         self.runner.http.close()

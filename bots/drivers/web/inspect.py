@@ -1,0 +1,531 @@
+"""Looking at a page for a recipe's author (``runner.py try`` and ``explain``): what a
+step's selectors match, what the page showed when one matched nothing, why a matched
+element is not visible or not enabled, and selectors for what the author probably meant.
+
+Nothing here runs in a capture: only a traced session (``SessionConfig.trace``) and
+``explain`` call it. Element descriptions never carry what a text field holds (a
+username, a password): only its tag, id, classes, name and type.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from playwright.sync_api import ElementHandle, Locator, Page
+from playwright.sync_api import Error as PlaywrightError
+
+from ...recipe.steps import PageCondition, StepBase
+from ...templating import TemplateProblem, render
+from ..base import Diagnosis, Match
+from .runner import Scope, first_line, url_of
+
+NEAR_CHARS = 300
+CLOSEST_SHOWN = 5
+
+# Shared by the scripts below: an element in a few words, its text, its ARIA role and
+# accessible name (the common cases of the HTML-AAM mapping, enough to name a control).
+_JS_COMMON = r"""
+const norm = s => (s || '').replace(/\s+/g, ' ').trim();
+const isButtonInput = e => e.tagName === 'INPUT' && /^(submit|button|reset|image)$/i.test(e.type);
+const isField = e => ['INPUT', 'TEXTAREA', 'SELECT'].includes(e.tagName) && !isButtonInput(e);
+const textOf = e => isButtonInput(e) ? norm(e.value)
+  : (isField(e) ? '' : norm(e.innerText ?? e.textContent));
+const short = (s, n) => s.length > n ? s.slice(0, n) + '…' : s;
+const describe = e => {
+  let s = e.tagName.toLowerCase();
+  if (e.id) s += '#' + e.id;
+  const classes = [...e.classList].slice(0, 2);
+  if (classes.length) s += '.' + classes.join('.');
+  for (const a of ['name', 'type']) if (e.getAttribute(a)) s += `[${a}=${e.getAttribute(a)}]`;
+  const text = short(textOf(e), 40);
+  return text ? `${s} "${text}"` : s;
+};
+const roleOf = e => {
+  const explicit = (e.getAttribute('role') || '').split(' ')[0];
+  if (explicit) return explicit;
+  const tag = e.tagName.toLowerCase(), type = (e.getAttribute('type') || 'text').toLowerCase();
+  if (tag === 'a' || tag === 'area') return e.hasAttribute('href') ? 'link' : '';
+  if (tag === 'button' || isButtonInput(e)) return 'button';
+  if (tag === 'input') return ({checkbox: 'checkbox', radio: 'radio', range: 'slider',
+      number: 'spinbutton', search: 'searchbox', hidden: '', file: ''})[type] ?? 'textbox';
+  if (tag === 'select') return e.multiple || e.size > 1 ? 'listbox' : 'combobox';
+  return ({textarea: 'textbox', table: 'table', tr: 'row', td: 'cell', th: 'columnheader',
+      img: e.getAttribute('alt') === '' ? 'presentation' : 'img', form: 'form', nav: 'navigation',
+      h1: 'heading', h2: 'heading', h3: 'heading', h4: 'heading', ul: 'list', ol: 'list',
+      li: 'listitem', option: 'option', dialog: 'dialog', iframe: 'iframe'})[tag] || '';
+};
+const labelOf = e => {
+  if (e.labels && e.labels.length) return norm(e.labels[0].innerText);
+  return '';
+};
+const nameOf = e => {
+  const aria = e.getAttribute('aria-label');
+  if (aria) return norm(aria);
+  const by = e.getAttribute('aria-labelledby');
+  if (by) {
+    const named = by.split(/\s+/).map(id => document.getElementById(id)?.innerText || '');
+    return norm(named.join(' '));
+  }
+  if (isField(e)) {
+    return labelOf(e) || norm(e.getAttribute('title') || e.getAttribute('placeholder') || '');
+  }
+  if (e.tagName === 'IMG') return norm(e.getAttribute('alt') || e.getAttribute('title') || '');
+  return textOf(e) || norm(e.getAttribute('title') || '');
+};
+"""
+
+_DESCRIBE = "e => {" + _JS_COMMON + "return describe(e); }"
+
+# Every element of the frame scored by how many parts of the selector it has; the best
+# ``limit`` (most parts, visible first, then document order).
+_CLOSEST = (
+    "([parts, wanted, limit]) => {"
+    + _JS_COMMON
+    + r"""
+  const has = (e, p) => {
+    try {
+      if (p.kind === 'css') return e.matches(p.value);
+      if (p.kind === 'role') return roleOf(e) === p.value;
+      const text = textOf(e), want = norm(p.value);
+      if (p.exact) return text === want;
+      // Not every ancestor: an element whose text is mostly the text looked for.
+      return text.toLowerCase().includes(want.toLowerCase()) && text.length <= 2 * want.length + 20;
+    } catch (err) { return false; }
+  };
+  const scored = [];
+  const all = document.body ? document.body.querySelectorAll('*') : [];
+  for (let i = 0; i < all.length && i < 50000; i++) {
+    const e = all[i];
+    const hits = parts.map((p, n) => has(e, p) ? n : -1).filter(n => n >= 0);
+    if (!hits.length) continue;
+    const kind = w => { try { return e.matches(w); } catch (err) { return false; } };
+    const bonus = wanted.some(kind) ? 0.5 : 0;
+    const box = e.getBoundingClientRect();
+    const visible = box.width > 0 && box.height > 0 && getComputedStyle(e).visibility !== 'hidden';
+    scored.push({i, score: hits.length + bonus, visible, hits, text: describe(e),
+                 around: short(norm(e.parentElement ? e.parentElement.innerText : ''), 300)});
+  }
+  scored.sort((a, b) => b.score - a.score || (b.visible - a.visible) || a.i - b.i);
+  return scored.slice(0, limit);
+}"""
+)
+
+# Why an element is, or is not, something a step can act on.
+_STATE = (
+    "e => {"
+    + _JS_COMMON
+    + r"""
+  const why = [];
+  let hidden = false;
+  for (let a = e; a; a = a.parentElement) {
+    const style = getComputedStyle(a);
+    const who = a === e ? 'it' : `its ancestor ${describe(a)}`;
+    if (style.display === 'none') { why.push(`${who} has display: none`); hidden = true; break; }
+    if (style.visibility === 'hidden' || style.visibility === 'collapse') {
+      why.push(`${who} has visibility: ${style.visibility}`); hidden = true; break;
+    }
+  }
+  const box = e.getBoundingClientRect();
+  if (!hidden && (box.width === 0 || box.height === 0)) {
+    why.push(`it is ${Math.round(box.width)}×${Math.round(box.height)} px: an element with no`
+      + ' size is never visible (floated content with no clearfix?)');
+  }
+  const disabled = [];
+  if (e.disabled) disabled.push('it has the disabled attribute');
+  const fieldset = e.closest('fieldset[disabled]');
+  if (fieldset && fieldset !== e) disabled.push(`it is in a disabled ${describe(fieldset)}`);
+  if (e.getAttribute('aria-disabled') === 'true') disabled.push('it has aria-disabled=true');
+  if (e.readOnly) disabled.push('it is read-only (a fill cannot type into it)');
+  let covered = '';
+  if (!why.length) {
+    const x = box.left + box.width / 2, y = box.top + box.height / 2;
+    const inside = x >= 0 && y >= 0 && x < innerWidth && y < innerHeight;
+    const top = inside ? document.elementFromPoint(x, y) : null;
+    if (top && top !== e && !e.contains(top) && !top.contains(e)) covered = describe(top);
+  }
+  return {why, disabled, covered, described: describe(e)};
+}"""
+)
+
+# Selectors that would name the element, each with how it names it.
+_CANDIDATES = (
+    "e => {"
+    + _JS_COMMON
+    + r"""
+  const out = [];
+  const q = v => "'" + String(v).replace(/\\/g, '\\\\').replace(/'/g, "\\'") + "'";
+  // Ids and classes that a framework numbers afresh on every load are no use.
+  const made = v => /\d{4,}|[0-9a-f]{8,}|^(ember|ext-|gen\d|yui|ui-id|j_id|:r|react-)/i.test(v);
+  const tag = e.tagName.toLowerCase();
+  for (const a of ['data-testid', 'data-test', 'data-qa', 'data-cy']) {
+    const v = e.getAttribute(a);
+    if (v) out.push({how: 'test id', selector: `[${a}=${q(v)}]`});
+  }
+  if (e.id && !made(e.id)) out.push({how: 'id', selector: `${tag}#${CSS.escape(e.id)}`});
+  const name = e.getAttribute('name');
+  if (name && !made(name)) out.push({how: 'name', selector: `${tag}[name=${q(name)}]`});
+  const role = roleOf(e), accessible = nameOf(e);
+  if (role && accessible && accessible.length <= 60) {
+    out.push({how: 'role and accessible name', selector: `role=${role}[name=${q(accessible)}]`});
+  }
+  const label = labelOf(e);
+  if (label && label.length <= 40 && e.closest('label')) {
+    out.push({how: 'label', selector: `label:has-text(${q(label)}) ${tag}`});
+  }
+  const placeholder = e.getAttribute('placeholder');
+  if (placeholder) {
+    out.push({how: 'placeholder', selector: `${tag}[placeholder=${q(placeholder)}]`});
+  }
+  const text = textOf(e);
+  if (text && text.length <= 40) {
+    if (isButtonInput(e)) {
+      const type = e.type.toLowerCase();
+      out.push({how: 'text', selector: `${tag}[type=${type}][value=${q(e.value)}]`});
+    } else if (!isField(e)) {
+      out.push({how: 'text', selector: `${tag}:text-is(${q(text)})`});
+    }
+  }
+  const title = e.getAttribute('title');
+  if (title) out.push({how: 'title', selector: `${tag}[title=${q(title)}]`});
+  const classes = [...e.classList].filter(c => !made(c)).slice(0, 2);
+  if (classes.length) {
+    out.push({how: 'class', selector: tag + classes.map(c => '.' + CSS.escape(c)).join('')});
+  }
+  // Its place in the page, from the nearest ancestor with an id: true today, the first
+  // thing to break when the page changes.
+  const path = [];
+  for (let a = e; a && a !== document.body; a = a.parentElement) {
+    if (a !== e && a.id && !made(a.id)) { path.unshift('#' + CSS.escape(a.id)); break; }
+    const siblings = a.parentElement ? [...a.parentElement.children] : [a];
+    const same = siblings.filter(c => c.tagName === a.tagName);
+    const step = a.tagName.toLowerCase();
+    path.unshift(same.length > 1 ? `${step}:nth-of-type(${same.indexOf(a) + 1})` : step);
+  }
+  out.push({how: 'position', selector: path.join(' > ')});
+  return out;
+}"""
+)
+
+# How long a selector lasts as the page changes, best first: a test id is put there to
+# be found; an id or name is the page's own; a role and name is what a person sees;
+# text changes with the language; a class with the styling; a position with anything.
+STABILITY = {
+    "test id": 0,
+    "id": 1,
+    "name": 2,
+    "role and accessible name": 3,
+    "label": 4,
+    "placeholder": 5,
+    "text": 6,
+    "title": 6,
+    "class": 7,
+    "position": 9,
+}
+
+# The elements a step kind acts on: what nearly matched is ranked higher when it is one.
+WANTED = {
+    "fill": ["input", "textarea", "[contenteditable]"],
+    "select": ["select"],
+    "check": ["input[type=checkbox]", "input[type=radio]"],
+    "uncheck": ["input[type=checkbox]", "input[type=radio]"],
+    "click": ["a", "button", "input[type=submit]", "input[type=button]", "[role=button]"],
+    "table": ["table", "[role=grid]", "[role=table]"],
+    "frame": ["frame", "iframe"],
+    "upload": ["input[type=file]"],
+    "submit": ["form"],
+}
+
+
+def selectors(step: StepBase, variables: dict[str, Any]) -> list[str]:
+    """The selectors a step looks for, rendered with the variables (a template that
+    does not render yet is shown as written)."""
+    args, kind = step.args, step.kind
+    found: list[str] = []
+    if isinstance(step.when, PageCondition):
+        found.append(step.when.selector)
+    if kind == "fill":
+        found += list(args.fields) if args.fields is not None else [args.selector]
+    elif kind == "download":
+        found += [args.click] if args.click else []
+    elif kind == "submit":
+        found += [args.form] + ([args.button] if args.button else [])
+    elif kind not in ("goto", "set"):
+        selector = getattr(args, "selector", None)
+        if isinstance(selector, str):
+            found.append(selector)
+    return [_rendered(s, variables) for s in found]
+
+
+def _rendered(template: str, variables: dict[str, Any]) -> str:
+    try:
+        return render(template, variables)
+    except TemplateProblem:
+        return template
+
+
+def matches(scope: Scope, step: StepBase, variables: dict[str, Any]) -> tuple[Match, ...]:
+    """What each of the step's selectors matches now, without waiting (a `table` also
+    says how many rows its first match holds)."""
+    found: list[Match] = []
+    for selector in selectors(step, variables):
+        found.append(_match(scope.locator(selector), selector))
+    if step.kind == "table" and found and found[-1].count > 0:
+        rows = _rendered(step.args.rows, variables)
+        found.append(_match(scope.locator(found[-1].selector).first.locator(rows), rows))
+    if step.kind == "expect" and step.args.selector is None and step.args.text:
+        text = _rendered(step.args.text, variables)
+        found.append(_match(scope.get_by_text(text), f"text {text!r}"))
+    return tuple(found)
+
+
+def _match(target: Locator, selector: str) -> Match:
+    try:
+        count = target.count()
+        first = target.first.evaluate(_DESCRIBE) if count else ""
+    except PlaywrightError as exc:
+        return Match(selector, -1, f"(could not look: {first_line(exc)})")
+    return Match(selector, count, str(first))
+
+
+# -- what the page showed -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Part:
+    """One thing a selector asks of an element: a CSS test, a role, or a text."""
+
+    kind: str  # css, role, text
+    value: str
+    exact: bool = False
+    shown: str = ""  # as written in the selector
+
+
+_TEXT_PSEUDO = re.compile(r":(text-is|text|has-text|text-matches)\((.*)\)$", re.DOTALL)
+_ROLE = re.compile(r"^role=([\w-]+)(.*)$", re.DOTALL)
+_ROLE_NAME = re.compile(r"\[name=(['\"])(.*?)\1\s*[is]?\]")
+_TOKEN = re.compile(
+    r"""(?P<tag>^(?:[A-Za-z][\w-]*|\*))
+      | (?P<id>\#(?:\\.|[^\s.#\[:>+~])+)
+      | (?P<cls>\.(?:\\.|[^\s.#\[:>+~])+)
+      | (?P<attr>\[(?:[^\]'"]|'[^']*'|"[^"]*")*\])
+      | (?P<pseudo>:[\w-]+(?:\((?:[^()'"]|'[^']*'|"[^"]*"|\([^()]*\))*\))?)""",
+    re.VERBOSE,
+)
+
+
+def split_top(selector: str, separators: tuple[str, ...]) -> list[str]:
+    """``selector`` cut at each separator that stands outside quotes, brackets and
+    parentheses (``>>`` for Playwright's chains; whitespace and ``> + ~`` for CSS)."""
+    pieces, depth, quote, start, i = [], 0, "", 0, 0
+    while i < len(selector):
+        char = selector[i]
+        if quote:
+            if char == "\\":
+                i += 1
+            elif char == quote:
+                quote = ""
+        elif char in "'\"":
+            quote = char
+        elif char in "([":
+            depth += 1
+        elif char in ")]":
+            depth -= 1
+        elif depth == 0:
+            hit = next((s for s in separators if selector.startswith(s, i)), None)
+            if hit is not None:
+                pieces.append(selector[start:i])
+                i += len(hit)
+                start = i
+                continue
+        i += 1
+    pieces.append(selector[start:])
+    return [p.strip() for p in pieces if p.strip()]
+
+
+def _last_segment(selector: str) -> str:
+    """The part of a Playwright chain (``a >> b >> nth=0``) that names the element."""
+    segments = [s for s in split_top(selector, (">>",)) if not s.startswith("nth=")]
+    return segments[-1] if segments else selector
+
+
+def compounds(selector: str) -> list[str]:
+    """A CSS segment's compound selectors, outermost first (``#grid tr.row td``)."""
+    return split_top(_last_segment(selector), (" ", ">", "+", "~", "\n", "\t"))
+
+
+def parts_of(selector: str) -> list[Part]:
+    """What the element itself must be, part by part: the last compound's tag, id,
+    classes, attributes and text (a role selector: its role and name)."""
+    segment = _last_segment(selector)
+    parts: list[Part] = []
+    role = _ROLE.match(segment)
+    if role:
+        parts.append(Part("role", role.group(1), shown=f"role {role.group(1)}"))
+        named = _ROLE_NAME.search(role.group(2))
+        if named:
+            parts.append(Part("text", named.group(2), shown=f"name {named.group(2)!r}"))
+        return parts
+    if segment.startswith("text="):
+        body = segment.removeprefix("text=")
+        exact = body[:1] in "'\"" and body[-1:] == body[:1]
+        return [Part("text", body.strip("'\""), exact=exact, shown=segment)]
+    pieces = compounds(segment)
+    if not pieces or segment.startswith(("xpath=", "//", "internal:")):
+        return []
+    for token in _TOKEN.finditer(pieces[-1]):
+        value = token.group(0)
+        if token.lastgroup == "pseudo":
+            text = _TEXT_PSEUDO.match(value)
+            if text:
+                wanted = text.group(2).strip().strip("'\"")
+                parts.append(Part("text", wanted, exact=text.group(1) == "text-is", shown=value))
+            elif value not in (":visible",):
+                parts.append(Part("css", "*" + value, shown=value))
+        elif value != "*":
+            parts.append(Part("css", value, shown=value))
+    return parts
+
+
+def closest(scope: Scope, selector: str, kind: str) -> list[dict[str, Any]]:
+    """The elements that have the most parts of ``selector``, best first; each with its
+    description, the parts it has and lacks, and the text around it."""
+    parts = parts_of(selector)
+    if not parts:
+        return []
+    payload = [{"kind": p.kind, "value": p.value, "exact": p.exact} for p in parts]
+    try:
+        found = scope.evaluate(_CLOSEST, [payload, WANTED.get(kind, []), 30])
+    except PlaywrightError:
+        return []
+
+    def likeness(item: dict[str, Any]) -> float:
+        lacking = [p.value for n, p in enumerate(parts) if n not in item["hits"]]
+        if not lacking:
+            return 1.0
+        return max(difflib.SequenceMatcher(None, w, item["text"]).ratio() for w in lacking)
+
+    found.sort(key=lambda item: (-item["score"], not item["visible"], -likeness(item)))
+    for item in found:
+        item["has"] = [parts[n].shown for n in item["hits"]]
+        item["lacks"] = [p.shown for n, p in enumerate(parts) if n not in item["hits"]]
+    return list(found)
+
+
+def near(scope: Scope, selector: str, best: dict[str, Any] | None) -> str:
+    """The visible text where the selector was expected: inside the deepest of its
+    outer parts that matches (``#grid tr.row`` of ``#grid tr.row input``), else around
+    what nearly matched, else the start of the page."""
+    chain = compounds(selector)
+    for depth in range(len(chain) - 1, 0, -1):
+        outer = " ".join(chain[:depth])
+        try:
+            target = scope.locator(outer)
+            if target.count() > 0:
+                text = " ".join(target.first.inner_text(timeout=1000).split())
+                return f"inside {outer}: {_short(text, NEAR_CHARS)!r}"
+        except PlaywrightError:
+            continue
+    if best is not None and best.get("around"):
+        return f"around {best['text']}: {best['around']!r}"
+    try:
+        text = scope.evaluate("() => document.body ? document.body.innerText : ''")
+    except PlaywrightError as exc:
+        return f"(could not be read: {first_line(exc)})"
+    return _short(" ".join(str(text).split()), NEAR_CHARS)
+
+
+def _short(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def diagnose(page: Page, scope: Scope, step: StepBase, variables: dict[str, Any]) -> Diagnosis:
+    """What the page showed where a step failed: its URL, title and frames, the text
+    where the step looked, and the elements that nearly match its first selector."""
+    wanted = selectors(step, variables)
+    lines: list[str] = []
+    best: dict[str, Any] | None = None
+    selector = next((s for s in wanted if _count(scope, s) == 0), wanted[0] if wanted else None)
+    if selector is not None:
+        nearly = closest(scope, selector, step.kind)
+        best = nearly[0] if nearly else None
+        for item in nearly[:CLOSEST_SHOWN]:
+            seen = "" if item["visible"] else " (not visible)"
+            lines.append(
+                f"{item['text']}{seen}: has {' '.join(item['has'])}"
+                + (f"; lacks {' '.join(item['lacks'])}" if item["lacks"] else "")
+            )
+    try:
+        title = scope.title()
+    except PlaywrightError:
+        title = "(unknown)"
+    frames = tuple(
+        f"{frame.name or '(top)'} {frame.url}" + (" <- here" if frame == scope else "")
+        for frame in page.frames
+    )
+    return Diagnosis(
+        location=url_of(scope),
+        title=title,
+        near=near(scope, selector, best) if selector else near(scope, "", None),
+        closest=tuple(lines),
+        frames=frames if len(frames) > 1 else (),
+        line=step.line,
+    )
+
+
+def _count(scope: Scope, selector: str) -> int:
+    try:
+        return scope.locator(selector).count()
+    except PlaywrightError:
+        return 0
+
+
+# -- explain ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Candidate:
+    selector: str
+    how: str  # by what it names the element: id, name, role and accessible name, ...
+    stable: bool | None = None  # the same one element on another load (None: not tried)
+
+    @property
+    def rank(self) -> tuple[int, int]:
+        return (0 if self.stable is not False else 1, STABILITY.get(self.how, 8))
+
+
+def state(element: Locator | ElementHandle) -> dict[str, Any]:
+    """Why an element is or is not visible, enabled and uncovered, in words."""
+    return dict(element.evaluate(_STATE))
+
+
+def candidates(scope: Scope, element: ElementHandle) -> list[Candidate]:
+    """Selectors that name ``element`` and nothing else in ``scope`` now."""
+    found: list[Candidate] = []
+    for item in element.evaluate(_CANDIDATES):
+        selector = str(item["selector"])
+        try:
+            target = scope.locator(selector)
+            if target.count() != 1 or not target.evaluate("(e, t) => e === t", element):
+                continue
+        except PlaywrightError:
+            continue  # a syntax this Playwright does not take: not a candidate
+        if all(c.selector != selector for c in found):
+            found.append(Candidate(selector, str(item["how"])))
+    return found
+
+
+def fingerprint(element: Locator | ElementHandle) -> str:
+    return str(element.evaluate(_DESCRIBE))
+
+
+def still_names(scope: Scope, candidate: Candidate, seen: str) -> bool:
+    """Does ``candidate`` name one element, the one described as ``seen``, in ``scope``
+    (the page loaded again)?"""
+    try:
+        target = scope.locator(candidate.selector)
+        return target.count() == 1 and fingerprint(target) == seen
+    except PlaywrightError:
+        return False
