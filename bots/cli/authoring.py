@@ -112,3 +112,34 @@ def try_(
 
 
 try_.help = (try_.help or "") + SECTION_HELP
+
+
+@main.command()
+@click.argument("recipe")
+@click.argument("line", type=click.IntRange(1))
+@trial_options
+@pass_console
+def explain(
+    console: Console,
+    recipe: str,
+    line: int,
+    row: str | None,
+    listing: str | None,
+    archive_id: str | None,
+    timeout: float | None,
+) -> int:
+    """Explain the step at LINE of RECIPE on the page it acts on.
+
+    Runs the steps before it as `try` does (recording nothing), then shows what its
+    selectors match there, why a match is not visible or not enabled, and up to three
+    selectors for what was probably meant, each checked to name that one element, most
+    stable first (the page is loaded twice to see which hold).
+    """
+    from ..authoring.explain import explain_line
+    from ..authoring.trial import Trial, TrialOptions
+    from .runs import _KeyringOnDemand
+
+    loaded = _load(recipe)
+    options = TrialOptions(row=row, listing=listing, archive_id=archive_id, timeout=timeout)
+    trial = Trial(loaded, os.environ, _KeyringOnDemand(console), console, options)
+    return explain_line(trial, line)

@@ -5,8 +5,10 @@ the name a recipe gives. Nothing outside ``bots.drivers.web`` imports Playwright
 """
 
 from .base import (
+    Candidate,
     Diagnosis,
     Driver,
+    Explanation,
     Match,
     Row,
     RowsHook,
@@ -22,10 +24,12 @@ from .base import (
 from .registry import DEFAULT_DRIVER, DriverSpec, get, names, register, unregister
 
 __all__ = [
+    "Candidate",
     "DEFAULT_DRIVER",
     "Diagnosis",
     "Driver",
     "DriverSpec",
+    "Explanation",
     "Match",
     "Row",
     "RowsHook",

@@ -112,6 +112,25 @@ class Diagnosis:
     line: int = 0  # the recipe line of the step that ran there
 
 
+@dataclass(frozen=True)
+class Candidate:
+    """A selector that names the element a step was probably meant for."""
+
+    selector: str
+    how: str  # by what it names it: id, name, role and accessible name, text, ...
+    stable: bool | None = None  # named the same one element on another load (None: not tried)
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """What a step's selectors match where it would run (``runner.py explain``)."""
+
+    location: str
+    lines: tuple[str, ...]  # each selector: its matches, and why one is not usable
+    candidates: tuple[Candidate, ...] = ()  # best first
+    meant: str = ""  # the element the candidates name, in a few words
+
+
 class Tracer(Protocol):
     """Watches a session's steps one by one (``runner.py try`` and ``explain``); a run
     has none, and pays nothing for it. ``before`` may raise to stop before a step."""

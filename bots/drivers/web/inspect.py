@@ -9,6 +9,7 @@ username, a password): only its tag, id, classes, name and type.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import re
 from dataclasses import dataclass
@@ -19,11 +20,11 @@ from playwright.sync_api import Error as PlaywrightError
 
 from ...recipe.steps import PageCondition, StepBase
 from ...templating import TemplateProblem, render
-from ..base import Diagnosis, Match
+from ..base import Candidate, Diagnosis, Explanation, Match
 from .runner import Scope, first_line, url_of
 
 NEAR_CHARS = 300
-CLOSEST_SHOWN = 5
+CLOSEST_SHOWN = 5  # elements that nearly match, or that match, shown per selector
 
 # Shared by the scripts below: an element in a few words, its text, its ARIA role and
 # accessible name (the common cases of the HTML-AAM mapping, enough to name a control).
@@ -204,6 +205,7 @@ _CANDIDATES = (
     const step = a.tagName.toLowerCase();
     path.unshift(same.length > 1 ? `${step}:nth-of-type(${same.indexOf(a) + 1})` : step);
   }
+  if (path.length && !path[0].startsWith('#')) path.unshift('body');
   out.push({how: 'position', selector: path.join(' > ')});
   return out;
 }"""
@@ -485,24 +487,13 @@ def _count(scope: Scope, selector: str) -> int:
 # -- explain ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Candidate:
-    selector: str
-    how: str  # by what it names the element: id, name, role and accessible name, ...
-    stable: bool | None = None  # the same one element on another load (None: not tried)
-
-    @property
-    def rank(self) -> tuple[int, int]:
-        return (0 if self.stable is not False else 1, STABILITY.get(self.how, 8))
-
-
 def state(element: Locator | ElementHandle) -> dict[str, Any]:
     """Why an element is or is not visible, enabled and uncovered, in words."""
     return dict(element.evaluate(_STATE))
 
 
 def candidates(scope: Scope, element: ElementHandle) -> list[Candidate]:
-    """Selectors that name ``element`` and nothing else in ``scope`` now."""
+    """Selectors that name ``element`` and nothing else in ``scope`` now, best first."""
     found: list[Candidate] = []
     for item in element.evaluate(_CANDIDATES):
         selector = str(item["selector"])
@@ -514,7 +505,7 @@ def candidates(scope: Scope, element: ElementHandle) -> list[Candidate]:
             continue  # a syntax this Playwright does not take: not a candidate
         if all(c.selector != selector for c in found):
             found.append(Candidate(selector, str(item["how"])))
-    return found
+    return ranked(found)
 
 
 def fingerprint(element: Locator | ElementHandle) -> str:
@@ -529,3 +520,104 @@ def still_names(scope: Scope, candidate: Candidate, seen: str) -> bool:
         return target.count() == 1 and fingerprint(target) == seen
     except PlaywrightError:
         return False
+
+
+def ranked(found: list[Candidate]) -> list[Candidate]:
+    """Best first: what named the same element on another load, then by how long that
+    kind of selector lasts (``STABILITY``)."""
+    return sorted(found, key=lambda c: (c.stable is False, STABILITY.get(c.how, 8)))
+
+
+# Steps that act on one element: Playwright refuses when their selector matches several.
+STRICT = frozenset({"fill", "click", "check", "uncheck", "select", "press", "upload", "read"})
+CANDIDATES_SHOWN = 3
+
+
+def explain(scope: Scope, step: StepBase, variables: dict[str, Any]) -> Explanation:
+    """What each of the step's selectors matches in ``scope``, why a match is not
+    visible or not enabled, and selectors (checked to name it alone) for the element
+    the step was probably meant for: its one match, else the first visible of several,
+    else the closest to what it asks for."""
+    lines: list[str] = []
+    meant: ElementHandle | None = None
+    for selector in selectors(step, variables):
+        target = scope.locator(selector)
+        try:
+            count = target.count()
+        except PlaywrightError as exc:
+            lines.append(f"{selector}: not a selector Playwright takes ({first_line(exc)})")
+            continue
+        lines.append(f"{selector}: {count} match{'es' if count != 1 else ''}")
+        if count == 0:
+            nearly = closest(scope, selector, step.kind)
+            for item in nearly[:CLOSEST_SHOWN]:
+                lines.append(
+                    f"  nearly: {item['text']}: has {' '.join(item['has'])}"
+                    + (f"; lacks {' '.join(item['lacks'])}" if item["lacks"] else "")
+                )
+            if meant is None and nearly:
+                meant = _nth_element(scope, nearly[0]["i"])
+            continue
+        if count > 1 and step.kind in STRICT:
+            lines.append(f"  {step.kind} acts on one element: Playwright refuses {count}")
+        for index in range(min(count, CLOSEST_SHOWN)):
+            element = target.nth(index)
+            seen = state(element)
+            usable = "usable" if not (seen["why"] or seen["disabled"] or seen["covered"]) else ""
+            lines.append(f"  {index + 1}. {seen['described']} {usable}".rstrip())
+            for reason in seen["why"]:
+                lines.append(f"     not visible: {reason}")
+            for reason in seen["disabled"]:
+                lines.append(f"     not enabled: {reason}")
+            if seen["covered"]:
+                lines.append(
+                    f"     covered by {seen['covered']}: a click lands on it instead "
+                    "(an overlay to dismiss first?)"
+                )
+            if meant is None and (count == 1 or not seen["why"]):
+                meant = element.element_handle()
+    if step.kind == "table" and meant is not None:
+        lines += _table_lines(scope, step, variables, meant)
+    if meant is None:
+        return Explanation(url_of(scope), tuple(lines))
+    return Explanation(
+        url_of(scope), tuple(lines), tuple(candidates(scope, meant)), fingerprint(meant)
+    )
+
+
+def _nth_element(scope: Scope, index: int) -> ElementHandle | None:
+    """The element ``_CLOSEST`` numbered ``index`` (its place among the body's elements)."""
+    return scope.evaluate_handle("i => document.body.querySelectorAll('*')[i]", index).as_element()
+
+
+def _table_lines(
+    scope: Scope, step: StepBase, variables: dict[str, Any], table: ElementHandle
+) -> list[str]:
+    """In the table the step means: its rows, and each field in the first of them."""
+    args = step.args
+    rows_selector = _rendered(args.rows, variables)
+    rows = table.query_selector_all(rows_selector)
+    lines = [f"rows {rows_selector}: {len(rows)} in that table"]
+    if rows:
+        for name, spec in args.fields.items():
+            found = rows[0].query_selector_all(_rendered(spec.selector, variables))
+            what = f"{len(found)} in the first row"
+            if found:
+                what += ": " + str(found[0].evaluate(_DESCRIBE))
+            elif spec.optional:
+                what += " (optional)"
+            lines.append(f"  field {name} ({spec.selector}): {what}")
+    if args.next:
+        pager = _rendered(args.next, variables)
+        lines.append(f"next {pager}: {_count(scope, pager)} on this page")
+    return lines
+
+
+def recheck(scope: Scope, explanation: Explanation) -> Explanation:
+    """The candidates tried on the page loaded again: each marked stable when it names
+    one element there, described as before; ranked again."""
+    checked = [
+        dataclasses.replace(c, stable=still_names(scope, c, explanation.meant))
+        for c in explanation.candidates
+    ]
+    return dataclasses.replace(explanation, candidates=tuple(ranked(checked)))

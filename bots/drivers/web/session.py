@@ -21,7 +21,14 @@ from playwright.sync_api import Error as PlaywrightError
 
 from ...childenv import master_key_withheld
 from ...recipe.steps import StepBase
-from ..base import Diagnosis, ScreenshotRefused, SessionConfig, StepContext, StepOutcome
+from ..base import (
+    Diagnosis,
+    Explanation,
+    ScreenshotRefused,
+    SessionConfig,
+    StepContext,
+    StepOutcome,
+)
 from .browser import launch
 from .runner import StepRunner, url_of
 
@@ -294,6 +301,25 @@ class WebSession:
             return None
         step, scope, context = self.runner.current
         return diagnose(self.page, scope, step, context.variables)
+
+    def explain(self) -> Explanation | None:
+        """What the step about to run (``runner.py explain`` stopped before it) would
+        find on the page; None before any step."""
+        from .inspect import explain
+
+        if self.runner.current is None:
+            return None
+        step, scope, context = self.runner.current
+        return explain(scope, step, context.variables)
+
+    def recheck(self, explanation: Explanation) -> Explanation:
+        """``explanation``'s candidates tried where the same step is about to run again
+        (the page loaded a second time)."""
+        from .inspect import recheck
+
+        if self.runner.current is None:
+            return explanation
+        return recheck(self.runner.current[1], explanation)
 
     def close(self) -> None:
         self.runner.http.close()
