@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from ..pipeline.stages import StageRunner, System
 
 VALUE_CHARS = 40  # a listed field's value, as shown in the rows printed
+READ_CHARS = 300  # a value a step read (a digest, an id), as shown
 
 
 class CommitWithheld(Exception):
@@ -338,9 +339,9 @@ def _listed(row: dict[str, Any]) -> str:
     return f" ({shown})" if shown else ""
 
 
-def _short(value: Any) -> str:
+def _short(value: Any, limit: int = VALUE_CHARS) -> str:
     text = "" if value is None else " ".join(str(value).split())
-    return repr(text if len(text) <= VALUE_CHARS else text[:VALUE_CHARS] + "…")
+    return repr(text if len(text) <= limit else text[:limit] + "…")
 
 
 @contextmanager
@@ -416,7 +417,7 @@ def _run(trial: Trial, part: Section) -> None:
             variables = {**trial.vars, "row": row, "listing": plan.name}
             source.session.run(plan.detail, StepContext(variables, phase="detail", key=key))
             for field in assigned(plan.detail):
-                trial.console.out(f"  {field} = {_short(variables.get(field))}")
+                trial.console.out(f"  {field} = {_short(variables.get(field), READ_CHARS)}")
             return
         row = {**row, **trial.detail(plan, row, key)}
         source = trial.logged_in("source")
@@ -440,7 +441,7 @@ def _run(trial: Trial, part: Section) -> None:
         if name == "fixity":
             trial.downloaded(outcome.downloaded, "archive.fixity")
         for field in assigned(steps):
-            trial.console.out(f"  {field} = {_short(variables.get(field))}")
+            trial.console.out(f"  {field} = {_short(variables.get(field), READ_CHARS)}")
         return
     if name == "inventory":
         archive = trial.logged_in("archive")
@@ -482,7 +483,7 @@ def _upload_or_find(trial: Trial, name: str) -> None:
     context = StepContext(variables, phase=name, key=key, on_commit=withhold)
     archive.session.run(steps, context)
     for field in assigned(steps):
-        trial.console.out(f"  {field} = {_short(variables.get(field))}")
+        trial.console.out(f"  {field} = {_short(variables.get(field), READ_CHARS)}")
     if name == "upload" and trial.options.commit:
         trial.console.out(
             f"committed: the archive now holds {variables.get('archive_id')!r}, which no run "

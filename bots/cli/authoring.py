@@ -35,6 +35,12 @@ def trial_options(command: F) -> F:
                 "archive's inventory lists).",
             ),
             click.option(
+                "--virtual-display",
+                is_flag=True,
+                help="For a desktop recipe: a private Xvfb of its `screen:` size for this "
+                "trial, the client started in it.",
+            ),
+            click.option(
                 "--timeout",
                 type=click.FloatRange(0.1, 3600),
                 metavar="SECONDS",
@@ -74,6 +80,7 @@ def try_(
     row: str | None,
     listing: str | None,
     archive_id: str | None,
+    virtual_display: bool,
     timeout: float | None,
     commit: bool,
     shots: Path | None,
@@ -90,7 +97,7 @@ def try_(
     """
     from ..authoring.sections import section as parse_section
     from ..authoring.trial import Trial, TrialOptions, try_section
-    from .runs import _KeyringOnDemand
+    from .runs import _KeyringOnDemand, _own_display
 
     loaded = _load(recipe)
     part = parse_section(section)
@@ -107,8 +114,9 @@ def try_(
         f"try {part} of {loaded.path}: nothing is recorded (no ledger, no run log"
         + (")" if commit else ", no upload committed)")
     )
-    trial = Trial(loaded, os.environ, _KeyringOnDemand(console), console, options)
-    return try_section(trial, part)
+    with _own_display(loaded, virtual_display):
+        trial = Trial(loaded, os.environ, _KeyringOnDemand(console), console, options)
+        return try_section(trial, part)
 
 
 try_.help = (try_.help or "") + SECTION_HELP
@@ -126,6 +134,7 @@ def explain(
     row: str | None,
     listing: str | None,
     archive_id: str | None,
+    virtual_display: bool,
     timeout: float | None,
 ) -> int:
     """Explain the step at LINE of RECIPE on the page it acts on.
@@ -137,9 +146,10 @@ def explain(
     """
     from ..authoring.explain import explain_line
     from ..authoring.trial import Trial, TrialOptions
-    from .runs import _KeyringOnDemand
+    from .runs import _KeyringOnDemand, _own_display
 
     loaded = _load(recipe)
     options = TrialOptions(row=row, listing=listing, archive_id=archive_id, timeout=timeout)
-    trial = Trial(loaded, os.environ, _KeyringOnDemand(console), console, options)
-    return explain_line(trial, line)
+    with _own_display(loaded, virtual_display):
+        trial = Trial(loaded, os.environ, _KeyringOnDemand(console), console, options)
+        return explain_line(trial, line)

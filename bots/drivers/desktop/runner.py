@@ -12,6 +12,7 @@ No step event carries what was typed: a `type` step's text may be a password.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,7 @@ from typing import Any
 from ...errors import BusinessError, RecipeRuntimeError, StepFailed, TransientError
 from ...recipe.steps import PageCondition, StepBase, extract
 from ...templating import TemplateProblem, evaluate, render
-from ..base import SessionConfig, StepContext, StepOutcome, handler_table
+from ..base import Match, SessionConfig, StepContext, StepOutcome, StepReport, handler_table
 from . import images, keys
 from .display import Display, Window, wait_until
 from .errors import FocusLost, WindowNotFound
@@ -61,7 +62,11 @@ class Call:
         return error(self.where, self.step.kind, problem, self.runner.location)
 
     def run_nested(self, steps: Sequence[StepBase]) -> None:
-        self.runner.run_in(steps, self.context, self.outcome)
+        self.runner.depth += 1
+        try:
+            self.runner.run_in(steps, self.context, self.outcome)
+        finally:
+            self.runner.depth -= 1
 
 
 HANDLERS, handles = handler_table("desktop")
@@ -81,6 +86,9 @@ class StepRunner:
         self.current: Window | None = None  # where keys go when a step names no window
         self.secret_windows: set[Window] = set()  # a password was typed into them
         self.best = -1.0  # the best image score the last image wait saw
+        # The step running now (innermost): what a failure is explained from (``try``).
+        self.step: tuple[StepBase, StepContext] | None = None
+        self.depth = 0  # steps nested in a `table`'s steps are one deeper
 
     @property
     def location(self) -> str:
@@ -97,16 +105,25 @@ class StepRunner:
         return outcome
 
     def run_in(self, steps: Sequence[StepBase], context: StepContext, outcome: StepOutcome) -> None:
+        trace = self.config.trace
         for step in steps:
             where = self.recipe.where(step.line)
+            self.step = (step, context)
+            if trace is not None:
+                trace.before(step, self.depth)
+            started = time.perf_counter()
             try:
                 self.sweep(context)
                 if not self.applies(step.when, context):
+                    if trace is not None:
+                        trace.after(self._report(step, context, started, ran=False))
                     continue
                 HANDLERS[step.kind](Call(self, step, context, outcome))
             except TemplateProblem as exc:
                 raise BusinessError(f"{where}: {exc}") from exc
             self.config.on_success()
+            if trace is not None:
+                trace.after(self._report(step, context, started, ran=True))
             # What a step did, never what it typed: the text may be a password.
             self.config.emit(
                 "step",
@@ -117,6 +134,29 @@ class StepRunner:
                 line=step.line,
                 window=self.location,
             )
+
+    def _report(
+        self, step: StepBase, context: StepContext, started: float, ran: bool
+    ) -> StepReport:
+        """The step as it ran, for a tracer: its targets looked at after it (a window
+        it waited for is open, an image it clicked may be gone)."""
+        seconds = time.perf_counter() - started
+        found: tuple[Match, ...] = ()
+        if ran:
+            from .inspect import matches
+
+            found = matches(self, step, context.variables)
+        return StepReport(
+            system=self.system,
+            phase=context.phase,
+            line=step.line,
+            kind=step.kind,
+            depth=self.depth,
+            location=self.location,
+            seconds=seconds,
+            ran=ran,
+            matched=found,
+        )
 
     # -- targets ------------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ from ...childenv import child_env
 from ...errors import SystemFailure
 from ...recipe.steps import StepBase
 from ..base import (
+    Diagnosis,
     ScreenshotRefused,
     SessionConfig,
     StepContext,
@@ -148,6 +149,16 @@ class DesktopSession:
 
     def screenshot_rows(self, shots: Sequence[tuple[Path, Any]]) -> list[ScreenshotRefused | None]:
         return screenshot_each(self.screenshot, shots)
+
+    def diagnose(self) -> Diagnosis | None:
+        """What the screen showed where the last step ran (after it failed), for the
+        author (``runner.py try``); None before any step."""
+        from .inspect import diagnose
+
+        if self.runner.step is None:
+            return None
+        step, context = self.runner.step
+        return diagnose(self.runner, step, context.variables)
 
     def close(self) -> None:
         process, self.process = self.process, None
