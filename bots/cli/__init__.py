@@ -16,6 +16,7 @@ from . import (  # noqa: F401  (each registers its commands on `main`)
     keys,
     records,
     runs,
+    scaffold,
     schedules,
     serve,
 )
