@@ -410,8 +410,8 @@ def _best_table(
             f"no table of repeated rows at {url} (nor in its frames){inside}. Give the "
             f"address of the page that lists the reports. The page showed: {shown(session)}"
         )
-    best = max(ranked, key=lambda pair: pair[1].count * (2 if pair[1].header else 1))
-    return best
+    # The most rows wins; a header row of th cells (a data grid's) counts double.
+    return max(ranked, key=lambda pair: pair[1].count * (2 if pair[1].th_header else 1))
 
 
 def _detail_link(session: WebSession, table: Table) -> DetailLink | None:

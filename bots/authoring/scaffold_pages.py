@@ -353,12 +353,13 @@ LISTING_JS = (
       if (anchors.every(a => a && realHref(a) && !isDownload(a)))
         rowLink = {selector: column.selector + ' a', column: column.index, first: anchors[0].href};
     }
+    const thHeader = !!(header && Array.from(header.cells).every(c => c.tagName === 'TH'));
     tables.push({
       selector: selectorFor(t), rows: rowsSel, count: body.length, odd_rows: odd,
-      header: !!header,
-      th_header: !!(header && Array.from(header.cells).every(c => c.tagName === 'TH')),
+      header: !!header, th_header: thHeader,
       columns, download, row_link: rowLink,
-      score: body.length * (header ? 2 : 1) + width / 100,
+      // The most rows; a header of th cells (a data grid's) counts double; then width.
+      score: body.length * (thHeader ? 2 : 1) + width / 100,
     });
   }
   tables.sort((a, b) => b.score - a.score);

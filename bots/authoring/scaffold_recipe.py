@@ -528,7 +528,10 @@ def table_step(draft: SourceDraft) -> Step:
         if f.prop == "href" and table.download is not None and f.optional:
             note += f": {table.download.rows} of {table.count} rows on the first page"
         pad = " " * max(width - len(text) + 2, 2)
-        field_lines.append(f"    {text}{pad}# {note}" if note else f"    {text}")
+        if len(f"{text}{pad}# {note}") > WIDTH - 12:  # too long for the line: above it
+            field_lines += [*comment(note, 4), f"    {text}"]
+        else:
+            field_lines.append(f"    {text}{pad}# {note}" if note else f"    {text}")
     body = [
         f"  selector: {scalar(table.selector)}",
         f"  rows: {scalar(table.rows)}",
