@@ -251,11 +251,12 @@ class Frameset(BaseHTTPRequestHandler):
     erp: ClassVar[str] = ""
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        inside = {"/portal.html": "/report/list.do", "/sign-in.html": "/login.do"}.get(self.path)
         body = (
             "<!DOCTYPE html><html><head><title>门户 - 华北机电 ERP 系统 V3.2</title></head>"
             '<frameset rows="40,*"><frame name="banner" src="/banner.html">'
-            f'<frame name="main" src="{self.erp}/report/list.do"></frameset></html>'
-            if self.path.startswith("/portal")
+            f'<frame name="main" src="{self.erp}{inside}"></frameset></html>'
+            if inside
             else "<!DOCTYPE html><title>banner</title><p>门户</p>"
         ).encode()
         self.send_response(200)
@@ -295,6 +296,25 @@ def test_a_table_inside_a_frame_is_listed_through_a_frame_step(
     assert [s.kind for s in steps] == ["goto", "frame"]
     assert steps[1].args.selector == "frame[name=main]"
     assert [s.kind for s in steps[1].args.steps][-1] == "table"
+    truth = get_json(f"{systems.erp}/_sim/state")["reports"]
+    assert set(listed_keys(loaded, "erp-new", systems.env)) == {r["id"] for r in truth}
+
+
+def test_a_login_form_inside_a_frame_is_filled_through_a_frame_step(
+    systems: Systems, portal: str
+) -> None:
+    out = systems.tmp / "recipes" / "sign-in-draft.yaml"
+    login = f"{portal}/sign-in.html"
+    result = scaffold(systems, f"{systems.erp}/report/list.do", login, "erp-new", "--out", str(out))
+    assert result.code == 0, result.output
+    loaded = checked(systems, out)
+    steps = loaded.recipe.source.login
+    assert [s.kind for s in steps] == ["goto", "frame", "frame"]
+    assert steps[0].args == login  # another origin than the list's: the whole address
+    assert [s.kind for s in steps[1].args.steps] == ["fill", "click"]
+    # The check looks into the frame only while the portal still holds it.
+    assert steps[2].when.selector == "frame[name=main]"
+    assert [s.kind for s in steps[2].args.steps] == ["reject_if"]
     truth = get_json(f"{systems.erp}/_sim/state")["reports"]
     assert set(listed_keys(loaded, "erp-new", systems.env)) == {r["id"] for r in truth}
 

@@ -407,8 +407,11 @@ def steps_text(steps: list[Step], indent: int) -> list[str]:
     return [pad + line if line else line for step in steps for line in step.lines()]
 
 
-def in_frames(frames: list[str], steps: list[Step], what: str) -> list[Step]:
-    """``steps`` inside the frame chain (the outermost first), as `frame` steps."""
+def in_frames(
+    frames: list[str], steps: list[Step], what: str, *, if_there: bool = False
+) -> list[Step]:
+    """``steps`` inside the frame chain (the outermost first), as `frame` steps;
+    ``if_there``: only when the outermost frame is still in the page."""
     for selector in reversed(frames):
         inner = steps_text(steps, 4)
         steps = [
@@ -418,6 +421,10 @@ def in_frames(frames: list[str], steps: list[Step], what: str) -> list[Step]:
                 note=f"The {what} is inside the frame {selector}.",
             )
         ]
+    if frames and if_there:
+        outer = steps[0]
+        when = f"when: {flow({'selector': frames[0]})}"
+        steps = [Step(when, ["frame:", *outer.body], note=f"{outer.note} If it is still there.")]
     return steps
 
 
@@ -430,6 +437,7 @@ def login_steps(login: LoginForm, goto: str, frames: list[str]) -> list[Step]:
     if login.user:
         fields.append(f"    {scalar(login.user)}: {scalar('{{ credential.username }}')}")
     fields.append(f"    {scalar(login.password)}: {scalar('{{ credential.password }}')}")
+    check: list[Step] = []  # after sending: was the login refused?
     steps = [
         Step(
             when,
@@ -455,7 +463,7 @@ def login_steps(login: LoginForm, goto: str, frames: list[str]) -> list[Step]:
             click["navigates"] = True
         steps.append(Step(when, [f"click: {flow(click)}"]))
     if login.form:
-        steps.append(
+        check.append(
             Step(
                 f"reject_if: {scalar(marker)}",
                 note="Still the login form after signing in: the system refused the "
@@ -467,14 +475,20 @@ def login_steps(login: LoginForm, goto: str, frames: list[str]) -> list[Step]:
         )
     else:
         hidden = {"selector": login.password, "state": "hidden", "timeout": 10}
-        steps.append(
+        check.append(
             Step(
                 f"expect: {flow(hidden)}",
                 note="The password input goes away once signed in. check: a wrong password "
                 "stops the run here; add a reject_if for the system's own message.",
             )
         )
-    return [Step(f"goto: {scalar(goto)}"), *in_frames(frames, steps, "login form")]
+    # In a frame, the page that follows a login may have replaced the frame's page: the
+    # check looks into the frame only if it is still there.
+    return [
+        Step(f"goto: {scalar(goto)}"),
+        *in_frames(frames, steps, "login form"),
+        *in_frames(frames, check, "login form", if_there=True),
+    ]
 
 
 def query_steps(query: QueryForm) -> list[Step]:
