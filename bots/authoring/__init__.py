@@ -1,1 +1,1 @@
-"""Tools that help a person write a recipe for a new legacy system."""
+"""Tools for a recipe's author: ``try`` a section, ``explain`` a step, ``scaffold`` a recipe."""
