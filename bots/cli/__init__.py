@@ -17,6 +17,7 @@ from . import (  # noqa: F401  (each registers its commands on `main`)
     keys,
     records,
     runs,
+    scaffold,
     schedules,
     serve,
 )
