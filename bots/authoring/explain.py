@@ -18,7 +18,7 @@ from ..drivers import Explanation
 from ..errors import EXIT_OK, EXIT_USAGE, FleetError
 from .printer import Stop
 from .sections import Located, locate
-from .trial import Trial, _run, failed, opened
+from .trial import CommitWithheld, Trial, _run, failed, opened
 
 if TYPE_CHECKING:
     from ..cli.app import Console
@@ -48,6 +48,13 @@ def explain_line(trial: Trial, line: int) -> int:
                 return EXIT_OK
             console.out("loading the page again, to see which candidates hold:")
             second = _reach(trial, located, first)
+        except CommitWithheld:
+            console.err(
+                f"the step at line {step.line} comes after the request that commits the "
+                "upload, which explain does not send: `runner.py try RECIPE upload --commit` "
+                "runs the section to its end (the archive then holds an item no run recorded)"
+            )
+            return EXIT_USAGE
         except FleetError as exc:
             return failed(trial, exc)
         _candidates(console, second or first, checked=second is not None)

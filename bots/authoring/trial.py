@@ -132,11 +132,11 @@ class Trial:
         self.systems[name] = system
         return system
 
-    def close(self) -> None:
+    def close(self, log_out: bool = True) -> None:
         """Log out as a person would (the systems count sessions), close the browsers,
         and remove what was downloaded unless it was asked to be kept."""
         try:
-            for system in self.systems.values():
+            for system in self.systems.values() if log_out else ():
                 if system.logged_in and system.spec.logout:
                     self.heading(system, "logout", "leaving as a person would")
                     self.stages.logout(system)
@@ -346,10 +346,14 @@ def _short(value: Any, limit: int = VALUE_CHARS) -> str:
 
 @contextmanager
 def opened(trial: Trial) -> Iterator[Trial]:
+    """The trial, closed on the way out: its sessions logged out when it ended as
+    expected (a failure it explained included), only closed on anything else (Ctrl-C)."""
     try:
         yield trial
-    finally:
-        trial.close()
+    except BaseException:
+        trial.close(log_out=False)
+        raise
+    trial.close()
 
 
 def try_section(trial: Trial, part: Section) -> int:
