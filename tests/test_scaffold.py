@@ -11,6 +11,7 @@ reads it: the recipe's login steps, then its list steps with a table cursor.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -198,9 +199,15 @@ def test_erp_recipe_lists_every_report_the_erp_holds(systems: Systems) -> None:
     keys = listed_keys(loaded, "erp-new", systems.env)
     assert len(keys) == len(set(keys)) == REPORTS
     assert set(keys) == {report["id"] for report in truth}
+    # What the author runs next, as the scaffold says: `try` lists them all, unchanged.
+    tried = runner(systems, "try", str(out), "list")
+    assert tried.code == 0, tried.output
+    assert f"listed {REPORTS} rows on 3 page(s)" in tried.stdout
+    for report in truth:
+        assert f"\n  {report['id']} (id='{report['id']}'" in tried.stdout
 
     # The password is a template in the recipe and nowhere in what the command said.
-    for where in (text, result.output):
+    for where in (text, result.output, tried.output):
         assert ERP_PASSWORD not in where
     assert "{{ credential.password }}" in text
 
@@ -240,8 +247,13 @@ def test_tracker_recipe_lists_every_incident(systems: Systems) -> None:
     keys = listed_keys(loaded, "tracker-new", systems.env)
     assert len(keys) == len(set(keys)) == INCIDENTS
     assert set(keys) == incidents
+    tried = runner(systems, "try", str(out), "list")
+    assert tried.code == 0, tried.output
+    assert f"listed {INCIDENTS} rows on 3 page(s)" in tried.stdout
+    shown = set(re.findall(r"^  (\d+) \(id='#", tried.stdout, re.M))
+    assert shown == incidents, tried.stdout
     text = out.read_text(encoding="utf-8")
-    for where in (text, result.output):
+    for where in (text, result.output, tried.output):
         assert TRACKER_PASSWORD not in where
 
 
