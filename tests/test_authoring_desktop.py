@@ -105,3 +105,11 @@ def test_shots_skip_the_screens_that_show_a_typed_password(client: World, tmp_pa
     later = [name for name in taken if int(name.split("-line")[1].split("-")[0]) > enter]
     assert later, taken
     assert DESKTOP_PASSWORD not in result.output
+
+
+def test_explain_on_a_desktop_step_says_to_use_try(client: World) -> None:
+    line = line_of(DESKTOP, "    - focus: 财务管理系统")
+    result = command(client, "explain", str(DESKTOP), str(line))
+    assert result.code == 2, result.output
+    assert "explain looks at web pages" in result.stderr
+    assert "worked by the desktop driver: `runner.py try` shows" in result.stderr

@@ -15,7 +15,7 @@ import dataclasses
 from typing import TYPE_CHECKING
 
 from ..drivers import Explanation
-from ..errors import EXIT_OK, EXIT_USAGE, FleetError
+from ..errors import EXIT_OK, EXIT_USAGE, FleetError, UsageError
 from .printer import Stop
 from .sections import Located, locate
 from .trial import CommitWithheld, Trial, _run, failed, opened
@@ -24,6 +24,10 @@ if TYPE_CHECKING:
     from ..cli.app import Console
 
 CANDIDATES_SHOWN = 3
+
+
+class NotExplainable(UsageError):
+    """The step's system is worked by a driver that cannot explain its steps."""
 
 
 def explain_line(trial: Trial, line: int) -> int:
@@ -48,6 +52,9 @@ def explain_line(trial: Trial, line: int) -> int:
                 return EXIT_OK
             console.out("loading the page again, to see which candidates hold:")
             second = _reach(trial, located, first)
+        except NotExplainable as exc:
+            console.err(f"error: {exc}")
+            return exc.exit_code
         except CommitWithheld:
             console.err(
                 f"the step at line {step.line} comes after the request that commits the "
@@ -68,11 +75,15 @@ def _reach(trial: Trial, located: Located, first: Explanation | None) -> Explana
         _run(trial, located.section)
     except Stop:
         session = trial.systems[located.section.system].session
-        if first is not None:
-            recheck = getattr(session, "recheck", None)
-            return recheck(first) if recheck is not None else None
-        explain = getattr(session, "explain", None)
-        return explain() if explain is not None else None
+        explain, recheck = getattr(session, "explain", None), getattr(session, "recheck", None)
+        if explain is None or recheck is None:
+            driver = getattr(trial.loaded.recipe, located.section.system).driver
+            raise NotExplainable(
+                f"explain looks at web pages; {located.section} of {trial.loaded.path} is "
+                f"worked by the {driver} driver: `runner.py try` shows what each of its "
+                "steps matched (windows, images with their scores)"
+            ) from None
+        return recheck(first) if first is not None else explain()
     return None
 
 

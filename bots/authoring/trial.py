@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import shutil
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -387,90 +387,96 @@ def failed(trial: Trial, exc: FleetError) -> int:
 
 
 def _run(trial: Trial, part: Section) -> None:
-    name = part.name
-    if name in ("login", "logout"):
-        system = trial.system(part.system)
-        if name == "logout":
-            trial.logged_in(part.system)
-        trial.heading(system, name)
-        steps = steps_of(trial.loaded, part)
-        if not steps:
-            raise UsageError(f"{trial.loaded.path}: {part} has no steps")
-        variables = {**trial.vars}
-        if name == "login":
-            variables["credential"] = system.credential
-        system.session.run(steps, StepContext(variables, phase=name))
-        system.logged_in = name == "login"
-        return
-    if name == "list":
-        source = trial.logged_in("source")
-        for plan in trial.plans():
-            trial.heading(source, f"list {plan.name}".rstrip())
-            cursor = TableCursor()
-            context = StepContext(trial.list_vars(plan), phase="list", cursor=cursor)
-            source.session.run(plan.steps, context)
-            _show_rows(trial, plan, cursor)
-        return
-    if name in ("detail", "download"):
-        plan, row, key = trial.row()
-        if name == "detail":
-            if not plan.detail:
-                raise UsageError(f"{trial.loaded.path}: the listing has no detail steps")
-            source = trial.logged_in("source")
-            trial.heading(source, "detail")
-            variables = {**trial.vars, "row": row, "listing": plan.name}
-            source.session.run(plan.detail, StepContext(variables, phase="detail", key=key))
-            for field in assigned(plan.detail):
-                trial.console.out(f"  {field} = {_short(variables.get(field), READ_CHARS)}")
-            return
-        row = {**row, **trial.detail(plan, row, key)}
-        source = trial.logged_in("source")
-        trial.heading(source, "download")
-        outcome = source.session.run(plan.download, trial.download_context(plan, row, key))
-        trial.downloaded(outcome.downloaded, "source.download")
-        return
-    if name in ("upload", "find"):
-        _upload_or_find(trial, name)
-        return
-    if name in ("confirm", "fixity"):
-        archive_id = trial.archive_id()
-        archive = trial.logged_in("archive")
-        steps = steps_of(trial.loaded, part)
-        if not steps:
-            raise UsageError(f"{trial.loaded.path}: archive.{name} has no steps")
-        trial.heading(archive, name)
-        variables = {**trial.vars, "archive_id": archive_id}
-        context = StepContext(variables, phase=name, key=archive_id, staging_dir=trial.staging)
-        outcome = archive.session.run(steps, context)
-        if name == "fixity":
-            trial.downloaded(outcome.downloaded, "archive.fixity")
-        for field in assigned(steps):
-            trial.console.out(f"  {field} = {_short(variables.get(field), READ_CHARS)}")
-        return
-    if name == "inventory":
-        archive = trial.logged_in("archive")
-        steps = trial.loaded.recipe.archive.inventory
-        if not steps:
-            raise UsageError(f"{trial.loaded.path}: archive.inventory has no steps")
-        trial.heading(archive, "inventory")
+    """The section, after what it needs."""
+    SECTIONS[part.name](trial, part)
+
+
+def _log_in_or_out(trial: Trial, part: Section) -> None:
+    steps = _steps(trial, part)
+    system = trial.system(part.system)
+    if part.name == "logout":
+        trial.logged_in(part.system)
+    trial.heading(system, part.name)
+    variables = {**trial.vars}
+    if part.name == "login":
+        variables["credential"] = system.credential
+    system.session.run(steps, StepContext(variables, phase=part.name))
+    system.logged_in = part.name == "login"
+
+
+def _list(trial: Trial, part: Section) -> None:
+    source = trial.logged_in("source")
+    for plan in trial.plans():
+        trial.heading(source, f"list {plan.name}".rstrip())
         cursor = TableCursor()
-        archive.session.run(steps, StepContext(dict(trial.vars), phase="inventory", cursor=cursor))
-        plan = ListingPlan("", "", steps, [], [])
+        context = StepContext(trial.list_vars(plan), phase="list", cursor=cursor)
+        source.session.run(plan.steps, context)
         _show_rows(trial, plan, cursor)
-        return
-    raise AssertionError(f"unhandled section {part}")  # pragma: no cover
 
 
-def _upload_or_find(trial: Trial, name: str) -> None:
+def _detail(trial: Trial, part: Section) -> None:
+    plan, row, key = trial.row()
+    if not plan.detail:
+        raise UsageError(f"{trial.loaded.path}: the listing has no detail steps")
+    source = trial.logged_in("source")
+    trial.heading(source, "detail")
+    variables = {**trial.vars, "row": row, "listing": plan.name}
+    source.session.run(plan.detail, StepContext(variables, phase="detail", key=key))
+    _show_read(trial, plan.detail, variables)
+
+
+def _download(trial: Trial, part: Section) -> None:
+    plan, row, key = trial.row()
+    row = {**row, **trial.detail(plan, row, key)}
+    source = trial.logged_in("source")
+    trial.heading(source, "download")
+    outcome = source.session.run(plan.download, trial.download_context(plan, row, key))
+    trial.downloaded(outcome.downloaded, "source.download")
+
+
+def _read_back(trial: Trial, part: Section) -> None:
+    """confirm and fixity: the archive's item read back."""
+    steps = _steps(trial, part)
+    archive_id = trial.archive_id()
+    archive = trial.logged_in("archive")
+    trial.heading(archive, part.name)
+    variables = {**trial.vars, "archive_id": archive_id}
+    context = StepContext(variables, phase=part.name, key=archive_id, staging_dir=trial.staging)
+    outcome = archive.session.run(steps, context)
+    if part.name == "fixity":
+        trial.downloaded(outcome.downloaded, "archive.fixity")
+    _show_read(trial, steps, variables)
+
+
+def _inventory(trial: Trial, part: Section) -> None:
+    archive = trial.logged_in("archive")
+    steps = _steps(trial, part)
+    trial.heading(archive, "inventory")
+    cursor = TableCursor()
+    archive.session.run(steps, StepContext(dict(trial.vars), phase="inventory", cursor=cursor))
+    _show_rows(trial, ListingPlan("", "", steps, [], []), cursor)
+
+
+def _steps(trial: Trial, part: Section) -> list[Any]:
+    steps = steps_of(trial.loaded, part)
+    if not steps:
+        raise UsageError(f"{trial.loaded.path}: {part} has no steps")
+    return steps
+
+
+def _show_read(trial: Trial, steps: list[Any], variables: dict[str, Any]) -> None:
+    """What the steps read (and `set`), as they read it."""
+    for field in assigned(steps):
+        trial.console.out(f"  {field} = {_short(variables.get(field), READ_CHARS)}")
+
+
+def _upload_or_find(trial: Trial, part: Section) -> None:
     from ..archival.preingest import file_vars
 
+    steps = _steps(trial, part)  # before the work it needs: none, nothing to try
     plan, doc, prepared = trial.prepared()
     key = doc.source_key
     archive = trial.logged_in("archive")
-    recipe = trial.loaded.recipe
-    steps = recipe.archive.upload if name == "upload" else recipe.archive.find
-    if not steps:
-        raise UsageError(f"{trial.loaded.path}: archive.{name} has no steps")
     variables = {
         **trial.vars,
         "row": doc.row,
@@ -478,17 +484,16 @@ def _upload_or_find(trial: Trial, name: str) -> None:
         "meta": prepared.metadata,
         "file": file_vars(doc, prepared.report),
     }
-    trial.heading(archive, name)
+    trial.heading(archive, part.name)
 
     def withhold() -> None:
         if not trial.options.commit:
             raise CommitWithheld()
 
-    context = StepContext(variables, phase=name, key=key, on_commit=withhold)
+    context = StepContext(variables, phase=part.name, key=key, on_commit=withhold)
     archive.session.run(steps, context)
-    for field in assigned(steps):
-        trial.console.out(f"  {field} = {_short(variables.get(field), READ_CHARS)}")
-    if name == "upload" and trial.options.commit:
+    _show_read(trial, steps, variables)
+    if part.name == "upload" and trial.options.commit:
         trial.console.out(
             f"committed: the archive now holds {variables.get('archive_id')!r}, which no run "
             "recorded (the ledger does not know it): a run of this recipe would upload "
@@ -507,3 +512,18 @@ def _show_rows(trial: Trial, plan: ListingPlan, cursor: TableCursor) -> None:
             "  (none: is the `rows` selector right, and does the page list anything for "
             "the window?)"
         )
+
+
+# What each section's trial does (after what it needs), by name.
+SECTIONS: dict[str, Callable[[Trial, Section], None]] = {
+    "login": _log_in_or_out,
+    "logout": _log_in_or_out,
+    "list": _list,
+    "detail": _detail,
+    "download": _download,
+    "upload": _upload_or_find,
+    "find": _upload_or_find,
+    "confirm": _read_back,
+    "fixity": _read_back,
+    "inventory": _inventory,
+}

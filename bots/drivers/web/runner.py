@@ -258,10 +258,7 @@ class StepRunner:
     ) -> StepReport:
         seconds = time.perf_counter() - started
         if ran and any(m.count == 0 for m in found):
-            again = self._matched(step, scope, context)
-            found = (
-                tuple(a if b.count == 0 else b for a, b in zip(again, found, strict=False)) or found
-            )
+            found = self._matched(step, scope, context)  # it waited for what it needed
         return StepReport(
             system=self.system,
             phase=context.phase,
