@@ -95,13 +95,18 @@ def run_recipe(
 
 def command(w: World, *args: str) -> Result:
     """``runner.py ARGS`` (any command) with a world's environment, to the end (bounded)."""
+    return command_in(w.env, *args)
+
+
+def command_in(env: dict[str, str], *args: str, timeout: float = RUN_TIMEOUT) -> Result:
+    """``runner.py ARGS`` with the environment ``env``, to the end (bounded)."""
     proc = subprocess.run(
         [sys.executable, "runner.py", *args],
         cwd=ROOT,
-        env=w.env,
+        env=env,
         capture_output=True,
         text=True,
-        timeout=RUN_TIMEOUT,
+        timeout=timeout,
     )
     return Result(proc.returncode, proc.stdout, proc.stderr)
 

@@ -10,8 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,10 +22,10 @@ from tests.e2e import (
     ARCHIVE_PASSWORD,
     ERP_PASSWORD,
     ROOT,
-    RUN_TIMEOUT,
     Result,
     World,
     command,
+    command_in,
     line_of,
     recipe_variant,
     world,
@@ -66,18 +64,6 @@ def archive_truth(w: World) -> dict[str, Any]:
 
 def trial(w: World, *args: str) -> Result:
     return command(w, "try", *args)
-
-
-def runner(env: dict[str, str], *args: str) -> Result:
-    proc = subprocess.run(
-        [sys.executable, "runner.py", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=RUN_TIMEOUT,
-    )
-    return Result(proc.returncode, proc.stdout, proc.stderr)
 
 
 def step_lines(result: Result, recipe: str = "demo.yaml") -> list[str]:
@@ -251,7 +237,7 @@ def test_try_detail_on_the_second_system_reads_what_its_detail_page_shows(
 ) -> None:
     with second_world(tmp_path, incidents=3, minutes=1) as w:
         truth = w.tracker_state()
-        result = runner(w.env, "try", str(TRACKER_RECIPE), "detail", "--listing", "incidents")
+        result = command_in(w.env, "try", str(TRACKER_RECIPE), "detail", "--listing", "incidents")
     assert result.code == 0, result.output
     row = re.search(r"^  the row: INC/(\d+) ", result.stdout, re.M)
     assert row is not None, result.output

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -33,7 +31,7 @@ from bots.redaction import Redactor
 from bots.templating import render
 from credentials import open_store
 from sims.control import get_json
-from tests.e2e import ERP_PASSWORD, ROOT, world_env
+from tests.e2e import ERP_PASSWORD, ROOT, Result, command_in, world_env
 from tests.e2e_second import TRACKER_PASSWORD, TRACKER_USER
 
 pytestmark = pytest.mark.e2e
@@ -84,30 +82,11 @@ def systems(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Systems]:
         yield Systems(erp, tracker, env, tmp)
 
 
-@dataclass
-class Ran:
-    code: int
-    stdout: str
-    stderr: str
-
-    @property
-    def output(self) -> str:
-        return self.stdout + self.stderr
+def runner(systems: Systems, *args: str) -> Result:
+    return command_in(systems.env, *args, timeout=TIMEOUT)
 
 
-def runner(systems: Systems, *args: str) -> Ran:
-    proc = subprocess.run(
-        [sys.executable, "runner.py", *args],
-        cwd=ROOT,
-        env=systems.env,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-    )
-    return Ran(proc.returncode, proc.stdout, proc.stderr)
-
-
-def scaffold(systems: Systems, url: str, login_url: str, credential: str, *args: str) -> Ran:
+def scaffold(systems: Systems, url: str, login_url: str, credential: str, *args: str) -> Result:
     return runner(
         systems, "scaffold", url, "--login-url", login_url, "--credential", credential, *args
     )

@@ -140,6 +140,17 @@ class Tracer(Protocol):
     def after(self, report: StepReport) -> None: ...
 
 
+def as_shown(template: str, variables: dict[str, Any]) -> str:
+    """A template rendered to be shown to an author (a selector, a URL); as written when
+    it does not render (yet: a variable a later step reads)."""
+    from ..templating import TemplateProblem, render
+
+    try:
+        return render(template, variables)
+    except TemplateProblem:
+        return template
+
+
 def render_plain(template: str, where: str) -> str:
     """A setting rendered without any variables (a session a test opens by hand)."""
     from ..templating import TemplateProblem, render

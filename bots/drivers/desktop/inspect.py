@@ -11,8 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ...recipe.steps import PageCondition, StepBase
-from ...templating import TemplateProblem, render
-from ..base import Diagnosis, Match
+from ..base import Diagnosis, Match, as_shown
 from . import images
 from .schema import IMAGE_PREFIX, image_of
 
@@ -43,14 +42,7 @@ def targets(step: StepBase, variables: dict[str, Any]) -> list[tuple[str, float,
         window = getattr(args, "window", None)
         if isinstance(window, str):
             found.append((window, 0.0, None))
-    return [(_rendered(t, variables), confidence, region) for t, confidence, region in found]
-
-
-def _rendered(template: str, variables: dict[str, Any]) -> str:
-    try:
-        return render(template, variables)
-    except TemplateProblem:
-        return template
+    return [(as_shown(t, variables), confidence, region) for t, confidence, region in found]
 
 
 def matches(runner: StepRunner, step: StepBase, variables: dict[str, Any]) -> tuple[Match, ...]:

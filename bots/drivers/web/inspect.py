@@ -19,8 +19,7 @@ from playwright.sync_api import ElementHandle, Locator, Page
 from playwright.sync_api import Error as PlaywrightError
 
 from ...recipe.steps import PageCondition, StepBase
-from ...templating import TemplateProblem, render
-from ..base import Candidate, Diagnosis, Explanation, Match
+from ..base import Candidate, Diagnosis, Explanation, Match, as_shown
 from .runner import Scope, first_line, url_of
 
 NEAR_CHARS = 300
@@ -258,14 +257,7 @@ def selectors(step: StepBase, variables: dict[str, Any]) -> list[str]:
         selector = getattr(args, "selector", None)
         if isinstance(selector, str):
             found.append(selector)
-    return [_rendered(s, variables) for s in found]
-
-
-def _rendered(template: str, variables: dict[str, Any]) -> str:
-    try:
-        return render(template, variables)
-    except TemplateProblem:
-        return template
+    return [as_shown(s, variables) for s in found]
 
 
 def matches(scope: Scope, step: StepBase, variables: dict[str, Any]) -> tuple[Match, ...]:
@@ -275,10 +267,10 @@ def matches(scope: Scope, step: StepBase, variables: dict[str, Any]) -> tuple[Ma
     for selector in selectors(step, variables):
         found.append(_match(scope.locator(selector), selector))
     if step.kind == "table" and found and found[-1].count > 0:
-        rows = _rendered(step.args.rows, variables)
+        rows = as_shown(step.args.rows, variables)
         found.append(_match(scope.locator(found[-1].selector).first.locator(rows), rows))
     if step.kind == "expect" and step.args.selector is None and step.args.text:
-        text = _rendered(step.args.text, variables)
+        text = as_shown(step.args.text, variables)
         found.append(_match(scope.get_by_text(text), f"text {text!r}"))
     return tuple(found)
 
@@ -595,12 +587,12 @@ def _table_lines(
 ) -> list[str]:
     """In the table the step means: its rows, and each field in the first of them."""
     args = step.args
-    rows_selector = _rendered(args.rows, variables)
+    rows_selector = as_shown(args.rows, variables)
     rows = table.query_selector_all(rows_selector)
     lines = [f"rows {rows_selector}: {len(rows)} in that table"]
     if rows:
         for name, spec in args.fields.items():
-            found = rows[0].query_selector_all(_rendered(spec.selector, variables))
+            found = rows[0].query_selector_all(as_shown(spec.selector, variables))
             what = f"{len(found)} in the first row"
             if found:
                 what += ": " + str(found[0].evaluate(_DESCRIBE))
@@ -608,7 +600,7 @@ def _table_lines(
                 what += " (optional)"
             lines.append(f"  field {name} ({spec.selector}): {what}")
     if args.next:
-        pager = _rendered(args.next, variables)
+        pager = as_shown(args.next, variables)
         lines.append(f"next {pager}: {_count(scope, pager)} on this page")
     return lines
 

@@ -41,7 +41,15 @@ from ...errors import (
 )
 from ...recipe.steps import PageCondition, StepBase
 from ...templating import TemplateProblem, evaluate, render
-from ..base import Match, SessionConfig, StepContext, StepOutcome, StepReport, handler_table
+from ..base import (
+    Match,
+    SessionConfig,
+    StepContext,
+    StepOutcome,
+    StepReport,
+    as_shown,
+    handler_table,
+)
 from .commit import CommitRoute
 from .http import SessionHttp
 
@@ -275,12 +283,7 @@ class StepRunner:
     def _target(self, step: StepBase, context: StepContext) -> str:
         """A `download` by URL: the URL it fetched (a `goto` says where it arrived)."""
         href = step.args.href if step.kind == "download" else None
-        if not href:
-            return ""
-        try:
-            return "href " + self.absolute(render(href, context.variables))
-        except TemplateProblem:
-            return f"href {href}"
+        return "href " + self.absolute(as_shown(href, context.variables)) if href else ""
 
     def applies(self, when: str | PageCondition | None, scope: Scope, context: StepContext) -> bool:
         """Does a step's condition hold? An expression over the variables, or a look at
