@@ -3,6 +3,10 @@ line, and how a selector is cut into the parts an element is scored on."""
 
 from __future__ import annotations
 
+from datetime import date
+from pathlib import Path
+from types import SimpleNamespace
+
 import pytest
 
 from bots.authoring.sections import Section, locate, section
@@ -108,3 +112,18 @@ def test_the_parts_an_element_is_scored_on() -> None:
         Part("text", "Sign in", exact=True, shown='text="Sign in"')
     ]
     assert parts_of("xpath=//table") == []
+
+
+def test_a_drafts_header_names_its_file_as_typed_in_the_project_folder(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Written to recipes/ by default (an absolute path), the draft's own first lines
+    still say `runner.py check recipes/x.yaml`, as the command's output does."""
+    from bots.authoring.scaffold import _header
+
+    monkeypatch.chdir(tmp_path)
+    request = SimpleNamespace(url="http://h/list", login_url="http://h/login")
+    side = SimpleNamespace(shown="recipes/demo.yaml")
+    header = _header(request, tmp_path / "recipes" / "x.yaml", side, date(2026, 12, 7))  # type: ignore[arg-type]
+    assert "#   .venv/bin/python runner.py check recipes/x.yaml" in header
+    assert "#   .venv/bin/python runner.py try recipes/x.yaml list" in header

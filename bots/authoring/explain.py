@@ -51,6 +51,8 @@ def explain_line(trial: Trial, line: int) -> int:
             if not first.candidates:
                 return EXIT_OK
             console.out("loading the page again, to see which candidates hold:")
+            if located.section.name == "login":
+                trial.fresh(located.section.system)
             second = _reach(trial, located, first)
         except NotExplainable as exc:
             console.err(f"error: {exc}")

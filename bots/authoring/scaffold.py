@@ -57,6 +57,7 @@ from .scaffold_recipe import (
     login_steps,
     query_steps,
     recipe_text,
+    shown_path,
     steps_text,
     table_fields,
 )
@@ -408,7 +409,10 @@ def _best_table(
         inside = f"; its frames: {', '.join(frames)}" if frames else ""
         raise UsageError(
             f"no table of repeated rows at {url} (nor in its frames){inside}. Give the "
-            f"address of the page that lists the reports. The page showed: {shown(session)}"
+            "address of the page that lists the reports; scaffold drafts from HTML tables "
+            "(<table>) only: a list built of other elements (div rows, a ul) needs its "
+            "`table` step written by hand (any selector works there: see the README's "
+            f"step table). The page showed: {shown(session)}"
         )
     # The most rows wins; a header row of th cells (a data grid's) counts double.
     return max(ranked, key=lambda pair: pair[1].count * (2 if pair[1].th_header else 1))
@@ -513,8 +517,8 @@ def _header(request: ScaffoldRequest, out: Path, side: ArchiveSide, today: date)
             f"found there; everything after it is copied from {side.shown}. Read the comments "
             "marked check:, then"
         ),
-        f"#   .venv/bin/python runner.py check {out}",
-        f"#   .venv/bin/python runner.py try {out} list",
+        f"#   .venv/bin/python runner.py check {shown_path(out)}",
+        f"#   .venv/bin/python runner.py try {shown_path(out)} list",
     ]
 
 

@@ -146,6 +146,21 @@ class Trial:
             if self.options.keep is None:
                 shutil.rmtree(self.staging, ignore_errors=True)
 
+    def fresh(self, name: str) -> None:
+        """Leave ``name``'s session (logged out as a person would, in case its login got
+        that far) so that the next section on it opens a new one: a login run a second
+        time must find the login page, not the session the first left behind."""
+        system = self.systems.pop(name, None)
+        if system is None:
+            return
+        try:
+            if system.spec.logout:
+                self.heading(system, "logout", "to start the login again in a new session")
+                system.logged_in = True  # stopped inside its login: it may well be
+                self.stages.logout(system)
+        finally:
+            system.session.close()
+
     def heading(self, system: System, section: str, why: str = "") -> None:
         self.active = system  # what runs from here on: the one to look at if it fails
         self.console.out(f"{system.name}: {section}" + (f" ({why})" if why else ""))
@@ -232,9 +247,10 @@ class Trial:
                 str(self.loaded.path),
                 f"{where}: the steps ran but no `download` step applied (check their `when`)",
             )
+        kept = "" if self.options.keep else " (removed when try ends; --keep DIR keeps it)"
         self.console.out(
             f"  file: {staged.path} ({staged.size} bytes, SHA-256 {staged.sha256}); "
-            f"the source named it {staged.original!r}"
+            f"the source named it {staged.original!r}{kept}"
         )
         return staged
 
@@ -376,6 +392,8 @@ def failed(trial: Trial, exc: FleetError) -> int:
     """The failure, with what the page (or window) showed where the step ran."""
     console = trial.console
     console.err(f"FAILED: {exc}")
+    if isinstance(exc, RecipeRuntimeError) or type(exc) is UsageError:
+        return exc.exit_code  # the recipe's text, not the page: nothing there to look at
     system = trial.active
     diagnose = getattr(system.session, "diagnose", None) if system is not None else None
     diagnosis = diagnose() if diagnose is not None else None
@@ -511,6 +529,14 @@ def _show_rows(trial: Trial, plan: ListingPlan, cursor: TableCursor) -> None:
         trial.console.out(
             "  (none: is the `rows` selector right, and does the page list anything for "
             "the window?)"
+        )
+    tables = of_kind(plan.steps, "table")
+    pager = tables[0].args.next if tables else None
+    if rows and cursor.pages == 1 and pager:
+        trial.console.out(
+            f"  (one page: `next` ({pager}) matched nothing on it. If the system has more "
+            "pages, that selector misses their link here (another language?): "
+            f"`explain` line {tables[0].line} shows the links there are)"
         )
 
 

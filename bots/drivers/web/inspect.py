@@ -23,6 +23,7 @@ from ..base import Candidate, Diagnosis, Explanation, Match, as_shown
 from .runner import Scope, first_line, url_of
 
 NEAR_CHARS = 300
+ALIKE = 0.75  # a name this much like the one a selector asks for is probably a typo of it
 CLOSEST_SHOWN = 5  # elements that nearly match, or that match, shown per selector
 
 # Shared by the scripts below: an element in a few words, its text, its ARIA role and
@@ -34,6 +35,9 @@ const isField = e => ['INPUT', 'TEXTAREA', 'SELECT'].includes(e.tagName) && !isB
 const textOf = e => isButtonInput(e) ? norm(e.value)
   : (isField(e) ? '' : norm(e.innerText ?? e.textContent));
 const short = (s, n) => s.length > n ? s.slice(0, n) + '…' : s;
+// Drawn by the browser: what a closed <details> holds, or content-visibility: hidden
+// hides, keeps its box and styles but is not drawn (and Playwright calls it not visible).
+const drawn = e => !e.checkVisibility || e.checkVisibility();
 const describe = e => {
   let s = e.tagName.toLowerCase();
   if (e.id) s += '#' + e.id;
@@ -104,7 +108,8 @@ _CLOSEST = (
     const kind = w => { try { return e.matches(w); } catch (err) { return false; } };
     const bonus = wanted.some(kind) ? 0.5 : 0;
     const box = e.getBoundingClientRect();
-    const visible = box.width > 0 && box.height > 0 && getComputedStyle(e).visibility !== 'hidden';
+    const visible = box.width > 0 && box.height > 0
+      && getComputedStyle(e).visibility !== 'hidden' && drawn(e);
     scored.push({i, score: hits.length + bonus, visible, hits, text: describe(e),
                  around: short(norm(e.parentElement ? e.parentElement.innerText : ''), 300)});
   }
@@ -127,6 +132,18 @@ _STATE = (
     if (style.visibility === 'hidden' || style.visibility === 'collapse') {
       why.push(`${who} has visibility: ${style.visibility}`); hidden = true; break;
     }
+  }
+  if (!hidden && !drawn(e)) {
+    let closed = null;
+    for (let a = e.parentElement; a && !closed; a = a.parentElement) {
+      const summary = a.tagName === 'DETAILS' ? a.querySelector(':scope > summary') : null;
+      if (a.tagName === 'DETAILS' && !a.open && !(summary && summary.contains(e))) closed = a;
+    }
+    why.push(closed
+      ? `its ancestor ${describe(closed)} is closed: what it holds shows only once it is`
+        + ' opened (a menu: click its summary first)'
+      : 'the browser does not draw it (an ancestor with content-visibility: hidden?)');
+    hidden = true;
   }
   const box = e.getBoundingClientRect();
   if (!hidden && (box.width === 0 || box.height === 0)) {
@@ -190,6 +207,9 @@ _CANDIDATES = (
   }
   const title = e.getAttribute('title');
   if (title) out.push({how: 'title', selector: `${tag}[title=${q(title)}]`});
+  // A link's relation (rel=next, rel=prev) says what it is in any language.
+  const rel = e.getAttribute('rel');
+  if (rel) out.push({how: 'rel', selector: `${tag}[rel=${q(rel)}]`});
   const classes = [...e.classList].filter(c => !made(c)).slice(0, 2);
   if (classes.length) {
     out.push({how: 'class', selector: tag + classes.map(c => '.' + CSS.escape(c)).join('')});
@@ -217,6 +237,7 @@ STABILITY = {
     "test id": 0,
     "id": 1,
     "name": 2,
+    "rel": 2,
     "role and accessible name": 3,
     "label": 4,
     "placeholder": 5,
@@ -401,7 +422,16 @@ def closest(scope: Scope, selector: str, kind: str) -> list[dict[str, Any]]:
             return 1.0
         return max(difflib.SequenceMatcher(None, w, item["text"]).ratio() for w in lacking)
 
-    found.sort(key=lambda item: (-item["score"], not item["visible"], -likeness(item)))
+    # A name much like the one asked for (a typo) comes before being shown: what a
+    # closed menu holds is not shown, and is often what was meant.
+    found.sort(
+        key=lambda item: (
+            -item["score"],
+            likeness(item) < ALIKE,
+            not item["visible"],
+            -likeness(item),
+        )
+    )
     for item in found:
         item["has"] = [parts[n].shown for n in item["hits"]]
         item["lacks"] = [p.shown for n, p in enumerate(parts) if n not in item["hits"]]
@@ -435,18 +465,29 @@ def _short(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
+def own_selectors(step: StepBase, variables: dict[str, Any]) -> list[str]:
+    """The selectors of what the step acts on: not its page condition's (`when:`), for
+    which an element counts whether it is shown or not."""
+    found = selectors(step, variables)
+    return found[1:] if isinstance(step.when, PageCondition) else found
+
+
 def diagnose(page: Page, scope: Scope, step: StepBase, variables: dict[str, Any]) -> Diagnosis:
     """What the page showed where a step failed: its URL, title and frames, the text
-    where the step looked, and the elements that nearly match its first selector."""
-    wanted = selectors(step, variables)
+    where the step looked, and, for the selector it most likely failed on (the first that
+    matches nothing, else the first whose match is not shown, else the first), the
+    elements that nearly match it or why its match cannot be used."""
+    wanted = own_selectors(step, variables) or selectors(step, variables)
     lines: list[str] = []
     best: dict[str, Any] | None = None
-    selector = next((s for s in wanted if _count(scope, s) == 0), wanted[0] if wanted else None)
+    selector = _failing(scope, wanted)
     if selector is not None:
         nearly = closest(scope, selector, step.kind)
         best = nearly[0] if nearly else None
         for item in nearly[:CLOSEST_SHOWN]:
             seen = "" if item["visible"] else " (not visible)"
+            if not item["lacks"]:  # a match: say why it cannot be used
+                seen = _unusable(scope, item["i"], step, variables) or seen
             lines.append(
                 f"{item['text']}{seen}: has {' '.join(item['has'])}"
                 + (f"; lacks {' '.join(item['lacks'])}" if item["lacks"] else "")
@@ -467,6 +508,74 @@ def diagnose(page: Page, scope: Scope, step: StepBase, variables: dict[str, Any]
         frames=frames if len(frames) > 1 else (),
         line=step.line,
     )
+
+
+def _failing(scope: Scope, wanted: list[str]) -> str | None:
+    """Of a step's selectors, the one it most likely failed on: the first that matches
+    nothing, else the first whose first match is not shown, else the first."""
+    if not wanted:
+        return None
+    counts = [_count(scope, s) for s in wanted]
+    if 0 in counts:
+        return wanted[counts.index(0)]
+    for selector in wanted:
+        try:
+            if not scope.locator(selector).first.is_visible():
+                return selector
+        except PlaywrightError:
+            continue
+    return wanted[0]
+
+
+def _unusable(scope: Scope, index: int, step: StepBase, variables: dict[str, Any]) -> str:
+    """Why the element ``_CLOSEST`` numbered ``index``, which has all the selector asks
+    for, cannot be used by the step, in parentheses; empty when nothing is in the way."""
+    element = _nth_element(scope, index)
+    if element is None:
+        return ""
+    seen = state(element)
+    reasons = [f"not visible: {r}" for r in seen["why"]]
+    reasons += [f"not enabled: {r}" for r in seen["disabled"]]
+    if seen["covered"]:
+        reasons.append(f"covered by {seen['covered']}")
+    if step.kind == "select":
+        reasons += [r for r in (option_problem(element, step, variables),) if r]
+    return f" ({'; '.join(reasons)})" if reasons else ""
+
+
+_OPTIONS = "s => s.options ? Array.from(s.options).map(o => [o.value, o.label]) : null"
+OPTIONS_SHOWN = 12
+
+
+def option_problem(
+    element: Locator | ElementHandle, step: StepBase, variables: dict[str, Any]
+) -> str:
+    """For a `select`: the values (or labels) it would choose that the element has no
+    option for, and the options it has; empty when it has them all."""
+    args = step.args
+    by = "value" if args.value is not None else "label"
+    wanted = _choices(args.value if args.value is not None else args.label, variables)
+    try:
+        options = element.evaluate(_OPTIONS)
+    except PlaywrightError:
+        return ""
+    if options is None:
+        return ""
+    have = [str(value if by == "value" else label) for value, label in options]
+    missing = [w for w in wanted if w not in have]
+    if not missing:
+        return ""
+    shown = ", ".join(repr(h) for h in have[:OPTIONS_SHOWN])
+    more = ", …" if len(have) > OPTIONS_SHOWN else ""
+    return f"no option has the {by} {', '.join(map(repr, missing))}; its {by}s: {shown}{more}"
+
+
+def _choices(choice: str | list[str], variables: dict[str, Any]) -> list[str]:
+    """What a `select` chooses, rendered as the step renders it (list items: empty ones
+    dropped)."""
+    if isinstance(choice, str):
+        return [as_shown(choice, variables)]
+    return [text for text in (as_shown(item, variables) for item in choice) if text]
 
 
 def _count(scope: Scope, selector: str) -> int:
@@ -523,16 +632,25 @@ def ranked(found: list[Candidate]) -> list[Candidate]:
 # Steps that act on one element: Playwright refuses when their selector matches several.
 STRICT = frozenset({"fill", "click", "check", "uncheck", "select", "press", "upload", "read"})
 CANDIDATES_SHOWN = 3
+# Steps that take an element present but not shown with `state: attached`, and steps
+# that act only on one shown.
+TAKE_ATTACHED = frozenset({"fill", "check", "uncheck", "wait_for", "expect"})
+NEED_SHOWN = frozenset({"click", "select", "press", "download"})
 
 
 def explain(scope: Scope, step: StepBase, variables: dict[str, Any]) -> Explanation:
     """What each of the step's selectors matches in ``scope``, why a match is not
-    visible or not enabled, and selectors (checked to name it alone) for the element
-    the step was probably meant for: its one match, else the first visible of several,
-    else the closest to what it asks for."""
+    visible or not enabled (and, shown none, what to do), and, when a selector names no
+    element or several where the step acts on one, selectors (checked to name it alone)
+    for the element the step was probably meant for: the closest to what a selector that
+    matches nothing asks, else its one match, else the first visible of several."""
     lines: list[str] = []
     meant: ElementHandle | None = None
-    for selector in selectors(step, variables):
+    trouble: ElementHandle | None = None  # the element in the step's way, if any
+    wrong = False  # a selector that names none, or several where one is acted on
+    condition = selectors(step, variables)[:1] if isinstance(step.when, PageCondition) else []
+    for number, selector in enumerate(selectors(step, variables)):
+        own = not (condition and number == 0)  # not the `when`'s, which takes hidden ones
         target = scope.locator(selector)
         try:
             count = target.count()
@@ -541,21 +659,27 @@ def explain(scope: Scope, step: StepBase, variables: dict[str, Any]) -> Explanat
             continue
         lines.append(f"{selector}: {count} match{'es' if count != 1 else ''}")
         if count == 0:
+            wrong = wrong or own
             nearly = closest(scope, selector, step.kind)
             for item in nearly[:CLOSEST_SHOWN]:
                 lines.append(
                     f"  nearly: {item['text']}: has {' '.join(item['has'])}"
                     + (f"; lacks {' '.join(item['lacks'])}" if item["lacks"] else "")
                 )
-            if meant is None and nearly:
-                meant = _nth_element(scope, nearly[0]["i"])
+            if nearly and own and trouble is None:
+                trouble = _nth_element(scope, nearly[0]["i"])
             continue
         if count > 1 and step.kind in STRICT:
+            wrong = wrong or own
             lines.append(f"  {step.kind} acts on one element: Playwright refuses {count}")
+        shown = False
         for index in range(min(count, CLOSEST_SHOWN)):
             element = target.nth(index)
             seen = state(element)
+            shown = shown or not seen["why"]
             usable = "usable" if not (seen["why"] or seen["disabled"] or seen["covered"]) else ""
+            options = option_problem(element, step, variables) if step.kind == "select" else ""
+            usable = "" if options else usable
             lines.append(f"  {index + 1}. {seen['described']} {usable}".rstrip())
             for reason in seen["why"]:
                 lines.append(f"     not visible: {reason}")
@@ -566,15 +690,46 @@ def explain(scope: Scope, step: StepBase, variables: dict[str, Any]) -> Explanat
                     f"     covered by {seen['covered']}: a click lands on it instead "
                     "(an overlay to dismiss first?)"
                 )
+            if options:
+                lines.append(f"     cannot choose: {options}")
+            if own and trouble is None and count == 1 and (seen["why"] or options):
+                trouble = element.element_handle()
             if meant is None and (count == 1 or not seen["why"]):
                 meant = element.element_handle()
+        if own and not shown:
+            lines += _not_shown_hint(step)
+    meant = trouble or meant
     if step.kind == "table" and meant is not None:
         lines += _table_lines(scope, step, variables, meant)
+    if meant is not None and not wrong:
+        if step.kind != "table":  # a table's rows, fields and pager are said above
+            lines.append("its selectors name what it acts on: no other selector to propose")
+        return Explanation(url_of(scope), tuple(lines))
     if meant is None:
         return Explanation(url_of(scope), tuple(lines))
     return Explanation(
         url_of(scope), tuple(lines), tuple(candidates(scope, meant)), fingerprint(meant)
     )
+
+
+def _not_shown_hint(step: StepBase) -> list[str]:
+    """What to do when what a step acts on is in the page but not shown."""
+    if step.kind in TAKE_ATTACHED and getattr(step.args, "state", None) != "attached":
+        takes = (
+            "waits for it in the page, shown or not"
+            if step.kind in ("wait_for", "expect")
+            else f"lets the {step.kind} set it by script where it is"
+        )
+        return [
+            f"  present, not shown: `state: attached` {takes}; or a step before this one "
+            "shows it (click its tab, open its menu)"
+        ]
+    if step.kind in NEED_SHOWN:
+        return [
+            f"  present, not shown: a {step.kind} needs it shown; a step before this one must "
+            "show it (click its tab, open its menu)"
+        ]
+    return []
 
 
 def _nth_element(scope: Scope, index: int) -> ElementHandle | None:
@@ -601,8 +756,42 @@ def _table_lines(
             lines.append(f"  field {name} ({spec.selector}): {what}")
     if args.next:
         pager = as_shown(args.next, variables)
-        lines.append(f"next {pager}: {_count(scope, pager)} on this page")
+        links = _count(scope, pager)
+        lines.append(f"next {pager}: {links} on this page")
+        if links == 0:  # the last page, or a link named otherwise (another language?)
+            lines += _pager_links(scope, pager)
     return lines
+
+
+_CONTROLS = "a, button, input[type=submit], input[type=button]"
+
+
+def _pager_links(scope: Scope, pager: str) -> list[str]:
+    """What a paginator that named nothing could have meant: the links inside the
+    deepest of its outer parts that is on the page (``nav.pagination`` of
+    ``nav.pagination a:text-is('Next')``), else the links most like what it asks."""
+    chain = compounds(pager)
+    for depth in range(len(chain) - 1, 0, -1):
+        outer = " ".join(chain[:depth])
+        try:
+            container = scope.locator(outer)
+            if container.count() == 0:
+                continue
+            controls = container.first.locator(_CONTROLS)
+            shown = []
+            for n in range(min(controls.count(), CLOSEST_SHOWN)):
+                control = controls.nth(n)
+                named = candidates(scope, control.element_handle())
+                best = f" ({named[0].selector})" if named else ""
+                shown.append(f"{control.evaluate(_DESCRIBE)}{best}")
+        except PlaywrightError:
+            continue
+        return [f"  in {outer}: {', '.join(shown) if shown else 'no link'}"]
+    return [
+        f"  nearly: {item['text']}: has {' '.join(item['has'])}"
+        + (f"; lacks {' '.join(item['lacks'])}" if item["lacks"] else "")
+        for item in closest(scope, pager, "click")[:CLOSEST_SHOWN]
+    ]
 
 
 def recheck(scope: Scope, explanation: Explanation) -> Explanation:
