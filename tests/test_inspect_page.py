@@ -130,3 +130,25 @@ def test_a_pager_named_in_another_language_shows_the_links_there_are(page: Page)
     assert "next nav.pagination a:text-is('Next ›'): 0 on this page" in text
     # The link there, and a selector for it in any language.
     assert """  in nav.pagination: a "下一页 ›" (a[rel='next'])""" in text
+
+
+def test_what_another_frame_holds_is_said_to_need_a_frame_step(page: Page) -> None:
+    page.set_content(
+        '<!DOCTYPE html><html><body><iframe name="top" srcdoc="<p>欢迎您 clerk</p>"></iframe>'
+        '<iframe name="main" srcdoc="<table id=grid><tr><td>1</td></tr></table>"></iframe>'
+        "</body></html>"
+    )
+    page.frame(name="main").wait_for_load_state()
+    page.frame(name="top").wait_for_load_state()
+    welcome = step({"expect": {"text": "欢迎您"}})
+    diagnosis = diagnose(page, page, welcome, {})
+    assert diagnosis.frames[0].endswith(" <- here"), diagnosis.frames
+    assert diagnosis.frames[1].endswith(
+        "(text=欢迎您: 1 here; a `frame` step runs steps in this frame)"
+    ), diagnosis.frames
+    text = "\n".join(explain(page, welcome, {}).lines)
+    assert "text '欢迎您': 0 matches" in text
+    assert "1 match; a `frame` step (frame[name=top]) runs steps there" in text
+    grid = step({"click": {"selector": "#grid td"}})
+    text = "\n".join(explain(page, grid, {}).lines)
+    assert "#grid td: 0 matches\n  in frame main (about:srcdoc): 1 match" in text, text

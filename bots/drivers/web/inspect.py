@@ -17,6 +17,7 @@ from typing import Any
 
 from playwright.sync_api import ElementHandle, Locator, Page
 from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import Frame as PwFrame
 
 from ...recipe.steps import PageCondition, StepBase
 from ..base import Candidate, Diagnosis, Explanation, Match, as_shown
@@ -496,8 +497,11 @@ def diagnose(page: Page, scope: Scope, step: StepBase, variables: dict[str, Any]
         title = scope.title()
     except PlaywrightError:
         title = "(unknown)"
+    here = scope if isinstance(scope, PwFrame) else page.main_frame
+    looked_for = _looked_for(step, selector, variables)
     frames = tuple(
-        f"{frame.name or '(top)'} {frame.url}" + (" <- here" if frame == scope else "")
+        f"{frame.name or '(top)'} {frame.url}"
+        + (" <- here" if frame == here else _found_in(frame, looked_for))
         for frame in page.frames
     )
     return Diagnosis(
@@ -508,6 +512,33 @@ def diagnose(page: Page, scope: Scope, step: StepBase, variables: dict[str, Any]
         frames=frames if len(frames) > 1 else (),
         line=step.line,
     )
+
+
+def _looked_for(step: StepBase, selector: str | None, variables: dict[str, Any]) -> str:
+    """What the step looked for, as a Playwright selector: the one it failed on, else
+    the text an `expect` wanted."""
+    if selector:
+        return selector
+    text = getattr(step.args, "text", None) if step.kind == "expect" else None
+    return f"text={as_shown(text, variables)}" if text else ""
+
+
+def _found_in(frame: PwFrame, looked_for: str) -> str:
+    """In the list of a page's frames: that this other frame has what the step looked
+    for (a step that must run there, inside a `frame` step)."""
+    count = _count_in(frame, looked_for)
+    if not count:
+        return ""
+    return f"  ({looked_for}: {count} here; a `frame` step runs steps in this frame)"
+
+
+def _count_in(frame: PwFrame, looked_for: str) -> int:
+    if not looked_for:
+        return 0
+    try:
+        return frame.locator(looked_for).count()
+    except PlaywrightError:
+        return 0
 
 
 def _failing(scope: Scope, wanted: list[str]) -> str | None:
@@ -660,6 +691,7 @@ def explain(scope: Scope, step: StepBase, variables: dict[str, Any]) -> Explanat
         lines.append(f"{selector}: {count} match{'es' if count != 1 else ''}")
         if count == 0:
             wrong = wrong or own
+            lines += _in_other_frames(scope, selector)
             nearly = closest(scope, selector, step.kind)
             for item in nearly[:CLOSEST_SHOWN]:
                 lines.append(
@@ -698,6 +730,13 @@ def explain(scope: Scope, step: StepBase, variables: dict[str, Any]) -> Explanat
                 meant = element.element_handle()
         if own and not shown:
             lines += _not_shown_hint(step)
+    text = step.args.text if step.kind == "expect" and step.args.selector is None else None
+    if text:
+        wanted = as_shown(text, variables)
+        found = _count(scope, f"text={wanted}")
+        lines.append(f"text {wanted!r}: {found} match{'es' if found != 1 else ''}")
+        if not found:
+            lines += _in_other_frames(scope, f"text={wanted}")
     meant = trouble or meant
     if step.kind == "table" and meant is not None:
         lines += _table_lines(scope, step, variables, meant)
@@ -710,6 +749,24 @@ def explain(scope: Scope, step: StepBase, variables: dict[str, Any]) -> Explanat
     return Explanation(
         url_of(scope), tuple(lines), tuple(candidates(scope, meant)), fingerprint(meant)
     )
+
+
+def _in_other_frames(scope: Scope, looked_for: str) -> list[str]:
+    """The page's other frames that have what a step looked for in vain where it ran."""
+    page = scope.page if isinstance(scope, PwFrame) else scope
+    here = scope if isinstance(scope, PwFrame) else page.main_frame
+    lines = []
+    for frame in page.frames:
+        if frame == here:
+            continue
+        count = _count_in(frame, looked_for)
+        if count:
+            named = f"frame[name={frame.name}]" if frame.name else "an iframe"
+            lines.append(
+                f"  in frame {frame.name or '(unnamed)'} ({frame.url}): {count} "
+                f"match{'es' if count != 1 else ''}; a `frame` step ({named}) runs steps there"
+            )
+    return lines
 
 
 def _not_shown_hint(step: StepBase) -> list[str]:
