@@ -96,6 +96,25 @@ def safe_filename(name: str, fallback: str) -> str:
     return name or fallback
 
 
+KEY_DIGEST_CHARS = 8
+
+
+def key_folder(key: str) -> str:
+    """The folder of one document's files (staging, evidence), one folder per key.
+
+    A key that is a safe name is its own folder (``R000001``). Any other is made safe the
+    way ``safe_filename`` makes a name, but whole (its separators become ``_``, not cut
+    away), and a short digest of the key as it is follows: ``INC/6`` and ``MIN/6`` of two
+    listings, or ``A/1`` and ``A_1``, never share a folder, so no picture or file of one
+    document can overwrite another's."""
+    whole = key.replace("/", "_").replace("\\", "_")
+    safe = safe_filename(whole, "document")
+    if safe == key:
+        return key
+    tag = hashlib.sha256(key.encode("utf-8")).hexdigest()[:KEY_DIGEST_CHARS]
+    return f"{safe_filename(whole[: MAX_NAME_BYTES // 4], 'document')}-{tag}"
+
+
 _BYTE_COUNT = re.compile(r"[0-9][0-9,\u00a0 ]*")
 
 

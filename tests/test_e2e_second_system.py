@@ -15,6 +15,7 @@ the DMS's (every filed document with all its fields).
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 import sys
 from collections import Counter
@@ -25,7 +26,7 @@ from typing import Any
 import pytest
 
 from sims.control import get_json
-from tests.e2e import ROOT, ledger_documents, summary_counts
+from tests.e2e import ROOT, ledger_documents, ledger_rows, summary_counts
 from tests.e2e_second import RECIPE, SecondWorld, second_world
 from tests.test_e2e_reconcile import results
 
@@ -123,6 +124,19 @@ def test_reconcile_closes_the_batch_though_the_archive_lists_no_sizes(
 def test_each_listing_keys_its_rows_with_its_own_prefix(captured: SecondWorld) -> None:
     expected = {f"{KEY_PREFIX[r['kind']]}{r['number']}" for r in captured.tracker_state()}
     assert set(ledger_documents(captured.logs_dir)) == expected
+
+
+def test_each_documents_evidence_is_its_own(captured: SecondWorld) -> None:
+    """INC/6 and MIN/6 (two listings, the same number) have a folder each: every picture
+    the ledger's events name still has the digest recorded when it was taken."""
+    events = ledger_rows(captured.logs_dir, "events")
+    shots = [e for e in events if e["evidence_path"]]
+    assert {e["source_key"] for e in shots} >= {"INC/1", "MIN/1"}
+    for event in shots:
+        path = Path(event["evidence_path"])
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == event["evidence_sha256"], path
+    folders = {Path(e["evidence_path"]).parent for e in shots}
+    assert len(folders) == len({e["source_key"] for e in shots})
 
 
 def test_second_run_files_nothing(captured: SecondWorld) -> None:

@@ -14,6 +14,7 @@ from bots.files import (
     TooLarge,
     check_received,
     invisible_characters,
+    key_folder,
     safe_filename,
     visible,
 )
@@ -111,3 +112,17 @@ def test_file_over_the_limit_is_refused_and_removed(tmp_path: Path) -> None:
 def test_real_files_pass(tmp_path: Path) -> None:
     check_received(staged(tmp_path, "r.pdf", b"%PDF-1.4\n..."), 1024)
     check_received(staged(tmp_path, "r.csv", "日期,金额\n".encode("gbk")), 1024)
+
+
+def test_each_key_has_a_folder_of_its_own() -> None:
+    # A safe key is its own folder: nothing changes for keys such as the ERP's.
+    assert key_folder("R000001") == "R000001"
+    # Keys that differ only in what is made safe never meet (two listings' INC/6, MIN/6).
+    keys = ["INC/6", "MIN/6", "6", "A/1", "A_1", "A\\1", "../../etc/passwd", "报表/2025 1月"]
+    folders = [key_folder(key) for key in keys]
+    assert len(set(folders)) == len(keys), folders
+    for folder in folders:
+        assert "/" not in folder and "\\" not in folder and folder not in ("", ".", "..")
+        assert folder == safe_filename(folder, "x")  # a name no shell or path misreads
+    assert key_folder("INC/6").startswith("INC_6-")
+    assert len(key_folder("x" * 500 + "/y").encode()) < 255

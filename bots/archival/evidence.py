@@ -25,7 +25,7 @@ from typing import Any
 
 from .. import __version__
 from ..drivers.base import ScreenshotRefused, Session
-from ..files import safe_filename, sha256_file
+from ..files import key_folder, sha256_file
 from ..ledger import Ledger
 from ..runlog import RunLog
 
@@ -152,7 +152,7 @@ class Evidence:
         ]
 
     def _path(self, key: str, what: str) -> Path:
-        folder = self.directory / self.recipe / safe_filename(key, "document")
+        folder = self.directory / self.recipe / key_folder(key)
         folder.mkdir(parents=True, exist_ok=True)
         return folder / f"{what}-{self.run_id}.png"
 

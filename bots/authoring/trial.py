@@ -235,9 +235,9 @@ class Trial:
         return self.downloaded(outcome.downloaded, "source.download")
 
     def download_context(self, plan: ListingPlan, row: dict[str, Any], key: str) -> StepContext:
-        from ..files import safe_filename
+        from ..files import key_folder
 
-        folder = self.staging / safe_filename(key, "document")
+        folder = self.staging / key_folder(key)
         variables = {**self.vars, "row": row, "listing": plan.name}
         return StepContext(variables, phase="download", key=key, staging_dir=folder)
 

@@ -17,7 +17,7 @@ from ..archival.checks import Check, ChecksFailed, Property
 from ..archival.evidence import EventOutcome, EventType, Shot
 from ..drivers import StepContext
 from ..errors import BusinessError, Incomplete, RecipeRuntimeError, UnexpectedPage
-from ..files import StagedFile, invisible_characters, safe_filename, sha256_file, visible
+from ..files import StagedFile, invisible_characters, key_folder, sha256_file, visible
 from ..ledger import Document, State
 from ..recipe.model import ListingPlan
 from ..recipe.steps import assigned
@@ -161,7 +161,7 @@ def _download(
     steps, with this run's row (else the one the ledger kept)."""
     row = dict(run.rows.get(doc.source_key, doc.listing))
     detail = _detail(run, doc, source, plan, row)
-    folder = run.ctx.settings.staging_dir(run.name) / safe_filename(doc.source_key, "document")
+    folder = run.ctx.settings.staging_dir(run.name) / key_folder(doc.source_key)
     context = StepContext(
         {**run.vars, "row": {**row, **detail}, "listing": plan.name},
         phase="download",
