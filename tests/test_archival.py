@@ -22,6 +22,7 @@ from bots.archival.metadata import (
 from bots.archival.schedule import NotCovered, load_schedule
 from bots.drivers.web.browser import launch
 from bots.drivers.web.session import password_filled, screenshot_page
+from bots.files import key_folder
 from bots.ledger import Ledger, queries
 from bots.recipe.model import ProfileField
 from bots.redaction import Redactor
@@ -224,7 +225,9 @@ def test_screenshot_saved_with_its_digest(page: Page, tmp_path: Path) -> None:
     shot = evidence(tmp_path).screenshot(
         PageSession(page), "../R1", "listing-row", page.locator("#r")
     )
-    assert shot.path.parent == tmp_path / "ev" / "t" / "R1"  # the key cannot climb out
+    # The key cannot climb out: one folder of its own, under the recipe's.
+    assert shot.path.parent == tmp_path / "ev" / "t" / key_folder("../R1")
+    assert shot.path.parent.name.startswith("_R1-")
     assert hashlib.sha256(shot.path.read_bytes()).hexdigest() == shot.sha256
 
 
