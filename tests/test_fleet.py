@@ -218,6 +218,14 @@ def test_a_sigkilled_worker_s_job_is_taken_over_and_nothing_is_lost_or_doubled(
         (dead_run,) = [r["run_id"] for r in runs_pg(f) if r["recipe"] == "worker"]
         f.start_worker(lanes=2)
         f.wait_archived()
+        # The archive may hold every report before the ledger does: the dead worker's
+        # last upload went through, and the survivor confirms it only once it takes the
+        # stalled job over (after the job's heartbeat is stale).
+        wait_until(
+            lambda: Counter(row["state"] for row in ledger_rows_pg(f)) == {"confirmed": 12},
+            DONE_WITHIN,
+            "every document confirmed in the ledger",
+        )
         took = time.monotonic() - killed_at
         wait_until(
             lambda: events_in(f.logs(1), "dead_worker_run_closed"),
