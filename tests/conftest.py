@@ -6,11 +6,15 @@ import os
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from bench.pgschema import postgres_schema
 from tests.xserver import XServer, xvfb
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_RECIPE = ROOT / "recipes" / "demo.yaml"
@@ -87,3 +91,31 @@ def any_xserver(request: pytest.FixtureRequest) -> Iterator[XServer]:
     """Each test twice: on a bare Xvfb and on Xvfb with openbox."""
     with xvfb(wm=request.param == "openbox") as server:
         yield server
+
+
+# -- a real Chromium for tests of pages (a module's own `page` fixture takes precedence) ----
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Browser]:
+    """Chromium as a run launches it (bots.drivers.web.browser), one per test module."""
+    from playwright.sync_api import sync_playwright
+
+    from bots.drivers.web import browser
+
+    with sync_playwright() as playwright:
+        launched = browser.launch(playwright, {})
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+@pytest.fixture
+def page(chromium: Browser) -> Iterator[Page]:
+    """A page in a browser context of its own, closed after the test."""
+    context = chromium.new_context()
+    try:
+        yield context.new_page()
+    finally:
+        context.close()

@@ -13,7 +13,7 @@ from types import SimpleNamespace
 from typing import Any, ClassVar
 
 import pytest
-from playwright.sync_api import Browser, Page, Route, sync_playwright
+from playwright.sync_api import Browser, Page, Route
 from pydantic import TypeAdapter
 
 from bots.drivers.base import ScreenshotRefused, SessionConfig, StepContext
@@ -99,25 +99,6 @@ def test_no_browser_at_all_says_how_to_get_one(
 
 
 # -- the steps real apps need (issue 11), on real Chromium and tiny local pages ----------
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        browser_ = browser.launch(playwright, {})
-        try:
-            yield browser_
-        finally:
-            browser_.close()
-
-
-@pytest.fixture
-def page(chromium: Browser) -> Iterator[Page]:
-    context = chromium.new_context()
-    try:
-        yield context.new_page()
-    finally:
-        context.close()
 
 
 class Pages(BaseHTTPRequestHandler):

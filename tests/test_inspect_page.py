@@ -4,14 +4,11 @@ it failed on, what a `select` could not choose, and where the paginator went."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Page
 from pydantic import TypeAdapter
 
-from bots.drivers.web import browser
 from bots.drivers.web.inspect import diagnose, explain
 from bots.drivers.web.schema import WebStep
 
@@ -35,25 +32,6 @@ LIST = """<!DOCTYPE html><html lang="zh-CN"><body>
 <table id="incidents"><tbody><tr class="incident"><td class="number">#1</td></tr></tbody></table>
 <nav class="pagination"><span>第 1 页</span><a rel="next" href="?page=2">下一页 ›</a></nav>
 </body></html>"""
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        browser_ = browser.launch(playwright, {})
-        try:
-            yield browser_
-        finally:
-            browser_.close()
-
-
-@pytest.fixture
-def page(chromium: Browser) -> Iterator[Page]:
-    context = chromium.new_context()
-    try:
-        yield context.new_page()
-    finally:
-        context.close()
 
 
 def step(item: dict[str, Any]) -> Any:
