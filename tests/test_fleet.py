@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,7 +102,32 @@ class Fleet:
             assert not dead, f"a worker exited {dead}: {self.outputs()}"
             return self.archived() >= total
 
-        wait_until(done, DONE_WITHIN, f"the fleet archives all {total} reports")
+        self.wait(done, f"the fleet archives all {total} reports")
+
+    def wait(self, predicate: Callable[[], Any], what: str) -> Any:
+        """``wait_until`` within DONE_WITHIN; on failure, says where the fleet stands."""
+        try:
+            return wait_until(predicate, DONE_WITHIN, what)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{self.situation()}") from None
+
+    def situation(self) -> str:
+        """The ledger's documents, the queue's jobs and every warning the workers logged:
+        what a fleet that stopped short was waiting for."""
+        lines = [f"archive holds {self.archived()} item(s)"]
+        for row in sorted(ledger_rows_pg(self), key=lambda r: str(r["source_key"])):
+            lines.append(f"ledger {row['source_key']}: {row['state']} {row['last_error'] or ''}")
+        for job in ledger_rows_pg(self, "procrastinate_jobs"):
+            lines.append(
+                f"job {job['id']} {job['task_name']} {job['status']} attempts={job['attempts']}"
+                f" scheduled_at={job['scheduled_at']} args={job['args']}"
+            )
+        for n in range(len(self.workers)):
+            for path in sorted((self.logs(n) / "runs").glob("*.jsonl")):
+                for e in run_events(path):
+                    if e.get("outcome") not in (None, "ok"):
+                        lines.append(f"worker {n} {e['ts']} {e['event']} {e.get('key')}: {e}")
+        return "\n".join(lines)
 
     def stop(self) -> list[int | None]:
         for proc in self.workers:
@@ -221,9 +246,8 @@ def test_a_sigkilled_worker_s_job_is_taken_over_and_nothing_is_lost_or_doubled(
         # The archive may hold every report before the ledger does: the dead worker's
         # last upload went through, and the survivor confirms it only once it takes the
         # stalled job over (after the job's heartbeat is stale).
-        wait_until(
+        f.wait(
             lambda: Counter(row["state"] for row in ledger_rows_pg(f)) == {"confirmed": 12},
-            DONE_WITHIN,
             "every document confirmed in the ledger",
         )
         took = time.monotonic() - killed_at
