@@ -22,6 +22,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from bots.drivers import ScreenshotRefused, SessionConfig, StepContext
+from bots.drivers.desktop.display import Display
 from bots.drivers.desktop.errors import (
     DisplayUnavailable,
     FailSafeTriggered,
@@ -159,6 +160,13 @@ def tk_client(server: XServer, folder: Path) -> Iterator[subprocess.Popen[bytes]
     )
     try:
         assert wait_for(lambda: (folder / "state.json").exists(), 15), "the Tk client did not start"
+        # Its state file is written before its window is mapped (under a window manager,
+        # a while before): the session must find the client running, not start one.
+        shown = Display(server.display)
+        try:
+            assert wait_for(lambda: shown.windows(MAIN_TITLE), 15), "no Tk client window shown"
+        finally:
+            shown.close()
         yield process
     finally:
         process.kill()
