@@ -177,6 +177,45 @@ def test_child_env_has_no_master_key(monkeypatch: pytest.MonkeyPatch) -> None:
     assert os.environ["FLEET_KEYRING_KEY"] == "parent-only-master-key-1"  # the parent keeps it
 
 
+def test_child_env_while_another_thread_withholds_the_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fleet worker's lanes start browsers side by side: one withholds the key from
+    os.environ while another copies it for Chromium. The copy must neither fail (a name
+    gone while it iterated: KeyError) nor hold the key."""
+    import threading
+
+    from bots.childenv import child_env, master_key_withheld
+
+    monkeypatch.setenv("FLEET_KEYRING_KEY", "parent-only-master-key-1")
+    for n in range(200):  # names enough that a copy takes a while to iterate
+        monkeypatch.setenv(f"FLEET_TEST_FILLER_{n}", "x")
+    done = threading.Event()
+    problems: list[BaseException] = []
+
+    def withhold() -> None:
+        while not done.is_set():
+            with master_key_withheld():
+                pass
+
+    def copy() -> None:
+        try:
+            for _ in range(2000):
+                assert "FLEET_KEYRING_KEY" not in child_env()
+        except BaseException as exc:  # noqa: BLE001 - whatever it was, the test reports it
+            problems.append(exc)
+
+    withholders = [threading.Thread(target=withhold) for _ in range(2)]
+    copiers = [threading.Thread(target=copy) for _ in range(2)]
+    for t in withholders + copiers:
+        t.start()
+    for t in copiers:
+        t.join()
+    done.set()
+    for t in withholders:
+        t.join()
+    assert problems == []
+    assert os.environ["FLEET_KEYRING_KEY"] == "parent-only-master-key-1"
+
+
 def _descendants(pid: int) -> list[int]:
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():

@@ -120,13 +120,14 @@ class Fleet:
         for job in ledger_rows_pg(self, "procrastinate_jobs"):
             lines.append(
                 f"job {job['id']} {job['task_name']} {job['status']} attempts={job['attempts']}"
-                f" scheduled_at={job['scheduled_at']} args={job['args']}"
+                f" scheduled_at={job['scheduled_at']} rows={list(job['args'].get('rows', {}))}"
             )
         for n in range(len(self.workers)):
             for path in sorted((self.logs(n) / "runs").glob("*.jsonl")):
                 for e in run_events(path):
-                    if e.get("outcome") not in (None, "ok"):
-                        lines.append(f"worker {n} {e['ts']} {e['event']} {e.get('key')}: {e}")
+                    if e.get("outcome") in ("warning", "error", "failed", "stopped"):
+                        said = f"{e['ts']} {e['event']} {e.get('key')}: {e['details']}"
+                        lines.append(f"worker {n} {said[:400]}")
         return "\n".join(lines)
 
     def stop(self) -> list[int | None]:
@@ -273,6 +274,37 @@ def test_a_sigkilled_worker_s_job_is_taken_over_and_nothing_is_lost_or_doubled(
         ], f.outputs()
         outcomes = {r["run_id"]: r["outcome"] for r in runs_pg(f) if r["recipe"] == "worker"}
         assert outcomes[dead_run] == "interrupted", outcomes
+
+
+def test_a_document_job_that_raises_is_logged_and_tried_again_later(
+    tmp_path: Path, fleet_url: str
+) -> None:
+    from bots.fleet.app import make_app
+    from bots.fleet.jobs import DOCUMENTS
+    from bots.fleet.settings import FleetSettings
+
+    with fleet(tmp_path, fleet_url, reports=2, sessions=1) as f:
+        # A job this machine cannot do: it names the recipe with another digest than the
+        # machine's copy has (a deployment out of step), so it raises before any browser.
+        app = make_app(fleet_url, FleetSettings.from_env(f.env), [])
+        with app.open():
+            job_id = app.configure_task(DOCUMENTS).defer(
+                recipe=str(f.recipe), digest="0" * 64, rows={"R000001": {"id": "R000001"}}
+            )
+        f.start_worker()
+        (failed,) = f.wait(
+            lambda: events_in(f.logs(0), "job_failed"), "the job's failure in the run log"
+        )
+        assert failed["outcome"] == "error"
+        assert failed["details"]["job"] == job_id
+        assert failed["details"]["keys"] == ["R000001"]
+        assert failed["details"]["error_type"] == "UsageError"
+        assert "deploy the same recipes on every machine" in failed["details"]["error"]
+        # Back in the queue for a later try (not failed for good after one).
+        (row,) = [j for j in ledger_rows_pg(f, "procrastinate_jobs") if j["id"] == job_id]
+        assert (row["status"], row["attempts"]) == ("todo", 1), row
+        assert f.stop() == [0], f.outputs()
+        assert f.archived() == 0  # the job never reached a document
 
 
 def ledger_rows_pg(f: Fleet, table: str = "documents") -> list[dict[str, Any]]:

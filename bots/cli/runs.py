@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from ..childenv import environ_lock
 from ..errors import EXIT_LOCKED, EXIT_OK, EXIT_USAGE, UsageError
 from ..settings import Settings
 from .app import (
@@ -136,15 +137,17 @@ def _own_display(loaded: LoadedRecipe, wanted: bool) -> Iterator[None]:
         return
     saved = {name: os.environ.get(name) for name in ("DISPLAY", "XDG_SESSION_TYPE")}
     with virtual_display(screen=f"{size}x24") as display:
-        os.environ.update(display.env({}))
+        with environ_lock:
+            os.environ.update(display.env({}))
         try:
             yield
         finally:
-            for name, value in saved.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
+            with environ_lock:
+                for name, value in saved.items():
+                    if value is None:
+                        os.environ.pop(name, None)
+                    else:
+                        os.environ[name] = value
 
 
 def _scheduled(

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from procrastinate import Blueprint, JobContext
+from procrastinate import Blueprint, JobContext, RetryStrategy
 
 blueprint = Blueprint()
 NAMESPACE = "fleet"
@@ -29,6 +29,11 @@ DOCUMENTS = f"{NAMESPACE}:capture_documents"
 # Documents per job: small enough to spread a backlog over every lane of the fleet,
 # big enough that a job's own cost (a row in the queue, a lane handed over) stays small.
 BATCH = 5
+# A document job that raised (a browser that would not start, a disk full for a moment, a
+# bug) runs again, on whichever worker is free: each document carries on from where the
+# ledger has it, so a retry doubles nothing. After the last try its documents wait in
+# the ledger for the recipe's next listing.
+JOB_RETRY = RetryStrategy(max_attempts=3, wait=30)
 
 
 def _worker(context: JobContext) -> Any:
@@ -42,7 +47,7 @@ def list_recipe(context: JobContext, recipe: str, digest: str) -> dict[str, Any]
     return result
 
 
-@blueprint.task(name="capture_documents", pass_context=True)
+@blueprint.task(name="capture_documents", pass_context=True, retry=JOB_RETRY)
 def capture_documents(
     context: JobContext,
     recipe: str,

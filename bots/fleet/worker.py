@@ -21,7 +21,7 @@ import dataclasses
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -249,15 +249,22 @@ class FleetWorker:
         deferred again (after a stop at once; no slot: seconds; the system failing: a
         minute, at most ``MAX_TRIES`` times, then the next listing; another worker's
         lease: once it has expired)."""
-        work = self.recipe(ref, digest)
-        lane = self.pool.borrow(work.loaded.name, timeout=60)
-        busy: list[str] = []
         try:
-            summary, left, why = lane.call(
-                lambda lane: self._documents(lane, work, rows, shots, busy)
-            )
-        finally:
-            self.pool.give_back(lane)
+            work = self.recipe(ref, digest)
+            lane = self.pool.borrow(work.loaded.name, timeout=60)
+            busy: list[str] = []
+            try:
+                summary, left, why = lane.call(
+                    lambda lane: self._documents(lane, work, rows, shots, busy)
+                )
+            finally:
+                self.pool.give_back(lane)
+        except Exception as exc:
+            # The queue tries the job again later (jobs.JOB_RETRY); the ledger says where
+            # each of its documents stands. Said here too: the queue's own log is not the
+            # run's, and a person reading the run log must see the job that failed.
+            self._job_failed(job, list(rows), exc)
+            raise
         counts = summary.counts()
         self.ctx.log.event(
             "job_end",
@@ -291,6 +298,17 @@ class FleetWorker:
                 work.loaded, ref, {k: rows[k] for k in left}, shots, delay, tries=again
             )
         return {"recipe": work.loaded.name, **counts, "left": len(left), "busy": len(busy)}
+
+    def _job_failed(self, job: int | None, keys: list[str], exc: Exception) -> None:
+        with suppress(MachineFailure):  # a log that cannot be written: the queue's says it
+            self.ctx.log.event(
+                "job_failed",
+                outcome="error",
+                job=job,
+                keys=keys,
+                error=self.redactor.scrub(str(exc)),
+                error_type=type(exc).__name__,
+            )
 
     def _documents(
         self,

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from ...childenv import environ_lock
 from .errors import FailSafeTriggered
 from .schema import chord_keys
 
@@ -24,15 +25,16 @@ def bind(display_name: str) -> Any:
     """pyautogui, sending to ``display_name`` (its X11 backend's connection replaced)."""
     global _pyautogui
     if _pyautogui is None:
-        saved = os.environ.get("DISPLAY")
-        os.environ["DISPLAY"] = display_name  # pyautogui connects at import time
-        try:
-            import pyautogui
-        finally:
-            if saved is None:
-                os.environ.pop("DISPLAY", None)
-            else:
-                os.environ["DISPLAY"] = saved
+        with environ_lock:  # other threads may be copying os.environ meanwhile
+            saved = os.environ.get("DISPLAY")
+            os.environ["DISPLAY"] = display_name  # pyautogui connects at import time
+            try:
+                import pyautogui
+            finally:
+                if saved is None:
+                    os.environ.pop("DISPLAY", None)
+                else:
+                    os.environ["DISPLAY"] = saved
         pyautogui.PAUSE = 0
         pyautogui.FAILSAFE = True
         _pyautogui = pyautogui
