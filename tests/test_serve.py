@@ -214,6 +214,36 @@ def test_a_recipe_failing_n_runs_in_a_row_is_paused_and_shown_paused(book: Sched
     assert decisions.count("paused") == 3  # paused once, then twice "still paused"
 
 
+def test_a_recipe_whose_last_run_stopped_on_an_error_needs_a_person(book: ScheduleBook) -> None:
+    """A run that stopped on an error (a recipe problem, the ERP refusing the login) may
+    have listed nothing: no document says so, the run does. `status` says it, and
+    `--json` exits 1, until a run ends well."""
+    from bots.scheduling.status import as_lines
+
+    def ran(run_id: str, outcome: str) -> None:
+        book.ledger.start_run(
+            run_id=run_id,
+            recipe="erp",
+            recipe_digest="d" * 64,
+            host="h",
+            user="u",
+            bot_version="0",
+            log_path=f"/logs/{run_id}.jsonl",
+            action="capture",
+        )
+        book.ledger.finish_run(run_id, outcome, {"listed": 45, "archived": 17})
+
+    ran("erp-1", "ok")
+    ran("erp-2", "error")
+    status = recipe_status(book, "erp", None, datetime.now(UTC))
+    assert status.last_run is not None and status.last_run["run_id"] == "erp-2"
+    assert not status.healthy
+    assert as_lines([status])[0] == "erp: LAST RUN FAILED"
+    ran("erp-3", "ok")
+    status = recipe_status(book, "erp", None, datetime.now(UTC))
+    assert status.healthy and as_lines([status])[0] == "erp: ok"
+
+
 def test_a_failure_to_start_counts_and_the_loop_goes_on(book: ScheduleBook) -> None:
     clock = FakeClock(berlin(2026, 5, 4, 12, 0))
     seen_before(book, "a", "b", at=berlin(2026, 5, 4, 2, 30))

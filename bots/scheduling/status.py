@@ -17,6 +17,10 @@ from .book import ScheduleBook
 from .timetable import NeverFires, Timetable
 
 PENDING = (State.LISTED, State.DOWNLOADED, State.UPLOADING, State.UPLOADED)
+# A run that ended so (it stopped on an error: a recipe problem, a system failure, a
+# crash) needs a person to look, whatever its documents say: the run may have stopped
+# before it listed them.
+FAILED_OUTCOMES = ("error", "failed")
 
 
 @dataclass
@@ -37,8 +41,12 @@ class RecipeStatus:
     last_decision: dict[str, Any] | None = None
 
     @property
+    def last_run_failed(self) -> bool:
+        return self.last_run is not None and self.last_run["outcome"] in FAILED_OUTCOMES
+
+    @property
     def healthy(self) -> bool:
-        return not (self.paused or self.problem or self.held or self.failed)
+        return not (self.paused or self.problem or self.held or self.failed or self.last_run_failed)
 
 
 def document_counts(ledger: Ledger, recipe: str) -> dict[str, int]:
@@ -111,11 +119,20 @@ def as_json(statuses: list[RecipeStatus], now: datetime) -> str:
     )
 
 
+def _state(s: RecipeStatus) -> str:
+    if s.paused:
+        return "PAUSED"
+    if s.problem:
+        return "BROKEN"
+    if s.last_run_failed:
+        return "LAST RUN FAILED"
+    return "ok"
+
+
 def as_lines(statuses: list[RecipeStatus]) -> list[str]:
     lines = []
     for s in statuses:
-        state = "PAUSED" if s.paused else ("BROKEN" if s.problem else "ok")
-        lines.append(f"{s.recipe}: {state}")
+        lines.append(f"{s.recipe}: {_state(s)}")
         if s.problem:
             lines.append(f"  problem: {s.problem}")
         if s.paused:
