@@ -33,7 +33,7 @@ BATCH = 5
 # bug) runs again, on whichever worker is free: each document carries on from where the
 # ledger has it, so a retry doubles nothing. After the last try its documents wait in
 # the ledger for the recipe's next listing.
-JOB_RETRY = RetryStrategy(max_attempts=3, wait=30)
+JOB_RETRY = RetryStrategy(max_attempts=3, wait=30)  # up to 3 more tries
 
 
 def _worker(context: JobContext) -> Any:
