@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,7 +21,7 @@ from bots.ledger import (
     queries,
 )
 from bots.ledger.schema import documents
-from tests.conftest import TEST_DATABASE_ENV, FrozenClock, postgres_schema
+from tests.conftest import FrozenClock
 
 
 @pytest.fixture
@@ -499,23 +498,9 @@ def test_a_file_of_several_gibibytes_is_recorded(ledger: Ledger) -> None:
     assert [r["size"] for r in queries.table_rows(ledger, "inventory")] == [size]
 
 
-@pytest.fixture
-def pg_ledger(clock: FrozenClock) -> Iterator[Ledger]:
-    """A ledger on PostgreSQL only, for what SQLite has no way to get wrong."""
-    server = os.environ.get(TEST_DATABASE_ENV)
-    if not server:
-        pytest.skip(f"PostgreSQL: {TEST_DATABASE_ENV} is not set")
-    with postgres_schema(server) as url:
-        opened = Ledger.open(url, clock, staging_root=STAGING)
-        try:
-            yield opened
-        finally:
-            opened.close()
-
-
-def test_an_older_postgresql_ledger_gets_64_bit_sizes(pg_ledger: Ledger) -> None:
+@pytest.mark.parametrize("ledger_url", ["postgresql"], indirect=True)
+def test_an_older_postgresql_ledger_gets_64_bit_sizes(ledger: Ledger) -> None:
     """SQLite's INTEGER is 64-bit already; PostgreSQL's was not, before step 4."""
-    ledger = pg_ledger
     with ledger.engine.begin() as conn:  # as step 1 created it before sizes were BIGINT
         conn.exec_driver_sql("ALTER TABLE documents ALTER COLUMN size TYPE INTEGER")
         version = migrations.ledger_version
